@@ -1,0 +1,127 @@
+//! Who acts, and who may manage Private Integrations.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AccountId, UserId};
+
+/// A user's role in an account, as the host application knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An account admin: may manage integrations unless denied, and may change
+    /// permissions and the feature switch.
+    Admin,
+    /// Any other user: may manage integrations only if allowed.
+    Member,
+}
+
+/// The user making a management call, as authenticated by the host application.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{Actor, AccountId, UserId};
+/// let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+/// assert!(admin.is_admin());
+/// assert_eq!(admin.account().as_str(), "acct_1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Actor {
+    account: AccountId,
+    user: UserId,
+    role: Role,
+}
+
+impl Actor {
+    /// An account admin.
+    pub fn admin(account: AccountId, user: UserId) -> Self {
+        Self::new(account, user, Role::Admin)
+    }
+
+    /// A non-admin user of the account.
+    pub fn member(account: AccountId, user: UserId) -> Self {
+        Self::new(account, user, Role::Member)
+    }
+
+    /// A user with the given role.
+    pub fn new(account: AccountId, user: UserId, role: Role) -> Self {
+        Self {
+            account,
+            user,
+            role,
+        }
+    }
+
+    /// The account acted on.
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+
+    /// The user.
+    pub fn user(&self) -> &UserId {
+        &self.user
+    }
+
+    /// The role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the role is [`Role::Admin`].
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether this actor may manage integrations given their per-user setting: an
+    /// explicit `Allow` or `Deny` wins, `RoleDefault` lets admins only.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{Actor, AccountId, Permission, UserId};
+    /// let admin = Actor::admin(AccountId::new("a"), UserId::new("u"));
+    /// let member = Actor::member(AccountId::new("a"), UserId::new("m"));
+    /// assert!(admin.may_manage(Permission::RoleDefault));
+    /// assert!(!admin.may_manage(Permission::Deny));
+    /// assert!(!member.may_manage(Permission::RoleDefault));
+    /// assert!(member.may_manage(Permission::Allow));
+    /// ```
+    pub fn may_manage(&self, permission: Permission) -> bool {
+        match permission {
+            Permission::Allow => true,
+            Permission::Deny => false,
+            Permission::RoleDefault => self.is_admin(),
+        }
+    }
+}
+
+/// A user's Private Integrations permission, set by an admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// May manage integrations, whatever the role.
+    Allow,
+    /// May not manage integrations, even an admin.
+    Deny,
+    /// Admins may, members may not (the default).
+    #[default]
+    RoleDefault,
+}
+
+/// An account's settings that decide access, read together in one storage call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessSettings {
+    /// Whether Private Integrations are switched on for the account (default: on).
+    pub feature_enabled: bool,
+    /// The acting user's permission (default: [`Permission::RoleDefault`]).
+    pub permission: Permission,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        Self {
+            feature_enabled: true,
+            permission: Permission::RoleDefault,
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The credentials state machine of an integration (pure: no I/O, no clock of its own).
+//!
+//! | from \ action | rotate(ExpireLater) | rotate(ExpireNow) | cancel_rotation | expire_previous_now |
+//! |---|---|---|---|---|
+//! | `Active` | `Rotating(new, old, now + grace)` | `Active(new)` | `NoRotationInProgress` | `NoRotationInProgress` |
+//! | `Rotating` | `RotationInProgress` | `Active(new)`; both old tokens dead | `Active(previous)` | `Active(current)` |
+//!
+//! A `Rotating` whose window has passed (`now >= previous_expires_at`) is `Active(current)`
+//! for every purpose: every transition first [settles](Credentials::settle) the state with
+//! the caller's `now`. Nothing needs a background job.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use super::ids::TokenId;
+use super::token::TokenHash;
+use crate::error::Error;
+
+/// One token as storage knows it: its id, the hash of its secret, and when it was issued.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenCredential {
+    /// The public token id.
+    pub id: TokenId,
+    /// `SHA-256` of the secret.
+    pub hash: TokenHash,
+    /// When the token was issued.
+    pub issued_at: OffsetDateTime,
+}
+
+/// How a rotation treats the token it replaces.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::RotationMode;
+/// let mode: RotationMode = serde_json::from_str(r#""expire_later""#).unwrap();
+/// assert_eq!(mode, RotationMode::ExpireLater);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RotationMode {
+    /// "Rotate and expire this token later": the old token keeps working for the grace
+    /// period (7 days by default), so the third party can switch without downtime.
+    ExpireLater,
+    /// "Rotate and expire this token now": every older token stops working at once. For
+    /// a leaked token. Allowed in any state.
+    ExpireNow,
+}
+
+/// The credentials of an integration: one live token, or two during a rotation.
+#[derive(Debug, Clone, Copy)]
+pub enum Credentials {
+    /// One token.
+    Active {
+        /// The token.
+        current: TokenCredential,
+    },
+    /// A rotation with a grace period: `previous` verifies while
+    /// `now < previous_expires_at`.
+    Rotating {
+        /// The new token.
+        current: TokenCredential,
+        /// The token being replaced.
+        previous: TokenCredential,
+        /// When `previous` stops verifying.
+        previous_expires_at: OffsetDateTime,
+    },
+}
+
+/// A lifecycle action on credentials, with everything it needs: a transition is a pure
+/// function of (state, action, now).
+#[derive(Debug, Clone, Copy)]
+pub enum Transition {
+    /// Issue `new` as the current token.
+    Rotate {
+        /// How the replaced token is treated.
+        mode: RotationMode,
+        /// The freshly issued token.
+        new: TokenCredential,
+        /// How long the replaced token keeps working with [`RotationMode::ExpireLater`].
+        grace: Duration,
+    },
+    /// Cancel a rotation: the new token dies, the previous one lives on without expiry.
+    CancelRotation,
+    /// Finish a rotation early: the previous token dies now.
+    ExpirePreviousNow,
+}
+
+/// Which of an integration's tokens a token id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRole {
+    /// The current token.
+    Current,
+    /// The previous token of a rotation, working until the given instant (exclusive).
+    Previous {
+        /// When it stops working.
+        expires_at: OffsetDateTime,
+    },
+}
+
+impl Credentials {
+    /// Credentials with a single, freshly issued token.
+    pub fn new(current: TokenCredential) -> Self {
+        Credentials::Active { current }
+    }
+
+    /// The state as of `now`: a rotation whose grace period has ended is `Active`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::domain::credentials::Credentials;
+    /// # use private_integrations::{TokenHash, TokenId};
+    /// # use private_integrations::domain::credentials::TokenCredential;
+    /// # use time::{Duration, OffsetDateTime};
+    /// # let t0 = OffsetDateTime::UNIX_EPOCH;
+    /// # let cred = |id: &str| TokenCredential { id: TokenId::parse(id).unwrap(), hash: TokenHash::from_bytes([0; 32]), issued_at: t0 };
+    /// let state = Credentials::Rotating {
+    ///     current: cred("NewNewNewNewNew1"),
+    ///     previous: cred("OldOldOldOldOld1"),
+    ///     previous_expires_at: t0 + Duration::days(7),
+    /// };
+    /// assert!(state.settle(t0 + Duration::days(7) - Duration::SECOND).previous().is_some());
+    /// assert!(state.settle(t0 + Duration::days(7)).previous().is_none());
+    /// ```
+    pub fn settle(self, now: OffsetDateTime) -> Self {
+        match self {
+            Credentials::Rotating {
+                current,
+                previous_expires_at,
+                ..
+            } if now >= previous_expires_at => Credentials::Active { current },
+            other => other,
+        }
+    }
+
+    /// Applies a lifecycle action at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RotationInProgress`] for a rotation with grace while one is under way;
+    /// [`Error::NoRotationInProgress`] to cancel or finish a rotation that is not.
+    pub fn apply(self, transition: Transition, now: OffsetDateTime) -> Result<Self, Error> {
+        match (self.settle(now), transition) {
+            (
+                Credentials::Active { current },
+                Transition::Rotate {
+                    mode: RotationMode::ExpireLater,
+                    new,
+                    grace,
+                },
+            ) => Ok(Credentials::Rotating {
+                current: new,
+                previous: current,
+                previous_expires_at: now + grace,
+            }),
+            (
+                Credentials::Rotating { .. },
+                Transition::Rotate {
+                    mode: RotationMode::ExpireLater,
+                    ..
+                },
+            ) => Err(Error::RotationInProgress),
+            (
+                _,
+                Transition::Rotate {
+                    mode: RotationMode::ExpireNow,
+                    new,
+                    ..
+                },
+            ) => Ok(Credentials::Active { current: new }),
+            (Credentials::Rotating { previous, .. }, Transition::CancelRotation) => {
+                Ok(Credentials::Active { current: previous })
+            }
+            (Credentials::Rotating { current, .. }, Transition::ExpirePreviousNow) => {
+                Ok(Credentials::Active { current })
+            }
+            (
+                Credentials::Active { .. },
+                Transition::CancelRotation | Transition::ExpirePreviousNow,
+            ) => Err(Error::NoRotationInProgress),
+        }
+    }
+
+    /// The current token.
+    pub fn current(&self) -> &TokenCredential {
+        match self {
+            Credentials::Active { current } | Credentials::Rotating { current, .. } => current,
+        }
+    }
+
+    /// The previous token of a rotation and when it expires, if the state (as stored, not
+    /// settled) has one.
+    pub fn previous(&self) -> Option<(&TokenCredential, OffsetDateTime)> {
+        match self {
+            Credentials::Active { .. } => None,
+            Credentials::Rotating {
+                previous,
+                previous_expires_at,
+                ..
+            } => Some((previous, *previous_expires_at)),
+        }
+    }
+
+    /// The credential a token id names, and its role. Expiry is the caller's check: a
+    /// `Previous` role carries its `expires_at`.
+    #[inline]
+    pub fn find(&self, id: &TokenId) -> Option<(&TokenCredential, TokenRole)> {
+        let current = self.current();
+        if current.id == *id {
+            return Some((current, TokenRole::Current));
+        }
+        match self.previous() {
+            Some((previous, expires_at)) if previous.id == *id => {
+                Some((previous, TokenRole::Previous { expires_at }))
+            }
+            _ => None,
+        }
+    }
+
+    /// Every token id the state knows (current first).
+    pub fn token_ids(&self) -> impl Iterator<Item = TokenId> + '_ {
+        std::iter::once(self.current().id).chain(self.previous().map(|(p, _)| p.id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+    const GRACE: Duration = Duration::days(7);
+
+    fn cred(n: u8) -> TokenCredential {
+        let id = format!("{:0>16}", n);
+        TokenCredential {
+            id: TokenId::parse(&id).unwrap(),
+            hash: TokenHash::from_bytes([n; 32]),
+            issued_at: T0,
+        }
+    }
+
+    fn rotate(mode: RotationMode, n: u8) -> Transition {
+        Transition::Rotate {
+            mode,
+            new: cred(n),
+            grace: GRACE,
+        }
+    }
+
+    fn ids(state: &Credentials) -> Vec<TokenId> {
+        state.token_ids().collect()
+    }
+
+    #[test]
+    fn active_rows() {
+        let active = Credentials::new(cred(1));
+        let later = active
+            .apply(rotate(RotationMode::ExpireLater, 2), T0)
+            .unwrap();
+        assert!(
+            matches!(later, Credentials::Rotating { previous_expires_at, .. } if previous_expires_at == T0 + GRACE)
+        );
+        assert_eq!(ids(&later), [cred(2).id, cred(1).id]);
+
+        let now = active
+            .apply(rotate(RotationMode::ExpireNow, 2), T0)
+            .unwrap();
+        assert_eq!(ids(&now), [cred(2).id]);
+
+        for action in [Transition::CancelRotation, Transition::ExpirePreviousNow] {
+            assert!(matches!(
+                active.apply(action, T0),
+                Err(Error::NoRotationInProgress)
+            ));
+        }
+    }
+
+    #[test]
+    fn rotating_rows() {
+        let rotating = Credentials::new(cred(1))
+            .apply(rotate(RotationMode::ExpireLater, 2), T0)
+            .unwrap();
+        let t = T0 + Duration::days(1);
+        assert!(matches!(
+            rotating.apply(rotate(RotationMode::ExpireLater, 3), t),
+            Err(Error::RotationInProgress)
+        ));
+        assert_eq!(
+            ids(&rotating
+                .apply(rotate(RotationMode::ExpireNow, 3), t)
+                .unwrap()),
+            [cred(3).id]
+        );
+        assert_eq!(
+            ids(&rotating.apply(Transition::CancelRotation, t).unwrap()),
+            [cred(1).id]
+        );
+        assert_eq!(
+            ids(&rotating.apply(Transition::ExpirePreviousNow, t).unwrap()),
+            [cred(2).id]
+        );
+    }
+
+    #[test]
+    fn a_passed_window_behaves_as_active() {
+        let rotating = Credentials::new(cred(1))
+            .apply(rotate(RotationMode::ExpireLater, 2), T0)
+            .unwrap();
+        let just_before = T0 + GRACE - Duration::SECOND;
+        assert_eq!(ids(&rotating.settle(just_before)), [cred(2).id, cred(1).id]);
+        let at = T0 + GRACE;
+        assert_eq!(ids(&rotating.settle(at)), [cred(2).id]);
+        // Every action sees Active(current) once the window has passed.
+        assert!(matches!(
+            rotating.apply(Transition::CancelRotation, at),
+            Err(Error::NoRotationInProgress)
+        ));
+        let again = rotating
+            .apply(rotate(RotationMode::ExpireLater, 3), at)
+            .unwrap();
+        assert_eq!(ids(&again), [cred(3).id, cred(2).id]);
+    }
+
+    #[test]
+    fn find_names_roles() {
+        let rotating = Credentials::new(cred(1))
+            .apply(rotate(RotationMode::ExpireLater, 2), T0)
+            .unwrap();
+        assert_eq!(
+            rotating.find(&cred(2).id).map(|(_, r)| r),
+            Some(TokenRole::Current)
+        );
+        assert_eq!(
+            rotating.find(&cred(1).id).map(|(_, r)| r),
+            Some(TokenRole::Previous {
+                expires_at: T0 + GRACE
+            })
+        );
+        assert!(rotating.find(&cred(3).id).is_none());
+    }
+}

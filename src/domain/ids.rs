@@ -1,0 +1,292 @@
+//! Identifiers: the host's accounts and users, and the ids this crate generates.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rand::TryCryptoRng;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::InvalidInput;
+
+/// The longest account or user id accepted, in bytes.
+pub const MAX_HOST_ID_LEN: usize = 255;
+
+fn validate_host_id(field: &'static str, value: &str) -> Result<(), InvalidInput> {
+    if value.is_empty() {
+        return Err(InvalidInput::Empty { field });
+    }
+    if value.len() > MAX_HOST_ID_LEN {
+        return Err(InvalidInput::TooLong {
+            field,
+            max: MAX_HOST_ID_LEN,
+        });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(InvalidInput::ControlCharacter { field });
+    }
+    Ok(())
+}
+
+macro_rules! host_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $example:literal) => {
+        $(#[$doc])*
+        ///
+        /// The value comes from the host application. It must be non-empty, at most
+        /// [`MAX_HOST_ID_LEN`] bytes long and free of control characters. Cloning is
+        /// cheap (a reference count).
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// Wraps a trusted id of the host application, such as a literal or a value
+            /// read from the host's own database.
+            ///
+            /// # Panics
+            ///
+            /// Panics if the id is empty, longer than [`MAX_HOST_ID_LEN`] bytes or holds a
+            /// control character. Use [`try_new`](Self::try_new) for ids that come from
+            /// outside (a request path, a form).
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = concat!("use private_integrations::", stringify!($name), ";")]
+            #[doc = concat!("let id = ", stringify!($name), "::new(\"", $example, "\");")]
+            #[doc = concat!("assert_eq!(id.as_str(), \"", $example, "\");")]
+            /// ```
+            #[track_caller]
+            pub fn new(id: impl Into<String>) -> Self {
+                match Self::try_new(id) {
+                    Ok(id) => id,
+                    Err(err) => panic!("invalid {}: {err}", $field),
+                }
+            }
+
+            /// Validates and wraps an id.
+            ///
+            /// # Errors
+            ///
+            /// [`InvalidInput`] if the id is empty, too long or holds a control character.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = concat!("use private_integrations::", stringify!($name), ";")]
+            #[doc = concat!("assert!(", stringify!($name), "::try_new(\"", $example, "\").is_ok());")]
+            #[doc = concat!("assert!(", stringify!($name), "::try_new(\"\").is_err());")]
+            #[doc = concat!("assert!(", stringify!($name), "::try_new(\"a\\nb\").is_err());")]
+            /// ```
+            pub fn try_new(id: impl Into<String>) -> Result<Self, InvalidInput> {
+                let id = id.into();
+                validate_host_id($field, &id)?;
+                Ok(Self(Arc::from(id)))
+            }
+
+            /// The id as the host gave it.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = concat!("use private_integrations::", stringify!($name), ";")]
+            #[doc = concat!("assert_eq!(", stringify!($name), "::new(\"", $example, "\").as_str(), \"", $example, "\");")]
+            /// ```
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&&*self.0).finish()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                Self::try_new(raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+host_id!(
+    /// The host application's id of an account (a tenant). Every integration belongs to
+    /// exactly one account, and management calls only ever see their own account's.
+    AccountId,
+    "account id",
+    "acct_1"
+);
+
+host_id!(
+    /// The host application's id of a user who acts on an account.
+    UserId,
+    "user id",
+    "u_admin"
+);
+
+/// The alphabet of every generated id, token and checksum: `0-9A-Za-z`.
+pub(crate) const BASE62: &[u8; 62] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// Fills `out` with uniformly random base62 characters from a cryptographic RNG.
+///
+/// Each random byte below 248 (= 4 × 62) gives one character (`byte % 62`); the rest
+/// are rejected, so every character is uniform and carries log2(62) ≈ 5.95 bits.
+pub(crate) fn fill_base62<R: TryCryptoRng + ?Sized>(
+    rng: &mut R,
+    out: &mut [u8],
+) -> Result<(), R::Error> {
+    let mut filled = 0;
+    let mut pool = [0u8; 64];
+    while filled < out.len() {
+        rng.try_fill_bytes(&mut pool)?;
+        for &byte in &pool {
+            if filled == out.len() {
+                break;
+            }
+            if byte < 248 {
+                out[filled] = BASE62[usize::from(byte % 62)];
+                filled += 1;
+            }
+        }
+    }
+    pool.fill(0);
+    Ok(())
+}
+
+/// The number of base62 characters of an [`IntegrationId`] and a [`TokenId`]
+/// (≈ 95 random bits each).
+pub const ID_LEN: usize = 16;
+
+fn parse_id(field: &'static str, s: &str) -> Result<[u8; ID_LEN], InvalidInput> {
+    let bytes: [u8; ID_LEN] = s
+        .as_bytes()
+        .try_into()
+        .map_err(|_| InvalidInput::Malformed { field })?;
+    if bytes.iter().all(u8::is_ascii_alphanumeric) {
+        Ok(bytes)
+    } else {
+        Err(InvalidInput::Malformed { field })
+    }
+}
+
+macro_rules! generated_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal $(, $derive:ident)*) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord $(, $derive)*)]
+        pub struct $name([u8; ID_LEN]);
+
+        impl $name {
+            /// Generates a fresh random id.
+            ///
+            /// # Errors
+            ///
+            /// Whatever the random number generator reports.
+            pub fn generate<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<Self, R::Error> {
+                let mut id = [0u8; ID_LEN];
+                fill_base62(rng, &mut id)?;
+                Ok(Self(id))
+            }
+
+            /// Parses the text form (exactly [`ID_LEN`] base62 characters).
+            ///
+            /// # Errors
+            ///
+            /// [`InvalidInput::Malformed`] for any other string.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = concat!("use private_integrations::", stringify!($name), ";")]
+            #[doc = concat!("let id = ", stringify!($name), "::parse(\"AbCdEfGh12345678\").unwrap();")]
+            /// assert_eq!(id.as_str(), "AbCdEfGh12345678");
+            #[doc = concat!("assert!(", stringify!($name), "::parse(\"too-short\").is_err());")]
+            /// ```
+            pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+                parse_id($field, s).map(Self)
+            }
+
+            /// The text form.
+            ///
+            /// # Example
+            ///
+            /// ```
+            #[doc = concat!("use private_integrations::", stringify!($name), ";")]
+            #[doc = concat!("let id = ", stringify!($name), "::parse(\"AbCdEfGh12345678\").unwrap();")]
+            /// assert_eq!(id.as_str(), "AbCdEfGh12345678");
+            /// ```
+            pub fn as_str(&self) -> &str {
+                // Every constructor guarantees ASCII alphanumerics.
+                std::str::from_utf8(&self.0).unwrap_or_default()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&self.as_str()).finish()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = InvalidInput;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+generated_id!(
+    /// The id of an integration: 16 random base62 characters, generated on creation.
+    /// Not a secret; it appears in admin URLs and the audit log.
+    IntegrationId,
+    "integration id"
+);
+
+generated_id!(
+    /// The public part of a token that finds its record in O(1): 16 random base62
+    /// characters. Not a secret on its own (the secret part is what authenticates);
+    /// storage enforces that it is unique.
+    TokenId,
+    "token id",
+    Copy
+);
+
+impl TokenId {
+    /// Builds the id from bytes the token parser has already checked to be base62.
+    pub(crate) fn from_bytes(bytes: [u8; ID_LEN]) -> Self {
+        Self(bytes)
+    }
+}

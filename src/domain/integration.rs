@@ -1,0 +1,512 @@
+//! The integration: its input rules, its stored record, and the view admins see.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::credentials::{Credentials, Transition};
+use super::ids::{AccountId, IntegrationId};
+use super::scope::{ScopeCatalog, ScopeSet};
+use crate::error::{Error, InvalidInput};
+
+/// The longest name, in characters, after trimming.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// The longest description, in characters, after trimming.
+pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+
+/// What an admin fills in to create an integration.
+///
+/// The rules, checked by `create` before anything is written:
+/// - name: 1 to [`MAX_NAME_CHARS`] characters after trimming white space, no control
+///   characters;
+/// - description: 0 to [`MAX_DESCRIPTION_CHARS`] characters after trimming; line breaks
+///   and tabs are allowed, other control characters are not;
+/// - scopes: at least one, each in the service's [`ScopeCatalog`]; duplicates are merged.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::NewIntegration;
+/// let new = NewIntegration::new("Zapier sync")
+///     .description("Pushes contacts")
+///     .scopes(["contacts.readonly"]);
+/// # let _ = new;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct NewIntegration {
+    name: String,
+    description: String,
+    scopes: Vec<String>,
+}
+
+impl NewIntegration {
+    /// Starts with a name, no description and no scopes.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets the scopes (replacing any set before).
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Checks every rule against the catalog.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] or [`Error::UnknownScope`] for the first broken rule.
+    pub fn validate(&self, catalog: ScopeCatalog) -> Result<ValidIntegrationFields, Error> {
+        Ok(ValidIntegrationFields {
+            name: validate_name(&self.name)?,
+            description: validate_description(&self.description)?,
+            scopes: validate_scopes(&self.scopes, catalog)?,
+        })
+    }
+}
+
+/// The fields of a [`NewIntegration`] once every rule holds.
+#[derive(Debug, Clone)]
+pub struct ValidIntegrationFields {
+    name: String,
+    description: String,
+    scopes: ScopeSet,
+}
+
+/// What an admin changes on an existing integration. Fields left unset keep their value;
+/// the token does not change. The same rules as [`NewIntegration`] apply to each field set.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::IntegrationUpdate;
+/// let update = IntegrationUpdate::new().name("Zapier sync (EU)").scopes(["contacts.write"]);
+/// # let _ = update;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationUpdate {
+    name: Option<String>,
+    description: Option<String>,
+    scopes: Option<Vec<String>>,
+}
+
+impl IntegrationUpdate {
+    /// An update that changes nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets a new name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets a new description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Replaces the scopes.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Applies the update to a record, producing its next version.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInput::EmptyUpdate`] if nothing is set; otherwise as [`NewIntegration::validate`].
+    pub fn apply(
+        &self,
+        record: &IntegrationRecord,
+        catalog: ScopeCatalog,
+        now: OffsetDateTime,
+    ) -> Result<IntegrationRecord, Error> {
+        if self.name.is_none() && self.description.is_none() && self.scopes.is_none() {
+            return Err(InvalidInput::EmptyUpdate.into());
+        }
+        let mut next = record.next_version(now);
+        if let Some(name) = &self.name {
+            next.name = validate_name(name)?;
+        }
+        if let Some(description) = &self.description {
+            next.description = validate_description(description)?;
+        }
+        if let Some(scopes) = &self.scopes {
+            next.scopes = scope_names(&validate_scopes(scopes, catalog)?);
+        }
+        Ok(next)
+    }
+}
+
+fn validate_name(name: &str) -> Result<String, InvalidInput> {
+    const FIELD: &str = "name";
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(InvalidInput::Empty { field: FIELD });
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(InvalidInput::TooLong {
+            field: FIELD,
+            max: MAX_NAME_CHARS,
+        });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(InvalidInput::ControlCharacter { field: FIELD });
+    }
+    Ok(name.to_owned())
+}
+
+fn validate_description(description: &str) -> Result<String, InvalidInput> {
+    const FIELD: &str = "description";
+    let description = description.trim();
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(InvalidInput::TooLong {
+            field: FIELD,
+            max: MAX_DESCRIPTION_CHARS,
+        });
+    }
+    if description
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(InvalidInput::ControlCharacter { field: FIELD });
+    }
+    Ok(description.to_owned())
+}
+
+fn validate_scopes(scopes: &[String], catalog: ScopeCatalog) -> Result<ScopeSet, Error> {
+    if scopes.is_empty() {
+        return Err(InvalidInput::NoScopes.into());
+    }
+    catalog.scope_set(scopes)
+}
+
+fn scope_names(scopes: &ScopeSet) -> Vec<String> {
+    scopes.iter().map(str::to_owned).collect()
+}
+
+/// An integration as storage keeps it. No secret: credentials hold token ids and hashes.
+///
+/// Scopes are kept by name, so a stored record does not depend on the order of the
+/// service's catalog; a name the catalog no longer holds is not granted.
+///
+/// `version` starts at 1 and grows by one with every change; storage writes are
+/// compare-and-swap on it.
+#[derive(Debug, Clone)]
+pub struct IntegrationRecord {
+    /// The integration id.
+    pub id: IntegrationId,
+    /// The owning account.
+    pub account: AccountId,
+    /// The name (trimmed).
+    pub name: String,
+    /// The description (trimmed; may be empty).
+    pub description: String,
+    /// The granted scope names, in catalog order at the time of writing.
+    pub scopes: Vec<String>,
+    /// The token state.
+    pub credentials: Credentials,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    pub updated_at: OffsetDateTime,
+    /// The compare-and-swap version.
+    pub version: u64,
+}
+
+impl IntegrationRecord {
+    /// A new record at version 1.
+    pub fn create(
+        id: IntegrationId,
+        account: AccountId,
+        fields: ValidIntegrationFields,
+        credentials: Credentials,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id,
+            account,
+            name: fields.name,
+            description: fields.description,
+            scopes: scope_names(&fields.scopes),
+            credentials,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    /// The record after a credentials transition at `now`: the next version.
+    ///
+    /// # Errors
+    ///
+    /// As [`Credentials::apply`].
+    pub fn transition(&self, transition: Transition, now: OffsetDateTime) -> Result<Self, Error> {
+        let mut next = self.next_version(now);
+        next.credentials = self.credentials.apply(transition, now)?;
+        Ok(next)
+    }
+
+    fn next_version(&self, now: OffsetDateTime) -> Self {
+        Self {
+            credentials: self.credentials.settle(now),
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+}
+
+/// A rotation under way: the previous token still works until
+/// [`previous_expires_at`](Self::previous_expires_at).
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::Integration;
+/// fn describe(integration: &Integration) -> String {
+///     match integration.pending_rotation() {
+///         Some(p) => format!("old token works until {}", p.previous_expires_at()),
+///         None => "one token".into(),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PendingRotation {
+    #[serde(with = "time::serde::rfc3339")]
+    previous_expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    previous_issued_at: OffsetDateTime,
+}
+
+impl PendingRotation {
+    /// When the previous token stops working.
+    pub fn previous_expires_at(&self) -> OffsetDateTime {
+        self.previous_expires_at
+    }
+
+    /// When the previous token was issued.
+    pub fn previous_issued_at(&self) -> OffsetDateTime {
+        self.previous_issued_at
+    }
+}
+
+/// An integration as an admin sees it, settled at the moment it was read. Holds no
+/// secret and no token hash; serializes to the fields of its accessors.
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::*;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let catalog = ScopeCatalog::new(["contacts.readonly"])?;
+/// let pi = PrivateIntegrations::builder(MemoryStorage::new()).scope_catalog(catalog).build();
+/// let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+/// let created = pi.create(&admin, NewIntegration::new(" Sync ").scopes(["contacts.readonly"])).await?;
+/// let integration: Integration = created.integration;
+/// assert_eq!(integration.name(), "Sync");
+/// assert_eq!(integration.version(), 1);
+/// assert!(integration.pending_rotation().is_none());
+/// let json = serde_json::to_value(&integration).unwrap();
+/// assert_eq!(json["scopes"], serde_json::json!(["contacts.readonly"]));
+/// # Ok::<(), Error>(()) }).unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Integration {
+    id: IntegrationId,
+    account: AccountId,
+    name: String,
+    description: String,
+    scopes: ScopeSet,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    token_issued_at: OffsetDateTime,
+    pending_rotation: Option<PendingRotation>,
+    version: u64,
+}
+
+impl Integration {
+    /// The admin's view of a record at `now`.
+    pub fn from_record(
+        record: &IntegrationRecord,
+        catalog: ScopeCatalog,
+        now: OffsetDateTime,
+    ) -> Self {
+        let credentials = record.credentials.settle(now);
+        Self {
+            id: record.id.clone(),
+            account: record.account.clone(),
+            name: record.name.clone(),
+            description: record.description.clone(),
+            scopes: catalog.granted(record.scopes.iter().map(String::as_str)),
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            token_issued_at: credentials.current().issued_at,
+            pending_rotation: credentials.previous().map(|(previous, expires_at)| {
+                PendingRotation {
+                    previous_expires_at: expires_at,
+                    previous_issued_at: previous.issued_at,
+                }
+            }),
+            version: record.version,
+        }
+    }
+
+    /// The integration id.
+    pub fn id(&self) -> &IntegrationId {
+        &self.id
+    }
+
+    /// The owning account.
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The description (may be empty).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.scopes
+    }
+
+    /// When it was created.
+    pub fn created_at(&self) -> OffsetDateTime {
+        self.created_at
+    }
+
+    /// When it last changed.
+    pub fn updated_at(&self) -> OffsetDateTime {
+        self.updated_at
+    }
+
+    /// When the current token was issued (what the rotation reminder looks at).
+    pub fn token_issued_at(&self) -> OffsetDateTime {
+        self.token_issued_at
+    }
+
+    /// The rotation under way, if its grace period has not ended.
+    pub fn pending_rotation(&self) -> Option<PendingRotation> {
+        self.pending_rotation
+    }
+
+    /// The version: 1 on creation, one more with every change.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> ScopeCatalog {
+        ScopeCatalog::new(["rules.read", "rules.write"]).unwrap()
+    }
+
+    fn invalid(new: NewIntegration) -> Error {
+        new.validate(catalog()).unwrap_err()
+    }
+
+    #[test]
+    fn names() {
+        let ok = NewIntegration::new("  Zapier  ").scopes(["rules.read"]);
+        assert_eq!(ok.validate(catalog()).unwrap().name, "Zapier");
+        let hundred = "é".repeat(100);
+        assert!(
+            NewIntegration::new(&hundred)
+                .scopes(["rules.read"])
+                .validate(catalog())
+                .is_ok()
+        );
+        for (name, expected) in [
+            ("", InvalidInput::Empty { field: "name" }),
+            ("  \t ", InvalidInput::Empty { field: "name" }),
+            (
+                &"é".repeat(101),
+                InvalidInput::TooLong {
+                    field: "name",
+                    max: 100,
+                },
+            ),
+            ("a\u{7}b", InvalidInput::ControlCharacter { field: "name" }),
+            ("a\nb", InvalidInput::ControlCharacter { field: "name" }),
+        ] {
+            let err = invalid(NewIntegration::new(name).scopes(["rules.read"]));
+            assert!(
+                matches!(&err, Error::InvalidInput(e) if *e == expected),
+                "{name:?}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn descriptions() {
+        let multi_line = NewIntegration::new("n")
+            .description("line 1\nline 2\tok")
+            .scopes(["rules.read"]);
+        assert!(multi_line.validate(catalog()).is_ok());
+        let long = NewIntegration::new("n")
+            .description("x".repeat(1001))
+            .scopes(["rules.read"]);
+        assert!(matches!(
+            invalid(long),
+            Error::InvalidInput(InvalidInput::TooLong {
+                field: "description",
+                max: 1000
+            })
+        ));
+        let bell = NewIntegration::new("n")
+            .description("a\u{0}b")
+            .scopes(["rules.read"]);
+        assert!(matches!(
+            invalid(bell),
+            Error::InvalidInput(InvalidInput::ControlCharacter { .. })
+        ));
+    }
+
+    #[test]
+    fn scopes() {
+        assert!(matches!(
+            invalid(NewIntegration::new("n")),
+            Error::InvalidInput(InvalidInput::NoScopes)
+        ));
+        assert!(matches!(
+            invalid(NewIntegration::new("n").scopes(["rules.read", "rules.delete"])),
+            Error::UnknownScope(s) if s == "rules.delete"
+        ));
+        let dup = NewIntegration::new("n").scopes(["rules.write", "rules.read", "rules.write"]);
+        assert_eq!(dup.validate(catalog()).unwrap().scopes.len(), 2);
+    }
+}

@@ -1,0 +1,369 @@
+//! Scopes: the host's catalog of scope names, and sets of them compiled to bitsets.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use serde::ser::{Serialize, SerializeSeq, Serializer};
+
+use crate::error::{Error, InvalidInput};
+
+/// The most scopes a catalog may hold (the width of a [`ScopeSet`]).
+pub const MAX_SCOPES: usize = 256;
+
+/// The longest scope name accepted, in bytes.
+pub const MAX_SCOPE_NAME_LEN: usize = 128;
+
+const WORDS: usize = MAX_SCOPES / 64;
+
+struct CatalogInner {
+    names: Vec<&'static str>,
+    index: HashMap<&'static str, u16, foldhash::fast::FixedState>,
+}
+
+/// Every catalog built in this process, so that building the same one twice gives the
+/// same `&'static` value. See [`ScopeCatalog`] on why catalogs live for the process.
+static INTERNED: Mutex<Vec<&'static CatalogInner>> = Mutex::new(Vec::new());
+
+/// The service's list of scope names, such as `contacts.readonly` or
+/// `calendars/events.write`.
+///
+/// A name is 1 to [`MAX_SCOPE_NAME_LEN`] bytes of ASCII letters, digits and `. _ - / :`.
+/// A catalog holds 1 to [`MAX_SCOPES`] distinct names; their order is the order given.
+///
+/// Catalogs are interned: a catalog lives for the rest of the process, and building an
+/// equal catalog again returns the same one. A service builds its catalog once at start-up,
+/// and this lets every [`ScopeSet`] (and so every verified token) point at its catalog
+/// without reference counting on the verification path. `ScopeCatalog` is `Copy`.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::ScopeCatalog;
+///
+/// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+/// assert!(catalog.contains("contacts.write"));
+/// assert_eq!(catalog.len(), 2);
+/// assert!(ScopeCatalog::new(["contacts.readonly", "contacts.readonly"]).is_err());
+/// assert!(ScopeCatalog::new(["has space"]).is_err());
+/// # Ok::<(), private_integrations::Error>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct ScopeCatalog(&'static CatalogInner);
+
+impl ScopeCatalog {
+    /// Builds (or finds) the catalog with these names.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the list is empty or too long, a name is malformed, or
+    /// a name appears twice.
+    pub fn new<I, S>(names: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut owned: Vec<String> = Vec::new();
+        for name in names {
+            let name = name.as_ref();
+            validate_scope_name(name)?;
+            if owned.iter().any(|seen| seen == name) {
+                return Err(InvalidInput::DuplicateScope(name.to_owned()).into());
+            }
+            if owned.len() == MAX_SCOPES {
+                return Err(InvalidInput::TooManyScopes { max: MAX_SCOPES }.into());
+            }
+            owned.push(name.to_owned());
+        }
+        if owned.is_empty() {
+            return Err(InvalidInput::Empty {
+                field: "scope catalog",
+            }
+            .into());
+        }
+
+        let mut interned = INTERNED.lock().unwrap_or_else(|poison| poison.into_inner());
+        if let Some(existing) = interned.iter().find(|c| c.names == owned) {
+            return Ok(Self(existing));
+        }
+        let names: Vec<&'static str> = owned
+            .into_iter()
+            .map(|name| &*Box::leak(name.into_boxed_str()))
+            .collect();
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(bit, name)| (*name, bit as u16))
+            .collect();
+        let inner: &'static CatalogInner = Box::leak(Box::new(CatalogInner { names, index }));
+        interned.push(inner);
+        Ok(Self(inner))
+    }
+
+    /// Whether the catalog holds this scope name.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.index.contains_key(name)
+    }
+
+    /// The number of scopes.
+    pub fn len(&self) -> usize {
+        self.0.names.len()
+    }
+
+    /// Always false: a catalog holds at least one scope.
+    pub fn is_empty(&self) -> bool {
+        self.0.names.is_empty()
+    }
+
+    /// The scope names, in catalog order.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::new(["b.read", "a.read"])?;
+    /// assert_eq!(catalog.iter().collect::<Vec<_>>(), ["b.read", "a.read"]);
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'static str> + '_ {
+        self.0.names.iter().copied()
+    }
+
+    /// Compiles scope names into a set, rejecting any name outside the catalog.
+    /// Duplicates are merged.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownScope`] for the first name not in the catalog.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// let set = catalog.scope_set(["contacts.write"])?;
+    /// assert!(set.contains("contacts.write") && !set.contains("contacts.readonly"));
+    /// assert!(catalog.scope_set(["billing.write"]).is_err());
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
+    pub fn scope_set<I, S>(&self, names: I) -> Result<ScopeSet, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut set = ScopeSet::empty(*self);
+        for name in names {
+            let name = name.as_ref();
+            let bit = self
+                .bit(name)
+                .ok_or_else(|| Error::UnknownScope(name.to_owned()))?;
+            set.insert_bit(bit);
+        }
+        Ok(set)
+    }
+
+    /// Compiles stored scope names, silently dropping names the catalog no longer holds
+    /// (a scope the host removed is no longer granted: fail closed). Allocation-free.
+    pub(crate) fn granted<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> ScopeSet {
+        let mut set = ScopeSet::empty(*self);
+        for name in names {
+            if let Some(bit) = self.bit(name) {
+                set.insert_bit(bit);
+            }
+        }
+        set
+    }
+
+    fn bit(&self, name: &str) -> Option<u16> {
+        self.0.index.get(name).copied()
+    }
+}
+
+impl PartialEq for ScopeCatalog {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for ScopeCatalog {}
+
+impl fmt::Debug for ScopeCatalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ScopeCatalog").field(&self.0.names).finish()
+    }
+}
+
+fn validate_scope_name(name: &str) -> Result<(), InvalidInput> {
+    const FIELD: &str = "scope name";
+    if name.is_empty() {
+        return Err(InvalidInput::Empty { field: FIELD });
+    }
+    if name.len() > MAX_SCOPE_NAME_LEN {
+        return Err(InvalidInput::TooLong {
+            field: FIELD,
+            max: MAX_SCOPE_NAME_LEN,
+        });
+    }
+    let allowed =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':');
+    if name.bytes().all(allowed) {
+        Ok(())
+    } else {
+        Err(InvalidInput::Malformed { field: FIELD })
+    }
+}
+
+/// A set of scopes of one [`ScopeCatalog`], as a fixed-size bitset: membership tests are
+/// O(1) and nothing allocates. `Copy`.
+///
+/// Serializes as the list of scope names in catalog order.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::ScopeCatalog;
+/// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write", "calendars/events.write"])?;
+/// let set = catalog.scope_set(["calendars/events.write", "contacts.readonly"])?;
+/// assert_eq!(set.len(), 2);
+/// assert_eq!(set.iter().collect::<Vec<_>>(), ["contacts.readonly", "calendars/events.write"]);
+/// # Ok::<(), private_integrations::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ScopeSet {
+    bits: [u64; WORDS],
+    catalog: ScopeCatalog,
+}
+
+impl ScopeSet {
+    fn empty(catalog: ScopeCatalog) -> Self {
+        Self {
+            bits: [0; WORDS],
+            catalog,
+        }
+    }
+
+    fn insert_bit(&mut self, bit: u16) {
+        self.bits[usize::from(bit / 64)] |= 1 << (bit % 64);
+    }
+
+    fn has_bit(&self, bit: u16) -> bool {
+        self.bits[usize::from(bit / 64)] & (1 << (bit % 64)) != 0
+    }
+
+    /// Whether the set holds the scope. A name outside the catalog is never held.
+    pub fn contains(&self, name: &str) -> bool {
+        self.catalog.bit(name).is_some_and(|bit| self.has_bit(bit))
+    }
+
+    /// Whether every scope of `other` is in this set.
+    pub fn is_superset(&self, other: &ScopeSet) -> bool {
+        self.catalog == other.catalog && self.bits.iter().zip(&other.bits).all(|(a, b)| b & !a == 0)
+    }
+
+    /// The number of scopes in the set.
+    pub fn len(&self) -> usize {
+        self.bits.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.bits.iter().all(|w| *w == 0)
+    }
+
+    /// The scope names, in catalog order.
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let catalog = self.catalog.0;
+        catalog
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| self.has_bit(*bit as u16))
+            .map(|(_, name)| *name)
+    }
+
+    /// The catalog the set belongs to.
+    pub fn catalog(&self) -> ScopeCatalog {
+        self.catalog
+    }
+}
+
+impl fmt::Debug for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for ScopeSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for name in self.iter() {
+            seq.serialize_element(name)?;
+        }
+        seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogs_are_interned() {
+        let a = ScopeCatalog::new(["interned.a", "interned.b"]).unwrap();
+        let b =
+            ScopeCatalog::new(vec!["interned.a".to_string(), "interned.b".to_string()]).unwrap();
+        let c = ScopeCatalog::new(["interned.b", "interned.a"]).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn bad_catalogs_are_refused() {
+        let empty: [&str; 0] = [];
+        assert!(matches!(
+            ScopeCatalog::new(empty),
+            Err(Error::InvalidInput(InvalidInput::Empty { .. }))
+        ));
+        let too_many: Vec<String> = (0..=MAX_SCOPES).map(|i| format!("s{i}")).collect();
+        assert!(matches!(
+            ScopeCatalog::new(&too_many),
+            Err(Error::InvalidInput(InvalidInput::TooManyScopes {
+                max: 256
+            }))
+        ));
+        let exactly: Vec<String> = (0..MAX_SCOPES).map(|i| format!("s{i}")).collect();
+        let full = ScopeCatalog::new(&exactly).unwrap();
+        let all = full.scope_set(&exactly).unwrap();
+        assert_eq!(all.len(), MAX_SCOPES);
+        assert!(all.contains("s255") && all.contains("s0"));
+        for bad in ["", "a b", "é", "x\n", &"a".repeat(MAX_SCOPE_NAME_LEN + 1)] {
+            assert!(ScopeCatalog::new([bad]).is_err(), "{bad:?} accepted");
+        }
+        assert!(ScopeCatalog::new(["calendars/events.write", "urn:x-y_z"]).is_ok());
+    }
+
+    #[test]
+    fn granted_drops_names_outside_the_catalog() {
+        let catalog = ScopeCatalog::new(["granted.a", "granted.b"]).unwrap();
+        let set = catalog.granted(["granted.b", "removed.scope"]);
+        assert_eq!(set.iter().collect::<Vec<_>>(), ["granted.b"]);
+        assert!(!set.contains("removed.scope"));
+    }
+
+    #[test]
+    fn superset() {
+        let catalog = ScopeCatalog::new(["sup.a", "sup.b"]).unwrap();
+        let both = catalog.scope_set(["sup.a", "sup.b"]).unwrap();
+        let one = catalog.scope_set(["sup.b"]).unwrap();
+        assert!(both.is_superset(&one));
+        assert!(!one.is_superset(&both));
+    }
+
+    #[test]
+    fn serializes_as_names() {
+        let catalog = ScopeCatalog::new(["ser.a", "ser.b"]).unwrap();
+        let set = catalog.scope_set(["ser.b"]).unwrap();
+        assert_eq!(serde_json::to_string(&set).unwrap(), r#"["ser.b"]"#);
+        assert_eq!(format!("{set:?}"), r#"{"ser.b"}"#);
+    }
+}

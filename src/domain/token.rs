@@ -1,0 +1,464 @@
+//! The token format, its strict parser, and the secret types.
+//!
+//! A token reads `{prefix}_{token_id}_{secret}{checksum}`:
+//!
+//! | part       | width            | content                                                  |
+//! |------------|------------------|----------------------------------------------------------|
+//! | `prefix`   | 1–16             | `[a-z][a-z0-9]{0,15}`, default `pit`                     |
+//! | `token_id` | [`ID_LEN`] = 16  | random base62, not secret; finds the record in O(1)      |
+//! | `secret`   | [`SECRET_LEN`] = 43 | random base62 from the OS CSPRNG: ≥ 256 bits          |
+//! | `checksum` | [`CHECKSUM_LEN`] = 6 | CRC32 of everything before it, base62, fixed width   |
+//!
+//! With the default prefix a token is 70 characters long. Storage keeps the token id and
+//! `SHA-256` of the 43 secret characters, never the secret.
+
+use std::fmt;
+
+use rand::TryCryptoRng;
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::ids::{BASE62, ID_LEN, TokenId, fill_base62};
+use crate::error::InvalidInput;
+
+/// The number of base62 characters of a token's secret: 43 × log2(62) ≈ 256.03 bits.
+pub const SECRET_LEN: usize = 43;
+
+/// The number of base62 characters of a token's checksum (62⁶ > 2³²).
+pub const CHECKSUM_LEN: usize = 6;
+
+/// The longest token prefix, in bytes.
+pub const MAX_PREFIX_LEN: usize = 16;
+
+/// The default token prefix.
+pub const DEFAULT_PREFIX: &str = "pit";
+
+/// The length of a token without its prefix: `_`, id, `_`, secret, checksum.
+const BODY_LEN: usize = 1 + ID_LEN + 1 + SECRET_LEN + CHECKSUM_LEN;
+
+/// The shape of this service's tokens: the prefix, and through it the exact length.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::TokenFormat;
+///
+/// let format = TokenFormat::new("acme")?;
+/// assert_eq!(format.prefix(), "acme");
+/// assert_eq!(format.token_len(), 71);
+/// assert!(TokenFormat::new("Acme").is_err());
+/// # Ok::<(), private_integrations::InvalidInput>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenFormat {
+    prefix: [u8; MAX_PREFIX_LEN],
+    prefix_len: u8,
+}
+
+impl Default for TokenFormat {
+    fn default() -> Self {
+        Self::new(DEFAULT_PREFIX).unwrap_or_else(|_| unreachable!("the default prefix is valid"))
+    }
+}
+
+impl fmt::Debug for TokenFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenFormat")
+            .field("prefix", &self.prefix())
+            .finish()
+    }
+}
+
+/// A token that passed [`TokenFormat::parse`]: its id, and the secret characters to hash.
+pub struct ParsedToken<'a> {
+    /// The token id.
+    pub id: TokenId,
+    /// The secret characters (borrowed from the presented token).
+    pub secret: &'a [u8; SECRET_LEN],
+}
+
+impl fmt::Debug for ParsedToken<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParsedToken")
+            .field("id", &self.id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+impl TokenFormat {
+    /// A format with this prefix: `[a-z][a-z0-9]{0,15}`.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidInput::Malformed`] for any other prefix.
+    pub fn new(prefix: &str) -> Result<Self, InvalidInput> {
+        let bytes = prefix.as_bytes();
+        let well_formed = matches!(bytes.first(), Some(b'a'..=b'z'))
+            && bytes.len() <= MAX_PREFIX_LEN
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !well_formed {
+            return Err(InvalidInput::Malformed {
+                field: "token prefix",
+            });
+        }
+        let mut stored = [0u8; MAX_PREFIX_LEN];
+        stored[..bytes.len()].copy_from_slice(bytes);
+        Ok(Self {
+            prefix: stored,
+            prefix_len: bytes.len() as u8,
+        })
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        std::str::from_utf8(self.prefix_bytes()).unwrap_or_default()
+    }
+
+    fn prefix_bytes(&self) -> &[u8] {
+        &self.prefix[..usize::from(self.prefix_len)]
+    }
+
+    /// The exact length of every token of this format.
+    pub fn token_len(&self) -> usize {
+        usize::from(self.prefix_len) + BODY_LEN
+    }
+
+    /// A regular expression matching the shape of this format's tokens (the checksum is
+    /// not checked by a regex; [`TokenFormat::parse`] checks it). For secret scanners.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenFormat;
+    /// assert_eq!(
+    ///     TokenFormat::default().regex(),
+    ///     r"\bpit_[0-9A-Za-z]{16}_[0-9A-Za-z]{49}\b"
+    /// );
+    /// ```
+    pub fn regex(&self) -> String {
+        format!(
+            r"\b{}_[0-9A-Za-z]{{{ID_LEN}}}_[0-9A-Za-z]{{{}}}\b",
+            self.prefix(),
+            SECRET_LEN + CHECKSUM_LEN
+        )
+    }
+
+    /// Strictly parses a presented token, without touching storage.
+    ///
+    /// The length is checked first, so any input of the wrong size (a 1 MB header, say)
+    /// costs one comparison. Then the prefix, the separators, the alphabet and the
+    /// checksum. Never panics.
+    ///
+    /// # Errors
+    ///
+    /// [`Malformed`] on any deviation.
+    pub fn parse<'a>(&self, token: &'a str) -> Result<ParsedToken<'a>, Malformed> {
+        let bytes = token.as_bytes();
+        if bytes.len() != self.token_len() {
+            return Err(Malformed);
+        }
+        let (prefix, body) = bytes.split_at(usize::from(self.prefix_len));
+        if prefix != self.prefix_bytes() || body[0] != b'_' || body[1 + ID_LEN] != b'_' {
+            return Err(Malformed);
+        }
+        let id: &[u8; ID_LEN] = body[1..1 + ID_LEN].try_into().map_err(|_| Malformed)?;
+        let rest = &body[2 + ID_LEN..];
+        let secret: &[u8; SECRET_LEN] = rest[..SECRET_LEN].try_into().map_err(|_| Malformed)?;
+        let checksum = &rest[SECRET_LEN..];
+        if !(id.iter().all(u8::is_ascii_alphanumeric)
+            && secret.iter().all(u8::is_ascii_alphanumeric))
+        {
+            return Err(Malformed);
+        }
+        let signed = &bytes[..bytes.len() - CHECKSUM_LEN];
+        if checksum != encode_checksum(crc32fast::hash(signed)) {
+            return Err(Malformed);
+        }
+        Ok(ParsedToken {
+            id: TokenId::from_bytes(*id),
+            secret,
+        })
+    }
+
+    /// Whether `token` is a well-formed token of this format, checksum included. Touches
+    /// no storage: for secret scanners and log filters.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenFormat;
+    /// assert!(!TokenFormat::default().looks_like_token("pit_not_a_token"));
+    /// ```
+    pub fn looks_like_token(&self, token: &str) -> bool {
+        self.parse(token).is_ok()
+    }
+
+    /// Issues a fresh token: a random id and secret, and the hash to store.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the random number generator reports.
+    pub fn issue<R: TryCryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+    ) -> Result<(TokenId, TokenHash, IssuedToken), R::Error> {
+        let id = TokenId::generate(rng)?;
+        let mut secret = [0u8; SECRET_LEN];
+        fill_base62(rng, &mut secret)?;
+        let hash = TokenHash::of(&secret);
+
+        let mut text = String::with_capacity(self.token_len());
+        text.push_str(self.prefix());
+        text.push('_');
+        text.push_str(id.as_str());
+        text.push('_');
+        // `secret` holds base62 ASCII only.
+        text.extend(secret.iter().map(|&b| char::from(b)));
+        let checksum = encode_checksum(crc32fast::hash(text.as_bytes()));
+        text.extend(checksum.iter().map(|&b| char::from(b)));
+        secret.zeroize();
+        Ok((id.clone(), hash, IssuedToken { token_id: id, text }))
+    }
+}
+
+/// The token is not of this service's format. Carries nothing of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+/// The CRC32 as exactly [`CHECKSUM_LEN`] base62 digits, most significant first.
+fn encode_checksum(mut crc: u32) -> [u8; CHECKSUM_LEN] {
+    let mut out = [b'0'; CHECKSUM_LEN];
+    for digit in out.iter_mut().rev() {
+        *digit = BASE62[(crc % 62) as usize];
+        crc /= 62;
+    }
+    out
+}
+
+/// `SHA-256` of a token's secret characters. What storage keeps instead of the secret.
+///
+/// Equality is constant-time ([`ConstantTimeEq`]); `Debug` does not print the digest.
+#[derive(Clone, Copy)]
+pub struct TokenHash([u8; 32]);
+
+impl TokenHash {
+    /// Hashes secret characters.
+    pub(crate) fn of(secret: &[u8; SECRET_LEN]) -> Self {
+        Self(Sha256::digest(secret).into())
+    }
+
+    /// Wraps a digest read back from storage.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenHash;
+    /// let hash = TokenHash::from_bytes([7; 32]);
+    /// assert_eq!(hash.as_bytes(), &[7; 32]);
+    /// ```
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The digest, for storage.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn words(&self) -> [u64; 4] {
+        let mut words = [0u64; 4];
+        for (word, chunk) in words.iter_mut().zip(self.0.chunks_exact(8)) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            *word = u64::from_ne_bytes(bytes);
+        }
+        words
+    }
+}
+
+impl ConstantTimeEq for TokenHash {
+    /// Compares the digests as four `u64` words: the same constant-time guarantee as a
+    /// byte-wise compare, with a quarter of the work.
+    fn ct_eq(&self, other: &Self) -> Choice {
+        let (a, b) = (self.words(), other.words());
+        a[0].ct_eq(&b[0]) & a[1].ct_eq(&b[1]) & a[2].ct_eq(&b[2]) & a[3].ct_eq(&b[3])
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenHash([redacted])")
+    }
+}
+
+/// A freshly issued token, the only time its text exists outside the third party's hands.
+///
+/// Show it to the admin once, then drop it: it cannot be retrieved again. It has no
+/// `Display`, no `Serialize` and no `Clone`; `Debug` shows only the public token id; the
+/// text is zeroized when the value is dropped.
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::*;
+/// # tokio_test(async {
+/// let catalog = ScopeCatalog::new(["contacts.readonly"])?;
+/// let pi = PrivateIntegrations::builder(MemoryStorage::new()).scope_catalog(catalog).build();
+/// let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+/// let created = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?;
+/// let token: IssuedToken = created.token;
+/// assert!(token.expose_secret().starts_with("pit_"));
+/// assert!(!format!("{token:?}").contains(token.expose_secret()));
+/// # Ok(()) });
+/// # fn tokio_test<F: std::future::Future<Output = Result<(), Error>>>(f: F) {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f).unwrap()
+/// # }
+/// ```
+pub struct IssuedToken {
+    token_id: TokenId,
+    text: String,
+}
+
+impl IssuedToken {
+    /// The whole token text, to hand to the third party.
+    ///
+    /// # Security Warning
+    ///
+    /// This is the secret. Show it once, over a secure channel, and never log, store or
+    /// serialize it; keep the borrow short so no copy outlives this value.
+    pub fn expose_secret(&self) -> &str {
+        &self.text
+    }
+
+    /// The public id part of the token (safe to log).
+    pub fn token_id(&self) -> &TokenId {
+        &self.token_id
+    }
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token_id", &self.token_id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+impl Drop for IssuedToken {
+    fn drop(&mut self) {
+        self.text.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for IssuedToken {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn issue(format: &TokenFormat) -> IssuedToken {
+        format.issue(&mut StdRng::seed_from_u64(7)).unwrap().2
+    }
+
+    #[test]
+    fn issued_tokens_parse_back() {
+        let format = TokenFormat::default();
+        let mut rng = StdRng::seed_from_u64(1);
+        for _ in 0..1000 {
+            let (id, hash, token) = format.issue(&mut rng).unwrap();
+            let text = token.expose_secret();
+            assert_eq!(text.len(), 70);
+            let parsed = format.parse(text).unwrap();
+            assert_eq!(parsed.id, id);
+            assert!(bool::from(TokenHash::of(parsed.secret).ct_eq(&hash)));
+            assert!(format.looks_like_token(text));
+        }
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        let format = TokenFormat::default();
+        let token = issue(&format);
+        let good = token.expose_secret();
+        let mut cases: Vec<String> = vec![
+            String::new(),
+            "pit_".into(),
+            good[..good.len() - 1].into(),
+            format!("{good}0"),
+            good.replacen("pit_", "pat_", 1),
+            good.replacen("pit_", "PIT_", 1),
+            "x".repeat(1 << 20),
+            // Same length, one character outside the alphabet.
+            format!("{}-{}", &good[..30], &good[31..]),
+            // Non-ASCII of the same byte length.
+            format!("{}é{}", &good[..30], &good[32..]),
+            // Separator moved.
+            format!("{}{}", &good[..4].replace('_', "0"), &good[4..]),
+        ];
+        // Every single-character change breaks the checksum.
+        for i in [4, 10, 21, 40, 63, 65, 69] {
+            let mut bytes = good.as_bytes().to_vec();
+            bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+            cases.push(String::from_utf8(bytes).unwrap());
+        }
+        for case in &cases {
+            assert!(format.parse(case).is_err(), "accepted {case:?}");
+        }
+        assert!(TokenFormat::new("acme").unwrap().parse(good).is_err());
+    }
+
+    #[test]
+    fn prefixes() {
+        for ok in ["pit", "a", "acme2", "abcdefghijklmnop"] {
+            assert!(TokenFormat::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "2ac",
+            "Acme",
+            "ac-me",
+            "ac_me",
+            "abcdefghijklmnopq",
+            "é",
+        ] {
+            assert!(TokenFormat::new(bad).is_err(), "{bad}");
+        }
+        let format = TokenFormat::new("acme").unwrap();
+        let token = issue(&format);
+        assert!(token.expose_secret().starts_with("acme_"));
+        assert!(format.parse(token.expose_secret()).is_ok());
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let format = TokenFormat::default();
+        let (_, hash, token) = format.issue(&mut StdRng::seed_from_u64(3)).unwrap();
+        let secret_part = &token.expose_secret()[21..64];
+        let debug = format!(
+            "{token:?} {hash:?} {:?}",
+            format.parse(token.expose_secret())
+        );
+        assert!(!debug.contains(secret_part), "{debug}");
+        assert_eq!(
+            format!("{token:?}"),
+            format!(
+                "IssuedToken {{ token_id: TokenId({:?}), secret: \"[redacted]\" }}",
+                token.token_id().as_str()
+            )
+        );
+        assert_eq!(format!("{hash:?}"), "TokenHash([redacted])");
+    }
+
+    #[test]
+    fn checksum_is_fixed_width() {
+        assert_eq!(&encode_checksum(0), b"000000");
+        assert_eq!(&encode_checksum(u32::MAX), b"4gfFC3");
+    }
+}

@@ -1,0 +1,232 @@
+//! The errors of management calls, of verification and of storage.
+//!
+//! No error ever carries a token or its secret: a [`VerifyError`] says *why* a token was
+//! refused, never *what* was presented.
+
+use std::error::Error as StdError;
+
+/// What went wrong with a management call ([`PrivateIntegrations`](crate::PrivateIntegrations)
+/// `create`, `update`, `rotate`, …).
+///
+/// Every failed call changed nothing.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::Error;
+///
+/// fn status(err: &Error) -> u16 {
+///     match err {
+///         Error::NotFound => 404,
+///         Error::PermissionDenied | Error::FeatureDisabled => 403,
+///         Error::InvalidInput(_) | Error::UnknownScope(_) => 422,
+///         Error::RotationInProgress | Error::NoRotationInProgress | Error::Conflict => 409,
+///         _ => 503,
+///     }
+/// }
+/// assert_eq!(status(&Error::Conflict), 409);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No integration with this id exists in the actor's account. An integration of
+    /// another account is reported this way too, so ids cannot be probed across accounts.
+    #[error("integration not found in this account")]
+    NotFound,
+    /// The actor may not do this: managing integrations needs the account's admin role or
+    /// an explicit [`Permission::Allow`](crate::Permission::Allow), and an explicit
+    /// `Deny` wins over the role. Changing permissions or the feature switch needs the
+    /// admin role.
+    #[error("permission denied: this user may not manage private integrations")]
+    PermissionDenied,
+    /// Private Integrations are switched off for this account; an admin can switch them
+    /// on with `set_feature_enabled`. Tokens already issued keep verifying.
+    #[error("private integrations are disabled for this account")]
+    FeatureDisabled,
+    /// A value given by the caller breaks a rule (name length, control characters, …).
+    #[error("invalid input: {0}")]
+    InvalidInput(#[from] InvalidInput),
+    /// The scope is not in the service's [`ScopeCatalog`](crate::ScopeCatalog).
+    #[error("unknown scope {0:?}: it is not in the service's scope catalog")]
+    UnknownScope(String),
+    /// A rotation with a grace period is already under way: cancel it or expire the
+    /// previous token first, or rotate with `RotationMode::ExpireNow`.
+    #[error(
+        "a rotation is already in progress: cancel it or expire the previous token first, or rotate with ExpireNow"
+    )]
+    RotationInProgress,
+    /// There is no rotation to cancel or finish: the integration has one token.
+    #[error("no rotation is in progress")]
+    NoRotationInProgress,
+    /// A concurrent change to the same integration won the race; nothing was changed by
+    /// this call. Reload and retry.
+    #[error("a concurrent change won: reload and retry")]
+    Conflict,
+    /// The operating system's random number generator failed; nothing was changed.
+    #[error("the system random number generator failed")]
+    Randomness(#[source] rand::rngs::SysError),
+    /// The storage backend failed; nothing was changed (a transaction was rolled back).
+    #[error("storage failed")]
+    Storage(#[source] StorageError),
+}
+
+impl From<StorageError> for Error {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::Conflict | StorageError::AlreadyExists => Error::Conflict,
+            StorageError::NotFound => Error::NotFound,
+            other => Error::Storage(other),
+        }
+    }
+}
+
+/// Why a token was refused, or a scope missing.
+///
+/// Verification fails closed: anything short of a well-formed, known, unexpired token
+/// whose secret matches is an error. `Invalid` covers both an unknown token id and a wrong
+/// secret, on purpose, so that nothing tells a prober which ids exist.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::VerifyError;
+///
+/// fn status(err: &VerifyError) -> u16 {
+///     match err {
+///         VerifyError::InsufficientScope { .. } => 403,
+///         VerifyError::Storage(_) => 503,
+///         _ => 401,
+///     }
+/// }
+/// assert_eq!(status(&VerifyError::Malformed), 401);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// Not a token of this service: wrong length, prefix, alphabet or checksum. Decided
+    /// without touching storage.
+    #[error("malformed token")]
+    Malformed,
+    /// Well-formed, but no live token matches: an unknown id, a wrong secret, a revoked
+    /// token or a deleted integration.
+    #[error("invalid token")]
+    Invalid,
+    /// The token was the previous one of a rotation whose grace period has ended.
+    #[error("expired token")]
+    Expired,
+    /// The token is valid but its integration lacks the scope.
+    #[error("insufficient scope: {required:?} is required")]
+    InsufficientScope {
+        /// The scope that was required.
+        required: String,
+    },
+    /// The storage backend failed, so the token is refused (fail closed).
+    #[error("storage failed; token refused")]
+    Storage(#[source] StorageError),
+}
+
+/// A value that breaks an input rule. Carried by [`Error::InvalidInput`].
+///
+/// Messages name the field and the rule, never the rejected value.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::InvalidInput;
+///
+/// let err = InvalidInput::TooLong { field: "name", max: 100 };
+/// assert_eq!(err.to_string(), "name is longer than 100 characters");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidInput {
+    /// The field is empty (or only white space, where it is trimmed).
+    #[error("{field} must not be empty")]
+    Empty {
+        /// The field.
+        field: &'static str,
+    },
+    /// The field is longer than allowed.
+    #[error("{field} is longer than {max} characters")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// The limit, in characters (bytes for ids).
+        max: usize,
+    },
+    /// The field holds a control character.
+    #[error("{field} must not contain control characters")]
+    ControlCharacter {
+        /// The field.
+        field: &'static str,
+    },
+    /// The field does not have the required shape.
+    #[error("{field} is malformed")]
+    Malformed {
+        /// The field.
+        field: &'static str,
+    },
+    /// An integration needs at least one scope.
+    #[error("at least one scope is required")]
+    NoScopes,
+    /// A scope catalog names the same scope twice.
+    #[error("the scope catalog names {0:?} twice")]
+    DuplicateScope(String),
+    /// A scope catalog holds more scopes than a [`ScopeSet`](crate::ScopeSet) can.
+    #[error("a scope catalog holds at most {max} scopes")]
+    TooManyScopes {
+        /// The limit.
+        max: usize,
+    },
+    /// An update that changes nothing.
+    #[error("the update changes nothing: set a name, a description or scopes")]
+    EmptyUpdate,
+}
+
+/// What a [`Storage`](crate::Storage) backend reports.
+///
+/// The first three variants are part of the storage contract: every backend must return
+/// the same one for the same situation (the conformance suite checks it).
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{Error, StorageError};
+///
+/// assert!(matches!(Error::from(StorageError::Conflict), Error::Conflict));
+/// let down = StorageError::backend(std::io::Error::other("connection refused"));
+/// assert!(matches!(Error::from(down), Error::Storage(_)));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// A compare-and-swap write found a different version than expected: another writer
+    /// changed the record first. Nothing was written.
+    #[error("version conflict: the record changed since it was read")]
+    Conflict,
+    /// A create found the integration id or a token id already stored. Nothing was
+    /// written; a create never overwrites.
+    #[error("the record already exists")]
+    AlreadyExists,
+    /// An update or delete found no record with this id in this account.
+    #[error("no such record")]
+    NotFound,
+    /// The backend itself failed (connection lost, disk full, …).
+    #[error("storage backend error")]
+    Backend(#[source] Box<dyn StdError + Send + Sync + 'static>),
+}
+
+impl StorageError {
+    /// Wraps a backend's own error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::StorageError;
+    /// let err = StorageError::backend(std::io::Error::other("disk full"));
+    /// assert_eq!(err.to_string(), "storage backend error");
+    /// ```
+    pub fn backend(err: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        StorageError::Backend(err.into())
+    }
+}

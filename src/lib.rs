@@ -1,0 +1,87 @@
+//! # private-integrations
+//!
+//! Private Integrations for any multi-tenant service: an account admin creates an
+//! integration with a name, a description and a least-privilege set of scopes, receives
+//! a secret token **once**, hands it to a third-party developer, and later edits,
+//! rotates or deletes it. The service calls [`PrivateIntegrations::verify`] on every
+//! request: constant-time, fail-closed, and with the embedded [`MemoryStorage`] free of
+//! locks and heap allocations.
+//!
+//! ```
+//! use private_integrations::*;
+//! use time::Duration;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+//! let pi = PrivateIntegrations::builder(MemoryStorage::new())
+//!     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?)
+//!     .clock(clock.clone())
+//!     .build();
+//! let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+//!
+//! // Create: the token is shown once.
+//! let created = pi
+//!     .create(&admin, NewIntegration::new("Zapier sync").scopes(["contacts.readonly"]))
+//!     .await?;
+//! let id = created.integration.id().clone();
+//! let old = created.token;
+//! pi.verify(old.expose_secret()).await.unwrap().require_scope("contacts.readonly").unwrap();
+//!
+//! // Rotate, expire the old token later: both work during the grace period.
+//! let new = pi.rotate(&admin, &id, RotationMode::ExpireLater).await?.token;
+//! clock.advance(Duration::days(6));
+//! assert!(pi.verify(old.expose_secret()).await.is_ok());
+//! clock.advance(Duration::days(2));
+//! assert!(matches!(pi.verify(old.expose_secret()).await, Err(VerifyError::Expired)));
+//! assert!(pi.verify(new.expose_secret()).await.is_ok());
+//!
+//! // Delete: every token stops at once.
+//! pi.delete(&admin, &id).await?;
+//! assert!(pi.verify(new.expose_secret()).await.is_err());
+//! # Ok::<(), Error>(()) }).unwrap();
+//! ```
+//!
+//! ## Where things are
+//!
+//! - [`domain`]: the pure core — ids, scopes, the integration, the credentials state
+//!   machine, the token format and the secret types. No I/O.
+//! - [`PrivateIntegrations`]: the service — policy, orchestration, audit.
+//! - [`storage`]: the [`Storage`] contract and [`MemoryStorage`].
+//! - [`Clock`]: [`SystemClock`], and [`ManualClock`] for tests.
+//!
+//! ## Security promises
+//!
+//! - No secret is stored, logged, serialized or printed: storage keeps the token id and
+//!   `SHA-256` of the secret; [`IssuedToken`] has no `Display`/`Serialize`, redacts its
+//!   `Debug`, and is zeroized on drop.
+//! - Verification refuses on any doubt, storage errors included.
+//! - Digests are compared in constant time on fixed-size values, and an unknown token id
+//!   costs the same hashing and comparison as a known one.
+//! - Management calls are account-isolated and permission-checked before any write; a
+//!   change and its audit event are written atomically, or not at all.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod clock;
+pub mod domain;
+mod error;
+mod service;
+pub mod storage;
+mod verify;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use domain::access::{Actor, Permission, Role};
+pub use domain::audit::{AuditAction, AuditEvent};
+pub use domain::credentials::RotationMode;
+pub use domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+pub use domain::integration::{Integration, IntegrationUpdate, NewIntegration, PendingRotation};
+pub use domain::scope::{ScopeCatalog, ScopeSet};
+pub use domain::token::{IssuedToken, TokenFormat, TokenHash};
+pub use error::{Error, InvalidInput, StorageError, VerifyError};
+pub use service::{
+    Created, DEFAULT_GRACE_PERIOD, DEFAULT_ROTATION_INTERVAL, MissingCatalog, PrivateIntegrations,
+    PrivateIntegrationsBuilder, Rotated,
+};
+pub use storage::{MemoryStorage, Storage};
+pub use verify::Verified;

@@ -1,0 +1,276 @@
+//! Where integrations, settings and the audit log live.
+//!
+//! [`Storage`] is the whole contract between the service and a backend. It is small on
+//! purpose; each method says what an implementation *must* guarantee. The service does
+//! all policy and lifecycle logic, a backend only keeps records faithfully:
+//!
+//! - **Versioned compare-and-swap.** Every integration write names the version it read.
+//!   A different stored version is [`StorageError::Conflict`] and nothing is written, so
+//!   of two replicas racing on one integration exactly one wins and nothing is lost.
+//! - **Create never overwrites.** An existing integration id or token id is
+//!   [`StorageError::AlreadyExists`].
+//! - **Atomic audit.** Each change is written together with its [`AuditEvent`], or
+//!   neither is (one transaction in SQL).
+//! - **O(1) token lookup.** [`Storage::find_by_token`] finds a record by any token id its
+//!   credentials hold (a unique index in SQL).
+//! - **Account isolation.** Every management read and write names the account; a record
+//!   of another account is as good as absent.
+
+mod memory;
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+
+pub use crate::domain::access::AccessSettings;
+pub use crate::domain::audit::{AuditAction, AuditEvent};
+pub use crate::domain::credentials::{Credentials, TokenCredential};
+pub use crate::domain::integration::IntegrationRecord;
+pub use crate::error::StorageError;
+pub use memory::MemoryStorage;
+
+use crate::domain::access::Permission;
+use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+
+/// The result of a token lookup: the record whose credentials hold the token id, if any.
+pub type TokenLookupResult = Result<Option<Arc<IntegrationRecord>>, StorageError>;
+
+/// The answer of [`Storage::find_by_token`]: a future that an in-process backend
+/// completes at once, without allocating, and a remote backend completes later.
+///
+/// Verification runs on every request, so it should not pay for a boxed future when
+/// the answer is already at hand: [`TokenLookup::ready`] wraps an answer,
+/// [`TokenLookup::pending`] wraps any future.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::storage::TokenLookup;
+/// # async fn query() -> private_integrations::storage::TokenLookupResult { Ok(None) }
+/// let now = TokenLookup::ready(Ok(None));
+/// let later = TokenLookup::pending(query());
+/// # let _ = (now, later);
+/// ```
+#[must_use = "a lookup does nothing unless awaited"]
+pub struct TokenLookup<'a>(LookupState<'a>);
+
+enum LookupState<'a> {
+    Ready(Option<TokenLookupResult>),
+    Pending(Pin<Box<dyn Future<Output = TokenLookupResult> + Send + 'a>>),
+}
+
+impl<'a> TokenLookup<'a> {
+    /// An answer already at hand.
+    pub fn ready(result: TokenLookupResult) -> Self {
+        Self(LookupState::Ready(Some(result)))
+    }
+
+    /// An answer still to come.
+    pub fn pending(future: impl Future<Output = TokenLookupResult> + Send + 'a) -> Self {
+        Self(LookupState::Pending(Box::pin(future)))
+    }
+}
+
+impl Future for TokenLookup<'_> {
+    type Output = TokenLookupResult;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.0 {
+            LookupState::Ready(result) => Poll::Ready(result.take().unwrap_or_else(|| {
+                Err(StorageError::backend(
+                    "token lookup polled after completion",
+                ))
+            })),
+            LookupState::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl Debug for TokenLookup<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.0 {
+            LookupState::Ready(_) => "ready",
+            LookupState::Pending(_) => "pending",
+        };
+        f.debug_tuple("TokenLookup").field(&state).finish()
+    }
+}
+
+/// A storage backend. Usable as `Arc<dyn Storage>`.
+///
+/// Implementations must hold the guarantees listed on each method; the
+/// [module documentation](self) sums them up. Timestamps must round-trip with at least
+/// microsecond precision: the grace boundary is checked to the second.
+#[async_trait]
+pub trait Storage: Debug + Send + Sync + 'static {
+    /// Stores a new integration and its audit event, atomically.
+    ///
+    /// Must fail with [`StorageError::AlreadyExists`], writing nothing, if the
+    /// integration id or any token id of `record.credentials` is already stored (in any
+    /// account). Never overwrites.
+    async fn insert(
+        &self,
+        record: &IntegrationRecord,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError>;
+
+    /// Replaces the integration `record.id` of `record.account` with `record`, and
+    /// appends `event`, atomically, if and only if the stored version is
+    /// `expected_version`.
+    ///
+    /// Must fail with [`StorageError::NotFound`] if no such integration exists in that
+    /// account, and [`StorageError::Conflict`] if its version differs; either way nothing
+    /// is written. On success, [`find_by_token`](Self::find_by_token) finds the record by
+    /// exactly the token ids of `record.credentials`: ids the previous version held and
+    /// this one does not are no longer found. A new token id already held by another
+    /// integration is [`StorageError::AlreadyExists`].
+    async fn update(
+        &self,
+        record: &IntegrationRecord,
+        expected_version: u64,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError>;
+
+    /// Deletes the integration and appends `event`, atomically, if and only if the stored
+    /// version is `expected_version`; none of its token ids is found afterwards.
+    ///
+    /// Errors as [`update`](Self::update).
+    async fn delete(
+        &self,
+        account: &AccountId,
+        id: &IntegrationId,
+        expected_version: u64,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError>;
+
+    /// The integration `id` of `account`, if it exists in that account.
+    async fn get(
+        &self,
+        account: &AccountId,
+        id: &IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, StorageError>;
+
+    /// Every integration of `account`, oldest first (by creation time, then id).
+    async fn list(&self, account: &AccountId) -> Result<Vec<IntegrationRecord>, StorageError>;
+
+    /// The integration whose credentials hold `token_id`, in O(1).
+    ///
+    /// This is the verification hot path: an in-process backend should answer with
+    /// [`TokenLookup::ready`]. It must not return a record whose credentials do not hold
+    /// the id (the verifier refuses such a record anyway).
+    fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_>;
+
+    /// The account's feature switch and the user's permission, with their defaults
+    /// ([`AccessSettings::default`]) where nothing was set.
+    async fn access(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+    ) -> Result<AccessSettings, StorageError>;
+
+    /// Sets a user's permission and appends `event`, atomically. A plain set: the value
+    /// does not depend on the one before, so concurrent sets need no version.
+    async fn set_permission(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+        permission: Permission,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError>;
+
+    /// Sets the account's feature switch and appends `event`, atomically. A plain set,
+    /// as [`set_permission`](Self::set_permission).
+    async fn set_feature_enabled(
+        &self,
+        account: &AccountId,
+        enabled: bool,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError>;
+
+    /// The account's audit events, newest first (events of the same instant: the one
+    /// written last first).
+    async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError>;
+}
+
+#[async_trait]
+impl<T: Storage + ?Sized> Storage for Arc<T> {
+    async fn insert(
+        &self,
+        record: &IntegrationRecord,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError> {
+        (**self).insert(record, event).await
+    }
+
+    async fn update(
+        &self,
+        record: &IntegrationRecord,
+        expected_version: u64,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError> {
+        (**self).update(record, expected_version, event).await
+    }
+
+    async fn delete(
+        &self,
+        account: &AccountId,
+        id: &IntegrationId,
+        expected_version: u64,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError> {
+        (**self).delete(account, id, expected_version, event).await
+    }
+
+    async fn get(
+        &self,
+        account: &AccountId,
+        id: &IntegrationId,
+    ) -> Result<Option<IntegrationRecord>, StorageError> {
+        (**self).get(account, id).await
+    }
+
+    async fn list(&self, account: &AccountId) -> Result<Vec<IntegrationRecord>, StorageError> {
+        (**self).list(account).await
+    }
+
+    fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
+        (**self).find_by_token(token_id)
+    }
+
+    async fn access(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+    ) -> Result<AccessSettings, StorageError> {
+        (**self).access(account, user).await
+    }
+
+    async fn set_permission(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+        permission: Permission,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError> {
+        (**self)
+            .set_permission(account, user, permission, event)
+            .await
+    }
+
+    async fn set_feature_enabled(
+        &self,
+        account: &AccountId,
+        enabled: bool,
+        event: &AuditEvent,
+    ) -> Result<(), StorageError> {
+        (**self).set_feature_enabled(account, enabled, event).await
+    }
+
+    async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
+        (**self).audit_log(account).await
+    }
+}
