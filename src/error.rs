@@ -230,3 +230,143 @@ impl StorageError {
         StorageError::Backend(err.into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages are part of the interface (logs, HTTP bodies): pin them.
+    #[test]
+    fn display_strings() {
+        let cases: Vec<(Box<dyn StdError>, &str)> = vec![
+            (
+                Box::new(Error::NotFound),
+                "integration not found in this account",
+            ),
+            (
+                Box::new(Error::PermissionDenied),
+                "permission denied: this user may not manage private integrations",
+            ),
+            (
+                Box::new(Error::FeatureDisabled),
+                "private integrations are disabled for this account",
+            ),
+            (
+                Box::new(Error::InvalidInput(InvalidInput::Empty { field: "name" })),
+                "invalid input: name must not be empty",
+            ),
+            (
+                Box::new(Error::UnknownScope("billing.write".into())),
+                "unknown scope \"billing.write\": it is not in the service's scope catalog",
+            ),
+            (
+                Box::new(Error::RotationInProgress),
+                "a rotation is already in progress: cancel it or expire the previous token first, or rotate with ExpireNow",
+            ),
+            (
+                Box::new(Error::NoRotationInProgress),
+                "no rotation is in progress",
+            ),
+            (
+                Box::new(Error::Conflict),
+                "a concurrent change won: reload and retry",
+            ),
+            (
+                Box::new(Error::Storage(StorageError::Conflict)),
+                "storage failed",
+            ),
+            (Box::new(VerifyError::Malformed), "malformed token"),
+            (Box::new(VerifyError::Invalid), "invalid token"),
+            (Box::new(VerifyError::Expired), "expired token"),
+            (
+                Box::new(VerifyError::InsufficientScope {
+                    required: "contacts.write".into(),
+                }),
+                "insufficient scope: \"contacts.write\" is required",
+            ),
+            (
+                Box::new(VerifyError::Storage(StorageError::NotFound)),
+                "storage failed; token refused",
+            ),
+            (
+                Box::new(InvalidInput::TooLong {
+                    field: "description",
+                    max: 1000,
+                }),
+                "description is longer than 1000 characters",
+            ),
+            (
+                Box::new(InvalidInput::ControlCharacter { field: "name" }),
+                "name must not contain control characters",
+            ),
+            (
+                Box::new(InvalidInput::Malformed {
+                    field: "token prefix",
+                }),
+                "token prefix is malformed",
+            ),
+            (
+                Box::new(InvalidInput::NoScopes),
+                "at least one scope is required",
+            ),
+            (
+                Box::new(InvalidInput::DuplicateScope("a.b".into())),
+                "the scope catalog names \"a.b\" twice",
+            ),
+            (
+                Box::new(InvalidInput::TooManyScopes { max: 256 }),
+                "a scope catalog holds at most 256 scopes",
+            ),
+            (
+                Box::new(InvalidInput::EmptyUpdate),
+                "the update changes nothing: set a name, a description or scopes",
+            ),
+            (
+                Box::new(StorageError::Conflict),
+                "version conflict: the record changed since it was read",
+            ),
+            (
+                Box::new(StorageError::AlreadyExists),
+                "the record already exists",
+            ),
+            (Box::new(StorageError::NotFound), "no such record"),
+            (
+                Box::new(StorageError::backend("boom")),
+                "storage backend error",
+            ),
+        ];
+        for (err, expected) in cases {
+            assert_eq!(err.to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn sources_are_kept() {
+        let err = Error::Storage(StorageError::backend(std::io::Error::other(
+            "connection refused",
+        )));
+        let backend = err.source().unwrap();
+        assert_eq!(backend.to_string(), "storage backend error");
+        assert_eq!(backend.source().unwrap().to_string(), "connection refused");
+    }
+
+    #[test]
+    fn storage_errors_map_to_service_errors() {
+        assert!(matches!(
+            Error::from(StorageError::Conflict),
+            Error::Conflict
+        ));
+        assert!(matches!(
+            Error::from(StorageError::AlreadyExists),
+            Error::Conflict
+        ));
+        assert!(matches!(
+            Error::from(StorageError::NotFound),
+            Error::NotFound
+        ));
+        assert!(matches!(
+            Error::from(StorageError::backend("x")),
+            Error::Storage(_)
+        ));
+    }
+}

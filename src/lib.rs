@@ -85,3 +85,8 @@ pub use service::{
 };
 pub use storage::{MemoryStorage, Storage};
 pub use verify::Verified;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -51,10 +51,12 @@ lifecycle_tests!(memory, MemoryStorage::new());
 mod cases {
     use super::*;
 
+    /// An input and the error it must give.
+    type Refusal<T> = (T, fn(&Error) -> bool);
+
     pub async fn create_shows_the_token_once_and_it_verifies(h: Harness) {
-        let created = h
-            .pi
-            .create(
+        let created =
+            h.pi.create(
                 &h.admin,
                 NewIntegration::new("  Zapier sync ")
                     .description("Pushes contacts")
@@ -66,8 +68,14 @@ mod cases {
         assert_eq!(integration.name(), "Zapier sync");
         assert_eq!(integration.description(), "Pushes contacts");
         assert_eq!(integration.account(), h.admin.account());
-        assert_eq!(integration.scopes().iter().collect::<Vec<_>>(), ["contacts.readonly"]);
-        assert_eq!((integration.created_at(), integration.updated_at()), (T0, T0));
+        assert_eq!(
+            integration.scopes().iter().collect::<Vec<_>>(),
+            ["contacts.readonly"]
+        );
+        assert_eq!(
+            (integration.created_at(), integration.updated_at()),
+            (T0, T0)
+        );
         assert_eq!(integration.token_issued_at(), T0);
         assert_eq!(integration.version(), 1);
         assert!(integration.pending_rotation().is_none());
@@ -85,7 +93,10 @@ mod cases {
         let json = serde_json::to_string(&h.snapshot().await.0).unwrap();
         let secret = &token[21..64];
         assert!(!json.contains(secret), "{json}");
-        assert_eq!(h.pi.get(&h.admin, integration.id()).await.unwrap(), *integration);
+        assert_eq!(
+            h.pi.get(&h.admin, integration.id()).await.unwrap(),
+            *integration
+        );
     }
 
     pub async fn bad_input_is_refused_and_changes_nothing(h: Harness) {
@@ -94,60 +105,116 @@ mod cases {
         let long_name = "n".repeat(101);
         let long_description = "d".repeat(1001);
 
-        let bad_creates: Vec<(NewIntegration, fn(&Error) -> bool)> = vec![
+        let bad_creates: Vec<Refusal<NewIntegration>> = vec![
             (NewIntegration::new("").scopes(["contacts.readonly"]), |e| {
-                matches!(e, Error::InvalidInput(InvalidInput::Empty { field: "name" }))
-            }),
-            (NewIntegration::new(" \t ").scopes(["contacts.readonly"]), |e| {
-                matches!(e, Error::InvalidInput(InvalidInput::Empty { field: "name" }))
-            }),
-            (NewIntegration::new(&long_name).scopes(["contacts.readonly"]), |e| {
-                matches!(e, Error::InvalidInput(InvalidInput::TooLong { field: "name", max: 100 }))
-            }),
-            (NewIntegration::new("bad\u{1b}[31m").scopes(["contacts.readonly"]), |e| {
-                matches!(e, Error::InvalidInput(InvalidInput::ControlCharacter { field: "name" }))
+                matches!(
+                    e,
+                    Error::InvalidInput(InvalidInput::Empty { field: "name" })
+                )
             }),
             (
-                NewIntegration::new("ok").description(&long_description).scopes(["contacts.readonly"]),
-                |e| matches!(e, Error::InvalidInput(InvalidInput::TooLong { field: "description", max: 1000 })),
+                NewIntegration::new(" \t ").scopes(["contacts.readonly"]),
+                |e| {
+                    matches!(
+                        e,
+                        Error::InvalidInput(InvalidInput::Empty { field: "name" })
+                    )
+                },
             ),
-            (NewIntegration::new("ok").scopes(["billing.write"]), |e| {
-                matches!(e, Error::UnknownScope(s) if s == "billing.write")
-            }),
-            (NewIntegration::new("ok"), |e| matches!(e, Error::InvalidInput(InvalidInput::NoScopes))),
-            (NewIntegration::new("ok").scopes(Vec::<String>::new()), |e| {
+            (
+                NewIntegration::new(&long_name).scopes(["contacts.readonly"]),
+                |e| {
+                    matches!(
+                        e,
+                        Error::InvalidInput(InvalidInput::TooLong {
+                            field: "name",
+                            max: 100
+                        })
+                    )
+                },
+            ),
+            (
+                NewIntegration::new("bad\u{1b}[31m").scopes(["contacts.readonly"]),
+                |e| {
+                    matches!(
+                        e,
+                        Error::InvalidInput(InvalidInput::ControlCharacter { field: "name" })
+                    )
+                },
+            ),
+            (
+                NewIntegration::new("ok")
+                    .description(&long_description)
+                    .scopes(["contacts.readonly"]),
+                |e| {
+                    matches!(
+                        e,
+                        Error::InvalidInput(InvalidInput::TooLong {
+                            field: "description",
+                            max: 1000
+                        })
+                    )
+                },
+            ),
+            (
+                NewIntegration::new("ok").scopes(["billing.write"]),
+                |e| matches!(e, Error::UnknownScope(s) if s == "billing.write"),
+            ),
+            (NewIntegration::new("ok"), |e| {
                 matches!(e, Error::InvalidInput(InvalidInput::NoScopes))
             }),
+            (
+                NewIntegration::new("ok").scopes(Vec::<String>::new()),
+                |e| matches!(e, Error::InvalidInput(InvalidInput::NoScopes)),
+            ),
         ];
         for (new, expected) in bad_creates {
             let err = h.pi.create(&h.admin, new.clone()).await.unwrap_err();
             assert!(expected(&err), "{new:?} gave {err:?}");
         }
 
-        let bad_updates: Vec<(IntegrationUpdate, fn(&Error) -> bool)> = vec![
-            (IntegrationUpdate::new(), |e| matches!(e, Error::InvalidInput(InvalidInput::EmptyUpdate))),
-            (IntegrationUpdate::new().name(""), |e| matches!(e, Error::InvalidInput(InvalidInput::Empty { .. }))),
+        let bad_updates: Vec<Refusal<IntegrationUpdate>> = vec![
+            (IntegrationUpdate::new(), |e| {
+                matches!(e, Error::InvalidInput(InvalidInput::EmptyUpdate))
+            }),
+            (IntegrationUpdate::new().name(""), |e| {
+                matches!(e, Error::InvalidInput(InvalidInput::Empty { .. }))
+            }),
             (IntegrationUpdate::new().name(&long_name), |e| {
                 matches!(e, Error::InvalidInput(InvalidInput::TooLong { .. }))
             }),
             (IntegrationUpdate::new().name("a\u{0}b"), |e| {
-                matches!(e, Error::InvalidInput(InvalidInput::ControlCharacter { .. }))
+                matches!(
+                    e,
+                    Error::InvalidInput(InvalidInput::ControlCharacter { .. })
+                )
             }),
-            (IntegrationUpdate::new().description(&long_description), |e| {
-                matches!(e, Error::InvalidInput(InvalidInput::TooLong { .. }))
-            }),
+            (
+                IntegrationUpdate::new().description(&long_description),
+                |e| matches!(e, Error::InvalidInput(InvalidInput::TooLong { .. })),
+            ),
             (IntegrationUpdate::new().scopes(Vec::<String>::new()), |e| {
                 matches!(e, Error::InvalidInput(InvalidInput::NoScopes))
             }),
             // One good field does not smuggle in a bad one.
-            (IntegrationUpdate::new().name("Good").scopes(["nope"]), |e| matches!(e, Error::UnknownScope(_))),
+            (
+                IntegrationUpdate::new().name("Good").scopes(["nope"]),
+                |e| matches!(e, Error::UnknownScope(_)),
+            ),
         ];
         for (update, expected) in bad_updates {
-            let err = h.pi.update(&h.admin, &id, update.clone()).await.unwrap_err();
+            let err =
+                h.pi.update(&h.admin, &id, update.clone())
+                    .await
+                    .unwrap_err();
             assert!(expected(&err), "{update:?} gave {err:?}");
         }
 
-        assert_eq!(h.snapshot().await, before, "a refused call changed something");
+        assert_eq!(
+            h.snapshot().await,
+            before,
+            "a refused call changed something"
+        );
         assert!(h.verifies(&token).await);
     }
 
@@ -155,14 +222,22 @@ mod cases {
         let (first, _) = h.create("First", &["contacts.readonly"]).await;
         h.clock.advance(Duration::SECOND);
         let (second, _) = h.create("Second", &["contacts.write"]).await;
-        let theirs = h
-            .pi
-            .create(&h.other_admin, NewIntegration::new("Theirs").scopes(["contacts.write"]))
+        let theirs =
+            h.pi.create(
+                &h.other_admin,
+                NewIntegration::new("Theirs").scopes(["contacts.write"]),
+            )
             .await
             .unwrap();
         let theirs_id = theirs.integration.id().clone();
 
-        let ids: Vec<_> = h.pi.list(&h.admin).await.unwrap().iter().map(|i| i.id().clone()).collect();
+        let ids: Vec<_> =
+            h.pi.list(&h.admin)
+                .await
+                .unwrap()
+                .iter()
+                .map(|i| i.id().clone())
+                .collect();
         assert_eq!(ids, [first.clone(), second]);
         assert_eq!(h.pi.list(&h.other_admin).await.unwrap().len(), 1);
         assert_eq!(h.pi.get(&h.admin, &first).await.unwrap().name(), "First");
@@ -171,12 +246,27 @@ mod cases {
         let a = &h.admin;
         let o = &theirs_id;
         assert!(matches!(h.pi.get(a, o).await, Err(Error::NotFound)));
-        assert!(matches!(h.pi.update(a, o, IntegrationUpdate::new().name("x")).await, Err(Error::NotFound)));
-        assert!(matches!(h.pi.rotate(a, o, RotationMode::ExpireNow).await, Err(Error::NotFound)));
-        assert!(matches!(h.pi.cancel_rotation(a, o).await, Err(Error::NotFound)));
-        assert!(matches!(h.pi.expire_previous_now(a, o).await, Err(Error::NotFound)));
+        assert!(matches!(
+            h.pi.update(a, o, IntegrationUpdate::new().name("x")).await,
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            h.pi.rotate(a, o, RotationMode::ExpireNow).await,
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            h.pi.cancel_rotation(a, o).await,
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            h.pi.expire_previous_now(a, o).await,
+            Err(Error::NotFound)
+        ));
         assert!(matches!(h.pi.delete(a, o).await, Err(Error::NotFound)));
-        assert!(h.verifies(&theirs.token).await, "their token survived our attempts");
+        assert!(
+            h.verifies(&theirs.token).await,
+            "their token survived our attempts"
+        );
         assert_eq!(h.pi.get(&h.other_admin, o).await.unwrap().version(), 1);
 
         let never = IntegrationId::parse("0000000000000000").unwrap();
@@ -185,12 +275,17 @@ mod cases {
 
     pub async fn edit_keeps_the_token_and_applies_new_scopes(h: Harness) {
         let (id, token) = h.create("Zapier", &["contacts.readonly"]).await;
-        assert!(h.verify(&token).await.unwrap().require_scope("contacts.write").is_err());
+        assert!(
+            h.verify(&token)
+                .await
+                .unwrap()
+                .require_scope("contacts.write")
+                .is_err()
+        );
 
         h.clock.advance(Duration::hours(1));
-        let edited = h
-            .pi
-            .update(
+        let edited =
+            h.pi.update(
                 &h.admin,
                 &id,
                 IntegrationUpdate::new()
@@ -206,14 +301,21 @@ mod cases {
         assert_eq!(edited.updated_at(), T0 + Duration::hours(1));
         assert_eq!(edited.token_issued_at(), T0, "editing issues no token");
 
-        let verified = h.verify(&token).await.expect("the same token keeps working");
+        let verified = h
+            .verify(&token)
+            .await
+            .expect("the same token keeps working");
         verified.require_scope("contacts.write").unwrap();
         verified.require_scope("contacts.readonly").unwrap();
 
         // Narrowing applies at once too.
-        h.pi.update(&h.admin, &id, IntegrationUpdate::new().scopes(["calendars/events.write"]))
-            .await
-            .unwrap();
+        h.pi.update(
+            &h.admin,
+            &id,
+            IntegrationUpdate::new().scopes(["calendars/events.write"]),
+        )
+        .await
+        .unwrap();
         let verified = h.verify(&token).await.unwrap();
         assert!(matches!(
             verified.require_scope("contacts.write"),
@@ -222,35 +324,62 @@ mod cases {
         assert!(verified.has_scope("calendars/events.write"));
 
         // A description-only edit leaves the rest.
-        let again = h.pi.update(&h.admin, &id, IntegrationUpdate::new().description("")).await.unwrap();
-        assert_eq!((again.name(), again.description(), again.version()), ("Zapier (EU)", "", 4));
+        let again =
+            h.pi.update(&h.admin, &id, IntegrationUpdate::new().description(""))
+                .await
+                .unwrap();
+        assert_eq!(
+            (again.name(), again.description(), again.version()),
+            ("Zapier (EU)", "", 4)
+        );
     }
 
     pub async fn rotate_expire_later_keeps_both_until_the_exact_grace_boundary(h: Harness) {
         let (id, old) = h.create("Zapier", &["contacts.readonly"]).await;
         h.clock.advance(Duration::days(30));
         let rotated_at = T0 + Duration::days(30);
-        let rotated = h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater).await.unwrap();
+        let rotated =
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+                .await
+                .unwrap();
         let new = rotated.token;
         assert_ne!(new.expose_secret(), old.expose_secret());
-        let pending = rotated.integration.pending_rotation().expect("a rotation is pending");
+        let pending = rotated
+            .integration
+            .pending_rotation()
+            .expect("a rotation is pending");
         assert_eq!(pending.previous_expires_at(), rotated_at + GRACE);
         assert_eq!(pending.previous_issued_at(), T0);
         assert_eq!(rotated.integration.token_issued_at(), rotated_at);
 
         assert!(h.verifies(&old).await && h.verifies(&new).await);
         h.clock.advance(Duration::days(6));
-        assert!(h.verifies(&old).await && h.verifies(&new).await, "both work on day 6");
+        assert!(
+            h.verifies(&old).await && h.verifies(&new).await,
+            "both work on day 6"
+        );
 
         h.clock.set(rotated_at + GRACE - Duration::SECOND);
-        assert!(h.verifies(&old).await, "works one second before the grace period ends");
-        assert!(h.pi.get(&h.admin, &id).await.unwrap().pending_rotation().is_some());
+        assert!(
+            h.verifies(&old).await,
+            "works one second before the grace period ends"
+        );
+        assert!(
+            h.pi.get(&h.admin, &id)
+                .await
+                .unwrap()
+                .pending_rotation()
+                .is_some()
+        );
 
         h.clock.set(rotated_at + GRACE);
         assert!(matches!(h.verify(&old).await, Err(VerifyError::Expired)));
         assert!(h.verifies(&new).await);
         let settled = h.pi.get(&h.admin, &id).await.unwrap();
-        assert!(settled.pending_rotation().is_none(), "a passed window reads as Active");
+        assert!(
+            settled.pending_rotation().is_none(),
+            "a passed window reads as Active"
+        );
 
         h.clock.advance(Duration::days(1));
         assert!(h.verify(&old).await.is_err(), "refused on day 8");
@@ -259,19 +388,34 @@ mod cases {
 
     pub async fn cancel_rotation_kills_the_new_token_and_keeps_the_old_forever(h: Harness) {
         let (id, old) = h.create("Zapier", &["contacts.readonly"]).await;
-        let new = h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater).await.unwrap().token;
+        let new =
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+                .await
+                .unwrap()
+                .token;
         h.clock.advance(Duration::days(2));
         let cancelled = h.pi.cancel_rotation(&h.admin, &id).await.unwrap();
         assert!(cancelled.pending_rotation().is_none());
-        assert_eq!(cancelled.token_issued_at(), T0, "the old token is current again");
+        assert_eq!(
+            cancelled.token_issued_at(),
+            T0,
+            "the old token is current again"
+        );
         assert!(matches!(h.verify(&new).await, Err(VerifyError::Invalid)));
         h.clock.advance(Duration::days(365));
-        assert!(h.verifies(&old).await, "the old token has no expiry any more");
+        assert!(
+            h.verifies(&old).await,
+            "the old token has no expiry any more"
+        );
     }
 
     pub async fn expire_previous_now_kills_the_old_token(h: Harness) {
         let (id, old) = h.create("Zapier", &["contacts.readonly"]).await;
-        let new = h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater).await.unwrap().token;
+        let new =
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+                .await
+                .unwrap()
+                .token;
         h.clock.advance(Duration::days(1));
         let done = h.pi.expire_previous_now(&h.admin, &id).await.unwrap();
         assert!(done.pending_rotation().is_none());
@@ -282,15 +426,25 @@ mod cases {
     pub async fn rotate_expire_now_kills_every_older_token_in_any_state(h: Harness) {
         // From Active.
         let (id, first) = h.create("Leaky", &["contacts.readonly"]).await;
-        let second = h.pi.rotate(&h.admin, &id, RotationMode::ExpireNow).await.unwrap();
+        let second =
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireNow)
+                .await
+                .unwrap();
         assert!(second.integration.pending_rotation().is_none());
         assert!(!h.verifies(&first).await);
         assert!(h.verifies(&second.token).await);
 
         // From Rotating: both old tokens die.
-        let third = h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater).await.unwrap().token;
+        let third =
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+                .await
+                .unwrap()
+                .token;
         assert!(h.verifies(&second.token).await && h.verifies(&third).await);
-        let fourth = h.pi.rotate(&h.admin, &id, RotationMode::ExpireNow).await.unwrap();
+        let fourth =
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireNow)
+                .await
+                .unwrap();
         assert!(fourth.integration.pending_rotation().is_none());
         for dead in [&first, &second.token, &third] {
             assert!(!h.verifies(dead).await);
@@ -302,11 +456,21 @@ mod cases {
     pub async fn state_errors_change_nothing(h: Harness) {
         let (id, old) = h.create("Zapier", &["contacts.readonly"]).await;
         let before = h.snapshot().await;
-        assert!(matches!(h.pi.cancel_rotation(&h.admin, &id).await, Err(Error::NoRotationInProgress)));
-        assert!(matches!(h.pi.expire_previous_now(&h.admin, &id).await, Err(Error::NoRotationInProgress)));
+        assert!(matches!(
+            h.pi.cancel_rotation(&h.admin, &id).await,
+            Err(Error::NoRotationInProgress)
+        ));
+        assert!(matches!(
+            h.pi.expire_previous_now(&h.admin, &id).await,
+            Err(Error::NoRotationInProgress)
+        ));
         assert_eq!(h.snapshot().await, before);
 
-        let new = h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater).await.unwrap().token;
+        let new =
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+                .await
+                .unwrap()
+                .token;
         let before = h.snapshot().await;
         assert!(matches!(
             h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater).await,
@@ -318,27 +482,63 @@ mod cases {
 
     pub async fn a_passed_window_is_active_for_every_action(h: Harness) {
         let (id, _) = h.create("Zapier", &["contacts.readonly"]).await;
-        let second = h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater).await.unwrap().token;
+        let second =
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+                .await
+                .unwrap()
+                .token;
         h.clock.advance(GRACE);
-        assert!(matches!(h.pi.cancel_rotation(&h.admin, &id).await, Err(Error::NoRotationInProgress)));
-        assert!(matches!(h.pi.expire_previous_now(&h.admin, &id).await, Err(Error::NoRotationInProgress)));
-        let third = h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater).await.unwrap();
+        assert!(matches!(
+            h.pi.cancel_rotation(&h.admin, &id).await,
+            Err(Error::NoRotationInProgress)
+        ));
+        assert!(matches!(
+            h.pi.expire_previous_now(&h.admin, &id).await,
+            Err(Error::NoRotationInProgress)
+        ));
+        let third =
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+                .await
+                .unwrap();
         let pending = third.integration.pending_rotation().unwrap();
-        assert_eq!(pending.previous_issued_at(), T0, "the second token is the previous one");
+        assert_eq!(
+            pending.previous_issued_at(),
+            T0,
+            "the second token is the previous one"
+        );
         assert!(h.verifies(&second).await && h.verifies(&third.token).await);
     }
 
     pub async fn delete_kills_every_token(h: Harness) {
         let (id, old) = h.create("Zapier", &["contacts.readonly"]).await;
-        let new = h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater).await.unwrap().token;
+        let new =
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+                .await
+                .unwrap()
+                .token;
         let (other, other_token) = h.create("Other", &["contacts.readonly"]).await;
         h.pi.delete(&h.admin, &id).await.unwrap();
         assert!(matches!(h.verify(&old).await, Err(VerifyError::Invalid)));
         assert!(matches!(h.verify(&new).await, Err(VerifyError::Invalid)));
-        assert!(matches!(h.pi.get(&h.admin, &id).await, Err(Error::NotFound)));
-        assert!(matches!(h.pi.delete(&h.admin, &id).await, Err(Error::NotFound)));
-        assert!(matches!(h.pi.rotate(&h.admin, &id, RotationMode::ExpireNow).await, Err(Error::NotFound)));
-        let ids: Vec<_> = h.pi.list(&h.admin).await.unwrap().iter().map(|i| i.id().clone()).collect();
+        assert!(matches!(
+            h.pi.get(&h.admin, &id).await,
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            h.pi.delete(&h.admin, &id).await,
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireNow).await,
+            Err(Error::NotFound)
+        ));
+        let ids: Vec<_> =
+            h.pi.list(&h.admin)
+                .await
+                .unwrap()
+                .iter()
+                .map(|i| i.id().clone())
+                .collect();
         assert_eq!(ids, [other]);
         assert!(h.verifies(&other_token).await);
     }
@@ -354,11 +554,20 @@ mod cases {
             let id = id.clone();
             async move {
                 [
-                    pi.create(&actor, NewIntegration::new("x").scopes(["contacts.readonly"])).await.map(drop),
+                    pi.create(
+                        &actor,
+                        NewIntegration::new("x").scopes(["contacts.readonly"]),
+                    )
+                    .await
+                    .map(drop),
                     pi.get(&actor, &id).await.map(drop),
                     pi.list(&actor).await.map(drop),
-                    pi.update(&actor, &id, IntegrationUpdate::new().name("x")).await.map(drop),
-                    pi.rotate(&actor, &id, RotationMode::ExpireLater).await.map(drop),
+                    pi.update(&actor, &id, IntegrationUpdate::new().name("x"))
+                        .await
+                        .map(drop),
+                    pi.rotate(&actor, &id, RotationMode::ExpireLater)
+                        .await
+                        .map(drop),
                     pi.cancel_rotation(&actor, &id).await.map(drop),
                     pi.expire_previous_now(&actor, &id).await.map(drop),
                     pi.rotation_due(&actor).await.map(drop),
@@ -373,29 +582,52 @@ mod cases {
             assert!(denied(result), "a member is denied by default");
         }
         // Only admins change permissions and the feature switch.
-        assert!(denied(h.pi.set_permission(m, &bob, Permission::Allow).await));
+        assert!(denied(
+            h.pi.set_permission(m, &bob, Permission::Allow).await
+        ));
         assert!(denied(h.pi.set_feature_enabled(m, false).await));
         assert_eq!(h.snapshot().await, before, "denied calls changed something");
 
-        h.pi.set_permission(&h.admin, &bob, Permission::Allow).await.unwrap();
-        let integration = h.pi.get(m, &id).await.expect("an allowed member may manage");
-        h.pi.update(m, &id, IntegrationUpdate::new().name("Renamed by Bob")).await.unwrap();
+        h.pi.set_permission(&h.admin, &bob, Permission::Allow)
+            .await
+            .unwrap();
+        let integration =
+            h.pi.get(m, &id)
+                .await
+                .expect("an allowed member may manage");
+        h.pi.update(m, &id, IntegrationUpdate::new().name("Renamed by Bob"))
+            .await
+            .unwrap();
         assert_eq!(integration.name(), "Zapier");
-        assert!(denied(h.pi.set_permission(m, &bob, Permission::Allow).await), "still not an admin");
+        assert!(
+            denied(h.pi.set_permission(m, &bob, Permission::Allow).await),
+            "still not an admin"
+        );
 
         // A deny applies to an admin too.
         let admin_user = h.admin.user().clone();
-        h.pi.set_permission(&h.admin, &admin_user, Permission::Deny).await.unwrap();
-        assert!(matches!(h.pi.list(&h.admin).await, Err(Error::PermissionDenied)));
+        h.pi.set_permission(&h.admin, &admin_user, Permission::Deny)
+            .await
+            .unwrap();
+        assert!(matches!(
+            h.pi.list(&h.admin).await,
+            Err(Error::PermissionDenied)
+        ));
         // Admin acts remain, so the deny can be undone.
-        h.pi.set_permission(&h.admin, &admin_user, Permission::RoleDefault).await.unwrap();
+        h.pi.set_permission(&h.admin, &admin_user, Permission::RoleDefault)
+            .await
+            .unwrap();
         assert!(h.pi.list(&h.admin).await.is_ok());
 
-        h.pi.set_permission(&h.admin, &bob, Permission::RoleDefault).await.unwrap();
+        h.pi.set_permission(&h.admin, &bob, Permission::RoleDefault)
+            .await
+            .unwrap();
         assert!(matches!(h.pi.list(m).await, Err(Error::PermissionDenied)));
 
         // Permissions are per account.
-        h.pi.set_permission(&h.other_admin, &bob, Permission::Allow).await.unwrap();
+        h.pi.set_permission(&h.other_admin, &bob, Permission::Allow)
+            .await
+            .unwrap();
         assert!(matches!(h.pi.list(m).await, Err(Error::PermissionDenied)));
     }
 
@@ -404,24 +636,49 @@ mod cases {
         h.pi.set_feature_enabled(&h.admin, false).await.unwrap();
         let off = |r: Result<(), Error>| matches!(r, Err(Error::FeatureDisabled));
         let a = &h.admin;
-        assert!(off(h.pi.create(a, NewIntegration::new("x").scopes(["contacts.readonly"])).await.map(drop)));
+        assert!(off(h
+            .pi
+            .create(a, NewIntegration::new("x").scopes(["contacts.readonly"]))
+            .await
+            .map(drop)));
         assert!(off(h.pi.get(a, &id).await.map(drop)));
         assert!(off(h.pi.list(a).await.map(drop)));
-        assert!(off(h.pi.update(a, &id, IntegrationUpdate::new().name("x")).await.map(drop)));
-        assert!(off(h.pi.rotate(a, &id, RotationMode::ExpireNow).await.map(drop)));
+        assert!(off(h
+            .pi
+            .update(a, &id, IntegrationUpdate::new().name("x"))
+            .await
+            .map(drop)));
+        assert!(off(h
+            .pi
+            .rotate(a, &id, RotationMode::ExpireNow)
+            .await
+            .map(drop)));
         assert!(off(h.pi.delete(a, &id).await));
         assert!(off(h.pi.rotation_due(a).await.map(drop)));
         assert!(h.verifies(&token).await, "issued tokens keep verifying");
         // A member still gets PermissionDenied: they learn nothing of the switch.
-        assert!(matches!(h.pi.list(&h.member).await, Err(Error::PermissionDenied)));
+        assert!(matches!(
+            h.pi.list(&h.member).await,
+            Err(Error::PermissionDenied)
+        ));
         // Other accounts are unaffected.
         assert!(h.pi.list(&h.other_admin).await.is_ok());
 
         h.pi.set_feature_enabled(a, true).await.unwrap();
-        assert_eq!(h.pi.get(a, &id).await.unwrap().version(), 1, "nothing changed while off");
+        assert_eq!(
+            h.pi.get(a, &id).await.unwrap().version(),
+            1,
+            "nothing changed while off"
+        );
         let log = h.pi.audit_log(a).await.unwrap();
-        assert_eq!(log[0].action, AuditAction::FeatureSwitched { enabled: true });
-        assert_eq!(log[1].action, AuditAction::FeatureSwitched { enabled: false });
+        assert_eq!(
+            log[0].action,
+            AuditAction::FeatureSwitched { enabled: true }
+        );
+        assert_eq!(
+            log[1].action,
+            AuditAction::FeatureSwitched { enabled: false }
+        );
     }
 
     pub async fn rotation_reminder_lists_old_tokens(h: Harness) {
@@ -432,19 +689,35 @@ mod cases {
         h.clock.set(T0 + Duration::days(90) - Duration::SECOND);
         assert!(h.pi.rotation_due(&h.admin).await.unwrap().is_empty());
         h.clock.set(T0 + Duration::days(90));
-        let due: Vec<_> = h.pi.rotation_due(&h.admin).await.unwrap().iter().map(|i| i.id().clone()).collect();
-        assert_eq!(due, [old_one.clone()]);
+        let due: Vec<_> =
+            h.pi.rotation_due(&h.admin)
+                .await
+                .unwrap()
+                .iter()
+                .map(|i| i.id().clone())
+                .collect();
+        assert_eq!(due, std::slice::from_ref(&old_one));
 
         // Rotating clears the reminder; cancelling brings it back (the old token is current).
-        h.pi.rotate(&h.admin, &old_one, RotationMode::ExpireLater).await.unwrap();
+        h.pi.rotate(&h.admin, &old_one, RotationMode::ExpireLater)
+            .await
+            .unwrap();
         assert!(h.pi.rotation_due(&h.admin).await.unwrap().is_empty());
         h.pi.cancel_rotation(&h.admin, &old_one).await.unwrap();
         assert_eq!(h.pi.rotation_due(&h.admin).await.unwrap().len(), 1);
 
         h.clock.set(T0 + Duration::days(121));
         assert_eq!(h.pi.rotation_due(&h.admin).await.unwrap().len(), 2);
-        h.pi.rotate(&h.admin, &young, RotationMode::ExpireNow).await.unwrap();
-        let due: Vec<_> = h.pi.rotation_due(&h.admin).await.unwrap().iter().map(|i| i.id().clone()).collect();
+        h.pi.rotate(&h.admin, &young, RotationMode::ExpireNow)
+            .await
+            .unwrap();
+        let due: Vec<_> =
+            h.pi.rotation_due(&h.admin)
+                .await
+                .unwrap()
+                .iter()
+                .map(|i| i.id().clone())
+                .collect();
         assert_eq!(due, [old_one]);
     }
 
@@ -453,29 +726,48 @@ mod cases {
         let bob = h.member.user().clone();
         let steps: Vec<AuditAction> = vec![
             AuditAction::Updated,
-            AuditAction::Rotated { mode: RotationMode::ExpireLater },
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireLater,
+            },
             AuditAction::RotationCancelled,
-            AuditAction::Rotated { mode: RotationMode::ExpireLater },
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireLater,
+            },
             AuditAction::PreviousExpired,
-            AuditAction::Rotated { mode: RotationMode::ExpireNow },
-            AuditAction::PermissionChanged { user: bob.clone(), permission: Permission::Allow },
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireNow,
+            },
+            AuditAction::PermissionChanged {
+                user: bob.clone(),
+                permission: Permission::Allow,
+            },
             AuditAction::FeatureSwitched { enabled: true },
             AuditAction::Deleted,
         ];
         h.clock.advance(Duration::MINUTE);
-        h.pi.update(&h.admin, &id, IntegrationUpdate::new().name("Renamed")).await.unwrap();
+        h.pi.update(&h.admin, &id, IntegrationUpdate::new().name("Renamed"))
+            .await
+            .unwrap();
         h.clock.advance(Duration::MINUTE);
-        h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater).await.unwrap();
+        h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+            .await
+            .unwrap();
         h.clock.advance(Duration::MINUTE);
         h.pi.cancel_rotation(&h.admin, &id).await.unwrap();
         h.clock.advance(Duration::MINUTE);
-        h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater).await.unwrap();
+        h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+            .await
+            .unwrap();
         h.clock.advance(Duration::MINUTE);
         h.pi.expire_previous_now(&h.admin, &id).await.unwrap();
         h.clock.advance(Duration::MINUTE);
-        h.pi.rotate(&h.admin, &id, RotationMode::ExpireNow).await.unwrap();
+        h.pi.rotate(&h.admin, &id, RotationMode::ExpireNow)
+            .await
+            .unwrap();
         h.clock.advance(Duration::MINUTE);
-        h.pi.set_permission(&h.admin, &bob, Permission::Allow).await.unwrap();
+        h.pi.set_permission(&h.admin, &bob, Permission::Allow)
+            .await
+            .unwrap();
         h.clock.advance(Duration::MINUTE);
         h.pi.set_feature_enabled(&h.admin, true).await.unwrap();
         h.clock.advance(Duration::MINUTE);
@@ -488,7 +780,10 @@ mod cases {
         let mut expected: Vec<AuditAction> = vec![AuditAction::Created];
         expected.extend(steps);
         expected.reverse();
-        assert_eq!(log.iter().map(|e| e.action.clone()).collect::<Vec<_>>(), expected);
+        assert_eq!(
+            log.iter().map(|e| e.action.clone()).collect::<Vec<_>>(),
+            expected
+        );
         for (n, event) in log.iter().rev().enumerate() {
             assert_eq!(event.at, T0 + Duration::minutes(n as i64));
             assert_eq!(&event.account, h.admin.account());
@@ -497,9 +792,16 @@ mod cases {
                 event.action,
                 AuditAction::PermissionChanged { .. } | AuditAction::FeatureSwitched { .. }
             );
-            assert_eq!(event.integration.as_ref() == Some(&id), expects_integration, "{event:?}");
+            assert_eq!(
+                event.integration.as_ref() == Some(&id),
+                expects_integration,
+                "{event:?}"
+            );
         }
-        assert!(h.pi.audit_log(&h.other_admin).await.unwrap().is_empty(), "logs are per account");
+        assert!(
+            h.pi.audit_log(&h.other_admin).await.unwrap().is_empty(),
+            "logs are per account"
+        );
     }
 
     pub async fn verification_refuses_anything_doubtful(h: Harness) {
@@ -515,15 +817,30 @@ mod cases {
             format!("{}é{}", &good[..40], &good[42..]),
             format!("{} {}", &good[..40], &good[41..]),
             // A one-character typo breaks the checksum.
-            format!("{}{}{}", &good[..50], if &good[50..51] == "a" { "b" } else { "a" }, &good[51..]),
+            format!(
+                "{}{}{}",
+                &good[..50],
+                if &good[50..51] == "a" { "b" } else { "a" },
+                &good[51..]
+            ),
             "x".repeat(1_000_000),
         ];
         for case in &malformed {
-            assert!(matches!(h.pi.verify(case).await, Err(VerifyError::Malformed)), "{:?}", &case[..case.len().min(80)]);
+            assert!(
+                matches!(h.pi.verify(case).await, Err(VerifyError::Malformed)),
+                "{:?}",
+                &case[..case.len().min(80)]
+            );
         }
         // Well-formed, but storage refuses: unknown id and wrong secret are one case.
-        assert!(matches!(h.pi.verify(&wrong_secret(good)).await, Err(VerifyError::Invalid)));
-        assert!(matches!(h.pi.verify(&unknown_id(good)).await, Err(VerifyError::Invalid)));
+        assert!(matches!(
+            h.pi.verify(&wrong_secret(good)).await,
+            Err(VerifyError::Invalid)
+        ));
+        assert!(matches!(
+            h.pi.verify(&unknown_id(good)).await,
+            Err(VerifyError::Invalid)
+        ));
         assert!(h.pi.verify(good).await.is_ok());
 
         // Another service's prefix is malformed here.
@@ -532,8 +849,15 @@ mod cases {
             .token_prefix("acme")
             .unwrap()
             .build();
-        assert!(matches!(acme.verify(good).await, Err(VerifyError::Malformed)));
-        assert!(PrivateIntegrations::builder(MemoryStorage::new()).token_prefix("Not-ok").is_err());
+        assert!(matches!(
+            acme.verify(good).await,
+            Err(VerifyError::Malformed)
+        ));
+        assert!(
+            PrivateIntegrations::builder(MemoryStorage::new())
+                .token_prefix("Not-ok")
+                .is_err()
+        );
     }
 
     pub async fn scopes_removed_from_the_catalog_are_not_granted(h: Harness) {
@@ -543,7 +867,10 @@ mod cases {
             .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
             .build();
         let token = wide
-            .create(&h.admin, NewIntegration::new("Wide").scopes(["contacts.readonly", "contacts.write"]))
+            .create(
+                &h.admin,
+                NewIntegration::new("Wide").scopes(["contacts.readonly", "contacts.write"]),
+            )
             .await
             .unwrap()
             .token;
@@ -575,14 +902,13 @@ mod cases {
         assert!(h.verifies(&old).await && h.verifies(&winners[0]).await);
         let integration = h.pi.get(&h.admin, &id).await.unwrap();
         assert_eq!(integration.version(), 2);
-        let rotations = h
-            .pi
-            .audit_log(&h.admin)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|e| matches!(e.action, AuditAction::Rotated { .. }))
-            .count();
+        let rotations =
+            h.pi.audit_log(&h.admin)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| matches!(e.action, AuditAction::Rotated { .. }))
+                .count();
         assert_eq!(rotations, 1, "one audit event per successful action");
     }
 }

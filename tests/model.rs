@@ -101,9 +101,11 @@ async fn run(h: Harness, ops: Vec<Op>) -> Result<(), TestCaseError> {
         let target = |i: usize| (!models.is_empty()).then(|| i % models.len());
         match op {
             Op::Create => {
-                let created = h
-                    .pi
-                    .create(&h.admin, NewIntegration::new("Model").scopes(["contacts.readonly"]))
+                let created =
+                    h.pi.create(
+                        &h.admin,
+                        NewIntegration::new("Model").scopes(["contacts.readonly"]),
+                    )
                     .await
                     .unwrap();
                 tokens.push((created.token, models.len(), now));
@@ -116,14 +118,22 @@ async fn run(h: Harness, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 });
             }
             Op::Advance(by) => h.clock.advance(by),
-            Op::Edit(i) | Op::Rotate(i, _) | Op::Cancel(i) | Op::ExpirePrevious(i) | Op::Delete(i) => {
+            Op::Edit(i)
+            | Op::Rotate(i, _)
+            | Op::Cancel(i)
+            | Op::ExpirePrevious(i)
+            | Op::Delete(i) => {
                 let Some(i) = target(i) else { continue };
                 let m = &mut models[i];
                 let (expected, got) = match op {
                     Op::Edit(_) => {
                         let update = IntegrationUpdate::new().name(format!("v{}", m.version + 1));
                         let got = outcome(&h.pi.update(&h.admin, &m.id, update).await);
-                        let expected = if m.alive { Expect::Ok } else { Expect::NotFound };
+                        let expected = if m.alive {
+                            Expect::Ok
+                        } else {
+                            Expect::NotFound
+                        };
                         (expected, got)
                     }
                     Op::Rotate(_, mode) => {
@@ -131,7 +141,9 @@ async fn run(h: Harness, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         let got = outcome(&result);
                         let expected = match (m.alive, mode, m.previous) {
                             (false, ..) => Expect::NotFound,
-                            (true, RotationMode::ExpireLater, Some(_)) => Expect::RotationInProgress,
+                            (true, RotationMode::ExpireLater, Some(_)) => {
+                                Expect::RotationInProgress
+                            }
                             _ => Expect::Ok,
                         };
                         if let (Ok(rotated), Expect::Ok) = (result, &expected) {
@@ -166,7 +178,11 @@ async fn run(h: Harness, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     }
                     Op::Delete(_) => {
                         let got = outcome(&h.pi.delete(&h.admin, &m.id).await);
-                        let expected = if m.alive { Expect::Ok } else { Expect::NotFound };
+                        let expected = if m.alive {
+                            Expect::Ok
+                        } else {
+                            Expect::NotFound
+                        };
                         m.alive = false;
                         (expected, got)
                     }
@@ -202,7 +218,9 @@ async fn run(h: Harness, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     prop_assert_eq!(integration.token_issued_at(), tokens[m.current].2);
                     let settled = m.previous.filter(|(_, expires_at)| now < *expires_at);
                     prop_assert_eq!(
-                        integration.pending_rotation().map(|p| (p.previous_expires_at(), p.previous_issued_at())),
+                        integration
+                            .pending_rotation()
+                            .map(|p| (p.previous_expires_at(), p.previous_issued_at())),
                         settled.map(|(p, expires_at)| (expires_at, tokens[p].2))
                     );
                 }

@@ -1,5 +1,7 @@
 //! The audit log: one event per management action, written atomically with it.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -39,6 +41,48 @@ pub enum AuditAction {
         /// The new setting.
         enabled: bool,
     },
+}
+
+impl fmt::Display for AuditAction {
+    /// The action in the product's words, for an admin's activity feed.
+    ///
+    /// ```
+    /// use private_integrations::{AuditAction, RotationMode};
+    /// let action = AuditAction::Rotated { mode: RotationMode::ExpireLater };
+    /// assert_eq!(action.to_string(), "rotated the token, the old one expires later");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditAction::Created => f.write_str("created the integration"),
+            AuditAction::Updated => f.write_str("edited the integration"),
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireLater,
+            } => f.write_str("rotated the token, the old one expires later"),
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireNow,
+            } => f.write_str("rotated the token, the old one expired now"),
+            AuditAction::RotationCancelled => f.write_str("cancelled the rotation"),
+            AuditAction::PreviousExpired => f.write_str("expired the previous token now"),
+            AuditAction::Deleted => f.write_str("deleted the integration"),
+            AuditAction::PermissionChanged { user, permission } => {
+                let permission = match permission {
+                    Permission::Allow => "allowed",
+                    Permission::Deny => "denied",
+                    Permission::RoleDefault => "reset to the role default",
+                };
+                write!(
+                    f,
+                    "set {user}'s Private Integrations permission: {permission}"
+                )
+            }
+            AuditAction::FeatureSwitched { enabled: true } => {
+                f.write_str("switched Private Integrations on")
+            }
+            AuditAction::FeatureSwitched { enabled: false } => {
+                f.write_str("switched Private Integrations off")
+            }
+        }
+    }
 }
 
 /// One entry of an account's audit log. Holds no secret.

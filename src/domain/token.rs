@@ -221,7 +221,7 @@ impl TokenFormat {
         let checksum = encode_checksum(crc32fast::hash(text.as_bytes()));
         text.extend(checksum.iter().map(|&b| char::from(b)));
         secret.zeroize();
-        Ok((id.clone(), hash, IssuedToken { token_id: id, text }))
+        Ok((id, hash, IssuedToken { token_id: id, text }))
     }
 }
 

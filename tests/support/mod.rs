@@ -8,7 +8,11 @@ use time::{Duration, OffsetDateTime};
 
 pub const T0: OffsetDateTime = datetime!(2026-03-01 09:00 UTC);
 pub const GRACE: Duration = Duration::days(7);
-pub const SCOPES: [&str; 3] = ["contacts.readonly", "contacts.write", "calendars/events.write"];
+pub const SCOPES: [&str; 3] = [
+    "contacts.readonly",
+    "contacts.write",
+    "calendars/events.write",
+];
 
 /// A service on `storage` with a manual clock at [`T0`] and the default settings.
 pub struct Harness {
@@ -38,7 +42,10 @@ impl Harness {
     pub async fn create(&self, name: &str, scopes: &[&str]) -> (IntegrationId, IssuedToken) {
         let created = self
             .pi
-            .create(&self.admin, NewIntegration::new(name).scopes(scopes.iter().copied()))
+            .create(
+                &self.admin,
+                NewIntegration::new(name).scopes(scopes.iter().copied()),
+            )
             .await
             .expect("create");
         (created.integration.id().clone(), created.token)
