@@ -486,8 +486,12 @@ impl PrivateIntegrations {
         Ok(self.inner.storage.audit_log(actor.account()).await?)
     }
 
+    /// The clock's time, truncated to whole microseconds: the finest precision every
+    /// backend stores (PostgreSQL's `timestamptz`), so what is written reads back equal.
     fn now(&self) -> OffsetDateTime {
-        self.inner.clock.now()
+        let now = self.inner.clock.now();
+        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+            .unwrap_or(now)
     }
 
     fn view(&self, record: &IntegrationRecord, now: OffsetDateTime) -> Integration {
