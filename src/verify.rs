@@ -76,9 +76,7 @@ impl PrivateIntegrations {
                 return Err(VerifyError::Expired);
             }
         }
-        let scopes = inner
-            .catalog
-            .granted(record.scopes.iter().map(String::as_str));
+        let scopes = record.scopes.granted(inner.catalog);
         Ok(Verified { record, scopes })
     }
 }

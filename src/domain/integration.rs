@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::credentials::{Credentials, Transition};
 use super::ids::{AccountId, IntegrationId};
-use super::scope::{ScopeCatalog, ScopeSet};
+use super::scope::{ScopeCatalog, ScopeSet, StoredScopes};
 use crate::error::{Error, InvalidInput};
 
 /// The longest name, in characters, after trimming.
@@ -81,8 +81,8 @@ impl NewIntegration {
 /// The fields of a [`NewIntegration`] once every rule holds.
 #[derive(Debug, Clone)]
 pub struct ValidIntegrationFields {
-    name: String,
-    description: String,
+    name: Box<str>,
+    description: Box<str>,
     scopes: ScopeSet,
 }
 
@@ -153,13 +153,13 @@ impl IntegrationUpdate {
             next.description = validate_description(description)?;
         }
         if let Some(scopes) = &self.scopes {
-            next.scopes = scope_names(&validate_scopes(scopes, catalog)?);
+            next.scopes = stored(&validate_scopes(scopes, catalog)?);
         }
         Ok(next)
     }
 }
 
-fn validate_name(name: &str) -> Result<String, InvalidInput> {
+fn validate_name(name: &str) -> Result<Box<str>, InvalidInput> {
     const FIELD: &str = "name";
     let name = name.trim();
     if name.is_empty() {
@@ -174,10 +174,10 @@ fn validate_name(name: &str) -> Result<String, InvalidInput> {
     if name.chars().any(char::is_control) {
         return Err(InvalidInput::ControlCharacter { field: FIELD });
     }
-    Ok(name.to_owned())
+    Ok(name.into())
 }
 
-fn validate_description(description: &str) -> Result<String, InvalidInput> {
+fn validate_description(description: &str) -> Result<Box<str>, InvalidInput> {
     const FIELD: &str = "description";
     let description = description.trim();
     if description.chars().count() > MAX_DESCRIPTION_CHARS {
@@ -192,7 +192,7 @@ fn validate_description(description: &str) -> Result<String, InvalidInput> {
     {
         return Err(InvalidInput::ControlCharacter { field: FIELD });
     }
-    Ok(description.to_owned())
+    Ok(description.into())
 }
 
 fn validate_scopes(scopes: &[String], catalog: ScopeCatalog) -> Result<ScopeSet, Error> {
@@ -202,8 +202,8 @@ fn validate_scopes(scopes: &[String], catalog: ScopeCatalog) -> Result<ScopeSet,
     catalog.scope_set(scopes)
 }
 
-fn scope_names(scopes: &ScopeSet) -> Vec<String> {
-    scopes.iter().map(str::to_owned).collect()
+fn stored(scopes: &ScopeSet) -> StoredScopes {
+    StoredScopes::new(scopes.iter())
 }
 
 /// An integration as storage keeps it. No secret: credentials hold token ids and hashes.
@@ -220,11 +220,11 @@ pub struct IntegrationRecord {
     /// The owning account.
     pub account: AccountId,
     /// The name (trimmed).
-    pub name: String,
+    pub name: Box<str>,
     /// The description (trimmed; may be empty).
-    pub description: String,
+    pub description: Box<str>,
     /// The granted scope names, in catalog order at the time of writing.
-    pub scopes: Vec<String>,
+    pub scopes: StoredScopes,
     /// The token state.
     pub credentials: Credentials,
     /// When it was created.
@@ -249,7 +249,7 @@ impl IntegrationRecord {
             account,
             name: fields.name,
             description: fields.description,
-            scopes: scope_names(&fields.scopes),
+            scopes: stored(&fields.scopes),
             credentials,
             created_at: now,
             updated_at: now,
@@ -360,9 +360,9 @@ impl Integration {
         Self {
             id: record.id.clone(),
             account: record.account.clone(),
-            name: record.name.clone(),
-            description: record.description.clone(),
-            scopes: catalog.granted(record.scopes.iter().map(String::as_str)),
+            name: record.name.to_string(),
+            description: record.description.to_string(),
+            scopes: record.scopes.granted(catalog),
             created_at: record.created_at,
             updated_at: record.updated_at,
             token_issued_at: credentials.current().issued_at,
@@ -442,7 +442,7 @@ mod tests {
     #[test]
     fn names() {
         let ok = NewIntegration::new("  Zapier  ").scopes(["rules.read"]);
-        assert_eq!(ok.validate(catalog()).unwrap().name, "Zapier");
+        assert_eq!(ok.validate(catalog()).unwrap().name.as_ref(), "Zapier");
         let hundred = "é".repeat(100);
         assert!(
             NewIntegration::new(&hundred)

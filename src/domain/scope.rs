@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 
@@ -164,7 +164,7 @@ impl ScopeCatalog {
 
     /// Compiles stored scope names, silently dropping names the catalog no longer holds
     /// (a scope the host removed is no longer granted: fail closed). Allocation-free.
-    pub(crate) fn granted<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> ScopeSet {
+    fn granted<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> ScopeSet {
         let mut set = ScopeSet::empty(*self);
         for name in names {
             if let Some(bit) = self.bit(name) {
@@ -303,6 +303,81 @@ impl Serialize for ScopeSet {
     }
 }
 
+/// The scope names of a stored integration, as storage keeps them, with the compiled
+/// [`ScopeSet`] cached for the verifier.
+///
+/// Names, not bits, are what storage keeps, so a record does not depend on the order of
+/// the service's catalog. The verifier compiles them against its catalog once per record
+/// version and keeps the set here, so verifying a token costs no scope lookups on an
+/// in-process backend. A name the catalog no longer holds is not granted.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{ScopeCatalog, storage::StoredScopes};
+/// let stored = StoredScopes::new(["contacts.write", "removed.scope"]);
+/// assert_eq!(stored.names().collect::<Vec<_>>(), ["contacts.write", "removed.scope"]);
+/// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+/// assert_eq!(stored.granted(catalog).iter().collect::<Vec<_>>(), ["contacts.write"]);
+/// # Ok::<(), private_integrations::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct StoredScopes {
+    names: Box<[Box<str>]>,
+    compiled: OnceLock<ScopeSet>,
+}
+
+impl StoredScopes {
+    /// Wraps stored scope names.
+    pub fn new<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Box<str>>,
+    {
+        Self {
+            names: names.into_iter().map(Into::into).collect(),
+            compiled: OnceLock::new(),
+        }
+    }
+
+    /// The stored names.
+    pub fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.names.iter().map(|name| &**name)
+    }
+
+    /// The names `catalog` grants, as a set. Allocation-free; computed once per value
+    /// for the catalog it is first asked with.
+    pub fn granted(&self, catalog: ScopeCatalog) -> ScopeSet {
+        let compile = || catalog.granted(self.names());
+        let cached = self.compiled.get_or_init(compile);
+        if cached.catalog() == catalog {
+            *cached
+        } else {
+            compile()
+        }
+    }
+}
+
+impl From<Vec<String>> for StoredScopes {
+    fn from(names: Vec<String>) -> Self {
+        Self::new(names)
+    }
+}
+
+impl PartialEq for StoredScopes {
+    fn eq(&self, other: &Self) -> bool {
+        self.names == other.names
+    }
+}
+
+impl Eq for StoredScopes {}
+
+impl fmt::Debug for StoredScopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.names).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,9 +420,27 @@ mod tests {
     #[test]
     fn granted_drops_names_outside_the_catalog() {
         let catalog = ScopeCatalog::new(["granted.a", "granted.b"]).unwrap();
-        let set = catalog.granted(["granted.b", "removed.scope"]);
+        let stored = StoredScopes::new(["granted.b", "removed.scope"]);
+        let set = stored.granted(catalog);
         assert_eq!(set.iter().collect::<Vec<_>>(), ["granted.b"]);
         assert!(!set.contains("removed.scope"));
+    }
+
+    #[test]
+    fn the_cache_follows_the_catalog() {
+        let wide = ScopeCatalog::new(["cache.a", "cache.b"]).unwrap();
+        let narrow = ScopeCatalog::new(["cache.a"]).unwrap();
+        let stored = StoredScopes::new(["cache.a", "cache.b"]);
+        assert_eq!(stored.granted(wide).len(), 2);
+        assert_eq!(
+            stored.granted(narrow).len(),
+            1,
+            "a cached set of another catalog is not reused"
+        );
+        assert_eq!(stored.granted(wide).len(), 2);
+        let cloned = stored.clone();
+        assert_eq!(cloned, stored);
+        assert_eq!(format!("{stored:?}"), r#"["cache.a", "cache.b"]"#);
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub use crate::domain::access::AccessSettings;
 pub use crate::domain::audit::{AuditAction, AuditEvent};
 pub use crate::domain::credentials::{Credentials, TokenCredential};
 pub use crate::domain::integration::IntegrationRecord;
+pub use crate::domain::scope::StoredScopes;
 pub use crate::error::StorageError;
 pub use memory::MemoryStorage;
 

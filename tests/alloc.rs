@@ -1,0 +1,112 @@
+//! Heap use, counted by a wrapping global allocator: a successful verification on
+//! `MemoryStorage` allocates nothing, and a stored integration costs a bounded number of
+//! bytes. Counting allocations is deterministic, unlike timing, so these are asserted.
+//!
+//! One test function only: the allocator's counters are process-wide, and another test
+//! running in parallel would be counted too.
+
+mod support;
+
+use std::alloc::System;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use private_integrations::*;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Polls once with a no-op waker: every `MemoryStorage` call completes at once, and no
+/// executor allocates inside the measurement.
+fn ready<F: Future>(future: F) -> F::Output {
+    match pin!(future)
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("did not complete at once"),
+    }
+}
+
+const INTEGRATIONS: usize = 10_000;
+const NAME: &str = "Integration 01234"; // 17 bytes, as every name below
+
+/// Bytes still allocated (stats_alloc counts a growing realloc in `bytes_allocated`).
+fn net(stats: &stats_alloc::Stats) -> isize {
+    stats.bytes_allocated as isize - stats.bytes_deallocated as isize
+}
+
+#[test]
+fn verification_allocates_nothing_and_integrations_are_small() {
+    let h = support::Harness::new(MemoryStorage::new());
+    let before = Region::new(GLOBAL);
+    let mut tokens = Vec::with_capacity(INTEGRATIONS);
+    for i in 0..INTEGRATIONS {
+        let new = NewIntegration::new(format!("Integration {i:05}")).scopes(["contacts.readonly"]);
+        tokens.push(ready(h.pi.create(&h.admin, new)).unwrap().token);
+    }
+    let created = before.change();
+    // What stays allocated, less what the test itself keeps (the tokens and their Vec).
+    let kept_by_test = tokens.capacity() * size_of::<IssuedToken>() + INTEGRATIONS * 70;
+    let with_event = net(&created) - kept_by_test as isize;
+
+    // An edit replaces the record with one of the same size and appends one audit
+    // event: what it adds is the cost of an audit event.
+    let ids: Vec<IntegrationId> = ready(h.pi.list(&h.admin))
+        .unwrap()
+        .iter()
+        .map(|i| i.id().clone())
+        .collect();
+    let region = Region::new(GLOBAL);
+    for (i, id) in ids.iter().enumerate() {
+        let rename = IntegrationUpdate::new().name(format!("Integration {:05}", INTEGRATIONS - i));
+        ready(h.pi.update(&h.admin, id, rename)).unwrap();
+    }
+    let edited = region.change();
+    drop(ids);
+    let per_event = net(&edited) as f64 / INTEGRATIONS as f64;
+    let per_integration = with_event as f64 / INTEGRATIONS as f64 - per_event;
+    println!(
+        "memory per stored integration: {per_integration:.0} bytes (record, token index, account \
+         index; name {} bytes, no description), plus {per_event:.0} bytes per audit event",
+        NAME.len()
+    );
+    assert!(
+        per_integration <= (512 + NAME.len()) as f64,
+        "{per_integration:.0} bytes per integration"
+    );
+    // 96 bytes of event, plus the slack of a Vec that doubles its capacity.
+    assert!(
+        per_event <= 2.0 * 96.0,
+        "{per_event:.0} bytes per audit event"
+    );
+
+    // Warm up: the first verification on a thread registers it with the lock-free map.
+    for token in &tokens[..100] {
+        assert!(ready(h.pi.verify(token.expose_secret())).is_ok());
+    }
+    let region = Region::new(GLOBAL);
+    for token in &tokens {
+        let verified = ready(h.pi.verify(token.expose_secret())).unwrap();
+        assert!(verified.has_scope("contacts.readonly"));
+    }
+    let during = region.change();
+    assert_eq!(
+        (during.allocations, during.reallocations),
+        (0, 0),
+        "verification allocated: {during:?}"
+    );
+
+    // The refusal paths allocate nothing either.
+    let wrong = support::wrong_secret(tokens[0].expose_secret());
+    let unknown = support::unknown_id(tokens[0].expose_secret());
+    let region = Region::new(GLOBAL);
+    for _ in 0..1000 {
+        assert!(ready(h.pi.verify(&wrong)).is_err());
+        assert!(ready(h.pi.verify(&unknown)).is_err());
+        assert!(ready(h.pi.verify("pit_garbage")).is_err());
+    }
+    assert_eq!(region.change().allocations, 0);
+}
