@@ -20,7 +20,7 @@ use crate::domain::integration::{
     Integration, IntegrationRecord, IntegrationUpdate, NewIntegration,
 };
 use crate::domain::scope::ScopeCatalog;
-use crate::domain::token::{IssuedToken, TokenFormat, TokenHash};
+use crate::domain::token::{IssuedToken, TokenFormat};
 use crate::error::Error;
 use crate::storage::Storage;
 
@@ -76,8 +76,6 @@ pub(crate) struct Inner {
     pub(crate) catalog: ScopeCatalog,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) format: TokenFormat,
-    /// Compared against when a token id is unknown, so that path costs the same.
-    pub(crate) dummy_hash: TokenHash,
     grace_period: Duration,
     rotation_interval: Duration,
 }
@@ -178,22 +176,13 @@ impl<C> PrivateIntegrationsBuilder<C> {
 
 impl PrivateIntegrationsBuilder<ScopeCatalog> {
     /// Builds the service.
-    ///
-    /// # Panics
-    ///
-    /// Panics if the operating system's random number generator fails (it draws the
-    /// dummy hash that unknown token ids are compared against).
     pub fn build(self) -> PrivateIntegrations {
-        let mut dummy = [0u8; 32];
-        rand::TryRng::try_fill_bytes(&mut SysRng, &mut dummy)
-            .expect("the system random number generator failed");
         PrivateIntegrations {
             inner: Arc::new(Inner {
                 storage: self.storage,
                 catalog: self.catalog,
                 clock: self.clock,
                 format: self.format,
-                dummy_hash: TokenHash::from_bytes(dummy),
                 grace_period: self.grace_period,
                 rotation_interval: self.rotation_interval,
             }),

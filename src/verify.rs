@@ -6,9 +6,12 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 use crate::domain::credentials::TokenRole;
+use crate::domain::credentials::{Credentials, TokenCredential};
 use crate::domain::ids::{AccountId, IntegrationId};
+use crate::domain::ids::{ID_LEN, TokenId};
 use crate::domain::integration::IntegrationRecord;
 use crate::domain::scope::ScopeSet;
+use crate::domain::scope::StoredScopes;
 use crate::domain::token::TokenHash;
 use crate::error::VerifyError;
 use crate::service::PrivateIntegrations;
@@ -57,17 +60,20 @@ impl PrivateIntegrations {
             .await
             .map_err(VerifyError::Storage)?;
 
-        // Hash and compare on every path: an unknown id is compared against a dummy
-        // digest, so it costs the same as a known id with a wrong secret.
+        // An unknown id takes the same steps on a stand-in record (a reference count,
+        // the credential search, the hash, the compare), so it costs what a known id
+        // with a wrong secret costs, and timing does not tell which ids exist.
+        let known = record.is_some();
+        let record = record.unwrap_or_else(|| STAND_IN.with(Arc::clone));
+        let found = record.credentials.find(&parsed.id);
+        let expected = found.map_or(&record.credentials.current().hash, |(credential, _)| {
+            &credential.hash
+        });
         let presented = TokenHash::of(parsed.secret);
-        let found = record
-            .as_deref()
-            .and_then(|r| r.credentials.find(&parsed.id));
-        let expected = found.map_or(&inner.dummy_hash, |(credential, _)| &credential.hash);
         let matches = bool::from(presented.ct_eq(expected));
         let role = found.map(|(_, role)| role);
 
-        let (Some(record), Some(role), true) = (record, role, matches) else {
+        let (true, Some(role), true) = (known, role, matches) else {
             return Err(VerifyError::Invalid);
         };
         if let TokenRole::Previous { expires_at } = role {
@@ -78,6 +84,33 @@ impl PrivateIntegrations {
         }
         let scopes = record.scopes.granted(inner.catalog);
         Ok(Verified { record, scopes })
+    }
+}
+
+thread_local! {
+    /// What an unknown token id is checked against. One per thread, so that probes for
+    /// unknown ids never contend on a shared reference count.
+    static STAND_IN: Arc<IntegrationRecord> = Arc::new(stand_in());
+}
+
+/// A record no token can match: its hash is all zeros, which no known input produces,
+/// and the verifier refuses any token found on it anyway.
+fn stand_in() -> IntegrationRecord {
+    let credential = TokenCredential {
+        id: TokenId::from_bytes([b'0'; ID_LEN]),
+        hash: TokenHash::from_bytes([0; 32]),
+        issued_at: time::OffsetDateTime::UNIX_EPOCH,
+    };
+    IntegrationRecord {
+        id: IntegrationId::from_bytes([b'0'; ID_LEN]),
+        account: AccountId::new("stand-in"),
+        name: "".into(),
+        description: "".into(),
+        scopes: StoredScopes::default(),
+        credentials: Credentials::new(credential),
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
+        updated_at: time::OffsetDateTime::UNIX_EPOCH,
+        version: 0,
     }
 }
 

@@ -206,15 +206,17 @@ impl Credentials {
     /// `Previous` role carries its `expires_at`.
     #[inline]
     pub fn find(&self, id: &TokenId) -> Option<(&TokenCredential, TokenRole)> {
+        // Both ids are compared whatever the first gives: the search costs the same
+        // for every id.
         let current = self.current();
-        if current.id == *id {
-            return Some((current, TokenRole::Current));
-        }
-        match self.previous() {
-            Some((previous, expires_at)) if previous.id == *id => {
+        let is_current = current.id == *id;
+        let previous = self.previous().filter(|(previous, _)| previous.id == *id);
+        match (is_current, previous) {
+            (true, _) => Some((current, TokenRole::Current)),
+            (false, Some((previous, expires_at))) => {
                 Some((previous, TokenRole::Previous { expires_at }))
             }
-            _ => None,
+            (false, None) => None,
         }
     }
 

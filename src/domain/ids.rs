@@ -219,6 +219,11 @@ macro_rules! generated_id {
                 parse_id($field, s).map(Self)
             }
 
+            /// Builds the id from bytes already checked to be base62.
+            pub(crate) fn from_bytes(bytes: [u8; ID_LEN]) -> Self {
+                Self(bytes)
+            }
+
             /// The text form.
             ///
             /// # Example
@@ -283,10 +288,3 @@ generated_id!(
     "token id",
     Copy
 );
-
-impl TokenId {
-    /// Builds the id from bytes the token parser has already checked to be base62.
-    pub(crate) fn from_bytes(bytes: [u8; ID_LEN]) -> Self {
-        Self(bytes)
-    }
-}
