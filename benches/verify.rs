@@ -11,7 +11,7 @@
 //!   keys in a `HashMap`), and an Argon2id-hashed key as password-hashing API-key crates
 //!   do it.
 //! - `throughput/{1,2}_threads`: verifications per second with 1 and 2 reader threads
-//!   while a third thread rotates and edits integrations without pause.
+//!   while a third thread rotates and edits integrations all along (3,000 changes/s).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -288,9 +288,11 @@ fn throughput(c: &mut Criterion) {
     group.finish();
 }
 
-/// Rotates and edits the fixture's integrations until told to stop; returns how many
-/// changes it made. Only rotations with `ExpireNow` would kill the readers' tokens, so
-/// it rotates with `ExpireLater` and cancels, which leaves every token as it was.
+/// Rotates and edits the fixture's integrations until told to stop, and returns how
+/// many changes it made: three changes (rotate, cancel, rename) every millisecond, a
+/// steady stream far above what admins produce. It paces itself rather than spin,
+/// since a spinning writer would take a core from the readers on a 2-core machine.
+/// Rotating with `ExpireLater` and cancelling leaves every reader's token valid.
 fn churn(fixture: &Fixture, stop: &AtomicBool) -> u64 {
     let mut writes = 0;
     let mut n = 0;
@@ -303,6 +305,7 @@ fn churn(fixture: &Fixture, stop: &AtomicBool) -> u64 {
         let name = IntegrationUpdate::new().name(format!("Edited {n}"));
         ready(fixture.pi.update(admin, id, name)).unwrap();
         writes += 3;
+        std::thread::sleep(Duration::from_millis(1));
     }
     writes
 }

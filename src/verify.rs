@@ -54,6 +54,9 @@ impl PrivateIntegrations {
             .format
             .parse(token)
             .map_err(|_| VerifyError::Malformed)?;
+        // Hash before the lookup: the digest depends on the input alone, so the CPU
+        // computes it while the lookup waits on memory.
+        let presented = TokenHash::of(parsed.secret);
         let record = inner
             .storage
             .find_by_token(&parsed.id)
@@ -69,7 +72,6 @@ impl PrivateIntegrations {
         let expected = found.map_or(&record.credentials.current().hash, |(credential, _)| {
             &credential.hash
         });
-        let presented = TokenHash::of(parsed.secret);
         let matches = bool::from(presented.ct_eq(expected));
         let role = found.map(|(_, role)| role);
 

@@ -161,9 +161,15 @@ impl TokenFormat {
         if bytes.len() != self.token_len() {
             return Err(Malformed);
         }
-        let (prefix, body) = bytes.split_at(usize::from(self.prefix_len));
-        let body: &[u8; BODY_LEN] = body.try_into().map_err(|_| Malformed)?;
-        if prefix != self.prefix_bytes() || body[0] != b'_' || body[1 + ID_LEN] != b'_' {
+        // The prefix as one 128-bit compare: every token is longer than 16 bytes.
+        let head: &[u8; MAX_PREFIX_LEN] =
+            bytes[..MAX_PREFIX_LEN].try_into().map_err(|_| Malformed)?;
+        let mask = u128::MAX >> (8 * (MAX_PREFIX_LEN - usize::from(self.prefix_len)));
+        let prefix_matches = u128::from_le_bytes(*head) & mask == u128::from_le_bytes(self.prefix);
+        let body: &[u8; BODY_LEN] = bytes[usize::from(self.prefix_len)..]
+            .try_into()
+            .map_err(|_| Malformed)?;
+        if !prefix_matches || body[0] != b'_' || body[1 + ID_LEN] != b'_' {
             return Err(Malformed);
         }
         let (id, rest) = body[1..].split_at(ID_LEN);
