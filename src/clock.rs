@@ -7,6 +7,23 @@ use time::{Duration, OffsetDateTime};
 
 /// A source of the current time. Grace periods, expiry and the rotation reminder all
 /// read it; nothing runs in the background.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::Clock;
+/// use time::OffsetDateTime;
+///
+/// /// A clock stuck at the Unix epoch.
+/// #[derive(Debug)]
+/// struct Epoch;
+/// impl Clock for Epoch {
+///     fn now(&self) -> OffsetDateTime {
+///         OffsetDateTime::UNIX_EPOCH
+///     }
+/// }
+/// assert_eq!(Epoch.now().year(), 1970);
+/// ```
 pub trait Clock: Debug + Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> OffsetDateTime;
@@ -50,17 +67,45 @@ pub struct ManualClock(Arc<Mutex<OffsetDateTime>>);
 
 impl ManualClock {
     /// A clock showing `now`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{Clock, ManualClock};
+    /// let clock = ManualClock::new(time::macros::datetime!(2026-01-01 0:00 UTC));
+    /// assert_eq!(clock.now().year(), 2026);
+    /// ```
     pub fn new(now: OffsetDateTime) -> Self {
         Self(Arc::new(Mutex::new(now)))
     }
 
     /// Moves the time by `by` (which may be negative).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{Clock, ManualClock};
+    /// use time::{Duration, macros::datetime};
+    /// let clock = ManualClock::new(datetime!(2026-01-01 0:00 UTC));
+    /// clock.advance(Duration::days(8));
+    /// assert_eq!(clock.now(), datetime!(2026-01-09 0:00 UTC));
+    /// ```
     pub fn advance(&self, by: Duration) {
         let mut now = self.lock();
         *now += by;
     }
 
     /// Sets the time.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{Clock, ManualClock};
+    /// use time::macros::datetime;
+    /// let clock = ManualClock::new(datetime!(2026-01-01 0:00 UTC));
+    /// clock.set(datetime!(2020-06-01 12:00 UTC));
+    /// assert_eq!(clock.now().year(), 2020);
+    /// ```
     pub fn set(&self, now: OffsetDateTime) {
         *self.lock() = now;
     }

@@ -25,9 +25,23 @@ use crate::error::Error;
 use crate::storage::Storage;
 
 /// The default grace period of a rotation with [`RotationMode::ExpireLater`]: 7 days.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::DEFAULT_GRACE_PERIOD;
+/// assert_eq!(DEFAULT_GRACE_PERIOD, time::Duration::days(7));
+/// ```
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::days(7);
 
 /// The default age at which a token is due for rotation: 90 days.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::DEFAULT_ROTATION_INTERVAL;
+/// assert_eq!(DEFAULT_ROTATION_INTERVAL, time::Duration::days(90));
+/// ```
 pub const DEFAULT_ROTATION_INTERVAL: Duration = Duration::days(90);
 
 /// The Private Integrations service: management calls for account admins, and
@@ -95,6 +109,14 @@ impl fmt::Debug for PrivateIntegrations {
 }
 
 /// A [`PrivateIntegrationsBuilder`] that has no scope catalog yet; `build` needs one.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{MemoryStorage, MissingCatalog, PrivateIntegrations, PrivateIntegrationsBuilder};
+/// let builder: PrivateIntegrationsBuilder<MissingCatalog> = PrivateIntegrations::builder(MemoryStorage::new());
+/// # let _ = builder;
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct MissingCatalog;
 
@@ -103,6 +125,17 @@ pub struct MissingCatalog;
 /// A scope catalog is required: `build` only exists once
 /// [`scope_catalog`](Self::scope_catalog) was called, so a service without one does not
 /// compile.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::*;
+/// let builder = PrivateIntegrations::builder(MemoryStorage::new())
+///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?);
+/// let pi = builder.build();
+/// # let _ = pi;
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct PrivateIntegrationsBuilder<C = MissingCatalog> {
@@ -116,6 +149,16 @@ pub struct PrivateIntegrationsBuilder<C = MissingCatalog> {
 
 impl<C> PrivateIntegrationsBuilder<C> {
     /// The service's scope catalog (required).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let builder = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?);
+    /// # let _ = builder;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn scope_catalog(self, catalog: ScopeCatalog) -> PrivateIntegrationsBuilder<ScopeCatalog> {
         PrivateIntegrationsBuilder {
             storage: self.storage,
@@ -128,6 +171,17 @@ impl<C> PrivateIntegrationsBuilder<C> {
     }
 
     /// The clock (default: [`SystemClock`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let builder = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?);
+    /// let pi = builder.clock(ManualClock::new(time::OffsetDateTime::now_utc())).build();
+    /// # let _ = pi;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -139,6 +193,17 @@ impl<C> PrivateIntegrationsBuilder<C> {
     /// # Panics
     ///
     /// Panics if `grace` is not positive: that is a configuration bug, found at start-up.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let builder = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?);
+    /// let pi = builder.grace_period(time::Duration::days(14)).build();
+    /// # let _ = pi;
+    /// # Ok::<(), Error>(())
+    /// ```
     #[track_caller]
     pub fn grace_period(mut self, grace: Duration) -> Self {
         assert!(grace.is_positive(), "the grace period must be positive");
@@ -152,6 +217,17 @@ impl<C> PrivateIntegrationsBuilder<C> {
     /// # Panics
     ///
     /// Panics if `interval` is not positive.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let builder = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?);
+    /// let pi = builder.rotation_interval(time::Duration::days(30)).build();
+    /// # let _ = pi;
+    /// # Ok::<(), Error>(())
+    /// ```
     #[track_caller]
     pub fn rotation_interval(mut self, interval: Duration) -> Self {
         assert!(
@@ -168,6 +244,17 @@ impl<C> PrivateIntegrationsBuilder<C> {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a malformed prefix.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let builder = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?);
+    /// let pi = builder.token_prefix("acme")?.build();
+    /// assert_eq!(pi.token_format().prefix(), "acme");
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn token_prefix(mut self, prefix: &str) -> Result<Self, Error> {
         self.format = TokenFormat::new(prefix)?;
         Ok(self)
@@ -176,6 +263,17 @@ impl<C> PrivateIntegrationsBuilder<C> {
 
 impl PrivateIntegrationsBuilder<ScopeCatalog> {
     /// Builds the service.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let builder = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?);
+    /// let pi: PrivateIntegrations = builder.build();
+    /// # let _ = pi;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn build(self) -> PrivateIntegrations {
         PrivateIntegrations {
             inner: Arc::new(Inner {
@@ -191,6 +289,21 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
 }
 
 /// The result of [`PrivateIntegrations::create`].
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::*;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+/// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+/// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+/// let Created { integration, token, .. } =
+///     pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?;
+/// assert_eq!(integration.name(), "Sync");
+/// assert!(pi.verify(token.expose_secret()).await.is_ok());
+/// # Ok::<(), Error>(()) }).unwrap();
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Created {
@@ -201,6 +314,21 @@ pub struct Created {
 }
 
 /// The result of [`PrivateIntegrations::rotate`].
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::*;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+/// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+/// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+/// let id = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?.integration.id().clone();
+/// let Rotated { integration, token, .. } = pi.rotate(&admin, &id, RotationMode::ExpireNow).await?;
+/// assert_eq!(integration.version(), 2);
+/// assert!(pi.verify(token.expose_secret()).await.is_ok());
+/// # Ok::<(), Error>(()) }).unwrap();
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Rotated {
@@ -242,11 +370,35 @@ impl PrivateIntegrations {
     }
 
     /// The scope catalog.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// assert!(pi.scope_catalog().contains("contacts.write"));
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn scope_catalog(&self) -> ScopeCatalog {
         self.inner.catalog
     }
 
     /// The token format (prefix, length, regex for secret scanners).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// assert_eq!(pi.token_format().prefix(), "pit");
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn token_format(&self) -> TokenFormat {
         self.inner.format
     }

@@ -139,26 +139,96 @@ pub struct Verified {
 
 impl Verified {
     /// The account the token acts for.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let token = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?.token;
+    /// let verified = pi.verify(token.expose_secret()).await.unwrap();
+    /// assert_eq!(verified.account().as_str(), "acct_1");
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn account(&self) -> &AccountId {
         &self.record.account
     }
 
     /// The integration the token belongs to.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let token = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?.token;
+    /// let verified = pi.verify(token.expose_secret()).await.unwrap();
+    /// assert_eq!(pi.get(&admin, verified.integration_id()).await?.name(), "Sync");
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn integration_id(&self) -> &IntegrationId {
         &self.record.id
     }
 
     /// The integration's name (for logs and consent screens).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let token = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?.token;
+    /// let verified = pi.verify(token.expose_secret()).await.unwrap();
+    /// assert_eq!(verified.integration_name(), "Sync");
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn integration_name(&self) -> &str {
         &self.record.name
     }
 
     /// The granted scopes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let token = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?.token;
+    /// let verified = pi.verify(token.expose_secret()).await.unwrap();
+    /// assert_eq!(verified.scopes().iter().collect::<Vec<_>>(), ["contacts.readonly"]);
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn scopes(&self) -> &ScopeSet {
         &self.scopes
     }
 
     /// Whether the scope is granted. O(1), allocation-free.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let token = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?.token;
+    /// let verified = pi.verify(token.expose_secret()).await.unwrap();
+    /// assert!(verified.has_scope("contacts.readonly") && !verified.has_scope("contacts.write"));
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.contains(scope)
     }
@@ -168,6 +238,24 @@ impl Verified {
     /// # Errors
     ///
     /// [`VerifyError::InsufficientScope`] naming the scope if it is not granted.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let token = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?.token;
+    /// let verified = pi.verify(token.expose_secret()).await.unwrap();
+    /// assert!(verified.require_scope("contacts.readonly").is_ok());
+    /// assert!(matches!(
+    ///     verified.require_scope("contacts.write"),
+    ///     Err(VerifyError::InsufficientScope { required }) if required == "contacts.write"
+    /// ));
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn require_scope(&self, scope: &str) -> Result<(), VerifyError> {
         if self.has_scope(scope) {
             Ok(())

@@ -5,6 +5,14 @@ use serde::{Deserialize, Serialize};
 use super::ids::{AccountId, UserId};
 
 /// A user's role in an account, as the host application knows it.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{AccountId, Actor, Role, UserId};
+/// let actor = Actor::new(AccountId::new("acct_1"), UserId::new("u_1"), Role::Member);
+/// assert_eq!(actor.role(), Role::Member);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -34,16 +42,38 @@ pub struct Actor {
 
 impl Actor {
     /// An account admin.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{AccountId, Actor, UserId};
+    /// assert!(Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin")).is_admin());
+    /// ```
     pub fn admin(account: AccountId, user: UserId) -> Self {
         Self::new(account, user, Role::Admin)
     }
 
     /// A non-admin user of the account.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{AccountId, Actor, UserId};
+    /// assert!(!Actor::member(AccountId::new("acct_1"), UserId::new("u_bob")).is_admin());
+    /// ```
     pub fn member(account: AccountId, user: UserId) -> Self {
         Self::new(account, user, Role::Member)
     }
 
     /// A user with the given role.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{AccountId, Actor, Role, UserId};
+    /// let actor = Actor::new(AccountId::new("acct_1"), UserId::new("u_1"), Role::Admin);
+    /// assert!(actor.is_admin());
+    /// ```
     pub fn new(account: AccountId, user: UserId, role: Role) -> Self {
         Self {
             account,
@@ -53,21 +83,52 @@ impl Actor {
     }
 
     /// The account acted on.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{AccountId, Actor, UserId};
+    /// let actor = Actor::member(AccountId::new("acct_1"), UserId::new("u_bob"));
+    /// assert_eq!(actor.account().as_str(), "acct_1");
+    /// ```
     pub fn account(&self) -> &AccountId {
         &self.account
     }
 
     /// The user.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{AccountId, Actor, UserId};
+    /// let actor = Actor::member(AccountId::new("acct_1"), UserId::new("u_bob"));
+    /// assert_eq!(actor.user().as_str(), "u_bob");
+    /// ```
     pub fn user(&self) -> &UserId {
         &self.user
     }
 
     /// The role.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{AccountId, Actor, Role, UserId};
+    /// let actor = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// assert_eq!(actor.role(), Role::Admin);
+    /// ```
     pub fn role(&self) -> Role {
         self.role
     }
 
     /// Whether the role is [`Role::Admin`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{AccountId, Actor, UserId};
+    /// assert!(Actor::admin(AccountId::new("a"), UserId::new("u")).is_admin());
+    /// ```
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
@@ -96,6 +157,14 @@ impl Actor {
 }
 
 /// A user's Private Integrations permission, set by an admin.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::Permission;
+/// assert_eq!(Permission::default(), Permission::RoleDefault);
+/// assert_eq!(serde_json::to_string(&Permission::Allow).unwrap(), r#""allow""#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
@@ -109,6 +178,16 @@ pub enum Permission {
 }
 
 /// An account's settings that decide access, read together in one storage call.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::Permission;
+/// use private_integrations::storage::AccessSettings;
+/// let settings = AccessSettings::default();
+/// assert!(settings.feature_enabled);
+/// assert_eq!(settings.permission, Permission::RoleDefault);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessSettings {
     /// Whether Private Integrations are switched on for the account (default: on).

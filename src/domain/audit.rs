@@ -10,6 +10,21 @@ use super::credentials::RotationMode;
 use super::ids::{AccountId, IntegrationId, UserId};
 
 /// What an audited action did.
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::*;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+/// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+/// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+/// let created = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?;
+/// let log = pi.audit_log(&admin).await?;
+/// assert_eq!(log[0].action, AuditAction::Created);
+/// assert_eq!(log[0].integration.as_ref(), Some(created.integration.id()));
+/// # Ok::<(), Error>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -86,6 +101,22 @@ impl fmt::Display for AuditAction {
 }
 
 /// One entry of an account's audit log. Holds no secret.
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::*;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+/// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+/// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+/// pi.set_feature_enabled(&admin, true).await?;
+/// let event: &AuditEvent = &pi.audit_log(&admin).await?[0];
+/// assert_eq!(event.actor, *admin.user());
+/// assert_eq!(event.action, AuditAction::FeatureSwitched { enabled: true });
+/// assert!(serde_json::to_string(event).unwrap().contains(r#""action":"feature_switched""#));
+/// # Ok::<(), Error>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     /// The account.

@@ -17,6 +17,22 @@ use super::token::TokenHash;
 use crate::error::Error;
 
 /// One token as storage knows it: its id, the hash of its secret, and when it was issued.
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::{TokenHash, TokenId};
+/// # use time::{Duration, macros::datetime};
+/// use private_integrations::domain::credentials::*;
+/// let t0 = datetime!(2026-01-01 0:00 UTC);
+/// let token = |id: &str| TokenCredential {
+///     id: TokenId::parse(id).unwrap(),
+///     hash: TokenHash::from_bytes([0; 32]),
+///     issued_at: t0,
+/// };
+/// let credential = token("AbCdEfGh12345678");
+/// assert_eq!(credential.id.as_str(), "AbCdEfGh12345678");
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct TokenCredential {
     /// The public token id.
@@ -48,6 +64,22 @@ pub enum RotationMode {
 }
 
 /// The credentials of an integration: one live token, or two during a rotation.
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::{TokenHash, TokenId};
+/// # use time::{Duration, macros::datetime};
+/// use private_integrations::domain::credentials::*;
+/// let t0 = datetime!(2026-01-01 0:00 UTC);
+/// let token = |id: &str| TokenCredential {
+///     id: TokenId::parse(id).unwrap(),
+///     hash: TokenHash::from_bytes([0; 32]),
+///     issued_at: t0,
+/// };
+/// let active = Credentials::new(token("OldOldOldOldOld1"));
+/// assert!(active.previous().is_none());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub enum Credentials {
     /// One token.
@@ -69,6 +101,27 @@ pub enum Credentials {
 
 /// A lifecycle action on credentials, with everything it needs: a transition is a pure
 /// function of (state, action, now).
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::{TokenHash, TokenId};
+/// # use time::{Duration, macros::datetime};
+/// use private_integrations::domain::credentials::*;
+/// let t0 = datetime!(2026-01-01 0:00 UTC);
+/// let token = |id: &str| TokenCredential {
+///     id: TokenId::parse(id).unwrap(),
+///     hash: TokenHash::from_bytes([0; 32]),
+///     issued_at: t0,
+/// };
+/// let rotate = Transition::Rotate {
+///     mode: private_integrations::RotationMode::ExpireLater,
+///     new: token("NewNewNewNewNew1"),
+///     grace: Duration::days(7),
+/// };
+/// let rotating = Credentials::new(token("OldOldOldOldOld1")).apply(rotate, t0).unwrap();
+/// assert_eq!(rotating.previous().unwrap().1, t0 + Duration::days(7));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub enum Transition {
     /// Issue `new` as the current token.
@@ -87,6 +140,23 @@ pub enum Transition {
 }
 
 /// Which of an integration's tokens a token id names.
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::{TokenHash, TokenId};
+/// # use time::{Duration, macros::datetime};
+/// use private_integrations::domain::credentials::*;
+/// let t0 = datetime!(2026-01-01 0:00 UTC);
+/// let token = |id: &str| TokenCredential {
+///     id: TokenId::parse(id).unwrap(),
+///     hash: TokenHash::from_bytes([0; 32]),
+///     issued_at: t0,
+/// };
+/// let active = Credentials::new(token("OldOldOldOldOld1"));
+/// let (_, role) = active.find(&TokenId::parse("OldOldOldOldOld1").unwrap()).unwrap();
+/// assert_eq!(role, TokenRole::Current);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenRole {
     /// The current token.
@@ -100,6 +170,22 @@ pub enum TokenRole {
 
 impl Credentials {
     /// Credentials with a single, freshly issued token.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::{TokenHash, TokenId};
+    /// # use time::{Duration, macros::datetime};
+    /// use private_integrations::domain::credentials::*;
+    /// let t0 = datetime!(2026-01-01 0:00 UTC);
+    /// let token = |id: &str| TokenCredential {
+    ///     id: TokenId::parse(id).unwrap(),
+    ///     hash: TokenHash::from_bytes([0; 32]),
+    ///     issued_at: t0,
+    /// };
+    /// let active = Credentials::new(token("OldOldOldOldOld1"));
+    /// assert_eq!(active.current().id.as_str(), "OldOldOldOldOld1");
+    /// ```
     pub fn new(current: TokenCredential) -> Self {
         Credentials::Active { current }
     }
@@ -140,6 +226,25 @@ impl Credentials {
     ///
     /// [`Error::RotationInProgress`] for a rotation with grace while one is under way;
     /// [`Error::NoRotationInProgress`] to cancel or finish a rotation that is not.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::{TokenHash, TokenId};
+    /// # use time::{Duration, macros::datetime};
+    /// use private_integrations::domain::credentials::*;
+    /// let t0 = datetime!(2026-01-01 0:00 UTC);
+    /// let token = |id: &str| TokenCredential {
+    ///     id: TokenId::parse(id).unwrap(),
+    ///     hash: TokenHash::from_bytes([0; 32]),
+    ///     issued_at: t0,
+    /// };
+    /// let active = Credentials::new(token("OldOldOldOldOld1"));
+    /// assert!(matches!(
+    ///     active.apply(Transition::CancelRotation, t0),
+    ///     Err(private_integrations::Error::NoRotationInProgress)
+    /// ));
+    /// ```
     pub fn apply(self, transition: Transition, now: OffsetDateTime) -> Result<Self, Error> {
         match (self.settle(now), transition) {
             (
@@ -183,6 +288,22 @@ impl Credentials {
     }
 
     /// The current token.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::{TokenHash, TokenId};
+    /// # use time::{Duration, macros::datetime};
+    /// use private_integrations::domain::credentials::*;
+    /// let t0 = datetime!(2026-01-01 0:00 UTC);
+    /// let token = |id: &str| TokenCredential {
+    ///     id: TokenId::parse(id).unwrap(),
+    ///     hash: TokenHash::from_bytes([0; 32]),
+    ///     issued_at: t0,
+    /// };
+    /// let active = Credentials::new(token("OldOldOldOldOld1"));
+    /// assert_eq!(active.current().issued_at, t0);
+    /// ```
     pub fn current(&self) -> &TokenCredential {
         match self {
             Credentials::Active { current } | Credentials::Rotating { current, .. } => current,
@@ -191,6 +312,27 @@ impl Credentials {
 
     /// The previous token of a rotation and when it expires, if the state (as stored, not
     /// settled) has one.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::{TokenHash, TokenId};
+    /// # use time::{Duration, macros::datetime};
+    /// use private_integrations::domain::credentials::*;
+    /// let t0 = datetime!(2026-01-01 0:00 UTC);
+    /// let token = |id: &str| TokenCredential {
+    ///     id: TokenId::parse(id).unwrap(),
+    ///     hash: TokenHash::from_bytes([0; 32]),
+    ///     issued_at: t0,
+    /// };
+    /// let rotating = Credentials::Rotating {
+    ///     current: token("NewNewNewNewNew1"),
+    ///     previous: token("OldOldOldOldOld1"),
+    ///     previous_expires_at: t0 + Duration::days(7),
+    /// };
+    /// let (previous, expires_at) = rotating.previous().unwrap();
+    /// assert_eq!((previous.id.as_str(), expires_at), ("OldOldOldOldOld1", t0 + Duration::days(7)));
+    /// ```
     pub fn previous(&self) -> Option<(&TokenCredential, OffsetDateTime)> {
         match self {
             Credentials::Active { .. } => None,
@@ -204,6 +346,22 @@ impl Credentials {
 
     /// The credential a token id names, and its role. Expiry is the caller's check: a
     /// `Previous` role carries its `expires_at`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::{TokenHash, TokenId};
+    /// # use time::{Duration, macros::datetime};
+    /// use private_integrations::domain::credentials::*;
+    /// let t0 = datetime!(2026-01-01 0:00 UTC);
+    /// let token = |id: &str| TokenCredential {
+    ///     id: TokenId::parse(id).unwrap(),
+    ///     hash: TokenHash::from_bytes([0; 32]),
+    ///     issued_at: t0,
+    /// };
+    /// let active = Credentials::new(token("OldOldOldOldOld1"));
+    /// assert!(active.find(&TokenId::parse("Unknown000000000").unwrap()).is_none());
+    /// ```
     #[inline]
     pub fn find(&self, id: &TokenId) -> Option<(&TokenCredential, TokenRole)> {
         // Both ids are compared whatever the first gives: the search costs the same
@@ -221,6 +379,27 @@ impl Credentials {
     }
 
     /// Every token id the state knows (current first).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::{TokenHash, TokenId};
+    /// # use time::{Duration, macros::datetime};
+    /// use private_integrations::domain::credentials::*;
+    /// let t0 = datetime!(2026-01-01 0:00 UTC);
+    /// let token = |id: &str| TokenCredential {
+    ///     id: TokenId::parse(id).unwrap(),
+    ///     hash: TokenHash::from_bytes([0; 32]),
+    ///     issued_at: t0,
+    /// };
+    /// let rotating = Credentials::Rotating {
+    ///     current: token("NewNewNewNewNew1"),
+    ///     previous: token("OldOldOldOldOld1"),
+    ///     previous_expires_at: t0 + Duration::days(7),
+    /// };
+    /// let ids: Vec<_> = rotating.token_ids().map(|id| id.to_string()).collect();
+    /// assert_eq!(ids, ["NewNewNewNewNew1", "OldOldOldOldOld1"]);
+    /// ```
     pub fn token_ids(&self) -> impl Iterator<Item = TokenId> + '_ {
         std::iter::once(self.current().id).chain(self.previous().map(|(p, _)| p.id))
     }

@@ -9,6 +9,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::error::InvalidInput;
 
 /// The longest account or user id accepted, in bytes.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{AccountId, domain::ids::MAX_HOST_ID_LEN};
+/// assert!(AccountId::try_new("a".repeat(MAX_HOST_ID_LEN)).is_ok());
+/// assert!(AccountId::try_new("a".repeat(MAX_HOST_ID_LEN + 1)).is_err());
+/// ```
 pub const MAX_HOST_ID_LEN: usize = 255;
 
 fn validate_host_id(field: &'static str, value: &str) -> Result<(), InvalidInput> {
@@ -169,6 +177,13 @@ pub(crate) fn fill_base62<R: TryCryptoRng + ?Sized>(
 
 /// The number of base62 characters of an [`IntegrationId`] and a [`TokenId`]
 /// (≈ 95 random bits each).
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{IntegrationId, domain::ids::ID_LEN};
+/// assert!(IntegrationId::parse(&"A".repeat(ID_LEN)).is_ok());
+/// ```
 pub const ID_LEN: usize = 16;
 
 fn parse_id(field: &'static str, s: &str) -> Result<[u8; ID_LEN], InvalidInput> {
@@ -195,6 +210,14 @@ macro_rules! generated_id {
             /// # Errors
             ///
             /// Whatever the random number generator reports.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use private_integrations::IntegrationId;
+            /// let id = IntegrationId::generate(&mut rand::rngs::SysRng).unwrap();
+            /// assert_eq!(id.as_str().len(), 16);
+            /// ```
             pub fn generate<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<Self, R::Error> {
                 let mut id = [0u8; ID_LEN];
                 fill_base62(rng, &mut id)?;

@@ -9,9 +9,29 @@ use super::scope::{ScopeCatalog, ScopeSet, StoredScopes};
 use crate::error::{Error, InvalidInput};
 
 /// The longest name, in characters, after trimming.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{NewIntegration, ScopeCatalog};
+/// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+/// let too_long = NewIntegration::new("n".repeat(private_integrations::domain::integration::MAX_NAME_CHARS + 1));
+/// assert!(too_long.scopes(["contacts.readonly"]).validate(catalog).is_err());
+/// # Ok::<(), private_integrations::Error>(())
+/// ```
 pub const MAX_NAME_CHARS: usize = 100;
 
 /// The longest description, in characters, after trimming.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{NewIntegration, ScopeCatalog};
+/// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+/// let long = "d".repeat(private_integrations::domain::integration::MAX_DESCRIPTION_CHARS);
+/// assert!(NewIntegration::new("n").description(long).scopes(["contacts.readonly"]).validate(catalog).is_ok());
+/// # Ok::<(), private_integrations::Error>(())
+/// ```
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 
 /// What an admin fills in to create an integration.
@@ -41,6 +61,15 @@ pub struct NewIntegration {
 
 impl NewIntegration {
     /// Starts with a name, no description and no scopes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{NewIntegration, ScopeCatalog};
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// assert!(NewIntegration::new("Zapier sync").scopes(["contacts.readonly"]).validate(catalog).is_ok());
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -49,12 +78,32 @@ impl NewIntegration {
     }
 
     /// Sets the description.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{NewIntegration, ScopeCatalog};
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// let new = NewIntegration::new("Sync").description("Pushes contacts").scopes(["contacts.readonly"]);
+    /// assert!(new.validate(catalog).is_ok());
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.description = description.into();
         self
     }
 
     /// Sets the scopes (replacing any set before).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{NewIntegration, ScopeCatalog};
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// let new = NewIntegration::new("Sync").scopes(["contacts.readonly", "contacts.write"]);
+    /// assert!(new.validate(catalog).is_ok());
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -69,6 +118,16 @@ impl NewIntegration {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] or [`Error::UnknownScope`] for the first broken rule.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{NewIntegration, ScopeCatalog};
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// assert!(NewIntegration::new("").scopes(["contacts.readonly"]).validate(catalog).is_err());
+    /// assert!(NewIntegration::new("Sync").scopes(["billing.write"]).validate(catalog).is_err());
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn validate(&self, catalog: ScopeCatalog) -> Result<ValidIntegrationFields, Error> {
         Ok(ValidIntegrationFields {
             name: validate_name(&self.name)?,
@@ -79,6 +138,16 @@ impl NewIntegration {
 }
 
 /// The fields of a [`NewIntegration`] once every rule holds.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{NewIntegration, ScopeCatalog};
+/// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+/// let fields = NewIntegration::new("Sync").scopes(["contacts.readonly"]).validate(catalog)?;
+/// # let _ = fields;
+/// # Ok::<(), private_integrations::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ValidIntegrationFields {
     name: Box<str>,
@@ -105,23 +174,82 @@ pub struct IntegrationUpdate {
 
 impl IntegrationUpdate {
     /// An update that changes nothing yet.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::IntegrationUpdate;
+    /// let update = IntegrationUpdate::new().description("Now writes too");
+    /// # let _ = update;
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets a new name.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// let renamed = pi.update(&admin, integration.id(), IntegrationUpdate::new().name("Zapier (EU)")).await?;
+    /// assert_eq!(renamed.name(), "Zapier (EU)");
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
     /// Sets a new description.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// let edited = pi.update(&admin, integration.id(), IntegrationUpdate::new().description("")).await?;
+    /// assert_eq!(edited.description(), "");
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.description = Some(description.into());
         self
     }
 
     /// Replaces the scopes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// let edited = pi.update(&admin, integration.id(), IntegrationUpdate::new().scopes(["contacts.write"])).await?;
+    /// assert!(edited.scopes().contains("contacts.write"));
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -136,6 +264,23 @@ impl IntegrationUpdate {
     /// # Errors
     ///
     /// [`InvalidInput::EmptyUpdate`] if nothing is set; otherwise as [`NewIntegration::validate`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # use private_integrations::storage::*;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly"])?;
+    /// let fields = NewIntegration::new("Sync").scopes(["contacts.readonly"]).validate(catalog)?;
+    /// let (token_id, hash, _token) = TokenFormat::default().issue(&mut rand::rngs::SysRng).unwrap();
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let credentials = Credentials::new(TokenCredential { id: token_id, hash, issued_at: now });
+    /// let id = IntegrationId::generate(&mut rand::rngs::SysRng).unwrap();
+    /// let record = IntegrationRecord::create(id, AccountId::new("acct_1"), fields, credentials, now);
+    /// let next = IntegrationUpdate::new().name("Renamed").apply(&record, catalog, now)?;
+    /// assert_eq!((&*next.name, next.version), ("Renamed", 2));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn apply(
         &self,
         record: &IntegrationRecord,
@@ -213,6 +358,23 @@ fn stored(scopes: &ScopeSet) -> StoredScopes {
 ///
 /// `version` starts at 1 and grows by one with every change; storage writes are
 /// compare-and-swap on it.
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::*;
+/// # use private_integrations::storage::*;
+/// let catalog = ScopeCatalog::new(["contacts.readonly"])?;
+/// let fields = NewIntegration::new("Sync").scopes(["contacts.readonly"]).validate(catalog)?;
+/// let (token_id, hash, _token) = TokenFormat::default().issue(&mut rand::rngs::SysRng).unwrap();
+/// let now = time::OffsetDateTime::now_utc();
+/// let credentials = Credentials::new(TokenCredential { id: token_id, hash, issued_at: now });
+/// let id = IntegrationId::generate(&mut rand::rngs::SysRng).unwrap();
+/// let record = IntegrationRecord::create(id, AccountId::new("acct_1"), fields, credentials, now);
+/// assert_eq!(record.version, 1);
+/// assert_eq!(record.scopes.names().collect::<Vec<_>>(), ["contacts.readonly"]);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct IntegrationRecord {
     /// The integration id.
@@ -237,6 +399,22 @@ pub struct IntegrationRecord {
 
 impl IntegrationRecord {
     /// A new record at version 1.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # use private_integrations::storage::*;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly"])?;
+    /// let fields = NewIntegration::new("Sync").scopes(["contacts.readonly"]).validate(catalog)?;
+    /// let (token_id, hash, _token) = TokenFormat::default().issue(&mut rand::rngs::SysRng).unwrap();
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let credentials = Credentials::new(TokenCredential { id: token_id, hash, issued_at: now });
+    /// let id = IntegrationId::generate(&mut rand::rngs::SysRng).unwrap();
+    /// let record = IntegrationRecord::create(id, AccountId::new("acct_1"), fields, credentials, now);
+    /// assert_eq!(record.created_at, now);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn create(
         id: IntegrationId,
         account: AccountId,
@@ -262,6 +440,24 @@ impl IntegrationRecord {
     /// # Errors
     ///
     /// As [`Credentials::apply`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # use private_integrations::storage::*;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly"])?;
+    /// let fields = NewIntegration::new("Sync").scopes(["contacts.readonly"]).validate(catalog)?;
+    /// let (token_id, hash, _token) = TokenFormat::default().issue(&mut rand::rngs::SysRng).unwrap();
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let credentials = Credentials::new(TokenCredential { id: token_id, hash, issued_at: now });
+    /// let id = IntegrationId::generate(&mut rand::rngs::SysRng).unwrap();
+    /// let record = IntegrationRecord::create(id, AccountId::new("acct_1"), fields, credentials, now);
+    /// use private_integrations::domain::credentials::Transition;
+    /// let err = record.transition(Transition::ExpirePreviousNow, now).unwrap_err();
+    /// assert!(matches!(err, Error::NoRotationInProgress));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn transition(&self, transition: Transition, now: OffsetDateTime) -> Result<Self, Error> {
         let mut next = self.next_version(now);
         next.credentials = self.credentials.apply(transition, now)?;
@@ -302,11 +498,46 @@ pub struct PendingRotation {
 
 impl PendingRotation {
     /// When the previous token stops working.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// let rotated = pi.rotate(&admin, integration.id(), RotationMode::ExpireLater).await?.integration;
+    /// let pending = rotated.pending_rotation().unwrap();
+    /// assert_eq!(pending.previous_expires_at(), rotated.token_issued_at() + time::Duration::days(7));
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn previous_expires_at(&self) -> OffsetDateTime {
         self.previous_expires_at
     }
 
     /// When the previous token was issued.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// let rotated = pi.rotate(&admin, integration.id(), RotationMode::ExpireLater).await?.integration;
+    /// assert_eq!(rotated.pending_rotation().unwrap().previous_issued_at(), integration.token_issued_at());
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn previous_issued_at(&self) -> OffsetDateTime {
         self.previous_issued_at
     }
@@ -351,6 +582,23 @@ pub struct Integration {
 
 impl Integration {
     /// The admin's view of a record at `now`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # use private_integrations::storage::*;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly"])?;
+    /// let fields = NewIntegration::new("Sync").scopes(["contacts.readonly"]).validate(catalog)?;
+    /// let (token_id, hash, _token) = TokenFormat::default().issue(&mut rand::rngs::SysRng).unwrap();
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let credentials = Credentials::new(TokenCredential { id: token_id, hash, issued_at: now });
+    /// let id = IntegrationId::generate(&mut rand::rngs::SysRng).unwrap();
+    /// let record = IntegrationRecord::create(id, AccountId::new("acct_1"), fields, credentials, now);
+    /// let view = Integration::from_record(&record, catalog, now);
+    /// assert_eq!(view.name(), "Sync");
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn from_record(
         record: &IntegrationRecord,
         catalog: ScopeCatalog,
@@ -377,51 +625,216 @@ impl Integration {
     }
 
     /// The integration id.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// assert_eq!(pi.get(&admin, integration.id()).await?.id(), integration.id());
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn id(&self) -> &IntegrationId {
         &self.id
     }
 
     /// The owning account.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// assert_eq!(integration.account().as_str(), "acct_1");
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn account(&self) -> &AccountId {
         &self.account
     }
 
     /// The name.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// assert_eq!(integration.name(), "Zapier sync");
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The description (may be empty).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// assert_eq!(integration.description(), "Pushes contacts");
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn description(&self) -> &str {
         &self.description
     }
 
     /// The granted scopes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// assert_eq!(integration.scopes().iter().collect::<Vec<_>>(), ["contacts.readonly"]);
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn scopes(&self) -> &ScopeSet {
         &self.scopes
     }
 
     /// When it was created.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// assert_eq!(integration.created_at(), integration.updated_at());
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn created_at(&self) -> OffsetDateTime {
         self.created_at
     }
 
     /// When it last changed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// let edited = pi.update(&admin, integration.id(), IntegrationUpdate::new().name("New")).await?;
+    /// assert!(edited.updated_at() >= integration.updated_at());
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn updated_at(&self) -> OffsetDateTime {
         self.updated_at
     }
 
     /// When the current token was issued (what the rotation reminder looks at).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// assert_eq!(integration.token_issued_at(), integration.created_at());
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn token_issued_at(&self) -> OffsetDateTime {
         self.token_issued_at
     }
 
     /// The rotation under way, if its grace period has not ended.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// assert!(integration.pending_rotation().is_none());
+    /// let rotated = pi.rotate(&admin, integration.id(), RotationMode::ExpireLater).await?.integration;
+    /// assert!(rotated.pending_rotation().is_some());
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn pending_rotation(&self) -> Option<PendingRotation> {
         self.pending_rotation
     }
 
     /// The version: 1 on creation, one more with every change.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").description("Pushes contacts").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// assert_eq!(integration.version(), 1);
+    /// let edited = pi.update(&admin, integration.id(), IntegrationUpdate::new().name("New")).await?;
+    /// assert_eq!(edited.version(), 2);
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn version(&self) -> u64 {
         self.version
     }

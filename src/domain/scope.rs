@@ -9,9 +9,24 @@ use serde::ser::{Serialize, SerializeSeq, Serializer};
 use crate::error::{Error, InvalidInput};
 
 /// The most scopes a catalog may hold (the width of a [`ScopeSet`]).
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{ScopeCatalog, domain::scope::MAX_SCOPES};
+/// let too_many: Vec<String> = (0..=MAX_SCOPES).map(|i| format!("scope.{i}")).collect();
+/// assert!(ScopeCatalog::new(&too_many).is_err());
+/// ```
 pub const MAX_SCOPES: usize = 256;
 
 /// The longest scope name accepted, in bytes.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{ScopeCatalog, domain::scope::MAX_SCOPE_NAME_LEN};
+/// assert!(ScopeCatalog::new(["a".repeat(MAX_SCOPE_NAME_LEN + 1)]).is_err());
+/// ```
 pub const MAX_SCOPE_NAME_LEN: usize = 128;
 
 const WORDS: usize = MAX_SCOPES / 64;
@@ -58,6 +73,15 @@ impl ScopeCatalog {
     ///
     /// [`Error::InvalidInput`] if the list is empty or too long, a name is malformed, or
     /// a name appears twice.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// assert_eq!(catalog, ScopeCatalog::new(["contacts.readonly", "contacts.write"])?);
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn new<I, S>(names: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = S>,
@@ -101,16 +125,43 @@ impl ScopeCatalog {
     }
 
     /// Whether the catalog holds this scope name.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// assert!(catalog.contains("contacts.readonly") && !catalog.contains("billing.write"));
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn contains(&self, name: &str) -> bool {
         self.0.index.contains_key(name)
     }
 
     /// The number of scopes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// assert_eq!(catalog.len(), 2);
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.0.names.len()
     }
 
     /// Always false: a catalog holds at least one scope.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// assert!(!catalog.is_empty());
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.0.names.is_empty()
     }
@@ -251,26 +302,74 @@ impl ScopeSet {
     }
 
     /// Whether the set holds the scope. A name outside the catalog is never held.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// let set = catalog.scope_set(["contacts.write"])?;
+    /// assert!(set.contains("contacts.write") && !set.contains("nope"));
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn contains(&self, name: &str) -> bool {
         self.catalog.bit(name).is_some_and(|bit| self.has_bit(bit))
     }
 
     /// Whether every scope of `other` is in this set.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// let both = catalog.scope_set(["contacts.readonly", "contacts.write"])?;
+    /// assert!(both.is_superset(&catalog.scope_set(["contacts.write"])?));
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn is_superset(&self, other: &ScopeSet) -> bool {
         self.catalog == other.catalog && self.bits.iter().zip(&other.bits).all(|(a, b)| b & !a == 0)
     }
 
     /// The number of scopes in the set.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// assert_eq!(catalog.scope_set(["contacts.write", "contacts.write"])?.len(), 1);
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.bits.iter().map(|w| w.count_ones() as usize).sum()
     }
 
     /// Whether the set is empty.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// assert!(!catalog.scope_set(["contacts.write"])?.is_empty());
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.bits.iter().all(|w| *w == 0)
     }
 
     /// The scope names, in catalog order.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// let set = catalog.scope_set(["contacts.write", "contacts.readonly"])?;
+    /// assert_eq!(set.iter().collect::<Vec<_>>(), ["contacts.readonly", "contacts.write"]);
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
         let catalog = self.catalog.0;
         catalog
@@ -282,6 +381,15 @@ impl ScopeSet {
     }
 
     /// The catalog the set belongs to.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::new(["contacts.readonly", "contacts.write"])?;
+    /// assert_eq!(catalog.scope_set(["contacts.write"])?.catalog(), catalog);
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn catalog(&self) -> ScopeCatalog {
         self.catalog
     }
@@ -329,6 +437,14 @@ pub struct StoredScopes {
 
 impl StoredScopes {
     /// Wraps stored scope names.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::storage::StoredScopes;
+    /// let stored = StoredScopes::new(["contacts.readonly"]);
+    /// assert_eq!(stored.names().len(), 1);
+    /// ```
     pub fn new<I, S>(names: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -341,12 +457,29 @@ impl StoredScopes {
     }
 
     /// The stored names.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::storage::StoredScopes;
+    /// let stored = StoredScopes::from(vec!["a.read".to_owned(), "b.read".to_owned()]);
+    /// assert_eq!(stored.names().collect::<Vec<_>>(), ["a.read", "b.read"]);
+    /// ```
     pub fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.names.iter().map(|name| &**name)
     }
 
     /// The names `catalog` grants, as a set. Allocation-free; computed once per value
     /// for the catalog it is first asked with.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{ScopeCatalog, storage::StoredScopes};
+    /// let catalog = ScopeCatalog::new(["a.read"])?;
+    /// assert_eq!(StoredScopes::new(["a.read", "gone.read"]).granted(catalog).len(), 1);
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
     pub fn granted(&self, catalog: ScopeCatalog) -> ScopeSet {
         let compile = || catalog.granted(self.names());
         let cached = self.compiled.get_or_init(compile);

@@ -23,15 +23,45 @@ use super::ids::{BASE62, ID_LEN, TokenId, fill_base62};
 use crate::error::InvalidInput;
 
 /// The number of base62 characters of a token's secret: 43 × log2(62) ≈ 256.03 bits.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{TokenFormat, domain::token::{CHECKSUM_LEN, SECRET_LEN}};
+/// let format = TokenFormat::default();
+/// assert_eq!(format.token_len(), "pit".len() + 1 + 16 + 1 + SECRET_LEN + CHECKSUM_LEN);
+/// ```
 pub const SECRET_LEN: usize = 43;
 
 /// The number of base62 characters of a token's checksum (62⁶ > 2³²).
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::domain::token::CHECKSUM_LEN;
+/// assert_eq!(CHECKSUM_LEN, 6);
+/// ```
 pub const CHECKSUM_LEN: usize = 6;
 
 /// The longest token prefix, in bytes.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{TokenFormat, domain::token::MAX_PREFIX_LEN};
+/// assert!(TokenFormat::new(&"a".repeat(MAX_PREFIX_LEN)).is_ok());
+/// assert!(TokenFormat::new(&"a".repeat(MAX_PREFIX_LEN + 1)).is_err());
+/// ```
 pub const MAX_PREFIX_LEN: usize = 16;
 
 /// The default token prefix.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{TokenFormat, domain::token::DEFAULT_PREFIX};
+/// assert_eq!(TokenFormat::default().prefix(), DEFAULT_PREFIX);
+/// ```
 pub const DEFAULT_PREFIX: &str = "pit";
 
 /// The length of a token without its prefix: `_`, id, `_`, secret, checksum.
@@ -71,6 +101,16 @@ impl fmt::Debug for TokenFormat {
 }
 
 /// A token that passed [`TokenFormat::parse`]: its id, and the secret characters to hash.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::TokenFormat;
+/// let format = TokenFormat::default();
+/// let (id, _, token) = format.issue(&mut rand::rngs::SysRng).unwrap();
+/// let parsed = format.parse(token.expose_secret()).unwrap();
+/// assert_eq!(parsed.id, id);
+/// ```
 pub struct ParsedToken<'a> {
     /// The token id.
     pub id: TokenId,
@@ -93,6 +133,14 @@ impl TokenFormat {
     /// # Errors
     ///
     /// [`InvalidInput::Malformed`] for any other prefix.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenFormat;
+    /// assert_eq!(TokenFormat::new("acme").unwrap().prefix(), "acme");
+    /// assert!(TokenFormat::new("ACME").is_err());
+    /// ```
     pub fn new(prefix: &str) -> Result<Self, InvalidInput> {
         let bytes = prefix.as_bytes();
         let well_formed = matches!(bytes.first(), Some(b'a'..=b'z'))
@@ -114,6 +162,14 @@ impl TokenFormat {
     }
 
     /// The prefix.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenFormat;
+    /// let format = TokenFormat::default();
+    /// assert_eq!(format.prefix(), "pit");
+    /// ```
     pub fn prefix(&self) -> &str {
         std::str::from_utf8(self.prefix_bytes()).unwrap_or_default()
     }
@@ -123,6 +179,14 @@ impl TokenFormat {
     }
 
     /// The exact length of every token of this format.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenFormat;
+    /// let format = TokenFormat::default();
+    /// assert_eq!(format.token_len(), 70);
+    /// ```
     pub fn token_len(&self) -> usize {
         usize::from(self.prefix_len) + BODY_LEN
     }
@@ -156,6 +220,16 @@ impl TokenFormat {
     /// # Errors
     ///
     /// [`Malformed`] on any deviation.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenFormat;
+    /// let format = TokenFormat::default();
+    /// let (_, _, token) = format.issue(&mut rand::rngs::SysRng).unwrap();
+    /// assert!(format.parse(token.expose_secret()).is_ok());
+    /// assert!(format.parse(&"x".repeat(1 << 20)).is_err());
+    /// ```
     pub fn parse<'a>(&self, token: &'a str) -> Result<ParsedToken<'a>, Malformed> {
         let bytes = token.as_bytes();
         if bytes.len() != self.token_len() {
@@ -209,6 +283,15 @@ impl TokenFormat {
     /// # Errors
     ///
     /// Whatever the random number generator reports.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenFormat;
+    /// let format = TokenFormat::default();
+    /// let (id, _hash, token) = format.issue(&mut rand::rngs::SysRng).unwrap();
+    /// assert_eq!(token.token_id(), &id);
+    /// ```
     pub fn issue<R: TryCryptoRng + ?Sized>(
         &self,
         rng: &mut R,
@@ -233,6 +316,14 @@ impl TokenFormat {
 }
 
 /// The token is not of this service's format. Carries nothing of the input.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::TokenFormat;
+/// let format = TokenFormat::default();
+/// assert_eq!(format.parse("pit_nope").unwrap_err(), private_integrations::domain::token::Malformed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Malformed;
 
@@ -278,6 +369,16 @@ fn encode_checksum(mut crc: u32) -> [u8; CHECKSUM_LEN] {
 /// `SHA-256` of a token's secret characters. What storage keeps instead of the secret.
 ///
 /// Equality is constant-time ([`ConstantTimeEq`]); `Debug` does not print the digest.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::TokenHash;
+/// use subtle::ConstantTimeEq;
+/// let a = TokenHash::from_bytes([1; 32]);
+/// assert!(bool::from(a.ct_eq(&TokenHash::from_bytes([1; 32]))));
+/// assert_eq!(format!("{a:?}"), "TokenHash([redacted])");
+/// ```
 #[derive(Clone, Copy)]
 pub struct TokenHash([u8; 32]);
 
@@ -301,6 +402,13 @@ impl TokenHash {
     }
 
     /// The digest, for storage.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenHash;
+    /// assert_eq!(TokenHash::from_bytes([9; 32]).as_bytes(), &[9; 32]);
+    /// ```
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -366,11 +474,37 @@ impl IssuedToken {
     ///
     /// This is the secret. Show it once, over a secure channel, and never log, store or
     /// serialize it; keep the borrow short so no copy outlives this value.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let token = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?.token;
+    /// println!("Copy this token now, it will not be shown again: {}", token.expose_secret());
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn expose_secret(&self) -> &str {
         &self.text
     }
 
     /// The public id part of the token (safe to log).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let token = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?.token;
+    /// assert!(token.expose_secret().contains(token.token_id().as_str()));
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
     pub fn token_id(&self) -> &TokenId {
         &self.token_id
     }

@@ -69,6 +69,14 @@ struct Account {
 
 impl MemoryStorage {
     /// Empty storage.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::MemoryStorage;
+    /// let storage = MemoryStorage::new();
+    /// # let _ = storage;
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }

@@ -38,6 +38,18 @@ use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 
 /// The result of a token lookup: the record whose credentials hold the token id, if any.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{MemoryStorage, Storage, TokenId};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let unknown = TokenId::parse("0000000000000000").unwrap();
+/// let result: private_integrations::storage::TokenLookupResult =
+///     MemoryStorage::new().find_by_token(&unknown).await;
+/// assert!(result.unwrap().is_none());
+/// # });
+/// ```
 pub type TokenLookupResult = Result<Option<Arc<IntegrationRecord>>, StorageError>;
 
 /// The answer of [`Storage::find_by_token`]: a future that an in-process backend
@@ -66,11 +78,30 @@ enum LookupState<'a> {
 
 impl<'a> TokenLookup<'a> {
     /// An answer already at hand.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::storage::TokenLookup;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// assert!(TokenLookup::ready(Ok(None)).await.unwrap().is_none());
+    /// # });
+    /// ```
     pub fn ready(result: TokenLookupResult) -> Self {
         Self(LookupState::Ready(Some(result)))
     }
 
     /// An answer still to come.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::storage::TokenLookup;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let lookup = TokenLookup::pending(async { Ok(None) });
+    /// assert!(lookup.await.unwrap().is_none());
+    /// # });
+    /// ```
     pub fn pending(future: impl Future<Output = TokenLookupResult> + Send + 'a) -> Self {
         Self(LookupState::Pending(Box::pin(future)))
     }
@@ -106,6 +137,20 @@ impl Debug for TokenLookup<'_> {
 /// Implementations must hold the guarantees listed on each method; the
 /// [module documentation](self) sums them up. Timestamps must round-trip with at least
 /// microsecond precision: the grace boundary is checked to the second.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use private_integrations::{MemoryStorage, PrivateIntegrations, ScopeCatalog, Storage};
+///
+/// let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+/// let pi = PrivateIntegrations::builder(storage)
+///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+///     .build();
+/// # let _ = pi;
+/// # Ok::<(), private_integrations::Error>(())
+/// ```
 #[async_trait]
 pub trait Storage: Debug + Send + Sync + 'static {
     /// Stores a new integration and its audit event, atomically.
