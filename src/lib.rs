@@ -46,7 +46,9 @@
 //! - [`domain`]: the pure core — ids, scopes, the integration, the credentials state
 //!   machine, the token format and the secret types. No I/O.
 //! - [`PrivateIntegrations`]: the service — policy, orchestration, audit.
-//! - [`storage`]: the [`Storage`] contract and [`MemoryStorage`].
+//! - [`storage`]: the [`Storage`] contract, [`MemoryStorage`], and with their features
+//!   `SqliteStorage` (`sqlite`) and `PostgresStorage` (`postgres`); the conformance suite
+//!   for any backend (`conformance`).
 //! - [`Clock`]: [`SystemClock`], and [`ManualClock`] for tests.
 //!
 //! ## Security promises
@@ -84,6 +86,10 @@ pub use service::{
     PrivateIntegrationsBuilder, Rotated,
 };
 pub use storage::{MemoryStorage, Storage};
+#[cfg(feature = "postgres")]
+pub use storage::PostgresStorage;
+#[cfg(feature = "sqlite")]
+pub use storage::SqliteStorage;
 pub use verify::Verified;
 
 /// The README's examples, compiled and run as doc tests.
