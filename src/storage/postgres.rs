@@ -142,7 +142,12 @@ impl PostgresStorage {
     /// ```
     pub async fn migrate(&self) -> Result<(), StorageError> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
-        let result = sql::migrator(MIGRATIONS).run(&mut *conn).await;
+        // `run_direct` is what `Migrator::run` calls once it holds a connection; called
+        // directly, the future stays `Send` (`run`'s `Acquire` bound is not general
+        // enough for `tokio::spawn`), and the connection stays ours to close.
+        let result = sql::migrator(MIGRATIONS)
+            .run_direct(None, &mut *conn, false)
+            .await;
         if result.is_err() {
             // The session may still hold the advisory lock: end it, rather than hand it
             // back to the pool and block every later run.

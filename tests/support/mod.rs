@@ -285,3 +285,99 @@ macro_rules! postgres_or_skip {
         }
     };
 }
+
+/// The whole chain of an error's messages, `Display` and `Debug`.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = format!("{err} / {err:?}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(" / caused by: {cause} / {cause:?}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// With the database gone, every management call is `Error::Storage` and verification
+/// is `VerifyError::Storage`: nothing panics, nothing passes, no error quotes the token.
+pub async fn assert_database_down(h: &Harness, id: &IntegrationId, token: &IssuedToken) {
+    let (pi, a) = (&h.pi, &h.admin);
+    let results: Vec<(&str, Result<(), Error>)> = vec![
+        (
+            "create",
+            pi.create(a, NewIntegration::new("x").scopes(["contacts.readonly"]))
+                .await
+                .map(drop),
+        ),
+        ("get", pi.get(a, id).await.map(drop)),
+        ("list", pi.list(a).await.map(drop)),
+        (
+            "update",
+            pi.update(a, id, IntegrationUpdate::new().name("x"))
+                .await
+                .map(drop),
+        ),
+        (
+            "rotate later",
+            pi.rotate(a, id, RotationMode::ExpireLater).await.map(drop),
+        ),
+        (
+            "rotate now",
+            pi.rotate(a, id, RotationMode::ExpireNow).await.map(drop),
+        ),
+        ("cancel", pi.cancel_rotation(a, id).await.map(drop)),
+        ("expire", pi.expire_previous_now(a, id).await.map(drop)),
+        ("delete", pi.delete(a, id).await),
+        (
+            "set_permission",
+            pi.set_permission(a, h.member.user(), Permission::Allow).await,
+        ),
+        ("set_feature_enabled", pi.set_feature_enabled(a, false).await),
+        ("rotation_due", pi.rotation_due(a).await.map(drop)),
+        ("audit_log", pi.audit_log(a).await.map(drop)),
+    ];
+    for (call, result) in results {
+        match result {
+            Err(err @ Error::Storage(_)) => {
+                let text = error_chain(&err);
+                assert!(!text.contains(token.expose_secret()), "{call}: {text}");
+            }
+            other => panic!("{call} with the database down gave {other:?}"),
+        }
+    }
+    for _ in 0..3 {
+        match pi.verify(token.expose_secret()).await {
+            Err(err @ VerifyError::Storage(_)) => {
+                let text = error_chain(&err);
+                assert!(!text.contains(&token.expose_secret()[21..64]), "{text}");
+            }
+            other => panic!("verify with the database down gave {other:?}"),
+        }
+    }
+}
+
+/// A stored row that no record could have written (set by the caller on `id`): every
+/// read of it is a storage error saying so, never a panic and never a pass.
+pub async fn assert_corrupt_row_refused(h: &Harness, id: &IntegrationId, token: &IssuedToken) {
+    let expect_corrupt = |what: &str, err: &(dyn std::error::Error + 'static)| {
+        let text = error_chain(err);
+        assert!(text.contains("corrupt stored value"), "{what}: {text}");
+    };
+    match h.pi.get(&h.admin, id).await {
+        Err(err @ Error::Storage(StorageError::Backend(_))) => expect_corrupt("get", &err),
+        other => panic!("get of a corrupt row gave {other:?}"),
+    }
+    match h.pi.list(&h.admin).await {
+        Err(err @ Error::Storage(StorageError::Backend(_))) => expect_corrupt("list", &err),
+        other => panic!("list with a corrupt row gave {other:?}"),
+    }
+    match h.pi.rotate(&h.admin, id, RotationMode::ExpireNow).await {
+        Err(err @ Error::Storage(StorageError::Backend(_))) => expect_corrupt("rotate", &err),
+        other => panic!("rotate of a corrupt row gave {other:?}"),
+    }
+    match h.pi.verify(token.expose_secret()).await {
+        Err(err @ VerifyError::Storage(StorageError::Backend(_))) => {
+            expect_corrupt("verify", &err)
+        }
+        other => panic!("verify against a corrupt row gave {other:?}"),
+    }
+}
