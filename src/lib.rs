@@ -85,11 +85,11 @@ pub use service::{
     Created, DEFAULT_GRACE_PERIOD, DEFAULT_ROTATION_INTERVAL, MissingCatalog, PrivateIntegrations,
     PrivateIntegrationsBuilder, Rotated,
 };
-pub use storage::{MemoryStorage, Storage};
 #[cfg(feature = "postgres")]
 pub use storage::PostgresStorage;
 #[cfg(feature = "sqlite")]
 pub use storage::SqliteStorage;
+pub use storage::{MemoryStorage, Storage};
 pub use verify::Verified;
 
 /// The README's examples, compiled and run as doc tests.

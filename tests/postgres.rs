@@ -115,7 +115,8 @@ async fn replicas_racing_on_one_database_lose_nothing() {
                             .update(
                                 &admin,
                                 id,
-                                IntegrationUpdate::new().description(format!("task {task} step {step}")),
+                                IntegrationUpdate::new()
+                                    .description(format!("task {task} step {step}")),
                             )
                             .await
                             .map(|i| Success {
@@ -176,7 +177,7 @@ async fn replicas_racing_on_one_database_lose_nothing() {
     // state machine of DESIGN §2.
     let mut tokens_of: Vec<Vec<IssuedToken>> = first_tokens.into_iter().map(|t| vec![t]).collect();
     let mut history: Vec<Vec<(u64, AuditAction, Option<usize>)>> = vec![Vec::new(); INTEGRATIONS];
-    let mut deletes = vec![0; INTEGRATIONS];
+    let mut deletes = [0; INTEGRATIONS];
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for success in successes {
         *counts.entry(format!("{:?}", success.action)).or_default() += 1;
@@ -195,18 +196,25 @@ async fn replicas_racing_on_one_database_lose_nothing() {
         history[n].sort_by_key(|(version, ..)| *version);
         let versions: Vec<u64> = history[n].iter().map(|(v, ..)| *v).collect();
         let expected: Vec<u64> = (2..2 + versions.len() as u64).collect();
-        assert_eq!(versions, expected, "integration {n}: versions skipped or repeated");
+        assert_eq!(
+            versions, expected,
+            "integration {n}: versions skipped or repeated"
+        );
 
         // (current, previous) as indexes into tokens_of[n].
         let (mut current, mut previous): (usize, Option<usize>) = (0, None);
         for (version, action, token) in &history[n] {
             match action {
-                AuditAction::Rotated { mode: RotationMode::ExpireLater } => {
+                AuditAction::Rotated {
+                    mode: RotationMode::ExpireLater,
+                } => {
                     assert!(previous.is_none(), "v{version}: rotated while rotating");
                     previous = Some(current);
                     current = token.expect("a rotation issues a token");
                 }
-                AuditAction::Rotated { mode: RotationMode::ExpireNow } => {
+                AuditAction::Rotated {
+                    mode: RotationMode::ExpireNow,
+                } => {
                     previous = None;
                     current = token.expect("a rotation issues a token");
                 }
@@ -310,16 +318,18 @@ async fn replicas_can_migrate_at_once() {
 /// migrations, and every table of this crate is prefixed `pi_`.
 #[tokio::test]
 async fn tables_live_beside_the_hosts() {
-    use sqlx::migrate::{Migration, MigrationType, Migrator};
     use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
 
     let host_migrator = || {
         Migrator::with_migrations(vec![Migration::new(
             1,
             "host tables".into(),
             MigrationType::Simple,
-            AssertSqlSafe("CREATE TABLE integrations (id TEXT PRIMARY KEY); CREATE TABLE tokens (id TEXT);")
-                .into_sql_str(),
+            AssertSqlSafe(
+                "CREATE TABLE integrations (id TEXT PRIMARY KEY); CREATE TABLE tokens (id TEXT);",
+            )
+            .into_sql_str(),
             false,
         )])
     };
@@ -339,7 +349,10 @@ async fn tables_live_beside_the_hosts() {
         storage.migrate().await.unwrap();
         host_migrator().run(&pool).await.unwrap();
 
-        for (table, expected) in [("_sqlx_migrations", "host tables"), ("pi_migrations", "initial")] {
+        for (table, expected) in [
+            ("_sqlx_migrations", "host tables"),
+            ("pi_migrations", "initial"),
+        ] {
             let rows: Vec<(i64, String)> = sqlx::query(AssertSqlSafe(format!(
                 "SELECT version, description FROM {table}"
             )))
@@ -478,6 +491,9 @@ async fn database_errors_never_quote_a_token_hash() {
     assert!(text.contains("refuse_all"), "names the constraint: {text}");
     let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
     assert!(!text.contains(&hex), "quotes the hash: {text}");
-    assert!(!text.contains(&hex[..16]), "quotes part of the hash: {text}");
+    assert!(
+        !text.contains(&hex[..16]),
+        "quotes part of the hash: {text}"
+    );
     assert!(!text.contains("Failing row"), "quotes the row: {text}");
 }

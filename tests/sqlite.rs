@@ -53,14 +53,24 @@ async fn everything_survives_closing_and_reopening_the_file() {
     drop(storage);
 
     let reopened = SqliteStorage::connect(&url).await.expect("reopen the file");
-    reopened.migrate().await.expect("migrate an up-to-date database");
+    reopened
+        .migrate()
+        .await
+        .expect("migrate an up-to-date database");
     let h = Harness::new(reopened);
     h.clock.set(now);
-    assert_eq!(h.snapshot().await, before, "the integrations and the audit log");
+    assert_eq!(
+        h.snapshot().await,
+        before,
+        "the integrations and the audit log"
+    );
 
     assert!(h.verifies(&old).await, "the old token, in its grace window");
     assert!(h.verifies(&new).await, "the new token");
-    let verified = h.verify(&edited_token).await.expect("the edited one's token");
+    let verified = h
+        .verify(&edited_token)
+        .await
+        .expect("the edited one's token");
     assert!(verified.has_scope("contacts.write"));
     assert!(!verified.has_scope("contacts.readonly"));
     assert_eq!(verified.integration_name(), "Reporting (EU)");
@@ -72,7 +82,11 @@ async fn everything_survives_closing_and_reopening_the_file() {
         h.pi.list(&h.member).await.is_ok(),
         "the permission was kept"
     );
-    let pending = h.pi.get(&h.admin, &rotated).await.unwrap().pending_rotation();
+    let pending =
+        h.pi.get(&h.admin, &rotated)
+            .await
+            .unwrap()
+            .pending_rotation();
     assert_eq!(
         pending.map(|p| p.previous_expires_at()),
         Some(now + GRACE),
@@ -94,13 +108,10 @@ async fn everything_survives_closing_and_reopening_the_file() {
 /// `VerifyError::Storage`. Never a panic, never a pass.
 #[tokio::test]
 async fn a_closed_pool_fails_closed() {
-    for (storage, _url) in [
-        (sqlite_in_memory().await, None),
-        {
-            let (storage, url) = sqlite_file().await;
-            (storage, Some(url))
-        },
-    ] {
+    for (storage, _url) in [(sqlite_in_memory().await, None), {
+        let (storage, url) = sqlite_file().await;
+        (storage, Some(url))
+    }] {
         let h = Harness::new(storage.clone());
         let (id, token) = h.create("Zapier", &["contacts.readonly"]).await;
         assert!(h.verifies(&token).await);
@@ -146,8 +157,10 @@ async fn tables_live_beside_the_hosts() {
             1,
             "host tables".into(),
             MigrationType::Simple,
-            AssertSqlSafe("CREATE TABLE integrations (id TEXT PRIMARY KEY); CREATE TABLE tokens (id TEXT);")
-                .into_sql_str(),
+            AssertSqlSafe(
+                "CREATE TABLE integrations (id TEXT PRIMARY KEY); CREATE TABLE tokens (id TEXT);",
+            )
+            .into_sql_str(),
             false,
         )])
     };
@@ -171,16 +184,21 @@ async fn tables_live_beside_the_hosts() {
         let versions = |table: &'static str| {
             let pool = pool.clone();
             async move {
-                sqlx::query(AssertSqlSafe(format!("SELECT version, description FROM {table}")))
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))
-                    .collect::<Vec<_>>()
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT version, description FROM {table}"
+                )))
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get::<i64, _>(0), r.get::<String, _>(1)))
+                .collect::<Vec<_>>()
             }
         };
-        assert_eq!(versions("_sqlx_migrations").await, [(1, "host tables".to_owned())]);
+        assert_eq!(
+            versions("_sqlx_migrations").await,
+            [(1, "host tables".to_owned())]
+        );
         assert_eq!(versions("pi_migrations").await, [(1, "initial".to_owned())]);
 
         let tables: Vec<String> = sqlx::query(

@@ -63,8 +63,8 @@ use std::sync::Arc;
 use rand::rngs::SysRng;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use super::{AuditAction, AuditEvent, Credentials, IntegrationRecord, Storage, StorageError};
 use super::{AccessSettings, TokenCredential};
+use super::{AuditAction, AuditEvent, Credentials, IntegrationRecord, Storage, StorageError};
 use crate::domain::access::Permission;
 use crate::domain::credentials::{RotationMode, Transition};
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
@@ -319,12 +319,14 @@ async fn lookup(storage: &dyn Storage, token_id: &TokenId) -> Option<Integration
 
 #[track_caller]
 fn expect_err(result: Result<(), StorageError>, expected: StorageError, what: &str) {
-    let matches = match (&result, &expected) {
-        (Err(StorageError::AlreadyExists), StorageError::AlreadyExists)
-        | (Err(StorageError::Conflict), StorageError::Conflict)
-        | (Err(StorageError::NotFound), StorageError::NotFound) => true,
-        _ => false,
-    };
+    let matches = matches!(
+        (&result, &expected),
+        (
+            Err(StorageError::AlreadyExists),
+            StorageError::AlreadyExists
+        ) | (Err(StorageError::Conflict), StorageError::Conflict)
+            | (Err(StorageError::NotFound), StorageError::NotFound)
+    );
     assert!(matches, "{what}: expected {expected:?}, got {result:?}");
 }
 
@@ -507,7 +509,11 @@ pub async fn missing_records_are_not_found(storage: Arc<dyn Storage>) {
     for version in [0, 1, 2] {
         expect_err(
             storage
-                .update(&update, version, &event(&update, AuditAction::Updated, t0()))
+                .update(
+                    &update,
+                    version,
+                    &event(&update, AuditAction::Updated, t0()),
+                )
                 .await,
             StorageError::NotFound,
             "update of an integration never stored",
@@ -533,7 +539,10 @@ pub async fn missing_records_are_not_found(storage: Arc<dyn Storage>) {
     );
 
     let gone = record(&a, t0());
-    storage.insert(&gone, &created(&gone)).await.expect("insert");
+    storage
+        .insert(&gone, &created(&gone))
+        .await
+        .expect("insert");
     let deleted = event(&gone, AuditAction::Deleted, t0());
     storage
         .delete(&a, &gone.id, 1, &deleted)
@@ -598,7 +607,11 @@ pub async fn other_accounts_records_are_absent(storage: Arc<dyn Storage>) {
     for version in [1, 2] {
         expect_err(
             storage
-                .update(&hijack, version, &event(&hijack, AuditAction::Updated, t0()))
+                .update(
+                    &hijack,
+                    version,
+                    &event(&hijack, AuditAction::Updated, t0()),
+                )
                 .await,
             StorageError::NotFound,
             "update across accounts",
@@ -621,7 +634,11 @@ pub async fn other_accounts_records_are_absent(storage: Arc<dyn Storage>) {
         &theirs,
         "the record is intact",
     );
-    assert!(lookup(storage, &theirs.credentials.current().id).await.is_some());
+    assert!(
+        lookup(storage, &theirs.credentials.current().id)
+            .await
+            .is_some()
+    );
     assert!(log(storage, &b).await.is_empty());
     assert_eq!(log(storage, &a).await, [created(&theirs)]);
 }
@@ -772,11 +789,7 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
         StorageError::NotFound,
         "delete of an integration never stored",
     );
-    assert_eq!(
-        log(storage, &a).await,
-        newest_first,
-        "after refused writes"
-    );
+    assert_eq!(log(storage, &a).await, newest_first, "after refused writes");
 
     // Settings changes, then the delete.
     let later = at + Duration::MINUTE;
@@ -886,7 +899,10 @@ pub async fn token_lookup_follows_the_credentials(storage: Arc<dyn Storage>) {
                 let found = found.unwrap_or_else(|| panic!("after {action:?}, live {id} is lost"));
                 assert_same(&found, &current, "the lookup returns the stored record");
             } else {
-                assert!(found.is_none(), "after {action:?}, dead {id} is still found");
+                assert!(
+                    found.is_none(),
+                    "after {action:?}, dead {id} is still found"
+                );
             }
         }
     }
@@ -958,8 +974,14 @@ pub async fn a_token_id_held_by_another_integration_is_refused(storage: Arc<dyn 
         StorageError::AlreadyExists,
         "update taking another integration's token id",
     );
-    assert_same(&stored(storage, &other).await, &other, "nothing was written");
-    let found = lookup(storage, &taken.id).await.expect("the holder's token");
+    assert_same(
+        &stored(storage, &other).await,
+        &other,
+        "nothing was written",
+    );
+    let found = lookup(storage, &taken.id)
+        .await
+        .expect("the holder's token");
     assert_same(&found, &holder, "the id still finds its holder");
     assert!(
         lookup(storage, &other.credentials.current().id)
@@ -1197,7 +1219,7 @@ pub async fn timestamps_round_trip_to_the_microsecond(storage: Arc<dyn Storage>)
         assert_same(&found, &r, "timestamps through find_by_token");
         let logged = log(storage, &a).await;
         assert!(
-            logged.iter().any(|l| *l == e),
+            logged.contains(&e),
             "the event at {at} came back as another instant"
         );
     }

@@ -234,11 +234,7 @@ async fn append(
 
 /// After a compare-and-swap write changed no row: [`StorageError::NotFound`] if the
 /// account has no such integration, [`StorageError::Conflict`] if its version differs.
-async fn missed(
-    tx: &mut Transaction<'static, Postgres>,
-    account: &str,
-    id: &str,
-) -> StorageError {
+async fn missed(tx: &mut Transaction<'static, Postgres>, account: &str, id: &str) -> StorageError {
     let exists = sqlx::query("SELECT 1 FROM pi_integrations WHERE id = $1 AND account = $2")
         .bind(id)
         .bind(account)

@@ -11,7 +11,9 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 use time::OffsetDateTime;
 
-use super::{AuditAction, AuditEvent, Credentials, IntegrationRecord, StorageError, TokenCredential};
+use super::{
+    AuditAction, AuditEvent, Credentials, IntegrationRecord, StorageError, TokenCredential,
+};
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 use crate::domain::token::TokenHash;
@@ -91,6 +93,7 @@ pub(crate) struct Corrupt(&'static str);
 
 impl Corrupt {
     /// A timestamp outside the range this crate's time type can hold.
+    #[cfg(feature = "sqlite")]
     pub(crate) const OUT_OF_RANGE: Corrupt = Corrupt("a timestamp out of range");
 }
 

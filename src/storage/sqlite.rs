@@ -187,7 +187,10 @@ impl SqliteStorage {
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)
     }
 }
 
@@ -268,11 +271,7 @@ async fn append(
 
 /// After a compare-and-swap write changed no row: [`StorageError::NotFound`] if the
 /// account has no such integration, [`StorageError::Conflict`] if its version differs.
-async fn missed(
-    tx: &mut Transaction<'static, Sqlite>,
-    account: &str,
-    id: &str,
-) -> StorageError {
+async fn missed(tx: &mut Transaction<'static, Sqlite>, account: &str, id: &str) -> StorageError {
     let exists = sqlx::query("SELECT 1 FROM pi_integrations WHERE id = $1 AND account = $2")
         .bind(id)
         .bind(account)

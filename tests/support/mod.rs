@@ -2,9 +2,9 @@
 //! that forge tokens of the right shape.
 #![allow(dead_code)]
 
-use private_integrations::*;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use private_integrations::storage::sqlx;
+use private_integrations::*;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -204,10 +204,11 @@ pub async fn postgres_schema() -> Option<(String, String)> {
         .unwrap_or_else(|err| panic!("DATABASE_URL is set but PostgreSQL is unreachable: {err}"));
     if !SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
         let hour_ago = OffsetDateTime::now_utc().unix_timestamp() - 3600;
-        let schemas = sqlx::query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pi\\_test\\_%'")
-            .fetch_all(&mut conn)
-            .await
-            .expect("list test schemas");
+        let schemas =
+            sqlx::query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pi\\_test\\_%'")
+                .fetch_all(&mut conn)
+                .await
+                .expect("list test schemas");
         for row in schemas {
             let name: String = row.get(0);
             let born: Option<i64> = name
@@ -215,9 +216,11 @@ pub async fn postgres_schema() -> Option<(String, String)> {
                 .and_then(|rest| rest.split('_').next())
                 .and_then(|secs| secs.parse().ok());
             if born.is_some_and(|born| born < hour_ago) {
-                let _ = sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")))
-                    .execute(&mut conn)
-                    .await;
+                let _ = sqlx::query(AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+                )))
+                .execute(&mut conn)
+                .await;
             }
         }
     }
@@ -263,10 +266,12 @@ pub async fn postgres_storage() -> Option<PostgresStorage> {
 pub async fn drop_schema(url: &str, schema: &str) {
     use sqlx::{AssertSqlSafe, Connection};
     let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
-    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")))
-        .execute(&mut conn)
-        .await
-        .expect("drop the test schema");
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(&mut conn)
+    .await
+    .expect("drop the test schema");
     let _ = conn.close().await;
 }
 
@@ -329,9 +334,13 @@ pub async fn assert_database_down(h: &Harness, id: &IntegrationId, token: &Issue
         ("delete", pi.delete(a, id).await),
         (
             "set_permission",
-            pi.set_permission(a, h.member.user(), Permission::Allow).await,
+            pi.set_permission(a, h.member.user(), Permission::Allow)
+                .await,
         ),
-        ("set_feature_enabled", pi.set_feature_enabled(a, false).await),
+        (
+            "set_feature_enabled",
+            pi.set_feature_enabled(a, false).await,
+        ),
         ("rotation_due", pi.rotation_due(a).await.map(drop)),
         ("audit_log", pi.audit_log(a).await.map(drop)),
     ];
@@ -375,9 +384,7 @@ pub async fn assert_corrupt_row_refused(h: &Harness, id: &IntegrationId, token: 
         other => panic!("rotate of a corrupt row gave {other:?}"),
     }
     match h.pi.verify(token.expose_secret()).await {
-        Err(err @ VerifyError::Storage(StorageError::Backend(_))) => {
-            expect_corrupt("verify", &err)
-        }
+        Err(err @ VerifyError::Storage(StorageError::Backend(_))) => expect_corrupt("verify", &err),
         other => panic!("verify against a corrupt row gave {other:?}"),
     }
 }
