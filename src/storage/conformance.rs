@@ -644,10 +644,26 @@ pub async fn other_accounts_records_are_absent(storage: Arc<dyn Storage>) {
 }
 
 /// The number of concurrent writers of [`concurrent_compare_and_swap_loses_no_update`].
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::storage::conformance::{RACE_UPDATES_PER_WRITER, RACE_WRITERS};
+/// // The version an integration reaches in the race: created at 1, one per update.
+/// assert_eq!(1 + RACE_WRITERS * RACE_UPDATES_PER_WRITER, 201);
+/// ```
 pub const RACE_WRITERS: u64 = 8;
 
 /// The number of updates each writer of [`concurrent_compare_and_swap_loses_no_update`]
 /// makes.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::storage::conformance::{RACE_UPDATES_PER_WRITER, RACE_WRITERS};
+/// let surviving_updates = RACE_WRITERS * RACE_UPDATES_PER_WRITER;
+/// assert_eq!(surviving_updates, 200);
+/// ```
 pub const RACE_UPDATES_PER_WRITER: u64 = 25;
 
 /// [`RACE_WRITERS`] tasks each make [`RACE_UPDATES_PER_WRITER`] increments of a counter
