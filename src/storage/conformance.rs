@@ -739,8 +739,9 @@ pub async fn concurrent_compare_and_swap_loses_no_update(storage: Arc<dyn Storag
 }
 
 /// Each change appends exactly its own audit event, equal to the one given, in the same
-/// write; a refused change appends none. The log is per account, newest first, and of
-/// events at the same instant the one written last comes first.
+/// write; a refused change appends none. The log is per account, newest first by the
+/// events' time (not by when they were written), and of events at the same instant the
+/// one written last comes first.
 ///
 /// # Example
 ///
@@ -842,8 +843,32 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
         .expect("delete");
     expected.push(deleted);
 
+    // Written last, but stamped earlier (a replica whose clock lags): the log is in time
+    // order, and of the events at this instant (the create's) it comes first.
+    let lagging = AuditEvent {
+        action: AuditAction::PermissionChanged {
+            user: bob.clone(),
+            permission: Permission::Deny,
+        },
+        at: t0(),
+        ..expected[expected.len() - 3].clone()
+    };
+    storage
+        .set_permission(&a, &bob, Permission::Deny, &lagging)
+        .await
+        .expect("set_permission");
+    expected.push(lagging);
+
     let mut newest_first = expected;
+    newest_first.sort_by_key(|e| e.at); // stable: same instant, in write order
     newest_first.reverse();
+    assert_eq!(
+        newest_first[newest_first.len() - 2].action,
+        AuditAction::PermissionChanged {
+            user: bob,
+            permission: Permission::Deny
+        }
+    );
     assert_eq!(log(storage, &a).await, newest_first, "the whole log");
     assert!(log(storage, &b).await.is_empty(), "logs are per account");
 }
