@@ -46,7 +46,9 @@
 //! - [`domain`]: the pure core — ids, scopes, the integration, the credentials state
 //!   machine, the token format and the secret types. No I/O.
 //! - [`PrivateIntegrations`]: the service — policy, orchestration, audit.
-//! - [`storage`]: the [`Storage`] contract and [`MemoryStorage`].
+//! - [`storage`]: the [`Storage`] contract, [`MemoryStorage`], and with their features
+//!   `SqliteStorage` (`sqlite`) and `PostgresStorage` (`postgres`); the conformance suite
+//!   for any backend (`conformance`).
 //! - [`Clock`]: [`SystemClock`], and [`ManualClock`] for tests.
 //!
 //! ## Security promises
@@ -83,6 +85,10 @@ pub use service::{
     Created, DEFAULT_GRACE_PERIOD, DEFAULT_ROTATION_INTERVAL, MissingCatalog, PrivateIntegrations,
     PrivateIntegrationsBuilder, Rotated,
 };
+#[cfg(feature = "postgres")]
+pub use storage::PostgresStorage;
+#[cfg(feature = "sqlite")]
+pub use storage::SqliteStorage;
 pub use storage::{MemoryStorage, Storage};
 pub use verify::Verified;
 

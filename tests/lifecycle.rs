@@ -2,7 +2,8 @@
 //! §1) and every cell of the token lifecycle table (§2), with a manual clock.
 //!
 //! The cases are plain async functions on a [`Harness`]; `lifecycle_tests!` runs every
-//! one of them against a storage backend, so each backend walks the same story.
+//! one of them against a storage backend, so each backend walks the same story: memory,
+//! SQLite (in memory and on a file) and PostgreSQL, with their features.
 
 mod support;
 
@@ -47,6 +48,13 @@ macro_rules! lifecycle_tests {
 }
 
 lifecycle_tests!(memory, MemoryStorage::new());
+#[cfg(feature = "sqlite")]
+lifecycle_tests!(sqlite, sqlite_in_memory().await);
+#[cfg(feature = "sqlite")]
+lifecycle_tests!(sqlite_file, sqlite_file().await.0);
+// Skipped (with a message) without DATABASE_URL, except under CI=true.
+#[cfg(feature = "postgres")]
+lifecycle_tests!(postgres, crate::postgres_or_skip!());
 
 mod cases {
     use super::*;

@@ -246,3 +246,13 @@ macro_rules! model_test {
 }
 
 model_test!(memory_matches_the_model, 1000, MemoryStorage::new());
+// The SQL backends run fewer cases (each case opens a database and migrates it): 64 on
+// SQLite, 32 on PostgreSQL, each case in a fresh in-memory database or schema.
+#[cfg(feature = "sqlite")]
+model_test!(sqlite_matches_the_model, 64, sqlite_in_memory().await);
+#[cfg(feature = "postgres")]
+model_test!(
+    postgres_matches_the_model,
+    32,
+    crate::postgres_or_skip!(Ok(()))
+);

@@ -63,8 +63,17 @@ struct Account {
     integrations: BTreeSet<IntegrationId>,
     feature_enabled: Option<bool>,
     permissions: HashMap<UserId, Permission>,
-    /// Oldest first.
+    /// Oldest first (by time, then by write).
     audit: Vec<AuditEvent>,
+}
+
+impl Account {
+    /// Files an event in time order; after every event of the same instant, so that of
+    /// those the one written last is read first.
+    fn record(&mut self, event: &AuditEvent) {
+        let at = self.audit.partition_point(|e| e.at <= event.at);
+        self.audit.insert(at, event.clone());
+    }
 }
 
 impl MemoryStorage {
@@ -146,7 +155,7 @@ impl Storage for MemoryStorage {
         self.index(&record, None);
         let account = tables.accounts.entry(record.account.clone()).or_default();
         account.integrations.insert(record.id.clone());
-        account.audit.push(event.clone());
+        account.record(event);
         tables.integrations.insert(record.id.clone(), record);
         Ok(())
     }
@@ -176,7 +185,7 @@ impl Storage for MemoryStorage {
         self.index(&record, Some(&old));
         tables.integrations.insert(record.id.clone(), record);
         if let Some(account) = tables.accounts.get_mut(&old.account) {
-            account.audit.push(event.clone());
+            account.record(event);
         }
         Ok(())
     }
@@ -198,7 +207,7 @@ impl Storage for MemoryStorage {
         }
         if let Some(account) = tables.accounts.get_mut(account) {
             account.integrations.remove(id);
-            account.audit.push(event.clone());
+            account.record(event);
         }
         Ok(())
     }
@@ -258,7 +267,7 @@ impl Storage for MemoryStorage {
         let mut tables = self.tables()?;
         let account = tables.accounts.entry(account.clone()).or_default();
         account.permissions.insert(user.clone(), permission);
-        account.audit.push(event.clone());
+        account.record(event);
         Ok(())
     }
 
@@ -271,7 +280,7 @@ impl Storage for MemoryStorage {
         let mut tables = self.tables()?;
         let account = tables.accounts.entry(account.clone()).or_default();
         account.feature_enabled = Some(enabled);
-        account.audit.push(event.clone());
+        account.record(event);
         Ok(())
     }
 

@@ -15,8 +15,33 @@
 //!   credentials hold (a unique index in SQL).
 //! - **Account isolation.** Every management read and write names the account; a record
 //!   of another account is as good as absent.
+//!
+//! # Backends
+//!
+//! | backend | feature | for |
+//! |---|---|---|
+//! | [`MemoryStorage`] | (always) | tests, examples, one process that may lose its data |
+//! | `SqliteStorage` | `sqlite` | one process, embedded and persistent |
+//! | `PostgresStorage` | `postgres` | many replicas sharing one database |
+//!
+//! The SQL backends take the host application's existing `sqlx` pool (`new(pool)`) or
+//! open one (`connect(url)`), and create their tables only when told to (`migrate()`).
+//! Their tables are all prefixed `pi_`, and their migration history is kept in
+//! `pi_migrations`, so they never meet the host's tables or its `_sqlx_migrations`.
+//!
+//! A backend of your own is held to the same contract by the conformance suite
+//! (feature `conformance`): see `storage::conformance`.
 
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -33,6 +58,26 @@ pub use crate::domain::integration::IntegrationRecord;
 pub use crate::domain::scope::StoredScopes;
 pub use crate::error::StorageError;
 pub use memory::MemoryStorage;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStorage;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStorage;
+
+/// The `sqlx` this crate's SQL backends are built on, to build the pool they take with the
+/// very same version.
+///
+/// # Example
+///
+/// ```no_run
+/// use private_integrations::storage::sqlx::postgres::PgPoolOptions;
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = PgPoolOptions::new().max_connections(5).connect("postgres://localhost/app").await?;
+/// # let _ = pool; Ok(()) }
+/// ```
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+#[doc(no_inline)]
+pub use sqlx;
 
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};

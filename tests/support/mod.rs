@@ -2,6 +2,8 @@
 //! that forge tokens of the right shape.
 #![allow(dead_code)]
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use private_integrations::storage::sqlx;
 use private_integrations::*;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -98,4 +100,291 @@ pub fn unknown_id(token: &str) -> String {
         let start = body.iter().position(|b| *b == b'_').unwrap() + 1;
         body[start..start + 16].copy_from_slice(b"ZZZZZZZZZZZZZZZZ");
     })
+}
+
+/// Where test databases on files go: under Cargo's per-target temporary directory.
+/// Files older than an hour (left by earlier runs) are removed on the first call.
+#[cfg(feature = "sqlite")]
+pub fn sqlite_test_dir() -> std::path::PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pi-sqlite");
+    std::fs::create_dir_all(&dir).expect("create the test database directory");
+    SWEPT.call_once(|| {
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified < hour_ago);
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    });
+    dir
+}
+
+/// A fresh name, unique among tests running at once.
+pub fn unique_name() -> String {
+    let id = IntegrationId::generate(&mut rand::rngs::SysRng).expect("random");
+    let secs = OffsetDateTime::now_utc().unix_timestamp();
+    format!("{secs}_{}", id.as_str().to_ascii_lowercase())
+}
+
+/// `SqliteStorage` on a private in-memory database, migrated (twice: it is idempotent).
+#[cfg(feature = "sqlite")]
+pub async fn sqlite_in_memory() -> SqliteStorage {
+    let storage = SqliteStorage::connect("sqlite::memory:")
+        .await
+        .expect("open an in-memory SQLite database");
+    storage.migrate().await.expect("migrate");
+    storage.migrate().await.expect("migrate again");
+    storage
+}
+
+/// `SqliteStorage` on a fresh database file, migrated (twice), and the file's URL.
+#[cfg(feature = "sqlite")]
+pub async fn sqlite_file() -> (SqliteStorage, String) {
+    let path = sqlite_test_dir().join(format!("{}.db", unique_name()));
+    let url = format!("sqlite://{}", path.display());
+    let storage = SqliteStorage::connect(&url)
+        .await
+        .expect("open an SQLite database file");
+    storage.migrate().await.expect("migrate");
+    storage.migrate().await.expect("migrate again");
+    (storage, url)
+}
+
+/// Whether this run is CI's (`CI=true`), where a database that cannot be used fails the
+/// test instead of skipping it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The PostgreSQL server of the tests: `DATABASE_URL`. Without it the test is skipped
+/// (`None`, after saying why), except under `CI=true`, where that fails the test.
+#[cfg(feature = "postgres")]
+pub fn database_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if in_ci() => panic!(
+            "CI=true but DATABASE_URL is not set: the PostgreSQL tests must run in CI \
+             (.ci/run exports it)"
+        ),
+        _ => {
+            eprintln!(
+                "skipped: the PostgreSQL tests need DATABASE_URL \
+                 (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/test)"
+            );
+            None
+        }
+    }
+}
+
+/// Options for a connection whose `search_path` is `schema`.
+#[cfg(feature = "postgres")]
+pub fn postgres_options(url: &str, schema: &str) -> sqlx::postgres::PgConnectOptions {
+    use std::str::FromStr;
+    sqlx::postgres::PgConnectOptions::from_str(url)
+        .expect("DATABASE_URL is a PostgreSQL URL")
+        .options([("search_path", schema)])
+}
+
+/// A fresh, empty schema `pi_test_<time>_<random>` on the test server, so that tests
+/// run side by side; schemas left by runs more than an hour old are dropped on the first
+/// call. `None` (skipped) without `DATABASE_URL`; panics if the server cannot be used.
+#[cfg(feature = "postgres")]
+pub async fn postgres_schema() -> Option<(String, String)> {
+    use sqlx::{AssertSqlSafe, Connection, Row};
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    let url = database_url()?;
+    let mut conn = sqlx::PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|err| panic!("DATABASE_URL is set but PostgreSQL is unreachable: {err}"));
+    if !SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        let hour_ago = OffsetDateTime::now_utc().unix_timestamp() - 3600;
+        let schemas =
+            sqlx::query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pi\\_test\\_%'")
+                .fetch_all(&mut conn)
+                .await
+                .expect("list test schemas");
+        for row in schemas {
+            let name: String = row.get(0);
+            let born: Option<i64> = name
+                .strip_prefix("pi_test_")
+                .and_then(|rest| rest.split('_').next())
+                .and_then(|secs| secs.parse().ok());
+            if born.is_some_and(|born| born < hour_ago) {
+                let _ = sqlx::query(AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+                )))
+                .execute(&mut conn)
+                .await;
+            }
+        }
+    }
+    let schema = format!("pi_test_{}", unique_name());
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&mut conn)
+        .await
+        .expect("create the test schema");
+    conn.close().await.expect("close");
+    Some((url, schema))
+}
+
+/// A pool on a fresh schema (see [`postgres_schema`]).
+#[cfg(feature = "postgres")]
+pub async fn postgres_pool() -> Option<sqlx::PgPool> {
+    let (url, schema) = postgres_schema().await?;
+    Some(pool_on(&url, &schema).await)
+}
+
+/// A pool of its own on `schema`, as another replica of the service would have.
+#[cfg(feature = "postgres")]
+pub async fn pool_on(url: &str, schema: &str) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(std::time::Duration::from_secs(30))
+        .connect_with(postgres_options(url, schema))
+        .await
+        .unwrap_or_else(|err| panic!("DATABASE_URL is set but PostgreSQL is unreachable: {err}"))
+}
+
+/// `PostgresStorage` on a fresh schema, migrated (twice: it is idempotent). `None`
+/// (skipped) without `DATABASE_URL`, except under `CI=true`.
+#[cfg(feature = "postgres")]
+pub async fn postgres_storage() -> Option<PostgresStorage> {
+    let storage = PostgresStorage::new(postgres_pool().await?);
+    storage.migrate().await.expect("migrate");
+    storage.migrate().await.expect("migrate again");
+    Some(storage)
+}
+
+/// Drops the schema a test made, with everything in it.
+#[cfg(feature = "postgres")]
+pub async fn drop_schema(url: &str, schema: &str) {
+    use sqlx::{AssertSqlSafe, Connection};
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(&mut conn)
+    .await
+    .expect("drop the test schema");
+    let _ = conn.close().await;
+}
+
+/// A `PostgresStorage` on a fresh schema, or skip the calling test (return) without
+/// `DATABASE_URL`. Use in an `async fn` returning `()`, or pass the value to return.
+#[cfg(feature = "postgres")]
+#[macro_export]
+macro_rules! postgres_or_skip {
+    () => {
+        $crate::postgres_or_skip!(())
+    };
+    ($skipped:expr) => {
+        match $crate::support::postgres_storage().await {
+            Some(storage) => storage,
+            None => return $skipped,
+        }
+    };
+}
+
+/// The whole chain of an error's messages, `Display` and `Debug`.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = format!("{err} / {err:?}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(" / caused by: {cause} / {cause:?}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// With the database gone, every management call is `Error::Storage` and verification
+/// is `VerifyError::Storage`: nothing panics, nothing passes, no error quotes the token.
+pub async fn assert_database_down(h: &Harness, id: &IntegrationId, token: &IssuedToken) {
+    let (pi, a) = (&h.pi, &h.admin);
+    let results: Vec<(&str, Result<(), Error>)> = vec![
+        (
+            "create",
+            pi.create(a, NewIntegration::new("x").scopes(["contacts.readonly"]))
+                .await
+                .map(drop),
+        ),
+        ("get", pi.get(a, id).await.map(drop)),
+        ("list", pi.list(a).await.map(drop)),
+        (
+            "update",
+            pi.update(a, id, IntegrationUpdate::new().name("x"))
+                .await
+                .map(drop),
+        ),
+        (
+            "rotate later",
+            pi.rotate(a, id, RotationMode::ExpireLater).await.map(drop),
+        ),
+        (
+            "rotate now",
+            pi.rotate(a, id, RotationMode::ExpireNow).await.map(drop),
+        ),
+        ("cancel", pi.cancel_rotation(a, id).await.map(drop)),
+        ("expire", pi.expire_previous_now(a, id).await.map(drop)),
+        ("delete", pi.delete(a, id).await),
+        (
+            "set_permission",
+            pi.set_permission(a, h.member.user(), Permission::Allow)
+                .await,
+        ),
+        (
+            "set_feature_enabled",
+            pi.set_feature_enabled(a, false).await,
+        ),
+        ("rotation_due", pi.rotation_due(a).await.map(drop)),
+        ("audit_log", pi.audit_log(a).await.map(drop)),
+    ];
+    for (call, result) in results {
+        match result {
+            Err(err @ Error::Storage(_)) => {
+                let text = error_chain(&err);
+                assert!(!text.contains(token.expose_secret()), "{call}: {text}");
+            }
+            other => panic!("{call} with the database down gave {other:?}"),
+        }
+    }
+    for _ in 0..3 {
+        match pi.verify(token.expose_secret()).await {
+            Err(err @ VerifyError::Storage(_)) => {
+                let text = error_chain(&err);
+                assert!(!text.contains(&token.expose_secret()[21..64]), "{text}");
+            }
+            other => panic!("verify with the database down gave {other:?}"),
+        }
+    }
+}
+
+/// A stored row that no record could have written (set by the caller on `id`): every
+/// read of it is a storage error saying so, never a panic and never a pass.
+pub async fn assert_corrupt_row_refused(h: &Harness, id: &IntegrationId, token: &IssuedToken) {
+    let expect_corrupt = |what: &str, err: &(dyn std::error::Error + 'static)| {
+        let text = error_chain(err);
+        assert!(text.contains("corrupt stored value"), "{what}: {text}");
+    };
+    match h.pi.get(&h.admin, id).await {
+        Err(err @ Error::Storage(StorageError::Backend(_))) => expect_corrupt("get", &err),
+        other => panic!("get of a corrupt row gave {other:?}"),
+    }
+    match h.pi.list(&h.admin).await {
+        Err(err @ Error::Storage(StorageError::Backend(_))) => expect_corrupt("list", &err),
+        other => panic!("list with a corrupt row gave {other:?}"),
+    }
+    match h.pi.rotate(&h.admin, id, RotationMode::ExpireNow).await {
+        Err(err @ Error::Storage(StorageError::Backend(_))) => expect_corrupt("rotate", &err),
+        other => panic!("rotate of a corrupt row gave {other:?}"),
+    }
+    match h.pi.verify(token.expose_secret()).await {
+        Err(err @ VerifyError::Storage(StorageError::Backend(_))) => expect_corrupt("verify", &err),
+        other => panic!("verify against a corrupt row gave {other:?}"),
+    }
 }

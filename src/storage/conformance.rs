@@ -1,0 +1,1269 @@
+//! The storage contract as tests: what every [`Storage`] backend must do, the same way.
+//!
+//! This module *is* the contract of [`Storage`] in executable form. Every backend of
+//! this crate runs it — [`MemoryStorage`](crate::MemoryStorage), `SqliteStorage`,
+//! `PostgresStorage` — and a backend of your own should too: a backend that passes it
+//! can be handed to [`PrivateIntegrations`](crate::PrivateIntegrations) with the same
+//! guarantees as the built-in ones.
+//!
+//! Each case is a plain `pub async fn` taking the backend as `Arc<dyn Storage>` (the
+//! race case shares it between tasks). The cases write under fresh random account ids,
+//! so they may share one database, one after the other or side by side. A case panics,
+//! with the broken rule in its message, if the backend breaks the contract.
+//!
+//! The cases check:
+//!
+//! - **create never overwrites**: an integration id or token id already stored (in any
+//!   account) is [`StorageError::AlreadyExists`], nothing is written, the original is
+//!   intact ([`create_never_overwrites`]);
+//! - **versioned compare-and-swap**: a stale version is [`StorageError::Conflict`] and
+//!   writes nothing ([`stale_versions_conflict_and_write_nothing`]); a missing record is
+//!   [`StorageError::NotFound`] ([`missing_records_are_not_found`]); N writers doing
+//!   read-modify-write with retries lose no update
+//!   ([`concurrent_compare_and_swap_loses_no_update`]);
+//! - **atomic audit**: an event is there if and only if its change is
+//!   ([`each_change_writes_exactly_its_audit_event`]);
+//! - **token lookup** follows the credentials through rotation, cancel, expiry and delete
+//!   ([`token_lookup_follows_the_credentials`],
+//!   [`a_token_id_held_by_another_integration_is_refused`]);
+//! - **account isolation** and listing order
+//!   ([`other_accounts_records_are_absent`], [`listings_are_per_account_oldest_first`]);
+//! - **faithful records**: settings with their defaults, every field, and timestamps to
+//!   the microsecond, before 1970 and far ahead
+//!   ([`access_settings_round_trip_with_defaults`], [`records_round_trip_exactly`],
+//!   [`timestamps_round_trip_to_the_microsecond`]).
+//!
+//! # Running it
+//!
+//! [`storage_conformance_tests!`](crate::storage_conformance_tests) turns every case
+//! into a test of your crate. Its argument is an expression evaluated inside an `async`
+//! block, once per test, so it may `.await`:
+//!
+//! ```
+//! // tests/conformance.rs of your backend's crate, with
+//! // private-integrations = { version = "…", features = ["conformance"] } in [dev-dependencies]
+//! mod memory {
+//!     private_integrations::storage_conformance_tests!(private_integrations::MemoryStorage::new());
+//! }
+//! ```
+//!
+//! Or call the cases yourself, from any async test:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use private_integrations::{MemoryStorage, storage::conformance};
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! conformance::create_never_overwrites(Arc::new(MemoryStorage::new())).await;
+//! # });
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::storage::StoredScopes;
+
+use rand::rngs::SysRng;
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+use super::{AccessSettings, TokenCredential};
+use super::{AuditAction, AuditEvent, Credentials, IntegrationRecord, Storage, StorageError};
+use crate::domain::access::Permission;
+use crate::domain::credentials::{RotationMode, Transition};
+use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+use crate::domain::token::TokenFormat;
+
+/// Turns every case of [`storage::conformance`](crate::storage::conformance) into a
+/// `#[test]` of the calling module.
+///
+/// The argument is an expression that makes the backend (any `S: Storage`), evaluated
+/// inside an `async` block once per test, so it may `.await` a connection. Each test runs
+/// on a multi-threaded tokio runtime of its own (two worker threads), so the race case
+/// really runs in parallel; the calling crate needs no tokio of its own.
+///
+/// # Example
+///
+/// ```
+/// mod memory {
+///     private_integrations::storage_conformance_tests!(private_integrations::MemoryStorage::new());
+/// }
+/// ```
+///
+/// With a backend that must connect first:
+///
+/// ```ignore
+/// mod sqlite {
+///     private_integrations::storage_conformance_tests!({
+///         let storage = SqliteStorage::connect("sqlite::memory:").await.unwrap();
+///         storage.migrate().await.unwrap();
+///         storage
+///     });
+/// }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+#[macro_export]
+macro_rules! storage_conformance_tests {
+    ($storage:expr) => {
+        $crate::storage_conformance_tests!(@cases $storage, [
+            create_never_overwrites,
+            stale_versions_conflict_and_write_nothing,
+            missing_records_are_not_found,
+            other_accounts_records_are_absent,
+            concurrent_compare_and_swap_loses_no_update,
+            each_change_writes_exactly_its_audit_event,
+            token_lookup_follows_the_credentials,
+            a_token_id_held_by_another_integration_is_refused,
+            listings_are_per_account_oldest_first,
+            access_settings_round_trip_with_defaults,
+            records_round_trip_exactly,
+            timestamps_round_trip_to_the_microsecond,
+        ]);
+    };
+    (@cases $storage:expr, [$($case:ident),* $(,)?]) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::storage::conformance::run(async {
+                    let storage: ::std::sync::Arc<dyn $crate::Storage> =
+                        ::std::sync::Arc::new($storage);
+                    $crate::storage::conformance::$case(storage).await;
+                });
+            }
+        )*
+    };
+}
+
+/// Runs a case to completion on a fresh multi-threaded tokio runtime (two worker
+/// threads, every driver the build has enabled). Used by
+/// [`storage_conformance_tests!`](crate::storage_conformance_tests).
+///
+/// # Panics
+///
+/// If the runtime cannot be built, or the case panics.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::missing_records_are_not_found(Arc::new(MemoryStorage::new())));
+/// ```
+pub fn run(case: impl Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the conformance case")
+        .block_on(case);
+}
+
+// ---------------------------------------------------------------------------------------
+// Building blocks: records made with the public domain API.
+
+/// 2026-03-01 09:00:00.123456 UTC: an instant with non-zero microseconds.
+fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_772_355_600).expect("a valid instant")
+        + Duration::microseconds(123_456)
+}
+
+fn fresh_id() -> IntegrationId {
+    IntegrationId::generate(&mut SysRng).expect("the system random number generator")
+}
+
+/// A fresh account, so cases never see each other's data.
+fn account() -> AccountId {
+    AccountId::new(format!("acct_{}", fresh_id()))
+}
+
+fn user(name: &str) -> UserId {
+    UserId::new(name)
+}
+
+fn token(issued_at: OffsetDateTime) -> TokenCredential {
+    let (id, hash, _token) = TokenFormat::default()
+        .issue(&mut SysRng)
+        .expect("the system random number generator");
+    TokenCredential {
+        id,
+        hash,
+        issued_at,
+    }
+}
+
+fn record(account: &AccountId, at: OffsetDateTime) -> IntegrationRecord {
+    IntegrationRecord {
+        id: fresh_id(),
+        account: account.clone(),
+        name: "Conformance".into(),
+        description: "".into(),
+        scopes: StoredScopes::new(["contacts.readonly"]),
+        credentials: Credentials::new(token(at)),
+        created_at: at,
+        updated_at: at,
+        version: 1,
+    }
+}
+
+fn event(record: &IntegrationRecord, action: AuditAction, at: OffsetDateTime) -> AuditEvent {
+    AuditEvent {
+        account: record.account.clone(),
+        actor: user("u_conformance"),
+        integration: Some(record.id.clone()),
+        action,
+        at,
+    }
+}
+
+fn created(record: &IntegrationRecord) -> AuditEvent {
+    event(record, AuditAction::Created, record.created_at)
+}
+
+/// The next version of `record`, edited at `at`.
+fn edited(record: &IntegrationRecord, description: &str, at: OffsetDateTime) -> IntegrationRecord {
+    IntegrationRecord {
+        description: description.into(),
+        updated_at: at,
+        version: record.version + 1,
+        ..record.clone()
+    }
+}
+
+/// The next version of `record` after a credentials transition at `at`.
+fn transitioned(
+    record: &IntegrationRecord,
+    transition: Transition,
+    at: OffsetDateTime,
+) -> IntegrationRecord {
+    IntegrationRecord {
+        credentials: record
+            .credentials
+            .apply(transition, at)
+            .expect("a transition the state machine allows"),
+        updated_at: at,
+        version: record.version + 1,
+        ..record.clone()
+    }
+}
+
+fn rotation(mode: RotationMode, at: OffsetDateTime) -> Transition {
+    Transition::Rotate {
+        mode,
+        new: token(at),
+        grace: Duration::days(7),
+    }
+}
+
+/// Everything a record holds, comparable (token hashes as bytes).
+#[derive(Debug, PartialEq)]
+struct Fields {
+    id: IntegrationId,
+    account: AccountId,
+    name: Box<str>,
+    description: Box<str>,
+    scopes: StoredScopes,
+    tokens: Vec<(TokenId, [u8; 32], OffsetDateTime)>,
+    previous_expires_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    version: u64,
+}
+
+fn fields(record: &IntegrationRecord) -> Fields {
+    let credential = |c: &TokenCredential| (c.id, *c.hash.as_bytes(), c.issued_at);
+    let credentials = &record.credentials;
+    Fields {
+        id: record.id.clone(),
+        account: record.account.clone(),
+        name: record.name.clone(),
+        description: record.description.clone(),
+        scopes: record.scopes.clone(),
+        tokens: std::iter::once(credential(credentials.current()))
+            .chain(credentials.previous().map(|(p, _)| credential(p)))
+            .collect(),
+        previous_expires_at: credentials.previous().map(|(_, at)| at),
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+        version: record.version,
+    }
+}
+
+#[track_caller]
+fn assert_same(got: &IntegrationRecord, expected: &IntegrationRecord, what: &str) {
+    assert_eq!(fields(got), fields(expected), "{what}");
+}
+
+/// The stored record, which must exist.
+async fn stored(storage: &dyn Storage, record: &IntegrationRecord) -> IntegrationRecord {
+    storage
+        .get(&record.account, &record.id)
+        .await
+        .expect("get")
+        .unwrap_or_else(|| panic!("integration {} is missing", record.id))
+}
+
+async fn log(storage: &dyn Storage, account: &AccountId) -> Vec<AuditEvent> {
+    storage.audit_log(account).await.expect("audit_log")
+}
+
+/// The record a token id finds, checking that its credentials hold the id.
+async fn lookup(storage: &dyn Storage, token_id: &TokenId) -> Option<IntegrationRecord> {
+    let found = storage
+        .find_by_token(token_id)
+        .await
+        .expect("find_by_token");
+    found.map(|record| {
+        assert!(
+            record.credentials.find(token_id).is_some(),
+            "find_by_token({token_id}) returned a record whose credentials do not hold it"
+        );
+        IntegrationRecord::clone(&record)
+    })
+}
+
+#[track_caller]
+fn expect_err(result: Result<(), StorageError>, expected: StorageError, what: &str) {
+    let matches = matches!(
+        (&result, &expected),
+        (
+            Err(StorageError::AlreadyExists),
+            StorageError::AlreadyExists
+        ) | (Err(StorageError::Conflict), StorageError::Conflict)
+            | (Err(StorageError::NotFound), StorageError::NotFound)
+    );
+    assert!(matches, "{what}: expected {expected:?}, got {result:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The cases.
+
+/// `insert` never overwrites: an integration id already stored (in any account), or a
+/// token id that another integration holds as its current or previous token, is
+/// [`StorageError::AlreadyExists`]; nothing of the refused record is written and the
+/// original is intact.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::create_never_overwrites(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn create_never_overwrites(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b) = (account(), account());
+    let original = record(&a, t0());
+    storage
+        .insert(&original, &created(&original))
+        .await
+        .expect("insert");
+
+    // The same integration id, in the same account and in another one.
+    for owner in [&a, &b] {
+        let mut twin = record(owner, t0() + Duration::SECOND);
+        twin.id = original.id.clone();
+        twin.name = "Impostor".into();
+        expect_err(
+            storage.insert(&twin, &created(&twin)).await,
+            StorageError::AlreadyExists,
+            "insert of an integration id already stored",
+        );
+        assert!(
+            lookup(storage, &twin.credentials.current().id)
+                .await
+                .is_none(),
+            "the refused record's token was indexed"
+        );
+    }
+    assert!(storage.get(&b, &original.id).await.expect("get").is_none());
+
+    // A new integration reusing the original's token id, as its current token and as the
+    // previous token of a rotation.
+    let taken = *original.credentials.current();
+    let mut reuses_current = record(&a, t0());
+    reuses_current.credentials = Credentials::new(TokenCredential {
+        hash: token(t0()).hash,
+        ..taken
+    });
+    let mut reuses_previous = record(&b, t0());
+    reuses_previous.credentials = Credentials::Rotating {
+        current: token(t0()),
+        previous: TokenCredential {
+            hash: token(t0()).hash,
+            ..taken
+        },
+        previous_expires_at: t0() + Duration::days(7),
+    };
+    for refused in [&reuses_current, &reuses_previous] {
+        expect_err(
+            storage.insert(refused, &created(refused)).await,
+            StorageError::AlreadyExists,
+            "insert of a token id already stored",
+        );
+        assert!(
+            storage
+                .get(&refused.account, &refused.id)
+                .await
+                .expect("get")
+                .is_none(),
+            "a refused insert wrote its record"
+        );
+        for id in refused.credentials.token_ids().filter(|id| *id != taken.id) {
+            assert!(
+                lookup(storage, &id).await.is_none(),
+                "a refused insert indexed its other token"
+            );
+        }
+    }
+
+    assert_same(
+        &stored(storage, &original).await,
+        &original,
+        "the original is intact",
+    );
+    let found = lookup(storage, &taken.id)
+        .await
+        .expect("the original's token is still found");
+    assert_same(&found, &original, "the token still finds the original");
+    assert_eq!(log(storage, &a).await, [created(&original)]);
+    assert!(
+        log(storage, &b).await.is_empty(),
+        "refused inserts wrote audit events"
+    );
+}
+
+/// A write naming a version other than the stored one is [`StorageError::Conflict`] and
+/// writes nothing: not the record, not its tokens, not its audit event.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::stale_versions_conflict_and_write_nothing(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn stale_versions_conflict_and_write_nothing(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let a = account();
+    let v1 = record(&a, t0());
+    storage.insert(&v1, &created(&v1)).await.expect("insert");
+    let at = t0() + Duration::MINUTE;
+    let v2 = edited(&v1, "second", at);
+    let v2_event = event(&v2, AuditAction::Updated, at);
+    storage.update(&v2, 1, &v2_event).await.expect("update");
+
+    // A writer that read version 1 and rotates: stale.
+    let stale = transitioned(&v1, rotation(RotationMode::ExpireNow, at), at);
+    let stale_event = event(
+        &stale,
+        AuditAction::Rotated {
+            mode: RotationMode::ExpireNow,
+        },
+        at,
+    );
+    expect_err(
+        storage.update(&stale, 1, &stale_event).await,
+        StorageError::Conflict,
+        "update at a stale version",
+    );
+    // A version from the future is no better.
+    expect_err(
+        storage.update(&stale, 3, &stale_event).await,
+        StorageError::Conflict,
+        "update at a version not reached yet",
+    );
+    let delete_event = event(&v2, AuditAction::Deleted, at);
+    expect_err(
+        storage.delete(&a, &v1.id, 1, &delete_event).await,
+        StorageError::Conflict,
+        "delete at a stale version",
+    );
+
+    assert_same(&stored(storage, &v1).await, &v2, "nothing was written");
+    assert!(
+        lookup(storage, &stale.credentials.current().id)
+            .await
+            .is_none(),
+        "the stale write's token was indexed"
+    );
+    let found = lookup(storage, &v1.credentials.current().id).await;
+    assert!(found.is_some(), "the stale write removed the live token");
+    assert_eq!(
+        log(storage, &a).await,
+        [v2_event, created(&v1)],
+        "a conflict wrote an audit event"
+    );
+}
+
+/// Updating or deleting an integration that does not exist (never did, or was deleted)
+/// is [`StorageError::NotFound`], whatever version is named, and writes nothing.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::missing_records_are_not_found(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn missing_records_are_not_found(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let a = account();
+    let never = record(&a, t0());
+    let update = edited(&never, "x", t0());
+    for version in [0, 1, 2] {
+        expect_err(
+            storage
+                .update(
+                    &update,
+                    version,
+                    &event(&update, AuditAction::Updated, t0()),
+                )
+                .await,
+            StorageError::NotFound,
+            "update of an integration never stored",
+        );
+        expect_err(
+            storage
+                .delete(
+                    &a,
+                    &never.id,
+                    version,
+                    &event(&never, AuditAction::Deleted, t0()),
+                )
+                .await,
+            StorageError::NotFound,
+            "delete of an integration never stored",
+        );
+    }
+    assert!(storage.get(&a, &never.id).await.expect("get").is_none());
+    assert!(
+        lookup(storage, &update.credentials.current().id)
+            .await
+            .is_none()
+    );
+
+    let gone = record(&a, t0());
+    storage
+        .insert(&gone, &created(&gone))
+        .await
+        .expect("insert");
+    let deleted = event(&gone, AuditAction::Deleted, t0());
+    storage
+        .delete(&a, &gone.id, 1, &deleted)
+        .await
+        .expect("delete");
+    let late = edited(&gone, "late", t0());
+    expect_err(
+        storage
+            .update(&late, 1, &event(&late, AuditAction::Updated, t0()))
+            .await,
+        StorageError::NotFound,
+        "update of a deleted integration",
+    );
+    expect_err(
+        storage.delete(&a, &gone.id, 1, &deleted).await,
+        StorageError::NotFound,
+        "delete of a deleted integration",
+    );
+    assert!(storage.get(&a, &gone.id).await.expect("get").is_none());
+    assert!(
+        lookup(storage, &late.credentials.current().id)
+            .await
+            .is_none()
+    );
+    assert_eq!(
+        log(storage, &a).await,
+        [deleted, created(&gone)],
+        "a refused write wrote an audit event"
+    );
+}
+
+/// Another account's integration is absent for every management call: `get` is `None`,
+/// `update` and `delete` are [`StorageError::NotFound`] (not `Conflict`, whatever the
+/// version), `list` does not show it; nothing is written.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::other_accounts_records_are_absent(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn other_accounts_records_are_absent(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b) = (account(), account());
+    let theirs = record(&a, t0());
+    storage
+        .insert(&theirs, &created(&theirs))
+        .await
+        .expect("insert");
+
+    assert!(
+        storage.get(&b, &theirs.id).await.expect("get").is_none(),
+        "get across accounts"
+    );
+    assert!(
+        storage.list(&b).await.expect("list").is_empty(),
+        "list across accounts"
+    );
+    let mut hijack = edited(&theirs, "hijacked", t0());
+    hijack.account = b.clone();
+    for version in [1, 2] {
+        expect_err(
+            storage
+                .update(
+                    &hijack,
+                    version,
+                    &event(&hijack, AuditAction::Updated, t0()),
+                )
+                .await,
+            StorageError::NotFound,
+            "update across accounts",
+        );
+        expect_err(
+            storage
+                .delete(
+                    &b,
+                    &theirs.id,
+                    version,
+                    &event(&hijack, AuditAction::Deleted, t0()),
+                )
+                .await,
+            StorageError::NotFound,
+            "delete across accounts",
+        );
+    }
+    assert_same(
+        &stored(storage, &theirs).await,
+        &theirs,
+        "the record is intact",
+    );
+    assert!(
+        lookup(storage, &theirs.credentials.current().id)
+            .await
+            .is_some()
+    );
+    assert!(log(storage, &b).await.is_empty());
+    assert_eq!(log(storage, &a).await, [created(&theirs)]);
+}
+
+/// The number of concurrent writers of [`concurrent_compare_and_swap_loses_no_update`].
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::storage::conformance::{RACE_UPDATES_PER_WRITER, RACE_WRITERS};
+/// // The version an integration reaches in the race: created at 1, one per update.
+/// assert_eq!(1 + RACE_WRITERS * RACE_UPDATES_PER_WRITER, 201);
+/// ```
+pub const RACE_WRITERS: u64 = 8;
+
+/// The number of updates each writer of [`concurrent_compare_and_swap_loses_no_update`]
+/// makes.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::storage::conformance::{RACE_UPDATES_PER_WRITER, RACE_WRITERS};
+/// let surviving_updates = RACE_WRITERS * RACE_UPDATES_PER_WRITER;
+/// assert_eq!(surviving_updates, 200);
+/// ```
+pub const RACE_UPDATES_PER_WRITER: u64 = 25;
+
+/// [`RACE_WRITERS`] tasks each make [`RACE_UPDATES_PER_WRITER`] increments of a counter
+/// kept in one integration's description: read, add one, write with compare-and-swap,
+/// and on [`StorageError::Conflict`] read again and retry. Exactly every increment
+/// survives: the final counter is N×K, the version 1 + N×K, and the log holds one event
+/// per successful write.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::concurrent_compare_and_swap_loses_no_update(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn concurrent_compare_and_swap_loses_no_update(storage: Arc<dyn Storage>) {
+    let a = account();
+    let counter = record(&a, t0());
+    storage
+        .insert(&counter, &created(&counter))
+        .await
+        .expect("insert");
+
+    let writers: Vec<_> = (0..RACE_WRITERS)
+        .map(|_| {
+            let (storage, counter) = (Arc::clone(&storage), counter.clone());
+            tokio::spawn(async move {
+                let mut conflicts = 0u64;
+                for _ in 0..RACE_UPDATES_PER_WRITER {
+                    loop {
+                        let read = stored(&*storage, &counter).await;
+                        let count: u64 = if read.description.is_empty() {
+                            0
+                        } else {
+                            read.description.parse().expect("a counter")
+                        };
+                        let next = edited(&read, &(count + 1).to_string(), t0());
+                        let note = event(&next, AuditAction::Updated, t0());
+                        match storage.update(&next, read.version, &note).await {
+                            Ok(()) => break,
+                            Err(StorageError::Conflict) => conflicts += 1,
+                            Err(other) => panic!("a racing update failed: {other:?}"),
+                        }
+                        assert!(conflicts < 100_000, "a writer never got through");
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("a writer panicked");
+    }
+
+    let total = RACE_WRITERS * RACE_UPDATES_PER_WRITER;
+    let last = stored(&*storage, &counter).await;
+    assert_eq!(
+        last.description,
+        total.to_string().into(),
+        "increments were lost or doubled"
+    );
+    assert_eq!(last.version, 1 + total, "versions were skipped or repeated");
+    let events = log(&*storage, &a).await;
+    let updates = events
+        .iter()
+        .filter(|e| e.action == AuditAction::Updated)
+        .count();
+    assert_eq!(
+        updates as u64, total,
+        "one audit event per successful write"
+    );
+    assert_eq!(events.len() as u64, total + 1);
+}
+
+/// Each change appends exactly its own audit event, equal to the one given, in the same
+/// write; a refused change appends none. The log is per account, newest first by the
+/// events' time (not by when they were written), and of events at the same instant the
+/// one written last comes first.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::each_change_writes_exactly_its_audit_event(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b) = (account(), account());
+    let mut expected: Vec<AuditEvent> = Vec::new();
+
+    let v1 = record(&a, t0());
+    storage.insert(&v1, &created(&v1)).await.expect("insert");
+    expected.push(created(&v1));
+    assert_eq!(log(storage, &a).await, expected, "after insert");
+
+    // Refused: the same id again.
+    let mut twin = record(&a, t0());
+    twin.id = v1.id.clone();
+    expect_err(
+        storage.insert(&twin, &created(&twin)).await,
+        StorageError::AlreadyExists,
+        "insert of an id already stored",
+    );
+    assert_eq!(log(storage, &a).await, expected, "after a refused insert");
+
+    // Two changes at one instant: the second written comes first.
+    let at = t0() + Duration::SECOND;
+    let v2 = edited(&v1, "two", at);
+    let v2_event = event(&v2, AuditAction::Updated, at);
+    storage.update(&v2, 1, &v2_event).await.expect("update");
+    expected.push(v2_event);
+    let v3 = transitioned(&v2, rotation(RotationMode::ExpireLater, at), at);
+    let v3_event = event(
+        &v3,
+        AuditAction::Rotated {
+            mode: RotationMode::ExpireLater,
+        },
+        at,
+    );
+    storage.update(&v3, 2, &v3_event).await.expect("rotate");
+    expected.push(v3_event);
+    let mut newest_first = expected.clone();
+    newest_first.reverse();
+    assert_eq!(log(storage, &a).await, newest_first, "after two updates");
+
+    // Refused: a stale update, a missing delete.
+    let stale = edited(&v1, "stale", at);
+    expect_err(
+        storage
+            .update(&stale, 1, &event(&stale, AuditAction::Updated, at))
+            .await,
+        StorageError::Conflict,
+        "update at a stale version",
+    );
+    expect_err(
+        storage
+            .delete(&a, &fresh_id(), 1, &event(&v1, AuditAction::Deleted, at))
+            .await,
+        StorageError::NotFound,
+        "delete of an integration never stored",
+    );
+    assert_eq!(log(storage, &a).await, newest_first, "after refused writes");
+
+    // Settings changes, then the delete.
+    let later = at + Duration::MINUTE;
+    let bob = user("u_bob");
+    let permission_event = AuditEvent {
+        account: a.clone(),
+        actor: user("u_admin"),
+        integration: None,
+        action: AuditAction::PermissionChanged {
+            user: bob.clone(),
+            permission: Permission::Allow,
+        },
+        at: later,
+    };
+    storage
+        .set_permission(&a, &bob, Permission::Allow, &permission_event)
+        .await
+        .expect("set_permission");
+    expected.push(permission_event);
+    let switch_event = AuditEvent {
+        action: AuditAction::FeatureSwitched { enabled: false },
+        at: later + Duration::SECOND,
+        ..expected[expected.len() - 1].clone()
+    };
+    storage
+        .set_feature_enabled(&a, false, &switch_event)
+        .await
+        .expect("set_feature_enabled");
+    expected.push(switch_event);
+    let deleted = event(&v3, AuditAction::Deleted, later + Duration::MINUTE);
+    storage
+        .delete(&a, &v3.id, 3, &deleted)
+        .await
+        .expect("delete");
+    expected.push(deleted);
+
+    // Written last, but stamped earlier (a replica whose clock lags): the log is in time
+    // order, and of the events at this instant (the create's) it comes first.
+    let lagging = AuditEvent {
+        action: AuditAction::PermissionChanged {
+            user: bob.clone(),
+            permission: Permission::Deny,
+        },
+        at: t0(),
+        ..expected[expected.len() - 3].clone()
+    };
+    storage
+        .set_permission(&a, &bob, Permission::Deny, &lagging)
+        .await
+        .expect("set_permission");
+    expected.push(lagging);
+
+    let mut newest_first = expected;
+    newest_first.sort_by_key(|e| e.at); // stable: same instant, in write order
+    newest_first.reverse();
+    assert_eq!(
+        newest_first[newest_first.len() - 2].action,
+        AuditAction::PermissionChanged {
+            user: bob,
+            permission: Permission::Deny
+        }
+    );
+    assert_eq!(log(storage, &a).await, newest_first, "the whole log");
+    assert!(log(storage, &b).await.is_empty(), "logs are per account");
+}
+
+/// `find_by_token` finds a record by exactly the token ids its stored credentials hold:
+/// both ids while a rotation is under way; after a cancel only the previous one, after
+/// an early expiry only the new one, after a rotation that expires now only the newest;
+/// after a delete none. An id never issued is not found.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::token_lookup_follows_the_credentials(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn token_lookup_follows_the_credentials(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let a = account();
+    let mut issued: Vec<TokenId> = Vec::new();
+    let mut current = record(&a, t0());
+    storage
+        .insert(&current, &created(&current))
+        .await
+        .expect("insert");
+    issued.push(current.credentials.current().id);
+
+    let steps = [
+        (
+            rotation(RotationMode::ExpireLater, t0()),
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireLater,
+            },
+        ),
+        (Transition::CancelRotation, AuditAction::RotationCancelled),
+        (
+            rotation(RotationMode::ExpireLater, t0()),
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireLater,
+            },
+        ),
+        (Transition::ExpirePreviousNow, AuditAction::PreviousExpired),
+        (
+            rotation(RotationMode::ExpireLater, t0()),
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireLater,
+            },
+        ),
+        (
+            rotation(RotationMode::ExpireNow, t0()),
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireNow,
+            },
+        ),
+    ];
+    for (n, (transition, action)) in steps.into_iter().enumerate() {
+        let at = t0() + Duration::minutes(n as i64 + 1);
+        let next = transitioned(&current, transition, at);
+        storage
+            .update(&next, current.version, &event(&next, action.clone(), at))
+            .await
+            .expect("update");
+        current = next;
+        issued.extend(current.credentials.token_ids());
+        let live: Vec<TokenId> = current.credentials.token_ids().collect();
+        for id in &issued {
+            let found = lookup(storage, id).await;
+            if live.contains(id) {
+                let found = found.unwrap_or_else(|| panic!("after {action:?}, live {id} is lost"));
+                assert_same(&found, &current, "the lookup returns the stored record");
+            } else {
+                assert!(
+                    found.is_none(),
+                    "after {action:?}, dead {id} is still found"
+                );
+            }
+        }
+    }
+
+    storage
+        .delete(
+            &a,
+            &current.id,
+            current.version,
+            &event(&current, AuditAction::Deleted, t0()),
+        )
+        .await
+        .expect("delete");
+    for id in &issued {
+        assert!(
+            lookup(storage, id).await.is_none(),
+            "{id} is found after the delete"
+        );
+    }
+    let never = token(t0()).id;
+    assert!(lookup(storage, &never).await.is_none());
+}
+
+/// An update whose credentials hold a token id that another integration holds is
+/// [`StorageError::AlreadyExists`] and writes nothing: the id keeps finding its holder.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::a_token_id_held_by_another_integration_is_refused(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn a_token_id_held_by_another_integration_is_refused(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let a = account();
+    let holder = record(&a, t0());
+    let other = record(&a, t0());
+    for r in [&holder, &other] {
+        storage.insert(r, &created(r)).await.expect("insert");
+    }
+    let taken = *holder.credentials.current();
+    let grab = transitioned(
+        &other,
+        Transition::Rotate {
+            mode: RotationMode::ExpireLater,
+            new: TokenCredential {
+                hash: token(t0()).hash,
+                ..taken
+            },
+            grace: Duration::days(7),
+        },
+        t0(),
+    );
+    expect_err(
+        storage
+            .update(
+                &grab,
+                1,
+                &event(
+                    &grab,
+                    AuditAction::Rotated {
+                        mode: RotationMode::ExpireLater,
+                    },
+                    t0(),
+                ),
+            )
+            .await,
+        StorageError::AlreadyExists,
+        "update taking another integration's token id",
+    );
+    assert_same(
+        &stored(storage, &other).await,
+        &other,
+        "nothing was written",
+    );
+    let found = lookup(storage, &taken.id)
+        .await
+        .expect("the holder's token");
+    assert_same(&found, &holder, "the id still finds its holder");
+    assert!(
+        lookup(storage, &other.credentials.current().id)
+            .await
+            .is_some()
+    );
+    assert_eq!(log(storage, &a).await.len(), 2);
+}
+
+/// `list` shows exactly the account's integrations, oldest first, and those created at
+/// the same instant by id (byte order).
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::listings_are_per_account_oldest_first(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn listings_are_per_account_oldest_first(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b, empty) = (account(), account(), account());
+    let records = [
+        record(&a, t0() + Duration::SECOND),
+        record(&a, t0()),
+        record(&b, t0()),
+        record(&a, t0()),
+        record(&a, t0()),
+        record(&a, t0() - Duration::days(400)),
+    ];
+    for r in &records {
+        storage.insert(r, &created(r)).await.expect("insert");
+    }
+    let ids = |account: &AccountId| {
+        let mut ids: Vec<_> = records
+            .iter()
+            .filter(|r| r.account == *account)
+            .map(|r| (r.created_at, r.id.clone()))
+            .collect();
+        ids.sort();
+        ids.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+    };
+    let listed = |list: Vec<IntegrationRecord>| list.into_iter().map(|r| r.id).collect::<Vec<_>>();
+
+    assert_eq!(listed(storage.list(&a).await.expect("list")), ids(&a));
+    assert_eq!(listed(storage.list(&b).await.expect("list")), ids(&b));
+    assert!(storage.list(&empty).await.expect("list").is_empty());
+
+    let gone = &records[3];
+    storage
+        .delete(&a, &gone.id, 1, &event(gone, AuditAction::Deleted, t0()))
+        .await
+        .expect("delete");
+    let mut remaining = ids(&a);
+    remaining.retain(|id| *id != gone.id);
+    assert_eq!(listed(storage.list(&a).await.expect("list")), remaining);
+}
+
+/// `access` gives the defaults (feature on, [`Permission::RoleDefault`]) where nothing
+/// was set, and exactly what was set otherwise: per user and per account, each set a
+/// plain overwrite.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::access_settings_round_trip_with_defaults(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn access_settings_round_trip_with_defaults(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b) = (account(), account());
+    let (bob, eve) = (user("u_bob"), user("u_eve"));
+    let access = |account: &AccountId, user: &UserId| {
+        let (account, user) = (account.clone(), user.clone());
+        async move { storage.access(&account, &user).await.expect("access") }
+    };
+    let settings = |feature_enabled, permission| AccessSettings {
+        feature_enabled,
+        permission,
+    };
+    assert_eq!(access(&a, &bob).await, AccessSettings::default());
+    assert_eq!(
+        AccessSettings::default(),
+        settings(true, Permission::RoleDefault)
+    );
+
+    let admin = user("u_admin");
+    let note = |account: &AccountId, action: AuditAction| AuditEvent {
+        account: account.clone(),
+        actor: admin.clone(),
+        integration: None,
+        action,
+        at: t0(),
+    };
+    for permission in [
+        Permission::Allow,
+        Permission::Deny,
+        Permission::RoleDefault,
+        Permission::Deny,
+    ] {
+        let action = AuditAction::PermissionChanged {
+            user: bob.clone(),
+            permission,
+        };
+        storage
+            .set_permission(&a, &bob, permission, &note(&a, action))
+            .await
+            .expect("set_permission");
+        assert_eq!(access(&a, &bob).await, settings(true, permission));
+        assert_eq!(
+            access(&a, &eve).await,
+            AccessSettings::default(),
+            "another user"
+        );
+        assert_eq!(
+            access(&b, &bob).await,
+            AccessSettings::default(),
+            "another account"
+        );
+    }
+    for enabled in [false, true, false] {
+        let action = AuditAction::FeatureSwitched { enabled };
+        storage
+            .set_feature_enabled(&a, enabled, &note(&a, action))
+            .await
+            .expect("set_feature_enabled");
+        assert_eq!(access(&a, &bob).await, settings(enabled, Permission::Deny));
+        assert_eq!(
+            access(&a, &eve).await,
+            settings(enabled, Permission::RoleDefault)
+        );
+        assert_eq!(
+            access(&b, &bob).await,
+            AccessSettings::default(),
+            "another account"
+        );
+    }
+    assert_eq!(log(storage, &a).await.len(), 7);
+    assert!(log(storage, &b).await.is_empty());
+}
+
+/// Every field of a record comes back as written, through `get`, `list` and
+/// `find_by_token`: names and descriptions with any Unicode, line breaks and tabs, an
+/// empty description, scopes in their order, both tokens of a rotation with their
+/// hashes, and large versions.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::records_round_trip_exactly(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn records_round_trip_exactly(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let a = AccountId::new(format!("Ácct 'quoted' \"{}\" ✓", fresh_id()));
+    let mut plain = record(&a, t0());
+    plain.name = "Zapier — sync ✓ 'it''s' \"quoted\" 🚀".into();
+    plain.scopes = StoredScopes::new([
+        "contacts.write",
+        "calendars/events.write",
+        "contacts.readonly",
+    ]);
+    let mut rotating = transitioned(
+        &record(&a, t0()),
+        rotation(RotationMode::ExpireLater, t0()),
+        t0() + Duration::SECOND,
+    );
+    rotating.description = "line one\nline two\r\n\ttabbed; DROP TABLE pi_tokens; --".into();
+    rotating.version = i64::MAX as u64;
+    rotating.scopes = StoredScopes::default();
+
+    for r in [&plain, &rotating] {
+        storage.insert(r, &created(r)).await.expect("insert");
+        assert_same(&stored(storage, r).await, r, "get");
+        for id in r.credentials.token_ids() {
+            let found = lookup(storage, &id).await.expect("find_by_token");
+            assert_same(&found, r, "find_by_token");
+        }
+    }
+    let listed = storage.list(&a).await.expect("list");
+    assert_eq!(listed.len(), 2);
+    let listed_plain = listed.iter().find(|r| r.id == plain.id).expect("listed");
+    assert_same(listed_plain, &plain, "list");
+    let listed_rotating = listed.iter().find(|r| r.id == rotating.id).expect("listed");
+    assert_same(listed_rotating, &rotating, "list");
+    assert_eq!(log(storage, &a).await.len(), 2);
+}
+
+/// Timestamps come back as the same instant to the microsecond: with non-zero
+/// microseconds, before 1970, in the year 9999, and given with a UTC offset other than
+/// zero; in records (created, updated, issued, expiry) and in audit events.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::timestamps_round_trip_to_the_microsecond(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn timestamps_round_trip_to_the_microsecond(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let a = account();
+    let instant = |unix: i64, micros: i64| {
+        OffsetDateTime::from_unix_timestamp(unix).expect("a valid instant")
+            + Duration::microseconds(micros)
+    };
+    let moon_landing = instant(-14_182_940, 1); // 1969-07-20 20:17:40.000001 UTC
+    let early = instant(-2_208_988_800, 999_999); // 1900-01-01 00:00:00.999999 UTC
+    let far = instant(253_402_300_799, 999_999); // 9999-12-31 23:59:59.999999 UTC
+    let offset = UtcOffset::from_hms(5, 30, 0).expect("a valid offset");
+    let elsewhere = (t0() + Duration::microseconds(1)).to_offset(offset);
+    let times = [t0(), moon_landing, early, far, elsewhere];
+
+    for (n, &at) in times.iter().enumerate() {
+        let previous_issued = times[(n + 1) % times.len()];
+        let expires = times[(n + 2) % times.len()];
+        let created_at = times[(n + 3) % times.len()];
+        let mut r = record(&a, created_at);
+        r.updated_at = times[(n + 4) % times.len()];
+        r.credentials = Credentials::Rotating {
+            current: token(at),
+            previous: token(previous_issued),
+            previous_expires_at: expires,
+        };
+        let e = event(&r, AuditAction::Created, at);
+        storage.insert(&r, &e).await.expect("insert");
+        let back = stored(storage, &r).await;
+        assert_same(&back, &r, "timestamps of a record");
+        assert_eq!(back.created_at.unix_timestamp_nanos() % 1_000, 0);
+        let found = lookup(storage, &r.credentials.current().id)
+            .await
+            .expect("find_by_token");
+        assert_same(&found, &r, "timestamps through find_by_token");
+        let logged = log(storage, &a).await;
+        assert!(
+            logged.contains(&e),
+            "the event at {at} came back as another instant"
+        );
+    }
+}
