@@ -48,6 +48,8 @@
 //! - [`PrivateIntegrations`]: the service — policy, orchestration, audit.
 //! - [`storage`]: the [`Storage`] contract and [`MemoryStorage`].
 //! - [`Clock`]: [`SystemClock`], and [`ManualClock`] for tests.
+//! - `http` (feature `axum`): the `Verified` extractor, the `RequireScope` layer and the
+//!   admin router.
 //!
 //! ## Security promises
 //!
@@ -66,6 +68,9 @@
 mod clock;
 pub mod domain;
 mod error;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod http;
 mod service;
 pub mod storage;
 mod verify;
