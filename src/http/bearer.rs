@@ -134,7 +134,8 @@ impl Realm {
     /// left out rather than quoted wrongly).
     fn insufficient_scope(&self, scope: &str) -> Option<HeaderValue> {
         let name = &self.0.name;
-        let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':');
+        let plain =
+            |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':');
         let value = if !scope.is_empty() && scope.bytes().all(plain) {
             format!("Bearer realm=\"{name}\", error=\"insufficient_scope\", scope=\"{scope}\"")
         } else {

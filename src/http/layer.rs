@@ -163,7 +163,11 @@ impl RequireScope {
 
     /// The verified integration of a request that has the scope. A [`Verified`] already
     /// in the extensions (from an outer `RequireScope`) is reused, not verified again.
-    async fn check(&self, headers: &axum::http::HeaderMap, already: Option<Verified>) -> Result<Verified, BearerError> {
+    async fn check(
+        &self,
+        headers: &axum::http::HeaderMap,
+        already: Option<Verified>,
+    ) -> Result<Verified, BearerError> {
         let verified = match already {
             Some(verified) => verified,
             None => authenticate(&self.pi, headers).await?,

@@ -64,7 +64,5 @@ mod bearer;
 mod layer;
 
 pub use admin::{TOKEN_NOTICE, admin_router};
-pub use bearer::{
-    BearerError, BearerRejection, DEFAULT_REALM, MAX_AUTHORIZATION_LEN, Realm,
-};
+pub use bearer::{BearerError, BearerRejection, DEFAULT_REALM, MAX_AUTHORIZATION_LEN, Realm};
 pub use layer::{RequireScope, RequireScopeService};
