@@ -293,3 +293,176 @@ impl PrivateIntegrations {
         RequireScope::new(self.clone(), scope)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::http::Realm;
+    use crate::{AccountId, Actor, MemoryStorage, NewIntegration, ScopeCatalog, UserId};
+
+    async fn service() -> (PrivateIntegrations, String) {
+        let pi = PrivateIntegrations::builder(MemoryStorage::new())
+            .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"]).unwrap())
+            .build();
+        let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+        let created = pi
+            .create(
+                &admin,
+                NewIntegration::new("Sync").scopes(["contacts.readonly"]),
+            )
+            .await
+            .unwrap();
+        (pi, created.token.expose_secret().to_owned())
+    }
+
+    fn request(authorization: Option<&str>) -> Request<Body> {
+        let mut request = Request::builder().uri("/");
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value);
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
+    async fn who(verified: Verified) -> String {
+        verified.integration_name().to_owned()
+    }
+
+    #[tokio::test]
+    async fn the_handler_gets_what_the_layer_verified() {
+        let (pi, token) = service().await;
+        let app: Router = Router::new()
+            .route("/", get(who))
+            .route_layer(pi.require_scope("contacts.readonly"))
+            .with_state(pi);
+        let bearer = format!("Bearer {token}");
+        let response = app.oneshot(request(Some(&bearer))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"Sync");
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_never_reaches_the_inner_service() {
+        let (pi, token) = service().await;
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let app: Router = Router::new()
+            .route(
+                "/",
+                get(move || async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    "reached"
+                }),
+            )
+            .route_layer(pi.require_scope("contacts.write"))
+            .with_state(pi);
+        let bearer = format!("Bearer {token}");
+        for auth in [
+            None,
+            Some("Basic eA=="),
+            Some("Bearer nope"),
+            Some(&*bearer),
+        ] {
+            let response = app.clone().oneshot(request(auth)).await.unwrap();
+            assert!(response.status().is_client_error(), "{auth:?}");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn nested_layers_verify_once_and_check_each_scope() {
+        let (pi, token) = service().await;
+        let bearer = format!("Bearer {token}");
+        let inner: Router = Router::new()
+            .route("/", get(who))
+            .route_layer(pi.require_scope("contacts.readonly"))
+            .with_state(pi.clone());
+        let both = inner.clone().layer(pi.require_scope("contacts.readonly"));
+        let response = both.oneshot(request(Some(&bearer))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        // The outer layer's scope is checked even though the inner one would pass.
+        let stricter = inner.layer(pi.require_scope("contacts.write"));
+        let response = stricter.oneshot(request(Some(&bearer))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn the_realm_is_configurable() {
+        let (pi, _) = service().await;
+        let realm = Realm::new("contacts").unwrap();
+        let app: Router = Router::new()
+            .route("/", get(who))
+            .route_layer(pi.require_scope("contacts.readonly").realm(realm.clone()))
+            .with_state(pi.clone());
+        let response = app.oneshot(request(None)).await.unwrap();
+        assert_eq!(
+            response.headers()[WWW_AUTHENTICATE],
+            r#"Bearer realm="contacts""#
+        );
+        // The extractor alone reads the realm from the extensions.
+        let app: Router = Router::new()
+            .route("/", get(who))
+            .layer(axum::Extension(realm))
+            .with_state(pi);
+        let response = app.oneshot(request(Some("Bearer nope"))).await.unwrap();
+        assert_eq!(
+            response.headers()[WWW_AUTHENTICATE],
+            r#"Bearer realm="contacts", error="invalid_token""#
+        );
+    }
+
+    #[tokio::test]
+    async fn an_optional_extractor_lets_anonymous_requests_in_but_not_bad_tokens() {
+        async fn maybe(verified: Option<Verified>) -> String {
+            verified.map_or("anonymous".into(), |v| v.integration_name().to_owned())
+        }
+        let (pi, token) = service().await;
+        let app: Router = Router::new().route("/", get(maybe)).with_state(pi);
+        let bearer = format!("Bearer {token}");
+        for (auth, status, body) in [
+            (None, StatusCode::OK, &b"anonymous"[..]),
+            (Some("Basic eA=="), StatusCode::OK, b"anonymous"),
+            (Some(&*bearer), StatusCode::OK, b"Sync"),
+        ] {
+            let response = app.clone().oneshot(request(auth)).await.unwrap();
+            assert_eq!(response.status(), status);
+            let bytes = axum::body::to_bytes(response.into_body(), 1024)
+                .await
+                .unwrap();
+            assert_eq!(&bytes[..], body);
+        }
+        let response = app.oneshot(request(Some("Bearer nope"))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn scopes_outside_the_catalog_are_caught_when_the_router_is_built() {
+        let pi = PrivateIntegrations::builder(MemoryStorage::new())
+            .scope_catalog(ScopeCatalog::new(["contacts.readonly"]).unwrap())
+            .build();
+        assert!(matches!(
+            RequireScope::try_new(pi, "contacts.readnly"),
+            Err(Error::UnknownScope(scope)) if scope == "contacts.readnly"
+        ));
+    }
+
+    #[test]
+    #[should_panic(expected = "unknown scope \"contacts.readnly\"")]
+    fn require_scope_panics_on_a_typo() {
+        let pi = PrivateIntegrations::builder(MemoryStorage::new())
+            .scope_catalog(ScopeCatalog::new(["contacts.readonly"]).unwrap())
+            .build();
+        let _ = pi.require_scope("contacts.readnly");
+    }
+}
