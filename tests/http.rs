@@ -442,6 +442,10 @@ const INVALID_REQUEST: &str = r#"Bearer realm="api", error="invalid_request""#;
 const NEEDS_WRITE: &str =
     r#"Bearer realm="api", error="insufficient_scope", scope="contacts.write""#;
 
+/// A refusal decided from the `Authorization` headers alone: the case, the header
+/// values, and the status, challenge and error code expected.
+type HeaderCase = (&'static str, Vec<Vec<u8>>, u16, &'static str, &'static str);
+
 /// `token` with one character of its secret changed: the checksum no longer matches.
 fn typo(token: &str) -> String {
     let mut bytes = token.as_bytes().to_vec();
@@ -796,7 +800,7 @@ async fn refusals_follow_rfc_6750_and_never_reach_the_handler() {
     // Refused from the header alone: no storage lookup.
     let lookups = s.faults.lookups();
     let huge = [b"Bearer ".as_slice(), &[b'A'; 100 * 1024]].concat();
-    let header_cases: Vec<(&str, Vec<Vec<u8>>, u16, &str, &str)> = vec![
+    let header_cases: Vec<HeaderCase> = vec![
         ("no Authorization", vec![], 401, MISSING, "missing_token"),
         (
             "Basic",

@@ -424,8 +424,9 @@ fn realm_of(parts: &Parts) -> Realm {
 /// `Authorization: Bearer <token>`.
 ///
 /// Behind a [`RequireScope`](super::RequireScope) layer it takes what the layer verified
-/// (no second verification). Otherwise it reads the header per
-/// [`bearer_token`]'s rules and calls [`PrivateIntegrations::verify`] on the service
+/// (no second verification). Otherwise it reads the header by the rules of the
+/// [module documentation](super#refusals-rfc-6750) and calls
+/// [`PrivateIntegrations::verify`] on the service
 /// found in the router state (`PrivateIntegrations: FromRef<S>`). It checks no scope:
 /// use the layer, or [`Verified::require_scope`] in the handler.
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

@@ -58,6 +58,7 @@
 //! See [`admin_router`] and `openapi.yaml` at the root of the crate.
 //!
 //! [`PrivateIntegrations`]: crate::PrivateIntegrations
+//! [`PrivateIntegrations::require_scope`]: crate::PrivateIntegrations::require_scope
 
 mod admin;
 mod bearer;
