@@ -50,6 +50,8 @@
 //!   `SqliteStorage` (`sqlite`) and `PostgresStorage` (`postgres`); the conformance suite
 //!   for any backend (`conformance`).
 //! - [`Clock`]: [`SystemClock`], and [`ManualClock`] for tests.
+//! - `http` (feature `axum`): the `Verified` extractor, the `RequireScope` layer and the
+//!   admin router.
 //!
 //! ## Security promises
 //!
@@ -68,6 +70,9 @@
 mod clock;
 pub mod domain;
 mod error;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod http;
 mod service;
 pub mod storage;
 mod verify;

@@ -1,0 +1,83 @@
+//! An axum service with Private Integrations: the admin API under `/admin`, and a
+//! contacts API that third-party integrations call with their tokens.
+//!
+//! Run: `cargo run --example server --features axum` (listens on 127.0.0.1:3000; set
+//! `ADDR` to change it). It prints a curl walk-through of the admin's story.
+//!
+//! The admin API sits behind a STAND-IN login that trusts the `X-Account-Id`,
+//! `X-User-Id` and `X-Role` headers: NOT FOR PRODUCTION. A real host puts its own login
+//! there (see `HeaderLogin` in `examples/server/app.rs`).
+
+#[path = "server/app.rs"]
+mod app;
+
+use private_integrations::{MemoryStorage, PrivateIntegrations, PrivateIntegrationsBuilder};
+
+type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+/// Where integrations are kept.
+async fn storage() -> Result<PrivateIntegrationsBuilder, Box<dyn std::error::Error>> {
+    #[cfg(feature = "postgres")]
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        let storage = private_integrations::PostgresStorage::connect(&url).await?;
+        storage.migrate().await?;
+        println!("Storage: PostgreSQL (DATABASE_URL)");
+        return Ok(PrivateIntegrations::builder(storage));
+    }
+    println!("Storage: in memory (everything is gone when the server stops)");
+    Ok(PrivateIntegrations::builder(MemoryStorage::new()))
+}
+
+#[tokio::main]
+async fn main() -> Outcome {
+    let pi = storage().await?.scope_catalog(app::catalog()).build();
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    print_walkthrough(&base);
+    axum::serve(listener, app::app(pi)).await?;
+    Ok(())
+}
+
+fn print_walkthrough(base: &str) {
+    let admin = "-H 'X-Account-Id: acct_1' -H 'X-User-Id: u_admin' -H 'X-Role: admin'";
+    let json = "-H 'Content-Type: application/json'";
+    println!(
+        r#"Listening on {base}
+
+WARNING: the admin API trusts the X-Account-Id, X-User-Id and X-Role headers. That is a
+STAND-IN for your own login, NOT FOR PRODUCTION.
+
+The admin's story (needs curl and jq):
+
+1. Create an integration. The token is shown once: copy it now.
+   curl -s -X POST {base}/admin/integrations {admin} {json} \
+     -d '{{"name":"Zapier sync","description":"Pushes contacts","scopes":["contacts.readonly"]}}' | tee created.json
+   TOKEN=$(jq -r .token created.json); ID=$(jq -r .integration.id created.json)
+
+2. The third party calls the API with it.
+   curl -s {base}/v1/contacts -H "Authorization: Bearer $TOKEN"                       # 200
+   curl -si -X POST {base}/v1/contacts -H "Authorization: Bearer $TOKEN" {json} -d '{{"name":"Ada"}}'   # 403 insufficient_scope
+
+3. Grant contacts.write: the same token may now write.
+   curl -s -X PATCH {base}/admin/integrations/$ID {admin} {json} -d '{{"scopes":["contacts.readonly","contacts.write"]}}'
+   curl -s -X POST {base}/v1/contacts -H "Authorization: Bearer $TOKEN" {json} -d '{{"name":"Ada"}}'    # 201
+
+4. Rotate, expire the old token later: both work for 7 days.
+   NEW=$(curl -s -X POST {base}/admin/integrations/$ID/rotate {admin} {json} -d '{{"mode":"expire_later"}}' | jq -r .token)
+   curl -s {base}/v1/contacts -H "Authorization: Bearer $TOKEN"; curl -s {base}/v1/contacts -H "Authorization: Bearer $NEW"
+   curl -s -X POST {base}/admin/integrations/$ID/rotation/expire-previous {admin}      # or .../rotation/cancel
+   curl -si {base}/v1/contacts -H "Authorization: Bearer $TOKEN"                       # 401 invalid_token
+
+5. More: list, permissions, the feature switch, the reminder, the audit log, delete.
+   curl -s {base}/admin/integrations {admin}
+   curl -s -X PUT {base}/admin/users/u_bob/permission {admin} {json} -d '{{"permission":"allow"}}'
+   curl -s -X PUT {base}/admin/feature {admin} {json} -d '{{"enabled":true}}'
+   curl -s {base}/admin/rotation-due {admin}
+   curl -s {base}/admin/audit-log {admin}
+   curl -s -X DELETE {base}/admin/integrations/$ID {admin}
+   curl -si {base}/v1/contacts -H "Authorization: Bearer $NEW"                         # 401
+
+Stop with Ctrl-C."#
+    );
+}

@@ -1,0 +1,532 @@
+//! The admin router: the whole management API as JSON over HTTP.
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequestParts, Path};
+use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::access::{Actor, Permission};
+use crate::domain::audit::AuditEvent;
+use crate::domain::credentials::RotationMode;
+use crate::domain::ids::{IntegrationId, UserId};
+use crate::domain::integration::{Integration, IntegrationUpdate, NewIntegration};
+use crate::domain::token::IssuedToken;
+use crate::error::Error;
+use crate::service::PrivateIntegrations;
+
+/// What the admin API says next to a token it shows: the token is never shown again.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::http::TOKEN_NOTICE;
+/// assert!(TOKEN_NOTICE.contains("will not be shown again"));
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.";
+
+/// The management API as an axum [`Router`]: mount it where the host's admin pages live
+/// (say `.nest("/admin", admin_router::<HostLogin, _>(pi))`).
+///
+/// `A` is the host's own login: an extractor that authenticates the admin making the
+/// call (a session cookie, an SSO header, …) and turns into the [`Actor`]. The library
+/// never authenticates admins itself; `A`'s rejection is the host's response, sent as it
+/// is. Every route extracts `A` first, so an unauthenticated request learns nothing else.
+///
+/// | method and path | body | success |
+/// |---|---|---|
+/// | `POST /integrations` | `{"name", "description"?, "scopes"}` | 201 `{"integration", "token", "token_notice"}` |
+/// | `GET /integrations` | | 200 `{"integrations": […]}` |
+/// | `GET /integrations/{id}` | | 200 integration |
+/// | `PATCH /integrations/{id}` | `{"name"?, "description"?, "scopes"?}` | 200 integration |
+/// | `DELETE /integrations/{id}` | | 204 |
+/// | `POST /integrations/{id}/rotate` | `{"mode": "expire_later" \| "expire_now"}` | 200 `{"integration", "token", "token_notice"}` |
+/// | `POST /integrations/{id}/rotation/cancel` | | 200 integration |
+/// | `POST /integrations/{id}/rotation/expire-previous` | | 200 integration |
+/// | `PUT /users/{user_id}/permission` | `{"permission": "allow" \| "deny" \| "role_default"}` | 204 |
+/// | `PUT /feature` | `{"enabled": bool}` | 204 |
+/// | `GET /rotation-due` | | 200 `{"integrations": […]}` |
+/// | `GET /audit-log` | | 200 `{"events": […]}`, newest first |
+///
+/// `openapi.yaml` at the root of the crate describes each of them. Responses that show a
+/// token carry `Cache-Control: no-store`.
+///
+/// Every failure is JSON, `{"error": code, "message": text}`:
+///
+/// | status | `error` | when |
+/// |---|---|---|
+/// | 400 | `malformed_json` | the body is not JSON |
+/// | 403 | `permission_denied`, `feature_disabled` | [`Error::PermissionDenied`], [`Error::FeatureDisabled`] |
+/// | 404 | `not_found` | [`Error::NotFound`]; also a malformed integration id, without a storage call |
+/// | 409 | `rotation_in_progress`, `no_rotation_in_progress`, `conflict` | the errors of the same names (`conflict`: reload and retry) |
+/// | 413 | `body_too_large` | the body is over axum's limit (2 MB by default) |
+/// | 415 | `unsupported_media_type` | a body without `Content-Type: application/json` |
+/// | 422 | `invalid_body` | JSON of the wrong shape (a missing field, an unknown field, a wrong type or value) |
+/// | 422 | `invalid_input`, `unknown_scope` | [`Error::InvalidInput`], [`Error::UnknownScope`]; also a malformed user id |
+/// | 500 | `internal_error` | the system's random number generator failed |
+/// | 503 | `storage_unavailable` | [`Error::Storage`]; the message never shows the storage error |
+///
+/// # Example
+///
+/// ```
+/// use axum::{Router, extract::FromRequestParts, http::{StatusCode, request::Parts}};
+/// use private_integrations::*;
+/// use private_integrations::http::admin_router;
+///
+/// /// The host's login: here, whatever its session layer put in the extensions.
+/// struct HostLogin(Actor);
+///
+/// impl<S: Send + Sync> FromRequestParts<S> for HostLogin {
+///     type Rejection = StatusCode;
+///     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, StatusCode> {
+///         parts.extensions.get::<Actor>().cloned().map(HostLogin).ok_or(StatusCode::UNAUTHORIZED)
+///     }
+/// }
+///
+/// impl From<HostLogin> for Actor {
+///     fn from(login: HostLogin) -> Actor {
+///         login.0
+///     }
+/// }
+///
+/// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+///     .build();
+/// let app: Router = Router::new().nest("/admin", admin_router::<HostLogin, _>(pi));
+/// # let _ = app;
+/// # Ok::<(), Error>(())
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub fn admin_router<A, S>(pi: PrivateIntegrations) -> Router<S>
+where
+    A: FromRequestParts<S> + Into<Actor> + Send + 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/integrations", post(create::<A>).get(list::<A>))
+        .route(
+            "/integrations/{id}",
+            get(get_one::<A>).patch(update::<A>).delete(delete::<A>),
+        )
+        .route("/integrations/{id}/rotate", post(rotate::<A>))
+        .route(
+            "/integrations/{id}/rotation/cancel",
+            post(cancel_rotation::<A>),
+        )
+        .route(
+            "/integrations/{id}/rotation/expire-previous",
+            post(expire_previous_now::<A>),
+        )
+        .route("/users/{user_id}/permission", put(set_permission::<A>))
+        .route("/feature", put(set_feature::<A>))
+        .route("/rotation-due", get(rotation_due::<A>))
+        .route("/audit-log", get(audit_log::<A>))
+        .layer(Extension(pi))
+}
+
+/// The acting admin, as the host's login `A` found them.
+struct Acting<A>(Actor, PhantomData<fn() -> A>);
+
+impl<A, S> FromRequestParts<S> for Acting<A>
+where
+    A: FromRequestParts<S> + Into<Actor>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match A::from_request_parts(parts, state).await {
+            Ok(login) => Ok(Acting(login.into(), PhantomData)),
+            Err(rejection) => Err(rejection.into_response()),
+        }
+    }
+}
+
+/// A failure of the admin API, as JSON.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: Cow<'static, str>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.code,
+            message: &self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        let (status, code) = match &err {
+            Error::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Error::PermissionDenied => (StatusCode::FORBIDDEN, "permission_denied"),
+            Error::FeatureDisabled => (StatusCode::FORBIDDEN, "feature_disabled"),
+            Error::InvalidInput(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+            Error::UnknownScope(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_scope"),
+            Error::RotationInProgress => (StatusCode::CONFLICT, "rotation_in_progress"),
+            Error::NoRotationInProgress => (StatusCode::CONFLICT, "no_rotation_in_progress"),
+            Error::Conflict => (StatusCode::CONFLICT, "conflict"),
+            // The storage error's source stays here: it may name hosts, users or queries.
+            Error::Storage(_) => {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the integrations store is unavailable; nothing was changed, retry later",
+                );
+            }
+            // `Randomness`, and any variant added later.
+            _ => {
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "an internal error occurred; nothing was changed",
+                );
+            }
+        };
+        // These messages name fields, rules and the caller's own scope names, never a
+        // secret or an internal detail.
+        ApiError::new(status, code, err.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let (status, code) = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                return ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send the body as JSON, with `Content-Type: application/json`",
+                );
+            }
+            JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+            }
+            _ => (StatusCode::BAD_REQUEST, "unreadable_body"),
+        };
+        ApiError::new(status, code, rejection.body_text())
+    }
+}
+
+/// `Error` as an axum response: the status and JSON body of the admin API (see
+/// [`admin_router`]), for hosts that call the service from their own handlers.
+///
+/// ```
+/// use axum::{http::StatusCode, response::IntoResponse};
+/// use private_integrations::Error;
+/// assert_eq!(Error::Conflict.into_response().status(), StatusCode::CONFLICT);
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The integration id of the path. A malformed one cannot exist: 404, like an id of
+/// another account, without a storage call.
+fn integration_id(path: Result<Path<String>, PathRejection>) -> ApiResult<IntegrationId> {
+    path.ok()
+        .and_then(|Path(raw)| IntegrationId::parse(&raw).ok())
+        .ok_or_else(|| Error::NotFound.into())
+}
+
+/// The body, or the JSON error that says what is wrong with it.
+fn body<T>(json: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    json.map(|Json(value)| value).map_err(ApiError::from)
+}
+
+/// A response that shows a token: the admin's only chance to copy it.
+#[derive(Serialize)]
+struct TokenShown<'a> {
+    integration: &'a Integration,
+    token: &'a str,
+    token_notice: &'static str,
+}
+
+fn token_shown(status: StatusCode, integration: &Integration, token: &IssuedToken) -> Response {
+    let body = TokenShown {
+        integration,
+        token: token.expose_secret(),
+        token_notice: TOKEN_NOTICE,
+    };
+    let mut response = (status, Json(body)).into_response();
+    // Keep the token out of every cache on the way (RFC 9111 §5.2.2.5).
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+    scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    name: Option<String>,
+    description: Option<String>,
+    scopes: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    mode: RotationMode,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermissionBody {
+    permission: Permission,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeatureBody {
+    enabled: bool,
+}
+
+#[derive(Serialize)]
+struct Integrations {
+    integrations: Vec<Integration>,
+}
+
+#[derive(Serialize)]
+struct Events {
+    events: Vec<AuditEvent>,
+}
+
+async fn create<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+    json: Result<Json<CreateBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let CreateBody {
+        name,
+        description,
+        scopes,
+    } = body(json)?;
+    let new = NewIntegration::new(name)
+        .description(description)
+        .scopes(scopes);
+    let created = pi.create(&actor, new).await?;
+    Ok(token_shown(
+        StatusCode::CREATED,
+        &created.integration,
+        &created.token,
+    ))
+}
+
+async fn list<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+) -> ApiResult<Json<Integrations>> {
+    let integrations = pi.list(&actor).await?;
+    Ok(Json(Integrations { integrations }))
+}
+
+async fn get_one<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Integration>> {
+    let id = integration_id(path)?;
+    Ok(Json(pi.get(&actor, &id).await?))
+}
+
+async fn update<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+    path: Result<Path<String>, PathRejection>,
+    json: Result<Json<UpdateBody>, JsonRejection>,
+) -> ApiResult<Json<Integration>> {
+    let id = integration_id(path)?;
+    let UpdateBody {
+        name,
+        description,
+        scopes,
+    } = body(json)?;
+    let mut update = IntegrationUpdate::new();
+    if let Some(name) = name {
+        update = update.name(name);
+    }
+    if let Some(description) = description {
+        update = update.description(description);
+    }
+    if let Some(scopes) = scopes {
+        update = update.scopes(scopes);
+    }
+    Ok(Json(pi.update(&actor, &id, update).await?))
+}
+
+async fn delete<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<StatusCode> {
+    let id = integration_id(path)?;
+    pi.delete(&actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+    path: Result<Path<String>, PathRejection>,
+    json: Result<Json<RotateBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let id = integration_id(path)?;
+    let RotateBody { mode } = body(json)?;
+    let rotated = pi.rotate(&actor, &id, mode).await?;
+    Ok(token_shown(
+        StatusCode::OK,
+        &rotated.integration,
+        &rotated.token,
+    ))
+}
+
+async fn cancel_rotation<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Integration>> {
+    let id = integration_id(path)?;
+    Ok(Json(pi.cancel_rotation(&actor, &id).await?))
+}
+
+async fn expire_previous_now<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult<Json<Integration>> {
+    let id = integration_id(path)?;
+    Ok(Json(pi.expire_previous_now(&actor, &id).await?))
+}
+
+async fn set_permission<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+    path: Result<Path<String>, PathRejection>,
+    json: Result<Json<PermissionBody>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    let user = path
+        .map_err(|_| invalid_user_id())
+        .and_then(|Path(raw)| UserId::try_new(raw).map_err(|err| Error::from(err).into()))?;
+    let PermissionBody { permission } = body(json)?;
+    pi.set_permission(&actor, &user, permission).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn invalid_user_id() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+        "invalid input: user id is malformed",
+    )
+}
+
+async fn set_feature<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+    json: Result<Json<FeatureBody>, JsonRejection>,
+) -> ApiResult<StatusCode> {
+    let FeatureBody { enabled } = body(json)?;
+    pi.set_feature_enabled(&actor, enabled).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotation_due<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+) -> ApiResult<Json<Integrations>> {
+    let integrations = pi.rotation_due(&actor).await?;
+    Ok(Json(Integrations { integrations }))
+}
+
+async fn audit_log<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+) -> ApiResult<Json<Events>> {
+    let events = pi.audit_log(&actor).await?;
+    Ok(Json(Events { events }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{InvalidInput, StorageError};
+
+    #[test]
+    fn errors_map_to_statuses_and_codes() {
+        let cases: [(Error, u16, &str); 10] = [
+            (Error::NotFound, 404, "not_found"),
+            (Error::PermissionDenied, 403, "permission_denied"),
+            (Error::FeatureDisabled, 403, "feature_disabled"),
+            (
+                Error::InvalidInput(InvalidInput::NoScopes),
+                422,
+                "invalid_input",
+            ),
+            (Error::UnknownScope("x.y".into()), 422, "unknown_scope"),
+            (Error::RotationInProgress, 409, "rotation_in_progress"),
+            (Error::NoRotationInProgress, 409, "no_rotation_in_progress"),
+            (Error::Conflict, 409, "conflict"),
+            (
+                Error::Storage(StorageError::backend("db.internal:5432 refused")),
+                503,
+                "storage_unavailable",
+            ),
+            (
+                Error::Storage(StorageError::NotFound),
+                503,
+                "storage_unavailable",
+            ),
+        ];
+        for (err, status, code) in cases {
+            let api = ApiError::from(err);
+            assert_eq!(api.status.as_u16(), status, "{code}");
+            assert_eq!(api.code, code);
+            assert!(!api.message.contains("db.internal"));
+        }
+    }
+}
