@@ -1,15 +1,11 @@
 //! [`PostgresStorage`]: integrations in PostgreSQL, shared by every replica of a service.
 
-use std::sync::Arc;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+use time::OffsetDateTime;
 
-use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
-
-use super::sql::{self, AuditRow, IntegrationColumns, IntegrationRow, backend, write_error};
-use super::{AccessSettings, AuditEvent, IntegrationRecord, Storage, StorageError, TokenLookup};
-use crate::domain::access::Permission;
-use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+use super::StorageError;
+use super::sql::{self, backend};
 
 /// The embedded migrations, in order.
 const MIGRATIONS: &[sql::EmbeddedMigration] = &[(
@@ -18,24 +14,14 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[(
     include_str!("../../migrations/postgres/0001_initial.sql"),
 )];
 
-/// The columns of `pi_integrations` (table alias `i`) that make a record.
-macro_rules! integration_columns {
-    () => {
-        "i.id, i.account, i.name, i.description, i.scopes, \
-         i.current_token_id, i.current_token_hash, i.current_issued_at, \
-         i.previous_token_id, i.previous_token_hash, i.previous_issued_at, i.previous_expires_at, \
-         i.created_at, i.updated_at, i.version"
-    };
-}
-
 /// Storage in PostgreSQL: every replica of the service shares one database.
 ///
-/// Holds the same contract as every backend (see [`Storage`]): each write is one
-/// transaction whose `UPDATE … WHERE id = $1 AND account = $2 AND version = $3` is the
-/// compare-and-swap (of two replicas racing on one integration exactly one wins, the
-/// other gets [`StorageError::Conflict`]); it keeps the unique token index `pi_tokens`
-/// in sync and appends the audit event. A token lookup is one indexed query. Every
-/// management query names the account.
+/// Holds the same contract as every backend (see [`Storage`](super::Storage)): each
+/// write is one transaction whose `UPDATE … WHERE id = … AND account = … AND version =
+/// …` is the compare-and-swap (of two replicas racing on one integration exactly one
+/// wins, the other gets [`StorageError::Conflict`]); it keeps the unique token index
+/// `pi_tokens` in sync and appends the audit event. A token lookup is one indexed
+/// query. Every management query names the account.
 ///
 /// The tables are created by [`migrate`](Self::migrate), never implicitly:
 /// `pi_integrations`, `pi_tokens`, `pi_account_settings`, `pi_permissions` and
@@ -169,342 +155,34 @@ impl PostgresStorage {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
 
+// What `sql::impl_storage!` needs of this backend.
+impl PostgresStorage {
+    /// A transaction at the server's default isolation, READ COMMITTED. Under it, a
+    /// concurrent writer of the same row makes the compare-and-swap `UPDATE` wait, then
+    /// re-check the version against the row it committed: one of them changes nothing.
     async fn begin(&self) -> Result<Transaction<'static, Postgres>, StorageError> {
         self.pool.begin().await.map_err(backend)
     }
-}
 
-fn integration(row: &PgRow) -> Result<IntegrationRecord, StorageError> {
-    let get = |column: &str| row.try_get::<String, _>(column).map_err(backend);
-    IntegrationRow {
-        id: get("id")?,
-        account: get("account")?,
-        name: get("name")?,
-        description: get("description")?,
-        scopes: get("scopes")?,
-        current_token_id: get("current_token_id")?,
-        current_token_hash: row.try_get("current_token_hash").map_err(backend)?,
-        current_issued_at: row.try_get("current_issued_at").map_err(backend)?,
-        previous_token_id: row.try_get("previous_token_id").map_err(backend)?,
-        previous_token_hash: row.try_get("previous_token_hash").map_err(backend)?,
-        previous_issued_at: row.try_get("previous_issued_at").map_err(backend)?,
-        previous_expires_at: row.try_get("previous_expires_at").map_err(backend)?,
-        created_at: row.try_get("created_at").map_err(backend)?,
-        updated_at: row.try_get("updated_at").map_err(backend)?,
-        version: row.try_get("version").map_err(backend)?,
+    /// A timestamp is a `timestamptz`, as it is.
+    fn encode_time(at: OffsetDateTime) -> Result<OffsetDateTime, StorageError> {
+        Ok(at)
     }
-    .into_record()
-}
 
-/// Points every token id of the record at it (the caller removed its old ids first).
-async fn index_tokens(
-    tx: &mut Transaction<'static, Postgres>,
-    columns: &IntegrationColumns<'_>,
-) -> Result<(), StorageError> {
-    for token_id in columns.token_ids() {
-        sqlx::query("INSERT INTO pi_tokens (token_id, integration_id) VALUES ($1, $2)")
-            .bind(token_id)
-            .bind(columns.id)
-            .execute(&mut **tx)
-            .await
-            .map_err(write_error)?;
+    fn decode_time(at: OffsetDateTime) -> Result<OffsetDateTime, StorageError> {
+        Ok(at)
     }
-    Ok(())
-}
 
-async fn append(
-    tx: &mut Transaction<'static, Postgres>,
-    event: &AuditEvent,
-) -> Result<(), StorageError> {
-    sqlx::query(
-        "INSERT INTO pi_audit_events (account, actor, integration_id, action, at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(event.account.as_str())
-    .bind(event.actor.as_str())
-    .bind(event.integration.as_ref().map(IntegrationId::as_str))
-    .bind(sql::action_json(&event.action)?)
-    .bind(event.at)
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
-    Ok(())
-}
-
-/// After a compare-and-swap write changed no row: [`StorageError::NotFound`] if the
-/// account has no such integration, [`StorageError::Conflict`] if its version differs.
-async fn missed(tx: &mut Transaction<'static, Postgres>, account: &str, id: &str) -> StorageError {
-    let exists = sqlx::query("SELECT 1 FROM pi_integrations WHERE id = $1 AND account = $2")
-        .bind(id)
-        .bind(account)
-        .fetch_optional(&mut **tx)
-        .await;
-    match exists {
-        Ok(Some(_)) => StorageError::Conflict,
-        Ok(None) => StorageError::NotFound,
-        Err(err) => backend(err),
-    }
-}
-
-#[async_trait]
-impl Storage for PostgresStorage {
-    async fn insert(
-        &self,
-        record: &IntegrationRecord,
-        event: &AuditEvent,
+    /// Nothing to do: the integration's token index rows went with it (`ON DELETE
+    /// CASCADE`; PostgreSQL always enforces foreign keys).
+    async fn delete_token_rows(
+        _tx: &mut Transaction<'static, Postgres>,
+        _integration_id: &str,
     ) -> Result<(), StorageError> {
-        let c = IntegrationColumns::of(record)?;
-        let previous = c.previous.as_ref();
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO pi_integrations (id, account, name, description, scopes, \
-             current_token_id, current_token_hash, current_issued_at, \
-             previous_token_id, previous_token_hash, previous_issued_at, previous_expires_at, \
-             created_at, updated_at, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(c.id)
-        .bind(c.account)
-        .bind(c.name)
-        .bind(c.description)
-        .bind(&c.scopes)
-        .bind(c.current.id)
-        .bind(c.current.hash)
-        .bind(c.current.issued_at)
-        .bind(previous.map(|(p, _)| p.id))
-        .bind(previous.map(|(p, _)| p.hash))
-        .bind(previous.map(|(p, _)| p.issued_at))
-        .bind(previous.map(|(_, at)| *at))
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(c.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(write_error)?;
-        index_tokens(&mut tx, &c).await?;
-        append(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn update(
-        &self,
-        record: &IntegrationRecord,
-        expected_version: u64,
-        event: &AuditEvent,
-    ) -> Result<(), StorageError> {
-        let c = IntegrationColumns::of(record)?;
-        let previous = c.previous.as_ref();
-        let expected = sql::version(expected_version)?;
-        let mut tx = self.begin().await?;
-        // Under READ COMMITTED a concurrent writer of the same row makes this wait, then
-        // re-check the version against the row it committed: one of them changes nothing.
-        let changed = sqlx::query(
-            "UPDATE pi_integrations SET name = $4, description = $5, scopes = $6, \
-             current_token_id = $7, current_token_hash = $8, current_issued_at = $9, \
-             previous_token_id = $10, previous_token_hash = $11, previous_issued_at = $12, \
-             previous_expires_at = $13, created_at = $14, updated_at = $15, version = $16 \
-             WHERE id = $1 AND account = $2 AND version = $3",
-        )
-        .bind(c.id)
-        .bind(c.account)
-        .bind(expected)
-        .bind(c.name)
-        .bind(c.description)
-        .bind(&c.scopes)
-        .bind(c.current.id)
-        .bind(c.current.hash)
-        .bind(c.current.issued_at)
-        .bind(previous.map(|(p, _)| p.id))
-        .bind(previous.map(|(p, _)| p.hash))
-        .bind(previous.map(|(p, _)| p.issued_at))
-        .bind(previous.map(|(_, at)| *at))
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(c.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected();
-        if changed == 0 {
-            return Err(missed(&mut tx, c.account, c.id).await);
-        }
-        sqlx::query("DELETE FROM pi_tokens WHERE integration_id = $1")
-            .bind(c.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        index_tokens(&mut tx, &c).await?;
-        append(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn delete(
-        &self,
-        account: &AccountId,
-        id: &IntegrationId,
-        expected_version: u64,
-        event: &AuditEvent,
-    ) -> Result<(), StorageError> {
-        let expected = sql::version(expected_version)?;
-        let mut tx = self.begin().await?;
-        // Its token index rows go with it (ON DELETE CASCADE).
-        let changed = sqlx::query(
-            "DELETE FROM pi_integrations WHERE id = $1 AND account = $2 AND version = $3",
-        )
-        .bind(id.as_str())
-        .bind(account.as_str())
-        .bind(expected)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected();
-        if changed == 0 {
-            return Err(missed(&mut tx, account.as_str(), id.as_str()).await);
-        }
-        append(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn get(
-        &self,
-        account: &AccountId,
-        id: &IntegrationId,
-    ) -> Result<Option<IntegrationRecord>, StorageError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            integration_columns!(),
-            " FROM pi_integrations i WHERE i.id = $1 AND i.account = $2"
-        ))
-        .bind(id.as_str())
-        .bind(account.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        row.as_ref().map(integration).transpose()
-    }
-
-    async fn list(&self, account: &AccountId) -> Result<Vec<IntegrationRecord>, StorageError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            integration_columns!(),
-            " FROM pi_integrations i WHERE i.account = $1 ORDER BY i.created_at, i.id"
-        ))
-        .bind(account.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(integration).collect()
-    }
-
-    fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
-        let token_id = *token_id;
-        TokenLookup::pending(async move {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                integration_columns!(),
-                " FROM pi_tokens t JOIN pi_integrations i ON i.id = t.integration_id \
-                 WHERE t.token_id = $1 \
-                 AND (i.current_token_id = $1 OR i.previous_token_id = $1)"
-            ))
-            .bind(token_id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-            Ok(row.as_ref().map(integration).transpose()?.map(Arc::new))
-        })
-    }
-
-    async fn access(
-        &self,
-        account: &AccountId,
-        user: &UserId,
-    ) -> Result<AccessSettings, StorageError> {
-        let row = sqlx::query(
-            "SELECT \
-             (SELECT feature_enabled FROM pi_account_settings WHERE account = $1) AS feature_enabled, \
-             (SELECT permission FROM pi_permissions WHERE account = $1 AND user_id = $2) AS permission",
-        )
-        .bind(account.as_str())
-        .bind(user.as_str())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
-        let defaults = AccessSettings::default();
-        let feature_enabled: Option<bool> = row.try_get("feature_enabled").map_err(backend)?;
-        let permission: Option<String> = row.try_get("permission").map_err(backend)?;
-        Ok(AccessSettings {
-            feature_enabled: feature_enabled.unwrap_or(defaults.feature_enabled),
-            permission: permission
-                .as_deref()
-                .map(sql::parse_permission)
-                .transpose()?
-                .unwrap_or(defaults.permission),
-        })
-    }
-
-    async fn set_permission(
-        &self,
-        account: &AccountId,
-        user: &UserId,
-        permission: Permission,
-        event: &AuditEvent,
-    ) -> Result<(), StorageError> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO pi_permissions (account, user_id, permission) VALUES ($1, $2, $3) \
-             ON CONFLICT (account, user_id) DO UPDATE SET permission = excluded.permission",
-        )
-        .bind(account.as_str())
-        .bind(user.as_str())
-        .bind(sql::permission_text(permission))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        append(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn set_feature_enabled(
-        &self,
-        account: &AccountId,
-        enabled: bool,
-        event: &AuditEvent,
-    ) -> Result<(), StorageError> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO pi_account_settings (account, feature_enabled) VALUES ($1, $2) \
-             ON CONFLICT (account) DO UPDATE SET feature_enabled = excluded.feature_enabled",
-        )
-        .bind(account.as_str())
-        .bind(enabled)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        append(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT account, actor, integration_id, action, at FROM pi_audit_events \
-             WHERE account = $1 ORDER BY at DESC, seq DESC",
-        )
-        .bind(account.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                AuditRow {
-                    account: row.try_get("account").map_err(backend)?,
-                    actor: row.try_get("actor").map_err(backend)?,
-                    integration_id: row.try_get("integration_id").map_err(backend)?,
-                    action: row.try_get("action").map_err(backend)?,
-                    at: row.try_get("at").map_err(backend)?,
-                }
-                .into_event()
-            })
-            .collect()
+        Ok(())
     }
 }
+
+sql::impl_storage!(PostgresStorage, Postgres);

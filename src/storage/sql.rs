@@ -1,8 +1,13 @@
-//! What the SQL backends share, and only that: turning records into column values and
+//! What the SQL backends share: the SQL text, turning records into column values and
 //! rows back into records (checking every value on the way in), the audit action's JSON,
-//! the embedded migrations' runner, and the mapping of `sqlx` errors.
+//! the embedded migrations' runner, the mapping of `sqlx` errors, and the [`Storage`]
+//! implementation itself ([`impl_storage!`]).
 //!
-//! The SQL text itself lives with each backend: the dialects differ in their types.
+//! One text serves both dialects: both take `$n` parameters and `ON CONFLICT … DO
+//! UPDATE`. Their types differ only in the migrations and in how a timestamp is stored,
+//! which each backend says (see [`impl_storage!`]).
+//!
+//! [`Storage`]: super::Storage
 
 use std::borrow::Cow;
 use std::fmt;
@@ -12,7 +17,8 @@ use sqlx::{AssertSqlSafe, SqlSafeStr};
 use time::OffsetDateTime;
 
 use super::{
-    AuditAction, AuditEvent, Credentials, IntegrationRecord, StorageError, TokenCredential,
+    AccessSettings, AuditAction, AuditEvent, Credentials, IntegrationRecord, StorageError,
+    TokenCredential,
 };
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
@@ -282,6 +288,116 @@ impl AuditRow {
     }
 }
 
+/// The columns of `pi_integrations` (table alias `i`) that make a record.
+macro_rules! integration_columns {
+    () => {
+        "i.id, i.account, i.name, i.description, i.scopes, \
+         i.current_token_id, i.current_token_hash, i.current_issued_at, \
+         i.previous_token_id, i.previous_token_hash, i.previous_issued_at, i.previous_expires_at, \
+         i.created_at, i.updated_at, i.version"
+    };
+}
+
+/// A new record: `$1`..`$15` are its columns in the order `impl_storage!`'s
+/// `bind_record` binds them.
+pub(crate) const INSERT_INTEGRATION: &str = "\
+    INSERT INTO pi_integrations (id, account, name, description, scopes, \
+    current_token_id, current_token_hash, current_issued_at, \
+    previous_token_id, previous_token_hash, previous_issued_at, previous_expires_at, \
+    created_at, updated_at, version) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
+/// The compare-and-swap write of a record: `$1`..`$15` as in [`INSERT_INTEGRATION`],
+/// `$16` the version the writer read. Changes no row if the account has no such
+/// integration or its version differs.
+pub(crate) const UPDATE_INTEGRATION: &str = "\
+    UPDATE pi_integrations SET name = $3, description = $4, scopes = $5, \
+    current_token_id = $6, current_token_hash = $7, current_issued_at = $8, \
+    previous_token_id = $9, previous_token_hash = $10, previous_issued_at = $11, \
+    previous_expires_at = $12, created_at = $13, updated_at = $14, version = $15 \
+    WHERE id = $1 AND account = $2 AND version = $16";
+
+/// The compare-and-swap delete of a record: id, account, the version the writer read.
+pub(crate) const DELETE_INTEGRATION: &str =
+    "DELETE FROM pi_integrations WHERE id = $1 AND account = $2 AND version = $3";
+
+/// Whether the account has the integration (after a compare-and-swap changed no row).
+pub(crate) const INTEGRATION_EXISTS: &str =
+    "SELECT 1 FROM pi_integrations WHERE id = $1 AND account = $2";
+
+/// One row of the token index: token id, integration id.
+pub(crate) const INSERT_TOKEN: &str =
+    "INSERT INTO pi_tokens (token_id, integration_id) VALUES ($1, $2)";
+
+/// Every row of the token index that points at the integration.
+pub(crate) const DELETE_TOKENS: &str = "DELETE FROM pi_tokens WHERE integration_id = $1";
+
+/// An audit event.
+pub(crate) const INSERT_AUDIT_EVENT: &str = "\
+    INSERT INTO pi_audit_events (account, actor, integration_id, action, at) \
+    VALUES ($1, $2, $3, $4, $5)";
+
+/// A record by id and account.
+pub(crate) const SELECT_INTEGRATION: &str = concat!(
+    "SELECT ",
+    integration_columns!(),
+    " FROM pi_integrations i WHERE i.id = $1 AND i.account = $2"
+);
+
+/// The account's records, oldest first.
+pub(crate) const LIST_INTEGRATIONS: &str = concat!(
+    "SELECT ",
+    integration_columns!(),
+    " FROM pi_integrations i WHERE i.account = $1 ORDER BY i.created_at, i.id"
+);
+
+/// The record a token id points at, through the unique token index; the record must
+/// still hold the id.
+pub(crate) const FIND_BY_TOKEN: &str = concat!(
+    "SELECT ",
+    integration_columns!(),
+    " FROM pi_tokens t JOIN pi_integrations i ON i.id = t.integration_id \
+     WHERE t.token_id = $1 \
+     AND (i.current_token_id = $1 OR i.previous_token_id = $1)"
+);
+
+/// The account's feature switch and the user's permission, each `NULL` where unset.
+pub(crate) const SELECT_ACCESS: &str = "\
+    SELECT \
+    (SELECT feature_enabled FROM pi_account_settings WHERE account = $1) AS feature_enabled, \
+    (SELECT permission FROM pi_permissions WHERE account = $1 AND user_id = $2) AS permission";
+
+/// Sets a user's permission.
+pub(crate) const UPSERT_PERMISSION: &str = "\
+    INSERT INTO pi_permissions (account, user_id, permission) VALUES ($1, $2, $3) \
+    ON CONFLICT (account, user_id) DO UPDATE SET permission = excluded.permission";
+
+/// Sets an account's feature switch.
+pub(crate) const UPSERT_FEATURE_ENABLED: &str = "\
+    INSERT INTO pi_account_settings (account, feature_enabled) VALUES ($1, $2) \
+    ON CONFLICT (account) DO UPDATE SET feature_enabled = excluded.feature_enabled";
+
+/// The account's audit events, newest first (`seq` orders those of one instant).
+pub(crate) const SELECT_AUDIT_LOG: &str = "\
+    SELECT account, actor, integration_id, action, at FROM pi_audit_events \
+    WHERE account = $1 ORDER BY at DESC, seq DESC";
+
+/// The access settings from what [`SELECT_ACCESS`] read, defaults where unset.
+pub(crate) fn access_settings(
+    feature_enabled: Option<bool>,
+    permission: Option<String>,
+) -> Result<AccessSettings, StorageError> {
+    let defaults = AccessSettings::default();
+    Ok(AccessSettings {
+        feature_enabled: feature_enabled.unwrap_or(defaults.feature_enabled),
+        permission: permission
+            .as_deref()
+            .map(parse_permission)
+            .transpose()?
+            .unwrap_or(defaults.permission),
+    })
+}
+
 /// The text a permission is stored as (its serde name).
 pub(crate) fn permission_text(permission: Permission) -> &'static str {
     match permission {
@@ -300,6 +416,342 @@ pub(crate) fn parse_permission(text: &str) -> Result<Permission, StorageError> {
         _ => Err(corrupt("a permission that is not known")),
     }
 }
+
+/// Implements [`Storage`](super::Storage) for a SQL backend: the same queries, binds, row
+/// decoding and transaction steps serve both, so they are written once, here.
+///
+/// `impl_storage!(Backend, Db)` implements it for the struct `Backend`, which holds its
+/// `sqlx::Pool<Db>` in the field `pool` and says, in associated functions, only what
+/// differs between the backends:
+///
+/// - `async fn begin(&self) -> Result<Transaction<'static, Db>, StorageError>`: the
+///   transaction of every write, with the backend's locking;
+/// - `fn encode_time(OffsetDateTime) -> Result<T, StorageError>` and
+///   `fn decode_time(T) -> Result<OffsetDateTime, StorageError>`: a timestamp as the
+///   column value `T` it is stored as;
+/// - `async fn delete_token_rows(&mut Transaction<'static, Db>, integration_id: &str)
+///   -> Result<(), StorageError>`: whatever a delete must do, beside deleting the
+///   record, so that no `pi_tokens` row points at it.
+///
+/// A macro rather than functions generic over `sqlx::Database`: those would need a trait
+/// bound for each type bound to a query or read from a row, and for the executors, on
+/// every function.
+macro_rules! impl_storage {
+    ($backend:ident, $db:ty) => {
+        // A block of its own, so that its imports and helpers stay out of the caller's
+        // module; the impl inside it applies everywhere.
+        const _: () = {
+            use std::sync::Arc;
+
+            use ::async_trait::async_trait;
+            use ::sqlx::query::Query;
+            use ::sqlx::{Database, Row, Transaction};
+            use $crate::domain::access::Permission;
+            use $crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+            use $crate::storage::sql::{
+                self, AuditRow, IntegrationColumns, IntegrationRow, backend, write_error,
+            };
+            use $crate::storage::{
+                AccessSettings, AuditEvent, IntegrationRecord, Storage, StorageError, TokenLookup,
+            };
+
+            type Tx = Transaction<'static, $db>;
+            type DbRow = <$db as Database>::Row;
+            type DbQuery = Query<'static, $db, <$db as Database>::Arguments>;
+
+            fn integration(row: &DbRow) -> Result<IntegrationRecord, StorageError> {
+                let get = |column: &str| row.try_get::<String, _>(column).map_err(backend);
+                let at =
+                    |column: &str| $backend::decode_time(row.try_get(column).map_err(backend)?);
+                let at_opt = |column: &str| {
+                    row.try_get::<Option<_>, _>(column)
+                        .map_err(backend)?
+                        .map($backend::decode_time)
+                        .transpose()
+                };
+                IntegrationRow {
+                    id: get("id")?,
+                    account: get("account")?,
+                    name: get("name")?,
+                    description: get("description")?,
+                    scopes: get("scopes")?,
+                    current_token_id: get("current_token_id")?,
+                    current_token_hash: row.try_get("current_token_hash").map_err(backend)?,
+                    current_issued_at: at("current_issued_at")?,
+                    previous_token_id: row.try_get("previous_token_id").map_err(backend)?,
+                    previous_token_hash: row.try_get("previous_token_hash").map_err(backend)?,
+                    previous_issued_at: at_opt("previous_issued_at")?,
+                    previous_expires_at: at_opt("previous_expires_at")?,
+                    created_at: at("created_at")?,
+                    updated_at: at("updated_at")?,
+                    version: row.try_get("version").map_err(backend)?,
+                }
+                .into_record()
+            }
+
+            fn audit_event(row: &DbRow) -> Result<AuditEvent, StorageError> {
+                AuditRow {
+                    account: row.try_get("account").map_err(backend)?,
+                    actor: row.try_get("actor").map_err(backend)?,
+                    integration_id: row.try_get("integration_id").map_err(backend)?,
+                    action: row.try_get("action").map_err(backend)?,
+                    at: $backend::decode_time(row.try_get("at").map_err(backend)?)?,
+                }
+                .into_event()
+            }
+
+            /// Binds `$1`..`$15` of `INSERT_INTEGRATION` and `UPDATE_INTEGRATION`.
+            fn bind_record(
+                query: DbQuery,
+                c: &IntegrationColumns<'_>,
+            ) -> Result<DbQuery, StorageError> {
+                let previous = c.previous.as_ref();
+                Ok(query
+                    .bind(c.id)
+                    .bind(c.account)
+                    .bind(c.name)
+                    .bind(c.description)
+                    .bind(&c.scopes)
+                    .bind(c.current.id)
+                    .bind(c.current.hash)
+                    .bind($backend::encode_time(c.current.issued_at)?)
+                    .bind(previous.map(|(p, _)| p.id))
+                    .bind(previous.map(|(p, _)| p.hash))
+                    .bind(
+                        previous
+                            .map(|(p, _)| $backend::encode_time(p.issued_at))
+                            .transpose()?,
+                    )
+                    .bind(
+                        previous
+                            .map(|(_, at)| $backend::encode_time(*at))
+                            .transpose()?,
+                    )
+                    .bind($backend::encode_time(c.created_at)?)
+                    .bind($backend::encode_time(c.updated_at)?)
+                    .bind(c.version))
+            }
+
+            /// Points every token id of the record at it (the caller removed its old ids
+            /// first).
+            async fn index_tokens(
+                tx: &mut Tx,
+                columns: &IntegrationColumns<'_>,
+            ) -> Result<(), StorageError> {
+                for token_id in columns.token_ids() {
+                    sqlx::query(sql::INSERT_TOKEN)
+                        .bind(token_id)
+                        .bind(columns.id)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(write_error)?;
+                }
+                Ok(())
+            }
+
+            /// Appends the change's audit event and commits: both land, or neither does.
+            async fn commit_with(mut tx: Tx, event: &AuditEvent) -> Result<(), StorageError> {
+                sqlx::query(sql::INSERT_AUDIT_EVENT)
+                    .bind(event.account.as_str())
+                    .bind(event.actor.as_str())
+                    .bind(event.integration.as_ref().map(IntegrationId::as_str))
+                    .bind(sql::action_json(&event.action)?)
+                    .bind($backend::encode_time(event.at)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                tx.commit().await.map_err(backend)
+            }
+
+            /// After a compare-and-swap write changed no row: [`StorageError::NotFound`]
+            /// if the account has no such integration, [`StorageError::Conflict`] if its
+            /// version differs.
+            async fn missed(tx: &mut Tx, account: &str, id: &str) -> StorageError {
+                let exists = sqlx::query(sql::INTEGRATION_EXISTS)
+                    .bind(id)
+                    .bind(account)
+                    .fetch_optional(&mut **tx)
+                    .await;
+                match exists {
+                    Ok(Some(_)) => StorageError::Conflict,
+                    Ok(None) => StorageError::NotFound,
+                    Err(err) => backend(err),
+                }
+            }
+
+            #[async_trait]
+            impl Storage for $backend {
+                async fn insert(
+                    &self,
+                    record: &IntegrationRecord,
+                    event: &AuditEvent,
+                ) -> Result<(), StorageError> {
+                    let c = IntegrationColumns::of(record)?;
+                    let mut tx = self.begin().await?;
+                    bind_record(sqlx::query(sql::INSERT_INTEGRATION), &c)?
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(write_error)?;
+                    index_tokens(&mut tx, &c).await?;
+                    commit_with(tx, event).await
+                }
+
+                async fn update(
+                    &self,
+                    record: &IntegrationRecord,
+                    expected_version: u64,
+                    event: &AuditEvent,
+                ) -> Result<(), StorageError> {
+                    let c = IntegrationColumns::of(record)?;
+                    let expected = sql::version(expected_version)?;
+                    let mut tx = self.begin().await?;
+                    let changed = bind_record(sqlx::query(sql::UPDATE_INTEGRATION), &c)?
+                        .bind(expected)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?
+                        .rows_affected();
+                    if changed == 0 {
+                        return Err(missed(&mut tx, c.account, c.id).await);
+                    }
+                    sqlx::query(sql::DELETE_TOKENS)
+                        .bind(c.id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    index_tokens(&mut tx, &c).await?;
+                    commit_with(tx, event).await
+                }
+
+                async fn delete(
+                    &self,
+                    account: &AccountId,
+                    id: &IntegrationId,
+                    expected_version: u64,
+                    event: &AuditEvent,
+                ) -> Result<(), StorageError> {
+                    let expected = sql::version(expected_version)?;
+                    let mut tx = self.begin().await?;
+                    let changed = sqlx::query(sql::DELETE_INTEGRATION)
+                        .bind(id.as_str())
+                        .bind(account.as_str())
+                        .bind(expected)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?
+                        .rows_affected();
+                    if changed == 0 {
+                        return Err(missed(&mut tx, account.as_str(), id.as_str()).await);
+                    }
+                    $backend::delete_token_rows(&mut tx, id.as_str()).await?;
+                    commit_with(tx, event).await
+                }
+
+                async fn get(
+                    &self,
+                    account: &AccountId,
+                    id: &IntegrationId,
+                ) -> Result<Option<IntegrationRecord>, StorageError> {
+                    let row = sqlx::query(sql::SELECT_INTEGRATION)
+                        .bind(id.as_str())
+                        .bind(account.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                    row.as_ref().map(integration).transpose()
+                }
+
+                async fn list(
+                    &self,
+                    account: &AccountId,
+                ) -> Result<Vec<IntegrationRecord>, StorageError> {
+                    let rows = sqlx::query(sql::LIST_INTEGRATIONS)
+                        .bind(account.as_str())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                    rows.iter().map(integration).collect()
+                }
+
+                fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
+                    let token_id = *token_id;
+                    TokenLookup::pending(async move {
+                        let row = sqlx::query(sql::FIND_BY_TOKEN)
+                            .bind(token_id.as_str())
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(backend)?;
+                        Ok(row.as_ref().map(integration).transpose()?.map(Arc::new))
+                    })
+                }
+
+                async fn access(
+                    &self,
+                    account: &AccountId,
+                    user: &UserId,
+                ) -> Result<AccessSettings, StorageError> {
+                    let row = sqlx::query(sql::SELECT_ACCESS)
+                        .bind(account.as_str())
+                        .bind(user.as_str())
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                    sql::access_settings(
+                        row.try_get("feature_enabled").map_err(backend)?,
+                        row.try_get("permission").map_err(backend)?,
+                    )
+                }
+
+                async fn set_permission(
+                    &self,
+                    account: &AccountId,
+                    user: &UserId,
+                    permission: Permission,
+                    event: &AuditEvent,
+                ) -> Result<(), StorageError> {
+                    let mut tx = self.begin().await?;
+                    sqlx::query(sql::UPSERT_PERMISSION)
+                        .bind(account.as_str())
+                        .bind(user.as_str())
+                        .bind(sql::permission_text(permission))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    commit_with(tx, event).await
+                }
+
+                async fn set_feature_enabled(
+                    &self,
+                    account: &AccountId,
+                    enabled: bool,
+                    event: &AuditEvent,
+                ) -> Result<(), StorageError> {
+                    let mut tx = self.begin().await?;
+                    sqlx::query(sql::UPSERT_FEATURE_ENABLED)
+                        .bind(account.as_str())
+                        .bind(enabled)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    commit_with(tx, event).await
+                }
+
+                async fn audit_log(
+                    &self,
+                    account: &AccountId,
+                ) -> Result<Vec<AuditEvent>, StorageError> {
+                    let rows = sqlx::query(sql::SELECT_AUDIT_LOG)
+                        .bind(account.as_str())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                    rows.iter().map(audit_event).collect()
+                }
+            }
+        };
+    };
+}
+pub(crate) use impl_storage;
 
 #[cfg(test)]
 mod tests {

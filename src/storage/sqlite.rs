@@ -1,19 +1,13 @@
 //! [`SqliteStorage`]: integrations in an SQLite database, embedded and persistent.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
-use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 
-use super::sql::{self, AuditRow, IntegrationColumns, IntegrationRow, backend, write_error};
-use super::{AccessSettings, AuditEvent, IntegrationRecord, Storage, StorageError, TokenLookup};
-use crate::domain::access::Permission;
-use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+use super::StorageError;
+use super::sql::{self, backend};
 
 /// The embedded migrations, in order.
 const MIGRATIONS: &[sql::EmbeddedMigration] = &[(
@@ -22,22 +16,12 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[(
     include_str!("../../migrations/sqlite/0001_initial.sql"),
 )];
 
-/// The columns of `pi_integrations` (table alias `i`) that make a record.
-macro_rules! integration_columns {
-    () => {
-        "i.id, i.account, i.name, i.description, i.scopes, \
-         i.current_token_id, i.current_token_hash, i.current_issued_at, \
-         i.previous_token_id, i.previous_token_hash, i.previous_issued_at, i.previous_expires_at, \
-         i.created_at, i.updated_at, i.version"
-    };
-}
-
 /// Storage in an SQLite database: embedded, persistent, one file.
 ///
-/// Holds the same contract as every backend (see [`Storage`]): each write is one
-/// transaction that checks the record's version (compare-and-swap), keeps the unique
-/// token index `pi_tokens` in sync, and appends the audit event; a token lookup is one
-/// query on that index. Every management query names the account.
+/// Holds the same contract as every backend (see [`Storage`](super::Storage)): each
+/// write is one transaction that checks the record's version (compare-and-swap), keeps
+/// the unique token index `pi_tokens` in sync, and appends the audit event; a token
+/// lookup is one query on that index. Every management query names the account.
 ///
 /// The tables are created by [`migrate`](Self::migrate), never implicitly:
 /// `pi_integrations`, `pi_tokens`, `pi_account_settings`, `pi_permissions` and
@@ -185,367 +169,44 @@ impl SqliteStorage {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
 
+// What `sql::impl_storage!` needs of this backend.
+impl SqliteStorage {
+    /// Takes SQLite's write lock at once (`BEGIN IMMEDIATE`): concurrent writers wait for
+    /// each other instead of failing.
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
         self.pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(backend)
     }
-}
 
-/// Whole microseconds since the Unix epoch.
-fn micros(at: OffsetDateTime) -> Result<i64, StorageError> {
-    i64::try_from((at - OffsetDateTime::UNIX_EPOCH).whole_microseconds())
-        .map_err(|_| StorageError::backend(sql::Corrupt::OUT_OF_RANGE))
-}
-
-fn from_micros(micros: i64) -> Result<OffsetDateTime, StorageError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .map_err(|_| StorageError::backend(sql::Corrupt::OUT_OF_RANGE))
-}
-
-fn integration(row: &SqliteRow) -> Result<IntegrationRecord, StorageError> {
-    let at = |column: &str| from_micros(row.try_get(column).map_err(backend)?);
-    let at_opt = |column: &str| {
-        row.try_get::<Option<i64>, _>(column)
-            .map_err(backend)?
-            .map(from_micros)
-            .transpose()
-    };
-    let get = |column: &str| row.try_get::<String, _>(column).map_err(backend);
-    IntegrationRow {
-        id: get("id")?,
-        account: get("account")?,
-        name: get("name")?,
-        description: get("description")?,
-        scopes: get("scopes")?,
-        current_token_id: get("current_token_id")?,
-        current_token_hash: row.try_get("current_token_hash").map_err(backend)?,
-        current_issued_at: at("current_issued_at")?,
-        previous_token_id: row.try_get("previous_token_id").map_err(backend)?,
-        previous_token_hash: row.try_get("previous_token_hash").map_err(backend)?,
-        previous_issued_at: at_opt("previous_issued_at")?,
-        previous_expires_at: at_opt("previous_expires_at")?,
-        created_at: at("created_at")?,
-        updated_at: at("updated_at")?,
-        version: row.try_get("version").map_err(backend)?,
+    /// A timestamp is stored as whole microseconds since the Unix epoch.
+    fn encode_time(at: OffsetDateTime) -> Result<i64, StorageError> {
+        i64::try_from((at - OffsetDateTime::UNIX_EPOCH).whole_microseconds())
+            .map_err(|_| StorageError::backend(sql::Corrupt::OUT_OF_RANGE))
     }
-    .into_record()
-}
 
-/// Points every token id of the record at it (the caller removed its old ids first).
-async fn index_tokens(
-    tx: &mut Transaction<'static, Sqlite>,
-    columns: &IntegrationColumns<'_>,
-) -> Result<(), StorageError> {
-    for token_id in columns.token_ids() {
-        sqlx::query("INSERT INTO pi_tokens (token_id, integration_id) VALUES ($1, $2)")
-            .bind(token_id)
-            .bind(columns.id)
+    fn decode_time(micros: i64) -> Result<OffsetDateTime, StorageError> {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
+            .map_err(|_| StorageError::backend(sql::Corrupt::OUT_OF_RANGE))
+    }
+
+    /// Deletes the integration's token index rows. The schema cascades them where
+    /// foreign keys are enforced; this deletes them for connections that do not enforce
+    /// them.
+    async fn delete_token_rows(
+        tx: &mut Transaction<'static, Sqlite>,
+        integration_id: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query(sql::DELETE_TOKENS)
+            .bind(integration_id)
             .execute(&mut **tx)
             .await
-            .map_err(write_error)?;
-    }
-    Ok(())
-}
-
-async fn append(
-    tx: &mut Transaction<'static, Sqlite>,
-    event: &AuditEvent,
-) -> Result<(), StorageError> {
-    sqlx::query(
-        "INSERT INTO pi_audit_events (account, actor, integration_id, action, at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(event.account.as_str())
-    .bind(event.actor.as_str())
-    .bind(event.integration.as_ref().map(IntegrationId::as_str))
-    .bind(sql::action_json(&event.action)?)
-    .bind(micros(event.at)?)
-    .execute(&mut **tx)
-    .await
-    .map_err(backend)?;
-    Ok(())
-}
-
-/// After a compare-and-swap write changed no row: [`StorageError::NotFound`] if the
-/// account has no such integration, [`StorageError::Conflict`] if its version differs.
-async fn missed(tx: &mut Transaction<'static, Sqlite>, account: &str, id: &str) -> StorageError {
-    let exists = sqlx::query("SELECT 1 FROM pi_integrations WHERE id = $1 AND account = $2")
-        .bind(id)
-        .bind(account)
-        .fetch_optional(&mut **tx)
-        .await;
-    match exists {
-        Ok(Some(_)) => StorageError::Conflict,
-        Ok(None) => StorageError::NotFound,
-        Err(err) => backend(err),
-    }
-}
-
-#[async_trait]
-impl Storage for SqliteStorage {
-    async fn insert(
-        &self,
-        record: &IntegrationRecord,
-        event: &AuditEvent,
-    ) -> Result<(), StorageError> {
-        let c = IntegrationColumns::of(record)?;
-        let previous = c.previous.as_ref();
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO pi_integrations (id, account, name, description, scopes, \
-             current_token_id, current_token_hash, current_issued_at, \
-             previous_token_id, previous_token_hash, previous_issued_at, previous_expires_at, \
-             created_at, updated_at, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(c.id)
-        .bind(c.account)
-        .bind(c.name)
-        .bind(c.description)
-        .bind(&c.scopes)
-        .bind(c.current.id)
-        .bind(c.current.hash)
-        .bind(micros(c.current.issued_at)?)
-        .bind(previous.map(|(p, _)| p.id))
-        .bind(previous.map(|(p, _)| p.hash))
-        .bind(previous.map(|(p, _)| micros(p.issued_at)).transpose()?)
-        .bind(previous.map(|(_, at)| micros(*at)).transpose()?)
-        .bind(micros(c.created_at)?)
-        .bind(micros(c.updated_at)?)
-        .bind(c.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(write_error)?;
-        index_tokens(&mut tx, &c).await?;
-        append(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn update(
-        &self,
-        record: &IntegrationRecord,
-        expected_version: u64,
-        event: &AuditEvent,
-    ) -> Result<(), StorageError> {
-        let c = IntegrationColumns::of(record)?;
-        let previous = c.previous.as_ref();
-        let expected = sql::version(expected_version)?;
-        let mut tx = self.begin().await?;
-        let changed = sqlx::query(
-            "UPDATE pi_integrations SET name = $4, description = $5, scopes = $6, \
-             current_token_id = $7, current_token_hash = $8, current_issued_at = $9, \
-             previous_token_id = $10, previous_token_hash = $11, previous_issued_at = $12, \
-             previous_expires_at = $13, created_at = $14, updated_at = $15, version = $16 \
-             WHERE id = $1 AND account = $2 AND version = $3",
-        )
-        .bind(c.id)
-        .bind(c.account)
-        .bind(expected)
-        .bind(c.name)
-        .bind(c.description)
-        .bind(&c.scopes)
-        .bind(c.current.id)
-        .bind(c.current.hash)
-        .bind(micros(c.current.issued_at)?)
-        .bind(previous.map(|(p, _)| p.id))
-        .bind(previous.map(|(p, _)| p.hash))
-        .bind(previous.map(|(p, _)| micros(p.issued_at)).transpose()?)
-        .bind(previous.map(|(_, at)| micros(*at)).transpose()?)
-        .bind(micros(c.created_at)?)
-        .bind(micros(c.updated_at)?)
-        .bind(c.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected();
-        if changed == 0 {
-            return Err(missed(&mut tx, c.account, c.id).await);
-        }
-        sqlx::query("DELETE FROM pi_tokens WHERE integration_id = $1")
-            .bind(c.id)
-            .execute(&mut *tx)
-            .await
             .map_err(backend)?;
-        index_tokens(&mut tx, &c).await?;
-        append(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn delete(
-        &self,
-        account: &AccountId,
-        id: &IntegrationId,
-        expected_version: u64,
-        event: &AuditEvent,
-    ) -> Result<(), StorageError> {
-        let expected = sql::version(expected_version)?;
-        let mut tx = self.begin().await?;
-        // Its token index rows go with it: cascaded where foreign keys are enforced, and
-        // deleted below for connections that do not enforce them.
-        let changed = sqlx::query(
-            "DELETE FROM pi_integrations WHERE id = $1 AND account = $2 AND version = $3",
-        )
-        .bind(id.as_str())
-        .bind(account.as_str())
-        .bind(expected)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?
-        .rows_affected();
-        if changed == 0 {
-            return Err(missed(&mut tx, account.as_str(), id.as_str()).await);
-        }
-        sqlx::query("DELETE FROM pi_tokens WHERE integration_id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        append(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn get(
-        &self,
-        account: &AccountId,
-        id: &IntegrationId,
-    ) -> Result<Option<IntegrationRecord>, StorageError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            integration_columns!(),
-            " FROM pi_integrations i WHERE i.id = $1 AND i.account = $2"
-        ))
-        .bind(id.as_str())
-        .bind(account.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        row.as_ref().map(integration).transpose()
-    }
-
-    async fn list(&self, account: &AccountId) -> Result<Vec<IntegrationRecord>, StorageError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            integration_columns!(),
-            " FROM pi_integrations i WHERE i.account = $1 ORDER BY i.created_at, i.id"
-        ))
-        .bind(account.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(integration).collect()
-    }
-
-    fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
-        let token_id = *token_id;
-        TokenLookup::pending(async move {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                integration_columns!(),
-                " FROM pi_tokens t JOIN pi_integrations i ON i.id = t.integration_id \
-                 WHERE t.token_id = $1 \
-                 AND (i.current_token_id = $1 OR i.previous_token_id = $1)"
-            ))
-            .bind(token_id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-            Ok(row.as_ref().map(integration).transpose()?.map(Arc::new))
-        })
-    }
-
-    async fn access(
-        &self,
-        account: &AccountId,
-        user: &UserId,
-    ) -> Result<AccessSettings, StorageError> {
-        let row = sqlx::query(
-            "SELECT \
-             (SELECT feature_enabled FROM pi_account_settings WHERE account = $1) AS feature_enabled, \
-             (SELECT permission FROM pi_permissions WHERE account = $1 AND user_id = $2) AS permission",
-        )
-        .bind(account.as_str())
-        .bind(user.as_str())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
-        let defaults = AccessSettings::default();
-        let feature_enabled: Option<bool> = row.try_get("feature_enabled").map_err(backend)?;
-        let permission: Option<String> = row.try_get("permission").map_err(backend)?;
-        Ok(AccessSettings {
-            feature_enabled: feature_enabled.unwrap_or(defaults.feature_enabled),
-            permission: permission
-                .as_deref()
-                .map(sql::parse_permission)
-                .transpose()?
-                .unwrap_or(defaults.permission),
-        })
-    }
-
-    async fn set_permission(
-        &self,
-        account: &AccountId,
-        user: &UserId,
-        permission: Permission,
-        event: &AuditEvent,
-    ) -> Result<(), StorageError> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO pi_permissions (account, user_id, permission) VALUES ($1, $2, $3) \
-             ON CONFLICT (account, user_id) DO UPDATE SET permission = excluded.permission",
-        )
-        .bind(account.as_str())
-        .bind(user.as_str())
-        .bind(sql::permission_text(permission))
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        append(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn set_feature_enabled(
-        &self,
-        account: &AccountId,
-        enabled: bool,
-        event: &AuditEvent,
-    ) -> Result<(), StorageError> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO pi_account_settings (account, feature_enabled) VALUES ($1, $2) \
-             ON CONFLICT (account) DO UPDATE SET feature_enabled = excluded.feature_enabled",
-        )
-        .bind(account.as_str())
-        .bind(enabled)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        append(&mut tx, event).await?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT account, actor, integration_id, action, at FROM pi_audit_events \
-             WHERE account = $1 ORDER BY at DESC, seq DESC",
-        )
-        .bind(account.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                AuditRow {
-                    account: row.try_get("account").map_err(backend)?,
-                    actor: row.try_get("actor").map_err(backend)?,
-                    integration_id: row.try_get("integration_id").map_err(backend)?,
-                    action: row.try_get("action").map_err(backend)?,
-                    at: from_micros(row.try_get("at").map_err(backend)?)?,
-                }
-                .into_event()
-            })
-            .collect()
+        Ok(())
     }
 }
+
+sql::impl_storage!(SqliteStorage, Sqlite);

@@ -388,3 +388,31 @@ pub async fn assert_corrupt_row_refused(h: &Harness, id: &IntegrationId, token: 
         other => panic!("verify against a corrupt row gave {other:?}"),
     }
 }
+
+/// Writes a token hash of the wrong length (too short, too long, empty) into a row of
+/// `storage`, by hand through `pool`: every read of that row is a storage error (see
+/// [`assert_corrupt_row_refused`]), while the other rows keep working.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub async fn assert_wrong_hash_lengths_refused<DB>(storage: impl Storage, pool: &sqlx::Pool<DB>)
+where
+    DB: sqlx::Database,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let h = Harness::new(storage);
+    let (id, token) = h.create("Zapier", &["contacts.readonly"]).await;
+    let (healthy, healthy_token) = h.create("Healthy", &["contacts.readonly"]).await;
+    for bad in [vec![1u8, 2], vec![7u8; 33], Vec::new()] {
+        sqlx::query("UPDATE pi_integrations SET current_token_hash = $1 WHERE id = $2")
+            .bind(bad)
+            .bind(id.as_str())
+            .execute(pool)
+            .await
+            .unwrap();
+        assert_corrupt_row_refused(&h, &id, &token).await;
+    }
+    assert!(h.verifies(&healthy_token).await, "other rows still work");
+    assert!(h.pi.get(&h.admin, &healthy).await.is_ok());
+}
