@@ -77,7 +77,9 @@ pub use domain::credentials::RotationMode;
 pub use domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 pub use domain::integration::{Integration, IntegrationUpdate, NewIntegration, PendingRotation};
 pub use domain::scope::{ScopeCatalog, ScopeSet};
-pub use domain::token::{IssuedToken, TokenFormat, TokenHash};
+pub use domain::token::{
+    IssuedToken, TOKEN_PATTERN, TokenFormat, TokenHash, looks_like_token, token_regex,
+};
 pub use error::{Error, InvalidInput, StorageError, VerifyError};
 pub use service::{
     Created, DEFAULT_GRACE_PERIOD, DEFAULT_ROTATION_INTERVAL, MissingCatalog, PrivateIntegrations,
