@@ -68,6 +68,7 @@ pub mod domain;
 mod error;
 mod service;
 pub mod storage;
+mod telemetry;
 mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -50,15 +50,23 @@ impl PrivateIntegrations {
     /// ```
     pub async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
         let inner = &*self.inner;
-        let parsed = inner
-            .format
-            .parse(token)
-            .map_err(|_| VerifyError::Malformed)?;
+        let parsed = inner.format.parse(token).map_err(|_| {
+            // The length only: the text may be a secret pasted in the wrong place.
+            tracing::debug!(reason = "malformed", len = token.len(), "token refused");
+            VerifyError::Malformed
+        })?;
         let record = inner
             .storage
             .find_by_token(&parsed.id)
             .await
-            .map_err(VerifyError::Storage)?;
+            .map_err(|err| {
+                tracing::warn!(
+                    token_id = %parsed.id,
+                    error = &err as &(dyn std::error::Error + 'static),
+                    "token refused: storage failed",
+                );
+                VerifyError::Storage(err)
+            })?;
 
         // An unknown id takes the same steps on a stand-in record (a reference count,
         // the credential search, the hash, the compare), so it costs what a known id
@@ -74,11 +82,14 @@ impl PrivateIntegrations {
         let role = found.map(|(_, role)| role);
 
         let (true, Some(role), true) = (known, role, matches) else {
+            // One reason for an unknown id and a wrong secret, as in the error.
+            tracing::debug!(token_id = %parsed.id, reason = "invalid", "token refused");
             return Err(VerifyError::Invalid);
         };
         if let TokenRole::Previous { expires_at } = role {
             // Only a previous token needs the clock.
             if inner.clock.now() >= expires_at {
+                tracing::debug!(token_id = %parsed.id, reason = "expired", "token refused");
                 return Err(VerifyError::Expired);
             }
         }

@@ -2,7 +2,8 @@
 //! §1) and every cell of the token lifecycle table (§2), with a manual clock.
 //!
 //! The cases are plain async functions on a [`Harness`]; `lifecycle_tests!` runs every
-//! one of them against a storage backend, so each backend walks the same story.
+//! one of them against a storage backend, so each backend walks the same story. Failures
+//! injected into the story are in `tests/faults.rs`.
 
 mod support;
 
@@ -47,6 +48,13 @@ macro_rules! lifecycle_tests {
 }
 
 lifecycle_tests!(memory, MemoryStorage::new());
+// The same story through the fault-injection wrapper delaying a fifth of the storage
+// calls (no failures): the wrapper is transparent, and yielding inside storage calls
+// changes no outcome, not even the race of `concurrent_actions_on_one_integration`.
+lifecycle_tests!(
+    memory_with_random_delays,
+    support::faults::FaultyStorage::delaying(MemoryStorage::new(), 0x5EC)
+);
 
 mod cases {
     use super::*;

@@ -99,3 +99,5 @@ pub fn unknown_id(token: &str) -> String {
         body[start..start + 16].copy_from_slice(b"ZZZZZZZZZZZZZZZZ");
     })
 }
+
+pub mod faults;
