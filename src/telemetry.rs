@@ -12,14 +12,18 @@ use crate::domain::access::Actor;
 use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::ids::IntegrationId;
 
+/// The target of management events (verification events have `private_integrations::verify`).
+const TARGET: &str = "private_integrations::service";
+
 /// A management action that was written, with its audit event.
 pub(crate) fn recorded(event: &AuditEvent) {
     tracing::info!(
+        target: TARGET,
         account = %event.account,
         actor = %event.actor,
         integration = event.integration.as_ref().map(IntegrationId::as_str),
         action = action_name(&event.action),
-        "private integration {}",
+        "private integrations: {}",
         event.action,
     );
 }
@@ -27,10 +31,11 @@ pub(crate) fn recorded(event: &AuditEvent) {
 /// A management call refused before it touched anything.
 pub(crate) fn refused(actor: &Actor, reason: &'static str) {
     tracing::debug!(
+        target: TARGET,
         account = %actor.account(),
         actor = %actor.user(),
         reason,
-        "private integration call refused",
+        "private integrations: call refused",
     );
 }
 
