@@ -59,6 +59,16 @@
 //!   costs the same hashing and comparison as a known one.
 //! - Management calls are account-isolated and permission-checked before any write; a
 //!   change and its audit event are written atomically, or not at all.
+//! - Leaked tokens are easy to find: [`TOKEN_PATTERN`] and [`token_regex`] give secret
+//!   scanners a regular expression, and [`looks_like_token`] confirms a match by its
+//!   checksum without touching storage.
+//! - Management actions (at `INFO`) and refusals (at `DEBUG`; a storage failure during
+//!   verification at `WARN`) are reported through [`tracing`] with account, actor,
+//!   integration and token ids, never a token or a secret. A successful verification
+//!   reports nothing.
+//!
+//! The repository's `SECURITY.md` holds the threat model, the tests behind each
+//! guarantee, the known limits and what the host application must do itself.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
