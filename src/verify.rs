@@ -28,6 +28,10 @@ impl PrivateIntegrations {
     /// With [`MemoryStorage`](crate::MemoryStorage) a successful verification takes no
     /// lock and makes no heap allocation.
     ///
+    /// A refusal is reported through `tracing` at `DEBUG` (a storage failure at `WARN`)
+    /// with the reason and, once parsed, the public token id; never the presented text.
+    /// A success reports nothing.
+    ///
     /// # Errors
     ///
     /// [`VerifyError::Malformed`], [`VerifyError::Invalid`], [`VerifyError::Expired`],
