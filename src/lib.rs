@@ -63,6 +63,16 @@
 //!   costs the same hashing and comparison as a known one.
 //! - Management calls are account-isolated and permission-checked before any write; a
 //!   change and its audit event are written atomically, or not at all.
+//! - Leaked tokens are easy to find: [`TOKEN_PATTERN`] and [`token_regex`] give secret
+//!   scanners a regular expression, and [`looks_like_token`] confirms a match by its
+//!   checksum without touching storage.
+//! - Management actions (at `INFO`) and refusals (at `DEBUG`; a storage failure during
+//!   verification at `WARN`) are reported through [`tracing`] with account, actor,
+//!   integration and token ids, never a token or a secret. A successful verification
+//!   reports nothing.
+//!
+//! The repository's `SECURITY.md` holds the threat model, the tests behind each
+//! guarantee, the known limits and what the host application must do itself.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -75,6 +85,7 @@ mod error;
 pub mod http;
 mod service;
 pub mod storage;
+mod telemetry;
 mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -84,7 +95,9 @@ pub use domain::credentials::RotationMode;
 pub use domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 pub use domain::integration::{Integration, IntegrationUpdate, NewIntegration, PendingRotation};
 pub use domain::scope::{ScopeCatalog, ScopeSet};
-pub use domain::token::{IssuedToken, TokenFormat, TokenHash};
+pub use domain::token::{
+    IssuedToken, TOKEN_PATTERN, TokenFormat, TokenHash, looks_like_token, token_regex,
+};
 pub use error::{Error, InvalidInput, StorageError, VerifyError};
 pub use service::{
     Created, DEFAULT_GRACE_PERIOD, DEFAULT_ROTATION_INTERVAL, MissingCatalog, PrivateIntegrations,

@@ -23,6 +23,7 @@ use crate::domain::scope::ScopeCatalog;
 use crate::domain::token::{IssuedToken, TokenFormat};
 use crate::error::Error;
 use crate::storage::Storage;
+use crate::telemetry;
 
 /// The default grace period of a rotation with [`RotationMode::ExpireLater`]: 7 days.
 ///
@@ -425,6 +426,7 @@ impl PrivateIntegrations {
         );
         let event = audit(actor, Some(&record.id), AuditAction::Created, now);
         self.inner.storage.insert(&record, &event).await?;
+        telemetry::recorded(&event);
         Ok(Created {
             integration: self.view(&record, now),
             token,
@@ -553,6 +555,7 @@ impl PrivateIntegrations {
             .storage
             .delete(actor.account(), id, record.version, &event)
             .await?;
+        telemetry::recorded(&event);
         Ok(())
     }
 
@@ -578,6 +581,7 @@ impl PrivateIntegrations {
             .storage
             .set_permission(actor.account(), user, permission, &event)
             .await?;
+        telemetry::recorded(&event);
         Ok(())
     }
 
@@ -600,6 +604,7 @@ impl PrivateIntegrations {
             .storage
             .set_feature_enabled(actor.account(), enabled, &event)
             .await?;
+        telemetry::recorded(&event);
         Ok(())
     }
 
@@ -664,9 +669,11 @@ impl PrivateIntegrations {
             .access(actor.account(), actor.user())
             .await?;
         if !actor.may_manage(access.permission) {
+            telemetry::refused(actor, "permission denied");
             return Err(Error::PermissionDenied);
         }
         if !access.feature_enabled {
+            telemetry::refused(actor, "feature disabled");
             return Err(Error::FeatureDisabled);
         }
         Ok(())
@@ -711,6 +718,7 @@ impl PrivateIntegrations {
             .storage
             .update(&updated, record.version, &event)
             .await?;
+        telemetry::recorded(&event);
         Ok(self.view(&updated, now))
     }
 }
@@ -719,6 +727,7 @@ fn require_admin(actor: &Actor) -> Result<(), Error> {
     if actor.is_admin() {
         Ok(())
     } else {
+        telemetry::refused(actor, "admin role required");
         Err(Error::PermissionDenied)
     }
 }

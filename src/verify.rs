@@ -28,6 +28,10 @@ impl PrivateIntegrations {
     /// With [`MemoryStorage`](crate::MemoryStorage) a successful verification takes no
     /// lock and makes no heap allocation.
     ///
+    /// A refusal is reported through `tracing` at `DEBUG` (a storage failure at `WARN`)
+    /// with the reason and, once parsed, the public token id; never the presented text.
+    /// A success reports nothing.
+    ///
     /// # Errors
     ///
     /// [`VerifyError::Malformed`], [`VerifyError::Invalid`], [`VerifyError::Expired`],
@@ -50,10 +54,11 @@ impl PrivateIntegrations {
     /// ```
     pub async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
         let inner = &*self.inner;
-        let parsed = inner
-            .format
-            .parse(token)
-            .map_err(|_| VerifyError::Malformed)?;
+        let parsed = inner.format.parse(token).map_err(|_| {
+            // The length only: the text may be a secret pasted in the wrong place.
+            tracing::debug!(reason = "malformed", len = token.len(), "token refused");
+            VerifyError::Malformed
+        })?;
         // Hash before the lookup: the digest depends on the input alone, so the CPU
         // computes it while the lookup waits on memory.
         let presented = TokenHash::of(parsed.secret);
@@ -61,11 +66,19 @@ impl PrivateIntegrations {
             .storage
             .find_by_token(&parsed.id)
             .await
-            .map_err(VerifyError::Storage)?;
+            .map_err(|err| {
+                tracing::warn!(
+                    token_id = %parsed.id,
+                    error = &err as &(dyn std::error::Error + 'static),
+                    "token refused: storage failed",
+                );
+                VerifyError::Storage(err)
+            })?;
 
         // An unknown id takes the same steps on a stand-in record (a reference count,
-        // the credential search, the hash, the compare), so it costs what a known id
-        // with a wrong secret costs, and timing does not tell which ids exist.
+        // the credential search, the compare), so the verifier's own work is that of a
+        // known id with a wrong secret. (The map's hit or miss may still differ: see
+        // SECURITY.md.)
         let known = record.is_some();
         let record = record.unwrap_or_else(|| STAND_IN.with(Arc::clone));
         let found = record.credentials.find(&parsed.id);
@@ -76,11 +89,14 @@ impl PrivateIntegrations {
         let role = found.map(|(_, role)| role);
 
         let (true, Some(role), true) = (known, role, matches) else {
+            // One reason for an unknown id and a wrong secret, as in the error.
+            tracing::debug!(token_id = %parsed.id, reason = "invalid", "token refused");
             return Err(VerifyError::Invalid);
         };
         if let TokenRole::Previous { expires_at } = role {
             // Only a previous token needs the clock.
             if inner.clock.now() >= expires_at {
+                tracing::debug!(token_id = %parsed.id, reason = "expired", "token refused");
                 return Err(VerifyError::Expired);
             }
         }

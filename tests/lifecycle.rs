@@ -3,7 +3,8 @@
 //!
 //! The cases are plain async functions on a [`Harness`]; `lifecycle_tests!` runs every
 //! one of them against a storage backend, so each backend walks the same story: memory,
-//! SQLite (in memory and on a file) and PostgreSQL, with their features.
+//! SQLite (in memory and on a file) and PostgreSQL, with their features. Failures
+//! injected into the story are in `tests/faults.rs`.
 
 mod support;
 
@@ -55,6 +56,13 @@ lifecycle_tests!(sqlite_file, sqlite_file().await.0);
 // Skipped (with a message) without DATABASE_URL, except under CI=true.
 #[cfg(feature = "postgres")]
 lifecycle_tests!(postgres, crate::postgres_or_skip!());
+// The same story through the fault-injection wrapper delaying a fifth of the storage
+// calls (no failures): the wrapper is transparent, and yielding inside storage calls
+// changes no outcome, not even the race of `concurrent_actions_on_one_integration`.
+lifecycle_tests!(
+    memory_with_random_delays,
+    support::faults::FaultyStorage::delaying(MemoryStorage::new(), 0x5EC)
+);
 
 mod cases {
     use super::*;

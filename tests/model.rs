@@ -4,11 +4,17 @@
 //! After every step, exactly the tokens the model says are live verify (for the right
 //! integration), every other token issued so far is refused, and `get` reports the
 //! model's state: version, current token age, pending rotation.
+//!
+//! The second test runs the same model through a `FaultyStorage` injecting random
+//! failures and delays: a call that fails changes nothing, or (a lost acknowledgment)
+//! changes exactly what a success would, with its audit event; verification refuses
+//! whenever its lookup fails; after faults stop, everything works again.
 
 mod support;
 
 use private_integrations::*;
 use proptest::prelude::*;
+use support::faults::*;
 use support::*;
 use time::{Duration, OffsetDateTime};
 
@@ -72,7 +78,7 @@ impl Model {
 }
 
 /// What the model expects of an action: success, or this error.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Expect {
     Ok,
     NotFound,
@@ -90,27 +96,116 @@ fn outcome<T>(result: &Result<T, Error>) -> Expect {
     }
 }
 
-async fn run(h: Harness, ops: Vec<Op>) -> Result<(), TestCaseError> {
+/// Fault injection for a run: the plan, and the storage behind the faulty wrapper.
+struct Rig {
+    faults: Faults,
+    inner: MemoryStorage,
+}
+
+type Snapshot = Vec<(Vec<String>, Vec<AuditEvent>, Vec<storage::AccessSettings>)>;
+
+impl Rig {
+    async fn snapshot(&self, h: &Harness) -> Snapshot {
+        snapshot(&self.inner, &[h.admin.account()], &[h.admin.user()]).await
+    }
+}
+
+/// What a management call did, as the model sees it.
+enum Did<T> {
+    /// No injected failure: the service's own answer.
+    Answer(Result<T, Error>),
+    /// An injected failure, and storage is exactly as before.
+    Failed,
+    /// An injected failure after the write reached storage: the change stands (with its
+    /// audit event), the answer was lost.
+    Lost,
+}
+
+async fn classify<T>(
+    rig: Option<&Rig>,
+    h: &Harness,
+    before: &Option<Snapshot>,
+    result: Result<T, Error>,
+) -> Result<Did<T>, TestCaseError> {
+    let (Some(rig), Some(before)) = (rig, before) else {
+        return Ok(Did::Answer(result));
+    };
+    match result {
+        Err(Error::Storage(err)) if is_injected(&err) => {
+            let after = rig.snapshot(h).await;
+            if after == *before {
+                return Ok(Did::Failed);
+            }
+            // A lost acknowledgment: exactly one more audit event, for the change.
+            prop_assert_eq!(after[0].1.len(), before[0].1.len() + 1);
+            prop_assert!(
+                err.to_string() == "storage backend error"
+                    && rig
+                        .faults
+                        .injected()
+                        .last()
+                        .is_some_and(|i| i.fault == Fault::FailAfter),
+                "storage changed under a failure injected before the call"
+            );
+            Ok(Did::Lost)
+        }
+        other => Ok(Did::Answer(other)),
+    }
+}
+
+/// How often injected faults showed, so a test can tell they did.
+#[derive(Debug, Default)]
+struct Seen {
+    failed: usize,
+    lost: usize,
+    refused_lookups: usize,
+}
+
+async fn run(h: Harness, ops: Vec<Op>, rig: Option<Rig>) -> Result<Seen, TestCaseError> {
+    let rig = rig.as_ref();
+    let mut seen = Seen::default();
     let mut models: Vec<Model> = Vec::new();
-    // Every token issued so far, with its integration and issue time.
-    let mut tokens: Vec<(IssuedToken, usize, OffsetDateTime)> = Vec::new();
+    // Every token issued so far, with its integration and issue time; `None` for a
+    // token whose answer an injected fault lost (it is stored, but nobody has it).
+    let mut tokens: Vec<(Option<IssuedToken>, usize, OffsetDateTime)> = Vec::new();
 
     for op in ops {
         let now = h.clock.now();
         models.iter_mut().for_each(|m| m.settle(now));
         let target = |i: usize| (!models.is_empty()).then(|| i % models.len());
+        let before = match rig {
+            Some(rig) => Some(rig.snapshot(&h).await),
+            None => None,
+        };
         match op {
             Op::Create => {
-                let created =
-                    h.pi.create(
-                        &h.admin,
-                        NewIntegration::new("Model").scopes(["contacts.readonly"]),
-                    )
-                    .await
-                    .unwrap();
-                tokens.push((created.token, models.len(), now));
+                let new = NewIntegration::new("Model").scopes(["contacts.readonly"]);
+                let result = h.pi.create(&h.admin, new).await;
+                let (id, token) = match classify(rig, &h, &before, result).await? {
+                    Did::Answer(result) => {
+                        let created = result.unwrap();
+                        (created.integration.id().clone(), Some(created.token))
+                    }
+                    Did::Failed => {
+                        seen.failed += 1;
+                        continue;
+                    }
+                    Did::Lost => {
+                        seen.lost += 1;
+                        // The admin finds the integration in the list.
+                        let stored = rig.unwrap().inner.list(h.admin.account()).await.unwrap();
+                        let id = stored
+                            .iter()
+                            .map(|r| &r.id)
+                            .find(|id| models.iter().all(|m| m.id != **id))
+                            .unwrap()
+                            .clone();
+                        (id, None)
+                    }
+                };
+                tokens.push((token, models.len(), now));
                 models.push(Model {
-                    id: created.integration.id().clone(),
+                    id,
                     alive: true,
                     current: tokens.len() - 1,
                     previous: None,
@@ -125,79 +220,115 @@ async fn run(h: Harness, ops: Vec<Op>) -> Result<(), TestCaseError> {
             | Op::Delete(i) => {
                 let Some(i) = target(i) else { continue };
                 let m = &mut models[i];
-                let (expected, got) = match op {
+                let expected = match op {
+                    _ if !m.alive => Expect::NotFound,
+                    Op::Rotate(_, RotationMode::ExpireLater) if m.previous.is_some() => {
+                        Expect::RotationInProgress
+                    }
+                    Op::Cancel(_) | Op::ExpirePrevious(_) if m.previous.is_none() => {
+                        Expect::NoRotationInProgress
+                    }
+                    _ => Expect::Ok,
+                };
+                // The call, its outcome, and the token it issued (if it did).
+                let (did, token) = match op {
                     Op::Edit(_) => {
                         let update = IntegrationUpdate::new().name(format!("v{}", m.version + 1));
-                        let got = outcome(&h.pi.update(&h.admin, &m.id, update).await);
-                        let expected = if m.alive {
-                            Expect::Ok
-                        } else {
-                            Expect::NotFound
-                        };
-                        (expected, got)
+                        let result = h.pi.update(&h.admin, &m.id, update).await;
+                        (classify(rig, &h, &before, result.map(drop)).await?, None)
                     }
                     Op::Rotate(_, mode) => {
                         let result = h.pi.rotate(&h.admin, &m.id, mode).await;
-                        let got = outcome(&result);
-                        let expected = match (m.alive, mode, m.previous) {
-                            (false, ..) => Expect::NotFound,
-                            (true, RotationMode::ExpireLater, Some(_)) => {
-                                Expect::RotationInProgress
+                        let did = classify(rig, &h, &before, result).await?;
+                        match did {
+                            Did::Answer(Ok(rotated)) => {
+                                (Did::Answer(Ok(())), Some(Some(rotated.token)))
                             }
-                            _ => Expect::Ok,
-                        };
-                        if let (Ok(rotated), Expect::Ok) = (result, &expected) {
-                            tokens.push((rotated.token, i, now));
-                            let new = tokens.len() - 1;
-                            m.previous = match mode {
-                                RotationMode::ExpireLater => Some((m.current, now + GRACE)),
-                                RotationMode::ExpireNow => None,
-                            };
-                            m.current = new;
+                            Did::Answer(Err(e)) => (Did::Answer(Err(e)), None),
+                            Did::Failed => (Did::Failed, None),
+                            Did::Lost => (Did::Lost, Some(None)),
                         }
-                        (expected, got)
                     }
-                    Op::Cancel(_) | Op::ExpirePrevious(_) => {
-                        let result = if matches!(op, Op::Cancel(_)) {
-                            h.pi.cancel_rotation(&h.admin, &m.id).await
-                        } else {
-                            h.pi.expire_previous_now(&h.admin, &m.id).await
-                        };
-                        let expected = match (m.alive, m.previous) {
-                            (false, _) => Expect::NotFound,
-                            (true, None) => Expect::NoRotationInProgress,
-                            (true, Some((previous, _))) => {
-                                if matches!(op, Op::Cancel(_)) {
-                                    m.current = previous;
-                                }
-                                m.previous = None;
-                                Expect::Ok
-                            }
-                        };
-                        (expected, outcome(&result))
+                    Op::Cancel(_) => {
+                        let result = h.pi.cancel_rotation(&h.admin, &m.id).await;
+                        (classify(rig, &h, &before, result.map(drop)).await?, None)
+                    }
+                    Op::ExpirePrevious(_) => {
+                        let result = h.pi.expire_previous_now(&h.admin, &m.id).await;
+                        (classify(rig, &h, &before, result.map(drop)).await?, None)
                     }
                     Op::Delete(_) => {
-                        let got = outcome(&h.pi.delete(&h.admin, &m.id).await);
-                        let expected = if m.alive {
-                            Expect::Ok
-                        } else {
-                            Expect::NotFound
-                        };
-                        m.alive = false;
-                        (expected, got)
+                        let result = h.pi.delete(&h.admin, &m.id).await;
+                        (classify(rig, &h, &before, result).await?, None)
                     }
                     Op::Create | Op::Advance(_) => unreachable!(),
                 };
-                if expected == Expect::Ok && !matches!(op, Op::Delete(_)) {
+                match did {
+                    Did::Failed => {
+                        seen.failed += 1;
+                        continue;
+                    }
+                    Did::Answer(result) => prop_assert_eq!(outcome(&result), expected, "{:?}", op),
+                    Did::Lost => {
+                        seen.lost += 1;
+                        prop_assert_eq!(Expect::Ok, expected, "{:?} landed", op)
+                    }
+                }
+                if expected != Expect::Ok {
+                    continue;
+                }
+                // The change happened (answered or not): apply it to the model.
+                match op {
+                    Op::Rotate(_, mode) => {
+                        tokens.push((token.unwrap(), i, now));
+                        m.previous = match mode {
+                            RotationMode::ExpireLater => Some((m.current, now + GRACE)),
+                            RotationMode::ExpireNow => None,
+                        };
+                        m.current = tokens.len() - 1;
+                    }
+                    Op::Cancel(_) => {
+                        m.current = m.previous.take().unwrap().0;
+                    }
+                    Op::ExpirePrevious(_) => m.previous = None,
+                    Op::Delete(_) => m.alive = false,
+                    _ => {}
+                }
+                if !matches!(op, Op::Delete(_)) {
                     m.version += 1;
                 }
-                prop_assert_eq!(got, expected, "{:?}", op);
             }
         }
 
-        // Check every token issued so far, and every integration's state.
+        // Verification fails closed: with faults on, a token either gets the answer its
+        // state gives, or a storage refusal when its lookup was the one that failed.
+        if let (Some(rig), Some((Some(token), owner, _))) = (rig, tokens.last()) {
+            let injected = rig.faults.injected().len();
+            let result = h.pi.verify(token.expose_secret()).await;
+            let failed = rig.faults.injected()[injected..]
+                .iter()
+                .any(|i| matches!(i.fault, Fault::FailBefore | Fault::FailAfter));
+            match result {
+                Err(VerifyError::Storage(err)) => {
+                    seen.refused_lookups += 1;
+                    prop_assert!(failed && is_injected(&err))
+                }
+                other => {
+                    prop_assert!(!failed, "a failed lookup gave {:?}", other);
+                    let live = models[*owner].live(tokens.len() - 1, h.clock.now());
+                    prop_assert_eq!(other.is_ok(), live);
+                }
+            }
+        }
+
+        // Check every token issued so far, and every integration's state, with faults
+        // paused: after a failure everything works again.
+        if let Some(rig) = rig {
+            rig.faults.pause();
+        }
         let now = h.clock.now();
         for (n, (token, owner, _)) in tokens.iter().enumerate() {
+            let Some(token) = token else { continue };
             let expected = models[*owner].live(n, now);
             match h.pi.verify(token.expose_secret()).await {
                 Ok(verified) => {
@@ -228,8 +359,30 @@ async fn run(h: Harness, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 Err(other) => prop_assert!(false, "unexpected {:?}", other),
             }
         }
+        if let Some(rig) = rig {
+            // The audit log matches the state: one event per change that reached storage.
+            let log = rig.inner.audit_log(h.admin.account()).await.unwrap();
+            let changes: u64 = models.iter().map(|m| m.version + u64::from(!m.alive)).sum();
+            prop_assert_eq!(log.len() as u64, changes);
+            rig.faults.resume();
+        }
     }
-    Ok(())
+
+    // Once faults stop, every action works again.
+    if let Some(rig) = rig {
+        rig.faults.stop();
+        for m in models.iter().filter(|m| m.alive) {
+            let rotated = h.pi.rotate(&h.admin, &m.id, RotationMode::ExpireNow).await;
+            prop_assert!(
+                h.pi.verify(rotated.unwrap().token.expose_secret())
+                    .await
+                    .is_ok()
+            );
+        }
+        let new = NewIntegration::new("After").scopes(["contacts.readonly"]);
+        prop_assert!(h.pi.create(&h.admin, new).await.is_ok());
+    }
+    Ok(seen)
 }
 
 macro_rules! model_test {
@@ -239,7 +392,7 @@ macro_rules! model_test {
             #[test]
             fn $backend(ops in prop::collection::vec(op(), 1..40)) {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                runtime.block_on(async { run(Harness::new($storage), ops).await })?;
+                runtime.block_on(async { run(Harness::new($storage), ops, None).await.map(drop) })?;
             }
         }
     };
@@ -256,3 +409,68 @@ model_test!(
     32,
     crate::postgres_or_skip!(Ok(()))
 );
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    /// The same model, through a [`FaultyStorage`] that fails about one storage call in
+    /// seven (before or after it reaches storage) and delays one in twenty, from a
+    /// seeded RNG.
+    #[test]
+    fn memory_matches_the_model_under_random_faults(
+        ops in prop::collection::vec(op(), 1..40),
+        seed in any::<u64>(),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let inner = MemoryStorage::new();
+        let faults = Faults::new();
+        faults.random(seed, Rates {
+            fail_before: 0.10,
+            fail_after: 0.05,
+            delay: 0.05,
+            max_delay: std::time::Duration::from_micros(200),
+        });
+        let h = Harness::new(FaultyStorage::new(inner.clone(), faults.clone()));
+        runtime.block_on(async { run(h, ops, Some(Rig { faults, inner })).await })?;
+    }
+}
+
+/// The random faults do fire, in every way: one long fixed run sees refused calls,
+/// lost acknowledgments and refused lookups (so the property above is not vacuous).
+#[test]
+fn random_faults_fire_in_every_way() {
+    let pattern = [
+        Op::Create,
+        Op::Rotate(0, RotationMode::ExpireLater),
+        Op::Edit(1),
+        Op::Advance(Duration::days(1)),
+        Op::Cancel(0),
+        Op::Rotate(1, RotationMode::ExpireNow),
+        Op::ExpirePrevious(2),
+        Op::Rotate(2, RotationMode::ExpireLater),
+        Op::Advance(GRACE),
+        Op::Delete(3),
+    ];
+    let ops: Vec<Op> = pattern.iter().cycle().take(400).cloned().collect();
+    let inner = MemoryStorage::new();
+    let faults = Faults::new();
+    faults.random(
+        7,
+        Rates {
+            fail_before: 0.08,
+            fail_after: 0.12,
+            ..Rates::default()
+        },
+    );
+    let h = Harness::new(FaultyStorage::new(inner.clone(), faults.clone()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen = runtime
+        .block_on(async { run(h, ops, Some(Rig { faults, inner })).await })
+        .unwrap();
+    assert!(
+        seen.failed > 10 && seen.lost > 3 && seen.refused_lookups > 5,
+        "{seen:?}"
+    );
+}

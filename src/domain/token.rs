@@ -67,6 +67,67 @@ pub const DEFAULT_PREFIX: &str = "pit";
 /// The length of a token without its prefix: `_`, id, `_`, secret, checksum.
 const BODY_LEN: usize = 1 + ID_LEN + 1 + SECRET_LEN + CHECKSUM_LEN;
 
+/// The regular expression of a token with the default prefix (`pit`), for secret
+/// scanners: `\bpit_[0-9A-Za-z]{16}_[0-9A-Za-z]{49}\b`.
+///
+/// It is a **shape pre-filter**: it matches every issued token, and also strings of the
+/// same shape whose checksum is wrong. Confirm each match with [`looks_like_token`]
+/// (which checks the CRC32 checksum without touching storage) before raising an alert,
+/// and with [`PrivateIntegrations::verify`](crate::PrivateIntegrations::verify) before
+/// revoking anything. The `\b` anchors find a token inside surrounding text (a `.env`
+/// line, JSON, a URL) but not inside a longer run of letters, digits or `_`.
+///
+/// The same expression for another prefix is [`token_regex`] or [`TokenFormat::regex`].
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{TOKEN_PATTERN, TokenFormat};
+/// assert_eq!(TOKEN_PATTERN, TokenFormat::default().regex());
+/// ```
+pub const TOKEN_PATTERN: &str = r"\bpit_[0-9A-Za-z]{16}_[0-9A-Za-z]{49}\b";
+
+/// The regular expression of tokens with this prefix, for secret scanners: the same as
+/// [`TokenFormat::regex`], and for `"pit"` the same as [`TOKEN_PATTERN`]. A shape
+/// pre-filter: confirm a match with [`TokenFormat::looks_like_token`].
+///
+/// # Errors
+///
+/// [`InvalidInput::Malformed`] if the prefix is not `[a-z][a-z0-9]{0,15}`.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::token_regex;
+/// assert_eq!(token_regex("acme")?, r"\bacme_[0-9A-Za-z]{16}_[0-9A-Za-z]{49}\b");
+/// assert!(token_regex("Acme").is_err());
+/// # Ok::<(), private_integrations::InvalidInput>(())
+/// ```
+pub fn token_regex(prefix: &str) -> Result<String, InvalidInput> {
+    Ok(TokenFormat::new(prefix)?.regex())
+}
+
+/// Whether `text` is a well-formed token with the default prefix (`pit`): exact length,
+/// prefix, separators, alphabet and CRC32 checksum. Touches no storage and says nothing
+/// about whether the token was ever issued or still works; for secret scanners, log
+/// filters and "did you paste the right thing?" checks. For another prefix use
+/// [`TokenFormat::looks_like_token`].
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{TokenFormat, looks_like_token};
+/// let (_, _, token) = TokenFormat::default().issue(&mut rand::rngs::SysRng).unwrap();
+/// assert!(looks_like_token(token.expose_secret()));
+/// // The right shape, but a random checksum: refused.
+/// let typo = format!("pit_{}_{}", "A".repeat(16), "b".repeat(49));
+/// assert!(!looks_like_token(&typo));
+/// assert!(!looks_like_token("pit_not_a_token"));
+/// ```
+pub fn looks_like_token(text: &str) -> bool {
+    TokenFormat::default().looks_like_token(text)
+}
+
 /// The shape of this service's tokens: the prefix, and through it the exact length.
 ///
 /// # Example

@@ -416,3 +416,4 @@ where
     assert!(h.verifies(&healthy_token).await, "other rows still work");
     assert!(h.pi.get(&h.admin, &healthy).await.is_ok());
 }
+pub mod faults;
