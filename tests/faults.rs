@@ -11,26 +11,61 @@
 //! - A failed token lookup refuses every token ([`VerifyError::Storage`]); a malformed
 //!   token is refused without any storage call; delays change nothing.
 //!
-//! The reference-model property test under random faults is in `tests/model.rs`.
+//! Every case runs on every backend (`fault_tests!`): memory, SQLite and PostgreSQL, with
+//! their features. The reference-model property test under random faults is in
+//! `tests/model.rs`.
 
 mod support;
+
+/// Runs every fault case against a backend.
+macro_rules! fault_tests {
+    ($backend:ident, $storage:expr) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn every_storage_call_of_every_step_can_fail_and_the_step_changes_nothing() {
+                super::every_storage_call_of_every_step_can_fail_and_the_step_changes_nothing(
+                    $storage,
+                )
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_lost_acknowledgment_leaves_the_change_and_its_audit_event() {
+                super::a_lost_acknowledgment_leaves_the_change_and_its_audit_event($storage).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn verification_fails_closed_when_the_lookup_fails() {
+                super::verification_fails_closed_when_the_lookup_fails($storage).await;
+            }
+        }
+    };
+}
+
+fault_tests!(memory, MemoryStorage::new());
+#[cfg(feature = "sqlite")]
+fault_tests!(sqlite, sqlite_in_memory().await);
+// Skipped (with a message) without DATABASE_URL, except under CI=true.
+#[cfg(feature = "postgres")]
+fault_tests!(postgres, crate::postgres_or_skip!());
 
 use private_integrations::*;
 use support::faults::*;
 use support::*;
 
 /// A harness whose service goes through a [`FaultyStorage`], and a way around it.
-struct Rig {
+struct Rig<S> {
     h: Harness,
     faults: Faults,
-    inner: MemoryStorage,
+    inner: S,
     accounts: [AccountId; 2],
     users: [UserId; 3],
 }
 
-impl Rig {
-    fn new() -> Self {
-        let inner = MemoryStorage::new();
+impl<S: Storage + Clone> Rig<S> {
+    fn new(inner: S) -> Self {
         let faults = Faults::new();
         let h = Harness::new(FaultyStorage::new(inner.clone(), faults.clone()));
         let accounts = [h.admin.account().clone(), h.other_admin.account().clone()];
@@ -185,9 +220,10 @@ async fn perform(h: &Harness, step: Step, story: &mut Story) -> Result<(), Error
     Ok(())
 }
 
-#[tokio::test]
-async fn every_storage_call_of_every_step_can_fail_and_the_step_changes_nothing() {
-    let rig = Rig::new();
+async fn every_storage_call_of_every_step_can_fail_and_the_step_changes_nothing(
+    inner: impl Storage + Clone,
+) {
+    let rig = Rig::new(inner);
     let mut story = Story::default();
     let mut failures = 0;
     for step in STORY {
@@ -236,9 +272,8 @@ fn lost(err: Error) {
     );
 }
 
-#[tokio::test]
-async fn a_lost_acknowledgment_leaves_the_change_and_its_audit_event() {
-    let rig = Rig::new();
+async fn a_lost_acknowledgment_leaves_the_change_and_its_audit_event(inner: impl Storage + Clone) {
+    let rig = Rig::new(inner);
     let (h, faults) = (&rig.h, &rig.faults);
     let a = &h.admin;
     let mut expected_log = Vec::new();
@@ -353,9 +388,8 @@ async fn a_lost_acknowledgment_leaves_the_change_and_its_audit_event() {
     assert_eq!(faults.injected().len(), 7);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verification_fails_closed_when_the_lookup_fails() {
-    let rig = Rig::new();
+async fn verification_fails_closed_when_the_lookup_fails(inner: impl Storage + Clone) {
+    let rig = Rig::new(inner);
     let (h, faults) = (&rig.h, &rig.faults);
     let (id, old) = h.create("Zapier", &["contacts.readonly"]).await;
     let new =
