@@ -8,7 +8,9 @@ use std::error::Error as StdError;
 /// What went wrong with a management call ([`PrivateIntegrations`](crate::PrivateIntegrations)
 /// `create`, `update`, `rotate`, …).
 ///
-/// Every failed call changed nothing.
+/// A failed call changed nothing, with one exception: a [`Storage`](Error::Storage)
+/// error whose acknowledgment was lost after the backend committed (a dropped
+/// connection at the worst moment). Its outcome is unknown: reload before retrying.
 ///
 /// # Example
 ///
@@ -65,7 +67,9 @@ pub enum Error {
     /// The operating system's random number generator failed; nothing was changed.
     #[error("the system random number generator failed")]
     Randomness(#[source] rand::rngs::SysError),
-    /// The storage backend failed; nothing was changed (a transaction was rolled back).
+    /// The storage backend failed. Usually nothing was changed (the transaction was rolled
+    /// back); if the connection dropped while committing, the change may have landed:
+    /// reload before retrying.
     #[error("storage failed")]
     Storage(#[source] StorageError),
 }

@@ -562,9 +562,13 @@ impl PrivateIntegrations {
     /// Sets whether `user` may manage Private Integrations in the actor's account.
     /// `Deny` applies to admins too; `RoleDefault` restores the role's default.
     ///
+    /// An admin cannot change their own permission: a deny on an admin is set, and lifted,
+    /// by another admin, so a denied admin cannot simply allow themselves again.
+    ///
     /// # Errors
     ///
-    /// [`Error::PermissionDenied`] unless the actor is an admin; [`Error::Storage`].
+    /// [`Error::PermissionDenied`] unless the actor is an admin, or if `user` is the actor;
+    /// [`Error::Storage`].
     pub async fn set_permission(
         &self,
         actor: &Actor,
@@ -572,6 +576,9 @@ impl PrivateIntegrations {
         permission: Permission,
     ) -> Result<(), Error> {
         require_admin(actor)?;
+        if user == actor.user() {
+            return Err(Error::PermissionDenied);
+        }
         let action = AuditAction::PermissionChanged {
             user: user.clone(),
             permission,

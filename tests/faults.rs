@@ -21,6 +21,8 @@ mod support;
 macro_rules! fault_tests {
     ($backend:ident, $storage:expr) => {
         mod $backend {
+            // The storage expression may name items of the parent module.
+            #[allow(unused_imports)]
             use super::*;
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

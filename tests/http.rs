@@ -383,10 +383,10 @@ impl Server {
         let reply = self.send(request.body(body).unwrap()).await;
         for value in authorization {
             let presented = String::from_utf8_lossy(value);
-            if let Some(credential) = presented.split_ascii_whitespace().last() {
-                if credential.len() >= 8 {
-                    assert!(!reply.shows(credential), "the token was echoed: {reply:?}");
-                }
+            if let Some(credential) = presented.split_ascii_whitespace().last()
+                && credential.len() >= 8
+            {
+                assert!(!reply.shows(credential), "the token was echoed: {reply:?}");
             }
         }
         reply
@@ -1046,15 +1046,15 @@ fn validate(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut 
             return;
         }
     }
-    if let Some(expected) = schema.get("const") {
-        if value != expected {
-            errors.push(format!("{at}: {value} is not {expected}"));
-        }
+    if let Some(expected) = schema.get("const")
+        && value != expected
+    {
+        errors.push(format!("{at}: {value} is not {expected}"));
     }
-    if let Some(Value::Array(allowed)) = schema.get("enum") {
-        if !allowed.contains(value) {
-            errors.push(format!("{at}: {value} is not one of {allowed:?}"));
-        }
+    if let Some(Value::Array(allowed)) = schema.get("enum")
+        && !allowed.contains(value)
+    {
+        errors.push(format!("{at}: {value} is not one of {allowed:?}"));
     }
     if schema.get("format").and_then(Value::as_str) == Some("date-time") {
         let rfc3339 = &time::format_description::well_known::Rfc3339;
@@ -1095,10 +1095,10 @@ fn validate(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut 
         }
     }
     if let Some(items) = value.as_array() {
-        if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
-            if (items.len() as u64) < min {
-                errors.push(format!("{at}: fewer than {min} items"));
-            }
+        if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+            && (items.len() as u64) < min
+        {
+            errors.push(format!("{at}: fewer than {min} items"));
         }
         if let Some(item_schema) = schema.get("items") {
             for (i, item) in items.iter().enumerate() {
@@ -1109,10 +1109,9 @@ fn validate(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut 
     if let (Some(min), Some(number)) = (
         schema.get("minimum").and_then(Value::as_i64),
         value.as_i64(),
-    ) {
-        if number < min {
-            errors.push(format!("{at}: {number} < {min}"));
-        }
+    ) && number < min
+    {
+        errors.push(format!("{at}: {number} < {min}"));
     }
 }
 
@@ -1211,10 +1210,10 @@ async fn openapi_yaml_describes_what_the_admin_api_answers() {
         }
         for (name, header) in response["headers"].as_object().into_iter().flatten() {
             let expected = resolve(&spec, header).pointer("/schema/const");
-            if let Some(expected) = expected.and_then(Value::as_str) {
-                if reply.header(name) != Some(expected) {
-                    errors.push(format!("{at}: header {name} is not {expected}"));
-                }
+            if let Some(expected) = expected.and_then(Value::as_str)
+                && reply.header(name) != Some(expected)
+            {
+                errors.push(format!("{at}: header {name} is not {expected}"));
             }
         }
     }

@@ -497,7 +497,9 @@ mod cases {
     }
 
     pub async fn a_passed_window_is_active_for_every_action(h: Harness) {
-        let (id, _) = h.create("Zapier", &["contacts.readonly"]).await;
+        let (id, first) = h.create("Zapier", &["contacts.readonly"]).await;
+        // Issued a day apart, so issue times tell the tokens apart.
+        h.clock.advance(Duration::days(1));
         let second =
             h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
                 .await
@@ -519,10 +521,11 @@ mod cases {
         let pending = third.integration.pending_rotation().unwrap();
         assert_eq!(
             pending.previous_issued_at(),
-            T0,
+            T0 + Duration::days(1),
             "the second token is the previous one"
         );
         assert!(h.verifies(&second).await && h.verifies(&third.token).await);
+        assert!(!h.verifies(&first).await, "the first token stays expired");
     }
 
     pub async fn delete_kills_every_token(h: Harness) {
@@ -620,17 +623,31 @@ mod cases {
             "still not an admin"
         );
 
-        // A deny applies to an admin too.
+        // A deny applies to an admin too; it is set, and lifted, by another admin.
         let admin_user = h.admin.user().clone();
-        h.pi.set_permission(&h.admin, &admin_user, Permission::Deny)
+        let carol = Actor::admin(h.admin.account().clone(), UserId::new("u_carol"));
+        assert!(
+            denied(
+                h.pi.set_permission(&h.admin, &admin_user, Permission::Deny)
+                    .await
+            ),
+            "an admin cannot change their own permission"
+        );
+        h.pi.set_permission(&carol, &admin_user, Permission::Deny)
             .await
             .unwrap();
         assert!(matches!(
             h.pi.list(&h.admin).await,
             Err(Error::PermissionDenied)
         ));
-        // Admin acts remain, so the deny can be undone.
-        h.pi.set_permission(&h.admin, &admin_user, Permission::RoleDefault)
+        assert!(
+            denied(
+                h.pi.set_permission(&h.admin, &admin_user, Permission::Allow)
+                    .await
+            ),
+            "a denied admin cannot lift their own deny"
+        );
+        h.pi.set_permission(&carol, &admin_user, Permission::RoleDefault)
             .await
             .unwrap();
         assert!(h.pi.list(&h.admin).await.is_ok());

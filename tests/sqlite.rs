@@ -11,6 +11,31 @@ use private_integrations::*;
 use support::*;
 use time::Duration;
 
+/// The database file, read byte by byte after every kind of token was issued into it,
+/// holds no piece of any secret.
+#[tokio::test]
+async fn the_file_holds_no_secret() {
+    let (storage, url) = sqlite_file().await;
+    let h = Harness::new(storage.clone());
+    let tokens = issue_tokens_of_every_kind(&h).await;
+    drop(h);
+    storage.pool().close().await;
+    let path = url.trim_start_matches("sqlite://");
+    let mut stored = std::fs::read(path).expect("read the database file");
+    // Whatever is still in the write-ahead log counts too.
+    stored.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+    assert!(stored.len() > 4096, "the file should hold the tables");
+    assert_no_secret_at_rest(&stored, &tokens);
+    // The check does find a secret that is there, raw or in hexadecimal.
+    let secret = &tokens[2].expose_secret().as_bytes()[21..64];
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    for planted in [secret.to_vec(), hex.into_bytes()] {
+        let with_secret = [stored.as_slice(), &planted].concat();
+        let found = std::panic::catch_unwind(|| assert_no_secret_at_rest(&with_secret, &tokens));
+        assert!(found.is_err(), "a planted secret went unnoticed");
+    }
+}
+
 /// Creates, rotates and edits integrations through the service on a file, closes every
 /// handle, reopens the file with `connect`: the same tokens verify (old and new during
 /// the grace window), the edits are there, and so is the same audit log.

@@ -16,6 +16,9 @@ use super::ids::TokenId;
 use super::token::TokenHash;
 use crate::error::Error;
 
+/// The last representable instant.
+const END_OF_TIME: OffsetDateTime = OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX);
+
 /// One token as storage knows it: its id, the hash of its secret, and when it was issued.
 ///
 /// # Example
@@ -257,7 +260,9 @@ impl Credentials {
             ) => Ok(Credentials::Rotating {
                 current: new,
                 previous: current,
-                previous_expires_at: now + grace,
+                // Saturates rather than overflow: a grace period that outlasts the
+                // calendar keeps the previous token until the end of time.
+                previous_expires_at: now.checked_add(grace).unwrap_or(END_OF_TIME),
             }),
             (
                 Credentials::Rotating { .. },
@@ -502,6 +507,17 @@ mod tests {
             .apply(rotate(RotationMode::ExpireLater, 3), at)
             .unwrap();
         assert_eq!(ids(&again), [cred(3).id, cred(2).id]);
+    }
+
+    #[test]
+    fn a_grace_period_beyond_the_calendar_saturates() {
+        let huge = Transition::Rotate {
+            mode: RotationMode::ExpireLater,
+            new: cred(2),
+            grace: Duration::MAX,
+        };
+        let rotating = Credentials::new(cred(1)).apply(huge, T0).unwrap();
+        assert_eq!(rotating.previous().map(|(_, at)| at), Some(END_OF_TIME));
     }
 
     #[test]

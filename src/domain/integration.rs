@@ -37,10 +37,11 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 /// What an admin fills in to create an integration.
 ///
 /// The rules, checked by `create` before anything is written:
-/// - name: 1 to [`MAX_NAME_CHARS`] characters after trimming white space, no control
-///   characters;
+/// - name: 1 to [`MAX_NAME_CHARS`] characters after trimming white space, at least one
+///   of them visible; no control characters, no bidirectional overrides or isolates, no
+///   line or paragraph separators;
 /// - description: 0 to [`MAX_DESCRIPTION_CHARS`] characters after trimming; line breaks
-///   and tabs are allowed, other control characters are not;
+///   and tabs are allowed, other control characters and bidirectional overrides are not;
 /// - scopes: at least one, each in the service's [`ScopeCatalog`]; duplicates are merged.
 ///
 /// # Example
@@ -316,10 +317,29 @@ fn validate_name(name: &str) -> Result<Box<str>, InvalidInput> {
             max: MAX_NAME_CHARS,
         });
     }
-    if name.chars().any(char::is_control) {
+    if name
+        .chars()
+        .any(|c| c.is_control() || is_bidi_control(c) || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
         return Err(InvalidInput::ControlCharacter { field: FIELD });
     }
+    if name.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+        return Err(InvalidInput::Empty { field: FIELD });
+    }
     Ok(name.into())
+}
+
+/// Characters that reorder the text around them (U+202A–U+202E, U+2066–U+2069): in a
+/// name or description they can make `evil\u{202E}gnp.exe` read as `evilexe.png`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing: zero-width spaces and joiners, directional marks, word
+/// joiners, the byte-order mark. Allowed inside a name (joiners are part of emoji and of
+/// some scripts), but a name of nothing else would look empty.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
 }
 
 fn validate_description(description: &str) -> Result<Box<str>, InvalidInput> {
@@ -333,7 +353,7 @@ fn validate_description(description: &str) -> Result<Box<str>, InvalidInput> {
     }
     if description
         .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        .any(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(c))
     {
         return Err(InvalidInput::ControlCharacter { field: FIELD });
     }
@@ -875,6 +895,16 @@ mod tests {
             ),
             ("a\u{7}b", InvalidInput::ControlCharacter { field: "name" }),
             ("a\nb", InvalidInput::ControlCharacter { field: "name" }),
+            (
+                "evil\u{202E}gnp.exe",
+                InvalidInput::ControlCharacter { field: "name" },
+            ),
+            (
+                "line\u{2028}break",
+                InvalidInput::ControlCharacter { field: "name" },
+            ),
+            ("\u{200B}", InvalidInput::Empty { field: "name" }),
+            ("\u{FEFF}\u{200D} ", InvalidInput::Empty { field: "name" }),
         ] {
             let err = invalid(NewIntegration::new(name).scopes(["rules.read"]));
             assert!(

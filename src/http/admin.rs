@@ -200,7 +200,7 @@ impl From<Error> for ApiError {
                 return ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "storage_unavailable",
-                    "the integrations store is unavailable; nothing was changed, retry later",
+                    "the integrations store is unavailable; reload before retrying",
                 );
             }
             // `Randomness`, and any variant added later.
@@ -208,7 +208,7 @@ impl From<Error> for ApiError {
                 return ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",
-                    "an internal error occurred; nothing was changed",
+                    "an internal error occurred; reload before retrying",
                 );
             }
         };

@@ -204,25 +204,25 @@ impl Faults {
             return None;
         }
         let mut fault = plan.at.remove(&call);
-        if fault.is_none() {
-            if let Some(i) = plan.on.iter().position(|(m, _)| *m == method) {
-                fault = Some(plan.on.remove(i).1);
-            }
+        if fault.is_none()
+            && let Some(i) = plan.on.iter().position(|(m, _)| *m == method)
+        {
+            fault = Some(plan.on.remove(i).1);
         }
-        if fault.is_none() {
-            if let Some((rng, rates)) = &mut plan.random {
-                let roll: f64 = rng.random();
-                fault = if roll < rates.fail_before {
-                    Some(Fault::FailBefore)
-                } else if roll < rates.fail_before + rates.fail_after {
-                    Some(Fault::FailAfter)
-                } else if roll < rates.fail_before + rates.fail_after + rates.delay {
-                    let micros = rng.random_range(0..=rates.max_delay.as_micros() as u64);
-                    Some(Fault::Delay(Duration::from_micros(micros)))
-                } else {
-                    None
-                };
-            }
+        if fault.is_none()
+            && let Some((rng, rates)) = &mut plan.random
+        {
+            let roll: f64 = rng.random();
+            fault = if roll < rates.fail_before {
+                Some(Fault::FailBefore)
+            } else if roll < rates.fail_before + rates.fail_after {
+                Some(Fault::FailAfter)
+            } else if roll < rates.fail_before + rates.fail_after + rates.delay {
+                let micros = rng.random_range(0..=rates.max_delay.as_micros() as u64);
+                Some(Fault::Delay(Duration::from_micros(micros)))
+            } else {
+                None
+            };
         }
         let injection = Injection {
             call,

@@ -417,3 +417,40 @@ where
     assert!(h.pi.get(&h.admin, &healthy).await.is_ok());
 }
 pub mod faults;
+
+/// Walks the story that leaves the most tokens behind in storage (created, rotated with
+/// and without grace, cancelled, deleted) and returns every token issued.
+pub async fn issue_tokens_of_every_kind(h: &Harness) -> Vec<IssuedToken> {
+    let (kept, first) = h.create("Kept", &["contacts.readonly"]).await;
+    let rotate = |mode| h.pi.rotate(&h.admin, &kept, mode);
+    let later = rotate(RotationMode::ExpireLater)
+        .await
+        .expect("rotate")
+        .token;
+    h.pi.cancel_rotation(&h.admin, &kept).await.expect("cancel");
+    let again = rotate(RotationMode::ExpireLater)
+        .await
+        .expect("rotate")
+        .token;
+    let now = rotate(RotationMode::ExpireNow).await.expect("rotate").token;
+    let (gone, gone_token) = h.create("Gone", &["contacts.write"]).await;
+    h.pi.delete(&h.admin, &gone).await.expect("delete");
+    vec![first, later, again, now, gone_token]
+}
+
+/// Fails if `stored` (a database file, a dump) holds any 12-character piece of any
+/// token's secret part, as text or as hexadecimal.
+pub fn assert_no_secret_at_rest(stored: &[u8], tokens: &[IssuedToken]) {
+    assert!(!stored.is_empty(), "nothing was read from storage");
+    for token in tokens {
+        let secret = &token.expose_secret().as_bytes()[21..64];
+        for piece in secret.windows(12) {
+            let hex: String = piece.iter().map(|b| format!("{b:02x}")).collect();
+            let found = stored.windows(12).any(|w| w == piece)
+                || stored
+                    .windows(hex.len())
+                    .any(|w| w.eq_ignore_ascii_case(hex.as_bytes()));
+            assert!(!found, "a piece of a secret is stored");
+        }
+    }
+}
