@@ -44,12 +44,26 @@ impl std::fmt::Debug for MemoryStorage {
     }
 }
 
-#[derive(Default)]
 struct Inner {
     /// Every live token id → the current record of its integration. Read without locks.
     tokens: papaya::HashMap<TokenId, Arc<IntegrationRecord>, foldhash::fast::RandomState>,
     /// Everything else; also serializes writers.
     tables: Mutex<Tables>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            // Blocking resizes: the (already serialized) writer that grows the map moves
+            // every entry at once, so a lookup never has to search an old and a new table
+            // during a migration. That keeps a miss as cheap as a hit.
+            tokens: papaya::HashMap::builder()
+                .hasher(foldhash::fast::RandomState::default())
+                .resize_mode(papaya::ResizeMode::Blocking)
+                .build(),
+            tables: Mutex::default(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
