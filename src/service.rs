@@ -58,7 +58,8 @@ pub const DEFAULT_ROTATION_INTERVAL: Duration = Duration::days(90);
 ///   [`Permission`] set by an admin overrides the role either way. They also need the
 ///   feature switched on for the account ([`Error::FeatureDisabled`] otherwise).
 /// - `set_permission` and `set_feature_enabled` need the admin role, and work while the
-///   feature is off (so it can be switched back on).
+///   feature is off (so it can be switched back on). No admin changes their own
+///   permission: a deny on an admin is set, and lifted, by another admin.
 /// - An actor only ever sees its own account: another account's integration is
 ///   [`Error::NotFound`].
 ///
@@ -575,10 +576,11 @@ impl PrivateIntegrations {
         user: &UserId,
         permission: Permission,
     ) -> Result<(), Error> {
-        require_admin(actor)?;
-        if user == actor.user() {
-            return Err(Error::PermissionDenied);
-        }
+        allow(
+            actor,
+            actor.may_set_permission(user),
+            "admin role required, not on oneself",
+        )?;
         let action = AuditAction::PermissionChanged {
             user: user.clone(),
             permission,
@@ -600,7 +602,7 @@ impl PrivateIntegrations {
     ///
     /// [`Error::PermissionDenied`] unless the actor is an admin; [`Error::Storage`].
     pub async fn set_feature_enabled(&self, actor: &Actor, enabled: bool) -> Result<(), Error> {
-        require_admin(actor)?;
+        allow(actor, actor.is_admin(), "admin role required")?;
         let event = audit(
             actor,
             None,
@@ -625,7 +627,7 @@ impl PrivateIntegrations {
         let now = self.now();
         let interval = self.inner.rotation_interval;
         let mut all = self.list(actor).await?;
-        all.retain(|i| now - i.token_issued_at() >= interval);
+        all.retain(|i| i.rotation_due(now, interval));
         Ok(all)
     }
 
@@ -730,11 +732,12 @@ impl PrivateIntegrations {
     }
 }
 
-fn require_admin(actor: &Actor) -> Result<(), Error> {
-    if actor.is_admin() {
+/// `PermissionDenied` (and a refusal in the logs) unless the domain rule allowed it.
+fn allow(actor: &Actor, allowed: bool, reason: &'static str) -> Result<(), Error> {
+    if allowed {
         Ok(())
     } else {
-        telemetry::refused(actor, "admin role required");
+        telemetry::refused(actor, reason);
         Err(Error::PermissionDenied)
     }
 }

@@ -133,6 +133,23 @@ impl Actor {
         self.role == Role::Admin
     }
 
+    /// Whether this actor may set `user`'s permission: admins only, and never their own,
+    /// so that a deny on an admin is set, and lifted, by another admin.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{Actor, AccountId, UserId};
+    /// let admin = Actor::admin(AccountId::new("a"), UserId::new("u_admin"));
+    /// let member = Actor::member(AccountId::new("a"), UserId::new("u_bob"));
+    /// assert!(admin.may_set_permission(&UserId::new("u_bob")));
+    /// assert!(!admin.may_set_permission(&UserId::new("u_admin")));
+    /// assert!(!member.may_set_permission(&UserId::new("u_carol")));
+    /// ```
+    pub fn may_set_permission(&self, user: &UserId) -> bool {
+        self.is_admin() && self.user != *user
+    }
+
     /// Whether this actor may manage integrations given their per-user setting: an
     /// explicit `Allow` or `Deny` wins, `RoleDefault` lets admins only.
     ///

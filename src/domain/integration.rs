@@ -1,7 +1,7 @@
 //! The integration: its input rules, its stored record, and the view admins see.
 
 use serde::Serialize;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::credentials::{Credentials, Transition};
 use super::ids::{AccountId, IntegrationId};
@@ -861,6 +861,31 @@ impl Integration {
     /// ```
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Whether the current token is due for rotation at `now`: its age has reached
+    /// `interval` (90 days by default).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// let issued = integration.token_issued_at();
+    /// let interval = time::Duration::days(90);
+    /// assert!(!integration.rotation_due(issued + time::Duration::days(89), interval));
+    /// assert!(integration.rotation_due(issued + interval, interval));
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub fn rotation_due(&self, now: OffsetDateTime, interval: Duration) -> bool {
+        now - self.token_issued_at >= interval
     }
 }
 
