@@ -318,21 +318,6 @@ async fn replicas_can_migrate_at_once() {
 /// migrations, and every table of this crate is prefixed `pi_`.
 #[tokio::test]
 async fn tables_live_beside_the_hosts() {
-    use sqlx::SqlSafeStr;
-    use sqlx::migrate::{Migration, MigrationType, Migrator};
-
-    let host_migrator = || {
-        Migrator::with_migrations(vec![Migration::new(
-            1,
-            "host tables".into(),
-            MigrationType::Simple,
-            AssertSqlSafe(
-                "CREATE TABLE integrations (id TEXT PRIMARY KEY); CREATE TABLE tokens (id TEXT);",
-            )
-            .into_sql_str(),
-            false,
-        )])
-    };
     for host_first in [true, false] {
         let Some((url, schema)) = postgres_schema().await else {
             return;

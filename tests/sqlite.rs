@@ -174,21 +174,8 @@ async fn nothing_is_created_before_migrate() {
 /// of this crate is prefixed `pi_`.
 #[tokio::test]
 async fn tables_live_beside_the_hosts() {
-    use sqlx::migrate::{Migration, MigrationType, Migrator};
-    use sqlx::{AssertSqlSafe, SqlSafeStr};
+    use sqlx::AssertSqlSafe;
 
-    let host_migrator = || {
-        Migrator::with_migrations(vec![Migration::new(
-            1,
-            "host tables".into(),
-            MigrationType::Simple,
-            AssertSqlSafe(
-                "CREATE TABLE integrations (id TEXT PRIMARY KEY); CREATE TABLE tokens (id TEXT);",
-            )
-            .into_sql_str(),
-            false,
-        )])
-    };
     for host_first in [true, false] {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)

@@ -454,3 +454,21 @@ pub fn assert_no_secret_at_rest(stored: &[u8], tokens: &[IssuedToken]) {
         }
     }
 }
+
+/// A host application's own sqlx migrations, with tables named like ours but unprefixed:
+/// ours must live beside them, in `pi_migrations`, not `_sqlx_migrations`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub fn host_migrator() -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "host tables".into(),
+        MigrationType::Simple,
+        sqlx::AssertSqlSafe(
+            "CREATE TABLE integrations (id TEXT PRIMARY KEY); CREATE TABLE tokens (id TEXT);",
+        )
+        .into_sql_str(),
+        false,
+    )])
+}
