@@ -472,3 +472,22 @@ pub fn host_migrator() -> sqlx::migrate::Migrator {
         false,
     )])
 }
+
+/// Fails if any output holds a token, its secret part, or a 12-character window of it.
+pub fn assert_no_secret(outputs: &[String], tokens: &[&IssuedToken]) {
+    assert!(!outputs.is_empty() && !tokens.is_empty());
+    for token in tokens {
+        let text = token.expose_secret();
+        // `{prefix}_{id}_` precedes the secret; the checksum follows it.
+        let start = text.len() - 6 - 43;
+        let secret = &text[start..text.len() - 6];
+        assert_eq!(secret.len(), 43);
+        for output in outputs {
+            assert!(!output.contains(text), "whole token in {output}");
+            for window in secret.as_bytes().windows(12) {
+                let piece = std::str::from_utf8(window).unwrap();
+                assert!(!output.contains(piece), "secret piece {piece} in {output}");
+            }
+        }
+    }
+}
