@@ -61,7 +61,7 @@ impl PrivateIntegrations {
         })?;
         // Hash before the lookup: the digest depends on the input alone, so the CPU
         // computes it while the lookup waits on memory.
-        let presented = TokenHash::of(parsed.secret);
+        let presented = inner.format.hash(parsed.secret);
         let record = inner
             .storage
             .find_by_token(&parsed.id)

@@ -31,6 +31,7 @@ macro_rules! lifecycle_tests {
             rotation_reminder_lists_old_tokens,
             audit_log_records_every_change_newest_first,
             verification_refuses_anything_doubtful,
+            a_token_works_only_for_the_service_that_issued_it,
             scopes_removed_from_the_catalog_are_not_granted,
             concurrent_actions_on_one_integration_have_one_winner,
         ]);
@@ -891,6 +892,48 @@ mod cases {
                 .token_prefix("Not-ok")
                 .is_err()
         );
+    }
+
+    /// Two services with different prefixes on one storage: a token of one, its prefix
+    /// changed and its checksum recomputed, is well-formed for the other but refused.
+    pub async fn a_token_works_only_for_the_service_that_issued_it(h: Harness) {
+        let test = PrivateIntegrations::builder(h.storage.clone())
+            .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+            .clock(h.clock.clone())
+            .token_prefix("test")
+            .unwrap()
+            .build();
+        let live = PrivateIntegrations::builder(h.storage.clone())
+            .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+            .clock(h.clock.clone())
+            .token_prefix("live")
+            .unwrap()
+            .build();
+        let new = || NewIntegration::new("Sync").scopes(["contacts.readonly"]);
+        let test_token = test.create(&h.admin, new()).await.unwrap().token;
+        let live_token = live.create(&h.admin, new()).await.unwrap().token;
+        assert!(test.verify(test_token.expose_secret()).await.is_ok());
+        assert!(live.verify(live_token.expose_secret()).await.is_ok());
+
+        for (token, from, to, other) in [
+            (&test_token, "test", "live", &live),
+            (&live_token, "live", "test", &test),
+        ] {
+            let moved = reprefix(token.expose_secret(), from, to);
+            assert!(
+                other.token_format().looks_like_token(&moved),
+                "{from} → {to}"
+            );
+            assert!(
+                matches!(other.verify(&moved).await, Err(VerifyError::Invalid)),
+                "a {from} token passed for {to}"
+            );
+        }
+        // The unchanged tokens, offered to the other service, are not even well-formed.
+        assert!(matches!(
+            live.verify(test_token.expose_secret()).await,
+            Err(VerifyError::Malformed)
+        ));
     }
 
     pub async fn scopes_removed_from_the_catalog_are_not_granted(h: Harness) {

@@ -100,7 +100,6 @@ fn tracing_never_sees_a_secret() {
 }
 
 async fn story(captured: Captured) {
-
     let faults = Faults::new();
     let h = Harness::new(FaultyStorage::new(MemoryStorage::new(), faults.clone()));
     let a = &h.admin;

@@ -10,7 +10,17 @@
 //! | `checksum` | [`CHECKSUM_LEN`] = 6 | CRC32 of everything before it, base62, fixed width   |
 //!
 //! With the default prefix a token is 70 characters long. Storage keeps the token id and
-//! `SHA-256` of the 43 secret characters, never the secret.
+//! `SHA-256` of the prefix and the 43 secret characters, never the secret.
+//!
+//! # A token works only for the service that issued it
+//!
+//! The digest covers the prefix as well as the secret: `SHA-256(tag ‖ secret)`, where the
+//! tag is the prefix packed into 11 bytes (one base-37 digit per character, see
+//! [`TokenFormat::hash_tag`]). Two services with different prefixes can share one
+//! storage: a token of one, its prefix changed and its checksum recomputed, parses for
+//! the other but its digest does not match, so it is refused as
+//! [`Invalid`](crate::VerifyError::Invalid). The tag is packed so that tag and secret (54
+//! bytes) still fit one SHA-256 block: binding the prefix costs verification nothing.
 
 use std::fmt;
 
@@ -145,6 +155,39 @@ pub fn looks_like_token(text: &str) -> bool {
 pub struct TokenFormat {
     prefix: [u8; MAX_PREFIX_LEN],
     prefix_len: u8,
+    /// The prefix as the digest sees it: [`TokenFormat::hash_tag`].
+    tag: [u8; HASH_TAG_LEN],
+}
+
+/// The length of [`TokenFormat::hash_tag`]: 37¹⁶ < 2⁸⁸, so every prefix packs into 11
+/// bytes, and with the 43 secret characters the input to `SHA-256` is 54 bytes, within
+/// the 55 of one compression block.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{TokenFormat, domain::token::HASH_TAG_LEN};
+/// assert_eq!(TokenFormat::default().hash_tag().len(), HASH_TAG_LEN);
+/// ```
+pub const HASH_TAG_LEN: usize = 11;
+
+/// The prefix packed into [`HASH_TAG_LEN`] bytes, injectively: each character is one
+/// base-37 digit (`a`–`z` are 1–26, `0`–`9` are 27–36), the absent characters of a
+/// shorter prefix are 0, so two different prefixes never share a tag.
+fn hash_tag(prefix: &[u8]) -> [u8; HASH_TAG_LEN] {
+    let mut value: u128 = 0;
+    for i in 0..MAX_PREFIX_LEN {
+        let digit = match prefix.get(i) {
+            Some(&c @ b'a'..=b'z') => c - b'a' + 1,
+            Some(&c @ b'0'..=b'9') => c - b'0' + 27,
+            _ => 0,
+        };
+        value = value * 37 + u128::from(digit);
+    }
+    let bytes = value.to_be_bytes();
+    let mut tag = [0u8; HASH_TAG_LEN];
+    tag.copy_from_slice(&bytes[bytes.len() - HASH_TAG_LEN..]);
+    tag
 }
 
 impl Default for TokenFormat {
@@ -219,7 +262,40 @@ impl TokenFormat {
         Ok(Self {
             prefix: stored,
             prefix_len: bytes.len() as u8,
+            tag: hash_tag(bytes),
         })
+    }
+
+    /// The prefix as the token digest covers it: packed injectively into
+    /// [`HASH_TAG_LEN`] bytes, so that a token's digest is bound to the service that
+    /// issued it at no extra cost (see the [module documentation](self)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenFormat;
+    /// let (test, live) = (TokenFormat::new("test")?, TokenFormat::new("live")?);
+    /// assert_ne!(test.hash_tag(), live.hash_tag());
+    /// # Ok::<(), private_integrations::InvalidInput>(())
+    /// ```
+    pub fn hash_tag(&self) -> &[u8; HASH_TAG_LEN] {
+        &self.tag
+    }
+
+    /// The digest storage keeps for a secret of this format: `SHA-256(tag ‖ secret)`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenFormat;
+    /// use subtle::ConstantTimeEq;
+    /// let format = TokenFormat::default();
+    /// let (_, stored, token) = format.issue(&mut rand::rngs::SysRng).unwrap();
+    /// let parsed = format.parse(token.expose_secret()).unwrap();
+    /// assert!(bool::from(format.hash(parsed.secret).ct_eq(&stored)));
+    /// ```
+    pub fn hash(&self, secret: &[u8; SECRET_LEN]) -> TokenHash {
+        TokenHash::of(&self.tag, secret)
     }
 
     /// The prefix.
@@ -360,7 +436,7 @@ impl TokenFormat {
         let id = TokenId::generate(rng)?;
         let mut secret = [0u8; SECRET_LEN];
         fill_base62(rng, &mut secret)?;
-        let hash = TokenHash::of(&secret);
+        let hash = self.hash(&secret);
 
         let mut text = String::with_capacity(self.token_len());
         text.push_str(self.prefix());
@@ -427,7 +503,8 @@ fn encode_checksum(mut crc: u32) -> [u8; CHECKSUM_LEN] {
     out
 }
 
-/// `SHA-256` of a token's secret characters. What storage keeps instead of the secret.
+/// `SHA-256` of a token's prefix tag and secret characters
+/// ([`TokenFormat::hash`]). What storage keeps instead of the secret.
 ///
 /// Equality is constant-time ([`ConstantTimeEq`]); `Debug` does not print the digest.
 ///
@@ -444,9 +521,15 @@ fn encode_checksum(mut crc: u32) -> [u8; CHECKSUM_LEN] {
 pub struct TokenHash([u8; 32]);
 
 impl TokenHash {
-    /// Hashes secret characters.
-    pub(crate) fn of(secret: &[u8; SECRET_LEN]) -> Self {
-        Self(Sha256::digest(secret).into())
+    /// Hashes a prefix tag and secret characters: 54 bytes, one SHA-256 block.
+    fn of(tag: &[u8; HASH_TAG_LEN], secret: &[u8; SECRET_LEN]) -> Self {
+        Self(
+            Sha256::new()
+                .chain_update(tag)
+                .chain_update(secret)
+                .finalize()
+                .into(),
+        )
     }
 
     /// Wraps a digest read back from storage.
@@ -608,7 +691,7 @@ mod tests {
             assert_eq!(text.len(), 70);
             let parsed = format.parse(text).unwrap();
             assert_eq!(parsed.id, id);
-            assert!(bool::from(TokenHash::of(parsed.secret).ct_eq(&hash)));
+            assert!(bool::from(format.hash(parsed.secret).ct_eq(&hash)));
             assert!(format.looks_like_token(text));
         }
     }
@@ -665,6 +748,32 @@ mod tests {
         let token = issue(&format);
         assert!(token.expose_secret().starts_with("acme_"));
         assert!(format.parse(token.expose_secret()).is_ok());
+    }
+
+    #[test]
+    fn hash_tags_are_distinct_and_bind_the_digest() {
+        let prefixes = [
+            "a", "b", "z", "a0", "a9", "aa", "pit", "pit0", "test", "live",
+        ];
+        let mut tags: Vec<_> = prefixes
+            .iter()
+            .map(|p| *TokenFormat::new(p).unwrap().hash_tag())
+            .collect();
+        let longest = "z9".repeat(MAX_PREFIX_LEN / 2);
+        tags.push(*TokenFormat::new(&longest).unwrap().hash_tag());
+        tags.sort();
+        tags.dedup();
+        assert_eq!(tags.len(), prefixes.len() + 1);
+        // The largest prefix still fits: 37^16 - 1 < 2^88.
+        assert!(37u128.pow(16) - 1 < 1 << (8 * HASH_TAG_LEN));
+
+        let (test, live) = (
+            TokenFormat::new("test").unwrap(),
+            TokenFormat::new("live").unwrap(),
+        );
+        let secret = [b'k'; SECRET_LEN];
+        assert!(!bool::from(test.hash(&secret).ct_eq(&live.hash(&secret))));
+        assert!(bool::from(test.hash(&secret).ct_eq(&test.hash(&secret))));
     }
 
     #[test]

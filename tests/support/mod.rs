@@ -19,6 +19,8 @@ pub const SCOPES: [&str; 3] = [
 /// A service on `storage` with a manual clock at [`T0`] and the default settings.
 pub struct Harness {
     pub pi: PrivateIntegrations,
+    /// The storage under `pi`, for a second service on the same storage.
+    pub storage: std::sync::Arc<dyn Storage>,
     pub clock: ManualClock,
     pub admin: Actor,
     pub member: Actor,
@@ -28,12 +30,14 @@ pub struct Harness {
 impl Harness {
     pub fn new(storage: impl Storage) -> Self {
         let clock = ManualClock::new(T0);
-        let pi = PrivateIntegrations::builder(storage)
+        let storage: std::sync::Arc<dyn Storage> = std::sync::Arc::new(storage);
+        let pi = PrivateIntegrations::builder(storage.clone())
             .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
             .clock(clock.clone())
             .build();
         Self {
             pi,
+            storage,
             clock,
             admin: Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin")),
             member: Actor::member(AccountId::new("acct_1"), UserId::new("u_bob")),
@@ -92,6 +96,13 @@ pub fn wrong_secret(token: &str) -> String {
         let last = body.len() - 1;
         body[last] = if body[last] == b'a' { b'b' } else { b'a' };
     })
+}
+
+/// The token with its prefix `from` replaced by `to`, and its checksum recomputed: what
+/// an attacker holding a token of one service would offer another.
+pub fn reprefix(token: &str, from: &str, to: &str) -> String {
+    let rest = token.strip_prefix(from).expect("the token has the prefix");
+    forge(&format!("{to}{rest}"), |_| {})
 }
 
 /// An id that was never issued, with a well-formed secret.
