@@ -83,6 +83,7 @@ mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
+mod last_used;
 mod service;
 pub mod storage;
 mod telemetry;

@@ -22,6 +22,7 @@ use crate::domain::integration::{
 use crate::domain::scope::ScopeCatalog;
 use crate::domain::token::{IssuedToken, TokenFormat};
 use crate::error::Error;
+use crate::last_used::LastUsedRecorder;
 use crate::storage::Storage;
 use crate::telemetry;
 
@@ -94,6 +95,10 @@ pub(crate) struct Inner {
     pub(crate) format: TokenFormat,
     grace_period: Duration,
     rotation_interval: Duration,
+    /// Notes token uses for the last-used writer; `None` while last used is off.
+    // SKELETON: read by the verifier and the last-used writer.
+    #[allow(dead_code)]
+    pub(crate) last_used: Option<Arc<LastUsedRecorder>>,
 }
 
 impl fmt::Debug for PrivateIntegrations {
@@ -285,6 +290,7 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                 format: self.format,
                 grace_period: self.grace_period,
                 rotation_interval: self.rotation_interval,
+                last_used: None,
             }),
         }
     }

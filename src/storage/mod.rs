@@ -81,6 +81,65 @@ pub use sqlx;
 
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+use time::OffsetDateTime;
+
+/// One token's use, as the last-used batch writes it: the token id and when it was used.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{TokenId, storage::LastUse};
+/// let used = LastUse { token_id: TokenId::parse("AbCdEfGh12345678")?, at: time::OffsetDateTime::UNIX_EPOCH };
+/// assert_eq!(used.token_id.as_str(), "AbCdEfGh12345678");
+/// # Ok::<(), private_integrations::InvalidInput>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastUse {
+    /// The token that was used.
+    pub token_id: TokenId,
+    /// When (the first use noted in its interval).
+    pub at: OffsetDateTime,
+}
+
+/// Receives what a backend announces about committed changes, made by this process or by
+/// any other: which token ids may now verify differently, or not at all.
+///
+/// The verification cache is one; a backend that announces changes (see
+/// `Storage::watch`) calls it from its own background task. Both methods must be cheap
+/// and must not block.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Mutex;
+/// use private_integrations::{TokenId, storage::ChangeListener};
+///
+/// /// Counts announcements.
+/// #[derive(Default)]
+/// struct Count(Mutex<(usize, usize)>);
+///
+/// impl ChangeListener for Count {
+///     fn tokens_changed(&self, token_ids: &[TokenId]) {
+///         self.0.lock().unwrap().0 += token_ids.len();
+///     }
+///     fn announcements_lost(&self) {
+///         self.0.lock().unwrap().1 += 1;
+///     }
+/// }
+/// let count = Count::default();
+/// count.tokens_changed(&[TokenId::parse("AbCdEfGh12345678").unwrap()]);
+/// count.announcements_lost();
+/// assert_eq!(*count.0.lock().unwrap(), (1, 1));
+/// ```
+pub trait ChangeListener: Send + Sync + 'static {
+    /// A committed change touched these token ids: created, rotated in or out, their
+    /// integration's scopes edited, deleted. Whatever was known about them is stale.
+    fn tokens_changed(&self, token_ids: &[TokenId]);
+
+    /// Announcements may have been missed (the backend lost its connection and got it
+    /// back, or went silent): anything may have changed.
+    fn announcements_lost(&self);
+}
 
 /// The result of a token lookup: the record whose credentials hold the token id, if any.
 ///
@@ -285,6 +344,17 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// The account's audit events, newest first (events of the same instant: the one
     /// written last first).
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError>;
+
+    /// Records when tokens were last used: for each [`LastUse`] whose token id is still
+    /// stored, keeps the later of the stored time and `at`. Ids no longer stored are
+    /// skipped. Not a change: no version moves, no audit event, nothing is announced.
+    ///
+    /// The service calls it off the request path, with one batch per last-used interval.
+    /// The default does nothing: a backend that keeps no last-used times shows none.
+    async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError> {
+        let _ = uses;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -363,5 +433,9 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
 
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
         (**self).audit_log(account).await
+    }
+
+    async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError> {
+        (**self).record_last_used(uses).await
     }
 }
