@@ -319,14 +319,31 @@ impl Server {
         content_type: Option<&str>,
         body: impl Into<Body>,
     ) -> Reply {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|value| (CONTENT_TYPE.as_str(), value))
+            .into_iter()
+            .collect();
+        self.admin_with(login, method, path, &headers, body).await
+    }
+
+    /// An admin API call with these extra headers and a raw body, recorded for the
+    /// OpenAPI check.
+    async fn admin_with(
+        &self,
+        login: Login,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Reply {
         let mut request = Request::builder()
             .method(method.clone())
             .uri(format!("{}/admin{path}", self.base));
         for (name, value) in login.headers() {
             request = request.header(*name, *value);
         }
-        if let Some(content_type) = content_type {
-            request = request.header(CONTENT_TYPE, content_type);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let reply = self.send(request.body(body.into()).unwrap()).await;
         self.exchanges.lock().unwrap().push(Exchange {
@@ -941,6 +958,189 @@ async fn refusals_follow_rfc_6750_and_never_reach_the_handler() {
             .len(),
         5
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Cross-site request forgery.
+// ---------------------------------------------------------------------------------------
+
+/// What a plain HTML form on another site makes a logged-in admin's browser send:
+/// `<form method="post" action="https://admin.example/admin/integrations/…/rotation/cancel">`.
+const CROSS_SITE_FORM: [(&str, &str); 3] = [
+    ("origin", "https://evil.example"),
+    ("sec-fetch-site", "cross-site"),
+    ("content-type", "application/x-www-form-urlencoded"),
+];
+
+#[tokio::test]
+async fn a_cross_site_form_cannot_cancel_or_expire_a_rotation() {
+    let s = Server::start().await;
+    let (id, old) = s.create("Zapier", &["contacts.readonly"]).await;
+    let new = s.rotate(&id, "expire_later").await;
+    let one = format!("/integrations/{id}");
+
+    for action in ["rotation/cancel", "rotation/expire-previous"] {
+        let path = format!("{one}/{action}");
+        let forged = s
+            .admin_with(Login::Admin, Method::POST, &path, &CROSS_SITE_FORM, "")
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "{action}: {forged:?}");
+        assert_eq!(forged.error(), "cross_site_request", "{action}");
+    }
+    // Nothing changed: the rotation is still under way, both tokens work.
+    let got = s.admin(Login::Admin, Method::GET, &one, None).await.json();
+    assert_eq!(got["version"], 2);
+    assert!(got["pending_rotation"].is_object());
+    assert_eq!(s.contacts(&old).await.status, StatusCode::OK);
+    assert_eq!(s.contacts(&new).await.status, StatusCode::OK);
+
+    // The same request from the admin's own pages, and from curl, goes through.
+    let own_origin = s.base.clone();
+    let same_origin = [
+        ("origin", own_origin.as_str()),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    let cancel = format!("{one}/rotation/cancel");
+    let cancelled = s
+        .admin_with(Login::Admin, Method::POST, &cancel, &same_origin, "")
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{cancelled:?}");
+    assert_eq!(s.contacts(&new).await.status, StatusCode::UNAUTHORIZED);
+    s.rotate(&id, "expire_later").await;
+    let expire = format!("{one}/rotation/expire-previous");
+    let expired = s.admin(Login::Admin, Method::POST, &expire, None).await;
+    assert_eq!(expired.status, StatusCode::OK, "{expired:?}");
+}
+
+#[tokio::test]
+async fn every_state_changing_route_refuses_a_request_from_another_site() {
+    let s = Server::start().await;
+    let (id, _) = s.create("Zapier", &["contacts.readonly"]).await;
+    let one = format!("/integrations/{id}");
+    let changes: Vec<(Method, String, Value)> = vec![
+        (
+            Method::POST,
+            "/integrations".into(),
+            json!({ "name": "Forged", "scopes": ["contacts.write"] }),
+        ),
+        (
+            Method::PATCH,
+            one.clone(),
+            json!({ "scopes": ["contacts.write"] }),
+        ),
+        (
+            Method::POST,
+            format!("{one}/rotate"),
+            json!({ "mode": "expire_now" }),
+        ),
+        (Method::POST, format!("{one}/rotation/cancel"), json!(null)),
+        (
+            Method::POST,
+            format!("{one}/rotation/expire-previous"),
+            json!(null),
+        ),
+        (
+            Method::PUT,
+            "/users/u_mallory/permission".into(),
+            json!({ "permission": "allow" }),
+        ),
+        (Method::PUT, "/feature".into(), json!({ "enabled": false })),
+        (Method::DELETE, one.clone(), json!(null)),
+    ];
+    let own = s.base.clone();
+    let browsers: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        (
+            "a cross-site fetch",
+            vec![
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        ),
+        (
+            "a sibling subdomain",
+            vec![
+                ("origin", "https://user-content.example"),
+                ("sec-fetch-site", "same-site"),
+            ],
+        ),
+        (
+            "an old browser, another origin",
+            vec![("origin", "https://evil.example")],
+        ),
+        ("a sandboxed frame", vec![("origin", "null")]),
+        (
+            "our host on another port",
+            vec![("origin", "http://127.0.0.1:1")],
+        ),
+        (
+            "our host over another scheme",
+            vec![("origin", "https://127.0.0.1")],
+        ),
+    ];
+    for (method, path, body) in &changes {
+        for (case, headers) in &browsers {
+            let mut headers = headers.clone();
+            headers.push(("content-type", "application/json"));
+            let reply = s
+                .admin_with(
+                    Login::Admin,
+                    method.clone(),
+                    path,
+                    &headers,
+                    body.to_string(),
+                )
+                .await;
+            assert_eq!(
+                reply.status,
+                StatusCode::FORBIDDEN,
+                "{case}: {method} {path}: {reply:?}"
+            );
+            assert_eq!(reply.error(), "cross_site_request", "{case}");
+        }
+    }
+    // Nothing changed.
+    let got = s.admin(Login::Admin, Method::GET, &one, None).await.json();
+    assert_eq!(got["version"], 1);
+    let listed = s
+        .admin(Login::Admin, Method::GET, "/integrations", None)
+        .await;
+    assert_eq!(listed.json()["integrations"].as_array().unwrap().len(), 1);
+    let log = s.admin(Login::Admin, Method::GET, "/audit-log", None).await;
+    assert_eq!(log.json()["events"].as_array().unwrap().len(), 1);
+
+    // Reads stay open to any page (a browser keeps another site from reading them).
+    let cross = [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    let read = s
+        .admin_with(Login::Admin, Method::GET, &one, &cross, Body::empty())
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+
+    // Same-origin browser requests, with or without Sec-Fetch-Site, and typed-in ones go
+    // through, as do clients that are no browser at all.
+    let allowed: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        (
+            "same origin",
+            vec![("origin", own.as_str()), ("sec-fetch-site", "same-origin")],
+        ),
+        (
+            "same origin, an old browser",
+            vec![("origin", own.as_str())],
+        ),
+        ("typed by the user", vec![("sec-fetch-site", "none")]),
+        ("curl", vec![]),
+    ];
+    for (case, headers) in allowed {
+        let mut headers = headers.clone();
+        headers.push(("content-type", "application/json"));
+        let body = json!({ "description": case }).to_string();
+        let reply = s
+            .admin_with(Login::Admin, Method::PATCH, &one, &headers, body)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{case}: {reply:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::csrf::CsrfLayer;
 use crate::domain::access::{Actor, Permission};
 use crate::domain::audit::AuditEvent;
 use crate::domain::credentials::RotationMode;
@@ -59,12 +60,18 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// `openapi.yaml` at the root of the crate describes each of them. Responses that show a
 /// token carry `Cache-Control: no-store`.
 ///
+/// Every route is guarded by a [`CsrfLayer`] that trusts no other origin: a
+/// state-changing request that a browser sent from another site is refused before the
+/// login runs. Same-origin browser requests and clients that are no browser (curl,
+/// another server) go through. [`admin_router_with_csrf`] takes a layer of the host's.
+///
 /// Every failure is JSON, `{"error": code, "message": text}`:
 ///
 /// | status | `error` | when |
 /// |---|---|---|
 /// | 400 | `malformed_json` | the body is not JSON |
 /// | 403 | `permission_denied`, `feature_disabled` | [`Error::PermissionDenied`], [`Error::FeatureDisabled`] |
+/// | 403 | `cross_site_request` | a browser sent a change from another site ([`CsrfLayer`]) |
 /// | 404 | `not_found` | [`Error::NotFound`]; also a malformed integration id, without a storage call |
 /// | 409 | `rotation_in_progress`, `no_rotation_in_progress`, `conflict` | the errors of the same names (`conflict`: reload and retry) |
 /// | 413 | `body_too_large` | the body is over axum's limit (2 MB by default) |
@@ -110,6 +117,52 @@ where
     A: FromRequestParts<S> + Into<Actor> + Send + 'static,
     S: Clone + Send + Sync + 'static,
 {
+    admin_router_with_csrf::<A, S>(pi, CsrfLayer::new())
+}
+
+/// [`admin_router`] with the host's own [`CsrfLayer`]: to trust the origin of admin pages
+/// served from another origin than the API, say.
+///
+/// Every route of the admin API goes through `csrf` before anything else, the host's
+/// login included: a state-changing request that a browser sent from another site is
+/// `403 cross_site_request` (see [`CsrfLayer`] for the rules).
+///
+/// # Example
+///
+/// ```
+/// use axum::{Router, extract::FromRequestParts, http::{StatusCode, request::Parts}};
+/// use private_integrations::*;
+/// use private_integrations::http::{CsrfLayer, admin_router_with_csrf};
+///
+/// struct HostLogin(Actor);
+///
+/// impl<S: Send + Sync> FromRequestParts<S> for HostLogin {
+///     type Rejection = StatusCode;
+///     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, StatusCode> {
+///         parts.extensions.get::<Actor>().cloned().map(HostLogin).ok_or(StatusCode::UNAUTHORIZED)
+///     }
+/// }
+///
+/// impl From<HostLogin> for Actor {
+///     fn from(login: HostLogin) -> Actor {
+///         login.0
+///     }
+/// }
+///
+/// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+///     .build();
+/// let csrf = CsrfLayer::new().trust_origin("https://console.example.com")?;
+/// let app: Router = Router::new().nest("/admin", admin_router_with_csrf::<HostLogin, _>(pi, csrf));
+/// # let _ = app;
+/// # Ok::<(), Error>(())
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub fn admin_router_with_csrf<A, S>(pi: PrivateIntegrations, csrf: CsrfLayer) -> Router<S>
+where
+    A: FromRequestParts<S> + Into<Actor> + Send + 'static,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route("/integrations", post(create::<A>).get(list::<A>))
         .route(
@@ -130,6 +183,7 @@ where
         .route("/rotation-due", get(rotation_due::<A>))
         .route("/audit-log", get(audit_log::<A>))
         .layer(Extension(pi))
+        .layer(csrf)
 }
 
 /// The acting admin, as the host's login `A` found them.
@@ -152,7 +206,7 @@ where
 
 /// A failure of the admin API, as JSON.
 #[derive(Debug)]
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: Cow<'static, str>,
@@ -175,7 +229,11 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             status,
             code,

@@ -7,6 +7,9 @@
 //! - [`RequireScope`], made by [`PrivateIntegrations::require_scope`], is a tower layer:
 //!   only requests with a live token that has the scope reach the routes it wraps.
 //! - [`admin_router`] is the whole management API as JSON, behind the host's own login.
+//! - [`CsrfLayer`] refuses state-changing requests a browser sent from another site; the
+//!   admin router applies one, and it guards any other router of the host's (a settings
+//!   page, say).
 //! - [`Error`](crate::Error) is an `IntoResponse`, with the admin API's statuses.
 //!
 //! # Protecting a route
@@ -62,8 +65,10 @@
 
 mod admin;
 mod bearer;
+pub mod csrf;
 mod layer;
 
-pub use admin::{TOKEN_NOTICE, admin_router};
+pub use admin::{TOKEN_NOTICE, admin_router, admin_router_with_csrf};
 pub use bearer::{BearerError, BearerRejection, DEFAULT_REALM, MAX_AUTHORIZATION_LEN, Realm};
+pub use csrf::{CsrfLayer, CsrfRefusal, CsrfService};
 pub use layer::{RequireScope, RequireScopeService};
