@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, Path, RawQuery};
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -19,8 +19,9 @@ use crate::domain::audit::AuditEvent;
 use crate::domain::credentials::RotationMode;
 use crate::domain::ids::{IntegrationId, UserId};
 use crate::domain::integration::{Integration, IntegrationUpdate, NewIntegration};
+use crate::domain::page::{AuditLogQuery, Cursor, PageRequest};
 use crate::domain::token::IssuedToken;
-use crate::error::Error;
+use crate::error::{Error, InvalidInput};
 use crate::service::PrivateIntegrations;
 
 /// What the admin API says next to a token it shows: the token is never shown again.
@@ -45,7 +46,7 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// | method and path | body | success |
 /// |---|---|---|
 /// | `POST /integrations` | `{"name", "description"?, "scopes"}` | 201 `{"integration", "token", "token_notice"}` |
-/// | `GET /integrations` | | 200 `{"integrations": […]}` |
+/// | `GET /integrations?limit=&cursor=` | | 200 `{"integrations": […], "next_cursor"}`, oldest first |
 /// | `GET /integrations/{id}` | | 200 integration |
 /// | `PATCH /integrations/{id}` | `{"name"?, "description"?, "scopes"?}` | 200 integration |
 /// | `DELETE /integrations/{id}` | | 204 |
@@ -55,10 +56,17 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// | `PUT /users/{user_id}/permission` | `{"permission": "allow" \| "deny" \| "role_default"}` | 204 |
 /// | `PUT /feature` | `{"enabled": bool}` | 204 |
 /// | `GET /rotation-due` | | 200 `{"integrations": […]}` |
-/// | `GET /audit-log` | | 200 `{"events": […]}`, newest first |
+/// | `GET /audit-log?limit=&cursor=&integration=` | | 200 `{"events": […], "next_cursor"}`, newest first |
 ///
 /// `openapi.yaml` at the root of the crate describes each of them. Responses that show a
 /// token carry `Cache-Control: no-store`.
+///
+/// The two listings that grow without bound come a page at a time: `limit` items (1 to
+/// [`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE), default
+/// [`DEFAULT_PAGE_SIZE`](crate::DEFAULT_PAGE_SIZE)), and `next_cursor` (`null` on the last
+/// page) to pass as `cursor` for the next. The audit log takes `integration=<id>` for one
+/// integration's events. Parameters an operation does not take are ignored; a malformed,
+/// repeated or out-of-range one is `422 invalid_input`. See [`PrivateIntegrations::list_page`].
 ///
 /// Every route is guarded by a [`CsrfLayer`] that trusts no other origin: a
 /// state-changing request that a browser sent from another site is refused before the
@@ -389,9 +397,61 @@ struct Integrations {
     integrations: Vec<Integration>,
 }
 
+/// A page of integrations: the field of the unpaged list, and the next page's cursor.
+#[derive(Serialize)]
+struct IntegrationPage {
+    integrations: Vec<Integration>,
+    next_cursor: Option<Cursor>,
+}
+
+/// A page of the audit log.
 #[derive(Serialize)]
 struct Events {
     events: Vec<AuditEvent>,
+    next_cursor: Option<Cursor>,
+}
+
+/// The query parameters of a paged listing, read by hand: every refusal names the
+/// parameter and the rule, never the value. Parameters the operation does not take are
+/// ignored, as HTTP APIs do (a cache-buster, say).
+#[derive(Default)]
+struct PageQuery {
+    page: PageRequest,
+    integration: Option<IntegrationId>,
+}
+
+/// Reads `limit`, `cursor` and, where `with_integration`, `integration` from a query
+/// string. Each may appear once.
+fn page_query(raw: Option<&str>, with_integration: bool) -> Result<PageQuery, Error> {
+    let malformed = |field| Error::InvalidInput(InvalidInput::Malformed { field });
+    let mut query = PageQuery::default();
+    let (mut limit, mut cursor, mut integration) = (None, None, None);
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let (slot, field) = match &*name {
+            "limit" => (&mut limit, "limit"),
+            "cursor" => (&mut cursor, "cursor"),
+            "integration" if with_integration => (&mut integration, "integration"),
+            _ => continue,
+        };
+        if slot.replace(value).is_some() {
+            return Err(InvalidInput::Repeated { field }.into());
+        }
+    }
+    if let Some(limit) = limit {
+        if limit.is_empty() || !limit.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(malformed("limit"));
+        }
+        // More digits than a usize holds is out of range, like any number above the max.
+        query.page = query.page.limit(limit.parse().unwrap_or(usize::MAX));
+        query.page.validate()?;
+    }
+    if let Some(cursor) = cursor {
+        query.page = query.page.after(Cursor::parse(&cursor)?);
+    }
+    if let Some(id) = integration {
+        query.integration = Some(IntegrationId::parse(&id).map_err(|_| malformed("integration"))?);
+    }
+    Ok(query)
 }
 
 async fn create<A>(
@@ -418,9 +478,14 @@ async fn create<A>(
 async fn list<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
-) -> ApiResult<Json<Integrations>> {
-    let integrations = pi.list(&actor).await?;
-    Ok(Json(Integrations { integrations }))
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<IntegrationPage>> {
+    let query = page_query(raw.as_deref(), false)?;
+    let page = pi.list_page(&actor, query.page).await?;
+    Ok(Json(IntegrationPage {
+        integrations: page.items,
+        next_cursor: page.next,
+    }))
 }
 
 async fn get_one<A>(
@@ -544,9 +609,18 @@ async fn rotation_due<A>(
 async fn audit_log<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Events>> {
-    let events = pi.audit_log(&actor).await?;
-    Ok(Json(Events { events }))
+    let PageQuery { page, integration } = page_query(raw.as_deref(), true)?;
+    let mut query = AuditLogQuery::new().page(page);
+    if let Some(id) = integration {
+        query = query.integration(id);
+    }
+    let page = pi.audit_log_page(&actor, query).await?;
+    Ok(Json(Events {
+        events: page.items,
+        next_cursor: page.next,
+    }))
 }
 
 #[cfg(test)]
