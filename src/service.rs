@@ -469,10 +469,15 @@ impl PrivateIntegrations {
     /// Edits name, description or scopes. The token does not change and keeps working;
     /// new scopes apply from the next verification.
     ///
+    /// An update that names the version it was made from
+    /// ([`IntegrationUpdate::expect_version`]) applies only if the integration is still
+    /// at that version: an edit made from an old copy never undoes a newer change.
+    ///
     /// # Errors
     ///
     /// As [`get`](Self::get), plus [`Error::InvalidInput`], [`Error::UnknownScope`] and
-    /// [`Error::Conflict`] (a concurrent change won: reload and retry).
+    /// [`Error::Conflict`] (a concurrent change won, or the integration is no longer at
+    /// the version the update names: reload and retry).
     pub async fn update(
         &self,
         actor: &Actor,

@@ -961,6 +961,164 @@ async fn refusals_follow_rfc_6750_and_never_reach_the_handler() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Stale edits: ETag and If-Match.
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_stale_edit_is_refused_over_http() {
+    let s = Server::start().await;
+    let (id, token) = s
+        .create("Zapier", &["contacts.readonly", "contacts.write"])
+        .await;
+    let one = format!("/integrations/{id}");
+    let patch = |if_match: &'static str, body: Value| {
+        let (s, one) = (&s, one.clone());
+        async move {
+            let headers = [("content-type", "application/json"), ("if-match", if_match)];
+            s.admin_with(
+                Login::Admin,
+                Method::PATCH,
+                &one,
+                &headers,
+                body.to_string(),
+            )
+            .await
+        }
+    };
+
+    // Admins A and B open the form: version 1.
+    let form = s.admin(Login::Admin, Method::GET, &one, None).await;
+    assert_eq!(form.header("etag"), Some("\"1\""));
+    // A removes contacts.write.
+    let saved_a = patch("\"1\"", json!({ "scopes": ["contacts.readonly"] })).await;
+    assert_eq!(saved_a.status, StatusCode::OK, "{saved_a:?}");
+    assert_eq!(saved_a.header("etag"), Some("\"2\""));
+    // B saves a rename from the old form, which still lists contacts.write: refused.
+    let b_form =
+        json!({ "name": "Zapier (EU)", "scopes": ["contacts.readonly", "contacts.write"] });
+    let saved_b = patch("\"1\"", b_form).await;
+    assert_eq!(
+        saved_b.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{saved_b:?}"
+    );
+    assert_eq!(saved_b.error(), "precondition_failed");
+    let now = s.admin(Login::Admin, Method::GET, &one, None).await;
+    assert_eq!(now.json()["version"], 2);
+    assert_eq!(now.json()["name"], "Zapier");
+    assert_eq!(now.json()["scopes"], json!(["contacts.readonly"]));
+    assert_eq!(
+        s.add_contact(&token, "Ada").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // B reloads and saves the rename alone.
+    let renamed = patch("\"2\"", json!({ "name": "Zapier (EU)" })).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{renamed:?}");
+    assert_eq!(renamed.header("etag"), Some("\"3\""));
+
+    // What If-Match may hold.
+    for (if_match, status, error) in [
+        ("*", 200, ""),
+        ("\"3\", \"4\"", 400, "malformed_precondition"),
+        ("\"3\"", 412, "precondition_failed"),
+        (" \"4\" ", 200, ""),
+        ("W/\"5\"", 412, "precondition_failed"),
+        ("\"05\"", 412, "precondition_failed"),
+        ("\"abc\"", 412, "precondition_failed"),
+        ("\"99999999999999999999999\"", 412, "precondition_failed"),
+        ("\"\"", 412, "precondition_failed"),
+        ("5", 400, "malformed_precondition"),
+        ("\"5", 400, "malformed_precondition"),
+        ("\"5\" x", 400, "malformed_precondition"),
+        ("*, \"5\"", 400, "malformed_precondition"),
+        ("", 400, "malformed_precondition"),
+    ] {
+        let reply = patch(if_match, json!({ "description": if_match })).await;
+        assert_eq!(
+            reply.status.as_u16(),
+            status,
+            "If-Match: {if_match}: {reply:?}"
+        );
+        if status == 200 {
+            let version = reply.json()["version"].as_u64().unwrap();
+            assert_eq!(
+                reply.header("etag"),
+                Some(format!("\"{version}\"").as_str())
+            );
+        } else {
+            assert_eq!(reply.error(), error, "If-Match: {if_match}");
+        }
+    }
+    assert_eq!(
+        s.admin(Login::Admin, Method::GET, &one, None).await.json()["version"],
+        5
+    );
+
+    // Precedence (RFC 9110 §13.2.2): an edit refused anyway says why, not 412.
+    let elsewhere = s
+        .admin_with(
+            Login::Admin,
+            Method::PATCH,
+            "/integrations/ZZZZZZZZZZZZZZZZ",
+            &[("content-type", "application/json"), ("if-match", "\"1\"")],
+            json!({ "name": "x" }).to_string(),
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::NOT_FOUND);
+    let invalid = patch("\"1\"", json!({ "name": "" })).await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let member = s
+        .admin_with(
+            Login::Member,
+            Method::PATCH,
+            &one,
+            &[("content-type", "application/json"), ("if-match", "\"1\"")],
+            json!({ "name": "x" }).to_string(),
+        )
+        .await;
+    assert_eq!(member.status, StatusCode::FORBIDDEN);
+
+    // Every answer that shows the integration names its version.
+    let rotated = s
+        .admin(
+            Login::Admin,
+            Method::POST,
+            &format!("{one}/rotate"),
+            Some(json!({ "mode": "expire_later" })),
+        )
+        .await;
+    assert_eq!(rotated.header("etag"), Some("\"6\""));
+    let cancelled = s
+        .admin(
+            Login::Admin,
+            Method::POST,
+            &format!("{one}/rotation/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.header("etag"), Some("\"7\""));
+    s.rotate(&id, "expire_later").await;
+    let expired = s
+        .admin(
+            Login::Admin,
+            Method::POST,
+            &format!("{one}/rotation/expire-previous"),
+            None,
+        )
+        .await;
+    assert_eq!(expired.header("etag"), Some("\"9\""));
+    let created = s
+        .admin(
+            Login::Admin,
+            Method::POST,
+            "/integrations",
+            Some(json!({ "name": "New", "scopes": ["contacts.readonly"] })),
+        )
+        .await;
+    assert_eq!(created.header("etag"), Some("\"1\""));
+}
+
+// ---------------------------------------------------------------------------------------
 // Pages.
 // ---------------------------------------------------------------------------------------
 
@@ -1284,6 +1442,8 @@ struct Operation {
     example: Option<Value>,
     /// Whether it takes query parameters (the paged listings).
     query: bool,
+    /// Whether it takes `If-Match`.
+    if_match: bool,
     responses: BTreeMap<u16, Value>,
 }
 
@@ -1333,18 +1493,20 @@ fn operations(spec: &Value) -> Vec<Operation> {
                 example: operation
                     .pointer("/requestBody/content/application~1json/example")
                     .cloned(),
-                query: operation["parameters"]
-                    .as_array()
-                    .is_some_and(|parameters| {
-                        parameters
-                            .iter()
-                            .any(|p| resolve(spec, p)["in"].as_str() == Some("query"))
-                    }),
+                query: takes(spec, operation, |p| p["in"] == "query"),
+                if_match: takes(spec, operation, |p| p["name"] == "If-Match"),
                 responses,
             });
         }
     }
     operations
+}
+
+/// Whether the operation takes a parameter that `which` picks.
+fn takes(spec: &Value, operation: &Value, which: impl Fn(&Value) -> bool) -> bool {
+    operation["parameters"]
+        .as_array()
+        .is_some_and(|parameters| parameters.iter().any(|p| which(resolve(spec, p))))
 }
 
 /// Whether a concrete path matches a path template (`{name}` is one non-empty segment).
@@ -1484,6 +1646,15 @@ async fn sweep(s: &Server, operations: &[Operation]) {
         if op.template.contains("{id}") {
             for id in ["ZZZZZZZZZZZZZZZZ", "not-an-id"] {
                 s.admin(Admin, method.clone(), &path(id, "u_bob"), example())
+                    .await;
+            }
+        }
+        if op.if_match {
+            for if_match in ["\"999\"", "999"] {
+                let target = prepare().await;
+                let headers = [("content-type", "application/json"), ("if-match", if_match)];
+                let body = example().unwrap_or_default().to_string();
+                s.admin_with(Admin, method.clone(), &target, &headers, body)
                     .await;
             }
         }

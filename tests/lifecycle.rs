@@ -35,6 +35,7 @@ macro_rules! lifecycle_tests {
             scopes_removed_from_the_catalog_are_not_granted,
             concurrent_actions_on_one_integration_have_one_winner,
             the_list_and_the_audit_log_come_in_pages,
+            a_stale_edit_is_refused_and_changes_nothing,
         ]);
     };
     (@cases $backend:ident, $storage:expr, [$($case:ident),* $(,)?]) => {
@@ -1126,5 +1127,92 @@ mod cases {
             Err(Error::PermissionDenied)
         ));
         assert_eq!(h.snapshot().await, before);
+    }
+
+    /// Two admins open the same integration's edit form. Admin A removes
+    /// `contacts.write`; admin B, whose form was made from the version before and still
+    /// lists it, saves a rename. B's edit names the version it was made from, so it is
+    /// refused, and `contacts.write` stays removed.
+    pub async fn a_stale_edit_is_refused_and_changes_nothing(h: Harness) {
+        let (id, token) = h
+            .create("Zapier", &["contacts.readonly", "contacts.write"])
+            .await;
+        let admin_a = h.admin.clone();
+        let admin_b = Actor::admin(h.admin.account().clone(), UserId::new("u_admin_b"));
+        let form_a = h.pi.get(&admin_a, &id).await.unwrap();
+        let form_b = h.pi.get(&admin_b, &id).await.unwrap();
+        assert_eq!((form_a.version(), form_b.version()), (1, 1));
+
+        h.clock.advance(Duration::MINUTE);
+        let saved_a =
+            h.pi.update(
+                &admin_a,
+                &id,
+                IntegrationUpdate::new()
+                    .scopes(["contacts.readonly"])
+                    .expect_version(form_a.version()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(saved_a.version(), 2);
+        let before = h.snapshot().await;
+
+        h.clock.advance(Duration::MINUTE);
+        let form_b_scopes: Vec<&str> = form_b.scopes().iter().collect();
+        assert_eq!(form_b_scopes, ["contacts.readonly", "contacts.write"]);
+        let saved_b =
+            h.pi.update(
+                &admin_b,
+                &id,
+                IntegrationUpdate::new()
+                    .name("Zapier (EU)")
+                    .scopes(form_b_scopes)
+                    .expect_version(form_b.version()),
+            )
+            .await;
+        assert!(matches!(saved_b, Err(Error::Conflict)), "{saved_b:?}");
+
+        // Nothing changed: A's edit stands, the token still may not write.
+        assert_eq!(h.snapshot().await, before);
+        let now = h.pi.get(&admin_b, &id).await.unwrap();
+        assert_eq!((now.name(), now.version()), ("Zapier", 2));
+        assert!(!h.verify(&token).await.unwrap().has_scope("contacts.write"));
+
+        // B reloads, sees A's edit, and saves the rename alone from the new version.
+        let renamed =
+            h.pi.update(
+                &admin_b,
+                &id,
+                IntegrationUpdate::new()
+                    .name("Zapier (EU)")
+                    .expect_version(now.version()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(renamed.version(), 3);
+        assert_eq!(
+            renamed.scopes().iter().collect::<Vec<_>>(),
+            ["contacts.readonly"]
+        );
+
+        // A version from the future is as stale as one from the past; an edit that names
+        // no version applies to whatever is there, as before.
+        for version in [0, 2, 4, u64::MAX] {
+            let stale = IntegrationUpdate::new()
+                .description("stale")
+                .expect_version(version);
+            assert!(matches!(
+                h.pi.update(&admin_a, &id, stale).await,
+                Err(Error::Conflict)
+            ));
+        }
+        let unconditional = IntegrationUpdate::new().description("anyway");
+        assert_eq!(
+            h.pi.update(&admin_a, &id, unconditional)
+                .await
+                .unwrap()
+                .version(),
+            4
+        );
     }
 }

@@ -171,6 +171,7 @@ pub struct IntegrationUpdate {
     name: Option<String>,
     description: Option<String>,
     scopes: Option<Vec<String>>,
+    expected_version: Option<u64>,
 }
 
 impl IntegrationUpdate {
@@ -260,11 +261,59 @@ impl IntegrationUpdate {
         self
     }
 
+    /// Applies the update only if the integration is still at `version`, the version the
+    /// edit was made from (what [`Integration::version`] showed when the admin opened the
+    /// form): if anyone changed it since, the update is [`Error::Conflict`] and nothing
+    /// changes, so an edit made from an old copy never silently undoes a newer one.
+    ///
+    /// Without it an update applies to whatever is stored when it runs (it still never
+    /// overwrites a change made between its own read and write). Over HTTP this is the
+    /// integration's `ETag` sent back as `If-Match`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let seen = pi
+    ///     .create(&admin, NewIntegration::new("Zapier").scopes(["contacts.readonly", "contacts.write"]))
+    ///     .await?
+    ///     .integration;
+    /// // Someone else narrows the scopes meanwhile.
+    /// pi.update(&admin, seen.id(), IntegrationUpdate::new().scopes(["contacts.readonly"])).await?;
+    /// // An edit made from what was seen before is refused.
+    /// let stale = IntegrationUpdate::new().name("Zapier (EU)").expect_version(seen.version());
+    /// assert!(matches!(pi.update(&admin, seen.id(), stale).await, Err(Error::Conflict)));
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub fn expect_version(mut self, version: u64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+
+    /// The version the edit was made from, if it names one.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::IntegrationUpdate;
+    /// assert_eq!(IntegrationUpdate::new().expected_version(), None);
+    /// assert_eq!(IntegrationUpdate::new().expect_version(3).expected_version(), Some(3));
+    /// ```
+    pub fn expected_version(&self) -> Option<u64> {
+        self.expected_version
+    }
+
     /// Applies the update to a record, producing its next version.
     ///
     /// # Errors
     ///
-    /// [`InvalidInput::EmptyUpdate`] if nothing is set; otherwise as [`NewIntegration::validate`].
+    /// [`InvalidInput::EmptyUpdate`] if nothing is set; as [`NewIntegration::validate`]
+    /// for a field set; then [`Error::Conflict`] if the update names a version
+    /// ([`expect_version`](Self::expect_version)) other than the record's.
     ///
     /// # Example
     ///
@@ -291,15 +340,33 @@ impl IntegrationUpdate {
         if self.name.is_none() && self.description.is_none() && self.scopes.is_none() {
             return Err(InvalidInput::EmptyUpdate.into());
         }
+        let name = self.name.as_deref().map(validate_name).transpose()?;
+        let description = self
+            .description
+            .as_deref()
+            .map(validate_description)
+            .transpose()?;
+        let scopes = match &self.scopes {
+            Some(scopes) => Some(stored(&validate_scopes(scopes, catalog)?)),
+            None => None,
+        };
+        // Last, as HTTP evaluates `If-Match` (RFC 9110 §13.2.2): an edit that would be
+        // refused anyway says why, whatever version it was made from.
+        if self
+            .expected_version
+            .is_some_and(|expected| expected != record.version)
+        {
+            return Err(Error::Conflict);
+        }
         let mut next = record.next_version(now);
-        if let Some(name) = &self.name {
-            next.name = validate_name(name)?;
+        if let Some(name) = name {
+            next.name = name;
         }
-        if let Some(description) = &self.description {
-            next.description = validate_description(description)?;
+        if let Some(description) = description {
+            next.description = description;
         }
-        if let Some(scopes) = &self.scopes {
-            next.scopes = stored(&validate_scopes(scopes, catalog)?);
+        if let Some(scopes) = scopes {
+            next.scopes = scopes;
         }
         Ok(next)
     }
@@ -965,6 +1032,56 @@ mod tests {
         assert!(matches!(
             invalid(bell),
             Error::InvalidInput(InvalidInput::ControlCharacter { .. })
+        ));
+    }
+
+    #[test]
+    fn an_update_made_from_another_version_is_a_conflict() {
+        use crate::domain::credentials::{Credentials, TokenCredential};
+        use crate::domain::token::TokenFormat;
+        let fields = NewIntegration::new("n")
+            .scopes(["rules.read"])
+            .validate(catalog())
+            .unwrap();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let (id, hash, _token) = TokenFormat::default()
+            .issue(&mut rand::rngs::SysRng)
+            .unwrap();
+        let credentials = Credentials::new(TokenCredential {
+            id,
+            hash,
+            issued_at: now,
+        });
+        let integration = IntegrationId::generate(&mut rand::rngs::SysRng).unwrap();
+        let v1 =
+            IntegrationRecord::create(integration, AccountId::new("a"), fields, credentials, now);
+        let rename = IntegrationUpdate::new().name("m");
+        let v2 = rename
+            .clone()
+            .expect_version(1)
+            .apply(&v1, catalog(), now)
+            .unwrap();
+        assert_eq!((&*v2.name, v2.version), ("m", 2));
+        for stale in [0, 2, u64::MAX] {
+            let err = rename
+                .clone()
+                .expect_version(stale)
+                .apply(&v1, catalog(), now)
+                .unwrap_err();
+            assert!(matches!(err, Error::Conflict), "{stale}: {err:?}");
+        }
+        // The version is checked last: an edit that is refused anyway says why.
+        let stale_and_empty = IntegrationUpdate::new().expect_version(2);
+        assert!(matches!(
+            stale_and_empty.apply(&v1, catalog(), now),
+            Err(Error::InvalidInput(InvalidInput::EmptyUpdate))
+        ));
+        let stale_and_unknown = IntegrationUpdate::new()
+            .scopes(["rules.delete"])
+            .expect_version(2);
+        assert!(matches!(
+            stale_and_unknown.apply(&v1, catalog(), now),
+            Err(Error::UnknownScope(_))
         ));
     }
 

@@ -5,9 +5,9 @@ use std::marker::PhantomData;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequestParts, Path, RawQuery};
-use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::http::header::{CACHE_CONTROL, ETAG, IF_MATCH, PRAGMA};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
@@ -48,7 +48,7 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// | `POST /integrations` | `{"name", "description"?, "scopes"}` | 201 `{"integration", "token", "token_notice"}` |
 /// | `GET /integrations?limit=&cursor=` | | 200 `{"integrations": […], "next_cursor"}`, oldest first |
 /// | `GET /integrations/{id}` | | 200 integration |
-/// | `PATCH /integrations/{id}` | `{"name"?, "description"?, "scopes"?}` | 200 integration |
+/// | `PATCH /integrations/{id}` | `{"name"?, "description"?, "scopes"?}`, `If-Match`? | 200 integration |
 /// | `DELETE /integrations/{id}` | | 204 |
 /// | `POST /integrations/{id}/rotate` | `{"mode": "expire_later" \| "expire_now"}` | 200 `{"integration", "token", "token_notice"}` |
 /// | `POST /integrations/{id}/rotation/cancel` | | 200 integration |
@@ -60,6 +60,16 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 ///
 /// `openapi.yaml` at the root of the crate describes each of them. Responses that show a
 /// token carry `Cache-Control: no-store`.
+///
+/// Every answer that shows an integration carries its version as a strong `ETag`
+/// (`"3"`). A `PATCH` with `If-Match: "3"` applies only if the integration is still at
+/// version 3 ([`IntegrationUpdate::expect_version`]), and is otherwise `412
+/// precondition_failed`, changing nothing: an edit form sends back the `ETag` of what
+/// it showed, and never undoes a change made meanwhile. `If-Match: *` is the same as
+/// none (the integration exists). A weak tag (`W/"3"`) or one that is no version never
+/// matches (412); a value that is not `*` or one entity tag is `400
+/// malformed_precondition`. As RFC 9110 §13.2.2 orders it, an edit refused anyway (404,
+/// 403, 422) says so rather than 412. Other operations ignore `If-Match`.
 ///
 /// The two listings that grow without bound come a page at a time: `limit` items (1 to
 /// [`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE), default
@@ -82,6 +92,8 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// | 403 | `cross_site_request` | a browser sent a change from another site ([`CsrfLayer`]) |
 /// | 404 | `not_found` | [`Error::NotFound`]; also a malformed integration id, without a storage call |
 /// | 409 | `rotation_in_progress`, `no_rotation_in_progress`, `conflict` | the errors of the same names (`conflict`: reload and retry) |
+/// | 400 | `malformed_precondition` | an `If-Match` that is not `*` or one entity tag |
+/// | 412 | `precondition_failed` | a `PATCH` whose `If-Match` names another version than the stored one ([`IntegrationUpdate::expect_version`]) |
 /// | 413 | `body_too_large` | the body is over axum's limit (2 MB by default) |
 /// | 415 | `unsupported_media_type` | a body without `Content-Type: application/json` |
 /// | 422 | `invalid_body` | JSON of the wrong shape (a missing field, an unknown field, a wrong type or value) |
@@ -349,7 +361,7 @@ fn token_shown(status: StatusCode, integration: &Integration, token: &IssuedToke
         token: token.expose_secret(),
         token_notice: TOKEN_NOTICE,
     };
-    let mut response = (status, Json(body)).into_response();
+    let mut response = (status, etag(integration), Json(body)).into_response();
     // Keep the token out of every cache on the way (RFC 9111 §5.2.2.5).
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -492,18 +504,20 @@ async fn get_one<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<Integration>> {
+) -> ApiResult<Tagged> {
     let id = integration_id(path)?;
-    Ok(Json(pi.get(&actor, &id).await?))
+    Ok(Tagged(pi.get(&actor, &id).await?))
 }
 
 async fn update<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     json: Result<Json<UpdateBody>, JsonRejection>,
-) -> ApiResult<Json<Integration>> {
+) -> ApiResult<Tagged> {
     let id = integration_id(path)?;
+    let precondition = if_match(&headers)?;
     let UpdateBody {
         name,
         description,
@@ -519,7 +533,139 @@ async fn update<A>(
     if let Some(scopes) = scopes {
         update = update.scopes(scopes);
     }
-    Ok(Json(pi.update(&actor, &id, update).await?))
+    match precondition {
+        IfMatch::Absent | IfMatch::Any => Ok(Tagged(pi.update(&actor, &id, update).await?)),
+        IfMatch::Version(version) => {
+            match pi.update(&actor, &id, update.expect_version(version)).await {
+                Err(Error::Conflict) => Err(precondition_failed()),
+                other => Ok(Tagged(other?)),
+            }
+        }
+    }
+}
+
+/// An integration as JSON, with its version as a strong `ETag`.
+struct Tagged(Integration);
+
+impl IntoResponse for Tagged {
+    fn into_response(self) -> Response {
+        (etag(&self.0), Json(&self.0)).into_response()
+    }
+}
+
+/// `ETag: "<version>"`: strong, from the stored version, so `If-Match` can name what an
+/// edit was made from. A rotation's grace period that ends shows as `pending_rotation:
+/// null` without a new version (time passed, nothing was written), so two answers with
+/// one `ETag` may differ in that field.
+fn etag(integration: &Integration) -> [(HeaderName, HeaderValue); 1] {
+    let value = HeaderValue::from_str(&format!("\"{}\"", integration.version()))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    [(ETAG, value)]
+}
+
+/// What the `If-Match` header of an edit asks.
+#[derive(Debug, PartialEq, Eq)]
+enum IfMatch {
+    /// No `If-Match`: the edit applies to whatever is stored.
+    Absent,
+    /// `*`: any current representation, that is, the integration exists (as without it).
+    Any,
+    /// One strong entity tag: the edit applies only to this version. A tag that is no
+    /// version this API issues (weak, not a canonical decimal number) is `u64::MAX`: no
+    /// version reaches it (the SQL backends store versions as 64-bit signed integers), so
+    /// it never matches, and the edit is still checked in full before 412 is answered.
+    Version(u64),
+}
+
+/// Reads `If-Match` (RFC 9110 §13.1.1): `*`, or a list of entity tags of which this API
+/// takes exactly one, since an edit is made from one version. Anything else, a list of
+/// several tags included, is `400 malformed_precondition`.
+fn if_match(headers: &HeaderMap) -> ApiResult<IfMatch> {
+    let malformed = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_precondition",
+            "If-Match must be * or one entity tag: the ETag of the version the edit was made from, such as \"3\"",
+        )
+    };
+    let mut values = headers.get_all(IF_MATCH).iter().peekable();
+    if values.peek().is_none() {
+        return Ok(IfMatch::Absent);
+    }
+    let mut any = false;
+    let mut tags = Vec::new();
+    for value in values {
+        let value = value.as_bytes().trim_ascii();
+        if value == b"*" {
+            any = true;
+        } else {
+            tags.extend(entity_tags(value).ok_or_else(malformed)?);
+        }
+    }
+    match (any, tags.as_slice()) {
+        (true, []) => Ok(IfMatch::Any),
+        (false, [(weak, tag)]) => Ok(IfMatch::Version(
+            version_tag(*weak, tag).unwrap_or(u64::MAX),
+        )),
+        _ => Err(malformed()),
+    }
+}
+
+/// The entity tags of a list (`#entity-tag`): each `[W/]"…"`, with visible ASCII or
+/// non-ASCII bytes inside the quotes, separated by commas and optional white space.
+/// `None` unless the whole value is such a list with at least one tag.
+fn entity_tags(value: &[u8]) -> Option<Vec<(bool, &[u8])>> {
+    let mut tags = Vec::new();
+    let mut rest = value;
+    loop {
+        rest = rest.trim_ascii_start();
+        while let Some(after) = rest.strip_prefix(b",") {
+            rest = after.trim_ascii_start();
+        }
+        if rest.is_empty() {
+            break;
+        }
+        let (weak, quoted) = match rest.strip_prefix(b"W/") {
+            Some(after) => (true, after),
+            None => (false, rest),
+        };
+        let inside = quoted.strip_prefix(b"\"")?;
+        let end = inside.iter().position(|&b| b == b'"')?;
+        let tag = &inside[..end];
+        if !tag
+            .iter()
+            .all(|&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+        {
+            return None;
+        }
+        tags.push((weak, tag));
+        rest = inside[end + 1..].trim_ascii_start();
+        if !rest.is_empty() && !rest.starts_with(b",") {
+            return None;
+        }
+    }
+    (!tags.is_empty()).then_some(tags)
+}
+
+/// The version a tag names, if it is one this API issues: strong, decimal digits, no
+/// leading zero.
+fn version_tag(weak: bool, tag: &[u8]) -> Option<u64> {
+    let canonical = !weak
+        && !tag.is_empty()
+        && tag.iter().all(u8::is_ascii_digit)
+        && (tag == b"0" || tag[0] != b'0');
+    if !canonical {
+        return None;
+    }
+    std::str::from_utf8(tag).ok()?.parse().ok()
+}
+
+fn precondition_failed() -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        "the integration changed since this edit was made (If-Match): reload it and edit again",
+    )
 }
 
 async fn delete<A>(
@@ -552,18 +698,18 @@ async fn cancel_rotation<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<Integration>> {
+) -> ApiResult<Tagged> {
     let id = integration_id(path)?;
-    Ok(Json(pi.cancel_rotation(&actor, &id).await?))
+    Ok(Tagged(pi.cancel_rotation(&actor, &id).await?))
 }
 
 async fn expire_previous_now<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<Integration>> {
+) -> ApiResult<Tagged> {
     let id = integration_id(path)?;
-    Ok(Json(pi.expire_previous_now(&actor, &id).await?))
+    Ok(Tagged(pi.expire_previous_now(&actor, &id).await?))
 }
 
 async fn set_permission<A>(
