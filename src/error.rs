@@ -185,6 +185,13 @@ pub enum InvalidInput {
     /// An update that changes nothing.
     #[error("the update changes nothing: set a name, a description or scopes")]
     EmptyUpdate,
+    /// The field holds what is an access token (its checksum is right): tokens are
+    /// secrets, and the field is not (it is stored and shown as it is).
+    #[error("{field} holds an access token: tokens are secrets, never paste one there")]
+    HoldsToken {
+        /// The field.
+        field: &'static str,
+    },
     /// A parameter given more than once where one is taken (in a query string, say).
     #[error("{field} is given more than once")]
     Repeated {
@@ -340,6 +347,10 @@ mod tests {
             (
                 Box::new(InvalidInput::EmptyUpdate),
                 "the update changes nothing: set a name, a description or scopes",
+            ),
+            (
+                Box::new(InvalidInput::HoldsToken { field: "name" }),
+                "name holds an access token: tokens are secrets, never paste one there",
             ),
             (
                 Box::new(InvalidInput::Repeated { field: "limit" }),

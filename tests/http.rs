@@ -346,6 +346,11 @@ impl Server {
             request = request.header(*name, *value);
         }
         let reply = self.send(request.body(body.into()).unwrap()).await;
+        assert_eq!(
+            reply.header("cache-control"),
+            Some("no-store"),
+            "every admin answer is kept out of caches: {reply:?}"
+        );
         self.exchanges.lock().unwrap().push(Exchange {
             method,
             path: path.to_owned(),
@@ -958,6 +963,220 @@ async fn refusals_follow_rfc_6750_and_never_reach_the_handler() {
             .len(),
         5
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Nothing reflected, nothing cached.
+// ---------------------------------------------------------------------------------------
+
+/// `example` with `token` in each place a value goes, one place at a time: every field
+/// (as its value, and inside its array), as an unknown field's name and value, and as
+/// the whole body.
+fn with_token_everywhere(example: &Value, token: &str) -> Vec<Value> {
+    let mut bodies = vec![json!(token), json!([token]), json!({ token: token })];
+    if let Some(fields) = example.as_object() {
+        for (key, value) in fields {
+            let mut body = example.clone();
+            body[key] = json!(token);
+            bodies.push(body);
+            if value.is_array() {
+                let mut body = example.clone();
+                body[key] = json!([token]);
+                bodies.push(body.clone());
+                body[key] = json!([value[0].clone(), token]);
+                bodies.push(body);
+            }
+            let mut body = example.clone();
+            body[token] = value.clone();
+            bodies.push(body);
+        }
+    }
+    bodies
+}
+
+#[tokio::test]
+async fn no_admin_answer_repeats_a_token_sent_to_it() {
+    let s = Server::start().await;
+    let (_, token) = s.create("Source", &["contacts.readonly"]).await;
+    let secret = &token[21..64];
+    let check = |reply: &Reply, what: &str| {
+        assert!(
+            !reply.shows(&token) && !reply.shows(secret),
+            "{what}: the token came back: {reply:?}"
+        );
+    };
+    let spec = spec();
+    let operations = operations(&spec);
+    for op in &operations {
+        // A target that exists, with a rotation under way where the operation needs one.
+        let (id, _) = s.create("Target", &["contacts.readonly"]).await;
+        if op.template.contains("/rotation/") {
+            s.rotate(&id, "expire_later").await;
+        }
+        let real = op
+            .template
+            .replace("{id}", &id)
+            .replace("{user_id}", "u_bob");
+        let pasted = op
+            .template
+            .replace("{id}", &token)
+            .replace("{user_id}", &token);
+        let example = op.example.clone().unwrap_or(json!({}));
+        let json_type = [("content-type", "application/json")];
+
+        // In the body: every field, and the body as a whole (JSON, and not JSON).
+        for body in with_token_everywhere(&example, &token) {
+            let reply = s
+                .admin_with(
+                    Login::Admin,
+                    op.method.clone(),
+                    &real,
+                    &json_type,
+                    body.to_string(),
+                )
+                .await;
+            check(&reply, &format!("{} with {body}", op.id));
+        }
+        for raw in [
+            token.clone(),
+            format!("{{\"name\": {token}}}"),
+            format!("[\"{token}"),
+        ] {
+            let reply = s
+                .admin_with(
+                    Login::Admin,
+                    op.method.clone(),
+                    &real,
+                    &json_type,
+                    raw.clone(),
+                )
+                .await;
+            check(&reply, &format!("{} with {raw}", op.id));
+        }
+        // In the path, the query and the headers.
+        let reply = s
+            .admin_with(
+                Login::Admin,
+                op.method.clone(),
+                &pasted,
+                &json_type,
+                example.to_string(),
+            )
+            .await;
+        check(&reply, &format!("{} at {pasted}", op.id));
+        for query in ["limit", "cursor", "integration", "other"] {
+            let url = format!("{real}?{query}={token}");
+            let reply = s
+                .admin_with(
+                    Login::Admin,
+                    op.method.clone(),
+                    &url,
+                    &json_type,
+                    example.to_string(),
+                )
+                .await;
+            check(&reply, &format!("{} at {url}", op.id));
+        }
+        for if_match in [
+            format!("\"{token}\""),
+            token.clone(),
+            format!("W/\"{token}\""),
+        ] {
+            let headers = [
+                ("content-type", "application/json"),
+                ("if-match", if_match.as_str()),
+            ];
+            let reply = s
+                .admin_with(
+                    Login::Admin,
+                    op.method.clone(),
+                    &real,
+                    &headers,
+                    example.to_string(),
+                )
+                .await;
+            check(&reply, &format!("{} with If-Match {if_match}", op.id));
+        }
+        let as_type = [("content-type", token.as_str())];
+        let reply = s
+            .admin_with(
+                Login::Admin,
+                op.method.clone(),
+                &real,
+                &as_type,
+                example.to_string(),
+            )
+            .await;
+        check(&reply, &format!("{} with Content-Type {token}", op.id));
+    }
+    // Where no operation is: not found, or a method the path does not take. JSON, with
+    // `Allow`, and no cache.
+    let nowhere = format!("/{token}");
+    let reply = s.admin(Login::Admin, Method::GET, &nowhere, None).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.error(), "not_found");
+    check(&reply, "an unknown path");
+    let reply = s
+        .admin(Login::Admin, Method::PUT, "/integrations", None)
+        .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.error(), "method_not_allowed");
+    let allow: BTreeSet<&str> = reply.header("allow").unwrap().split(',').collect();
+    assert_eq!(allow, BTreeSet::from(["GET", "HEAD", "POST"]));
+    // A refusal still says which field is wrong, by the API's own name for it.
+    let typed = s
+        .admin(
+            Login::Admin,
+            Method::PUT,
+            "/feature",
+            Some(json!({ "enabled": token })),
+        )
+        .await;
+    assert_eq!(typed.error(), "invalid_body");
+    assert!(
+        typed.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("enabled ")
+    );
+    let nested = s
+        .admin(
+            Login::Admin,
+            Method::POST,
+            "/integrations",
+            Some(json!({ "name": "n", "scopes": ["contacts.readonly", 7] })),
+        )
+        .await;
+    assert!(
+        nested.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("scopes[1] ")
+    );
+    let unknown = s
+        .admin(
+            Login::Admin,
+            Method::POST,
+            "/integrations",
+            Some(json!({ "name": "n", "scopes": ["contacts.readonly", token] })),
+        )
+        .await;
+    assert_eq!(unknown.error(), "unknown_scope");
+    assert!(
+        unknown.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("scopes[1] ")
+    );
+    // The token is still the only secret of its integration, and nothing stored it.
+    let listed = s
+        .admin(Login::Admin, Method::GET, "/integrations", None)
+        .await;
+    check(&listed, "the list");
+    let log = s
+        .admin(Login::Admin, Method::GET, "/audit-log?limit=200", None)
+        .await;
+    check(&log, "the audit log");
 }
 
 // ---------------------------------------------------------------------------------------

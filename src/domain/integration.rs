@@ -6,6 +6,7 @@ use time::{Duration, OffsetDateTime};
 use super::credentials::{Credentials, Transition};
 use super::ids::{AccountId, IntegrationId};
 use super::scope::{ScopeCatalog, ScopeSet, StoredScopes};
+use super::token::TokenFormat;
 use crate::error::{Error, InvalidInput};
 
 /// The longest name, in characters, after trimming.
@@ -42,6 +43,9 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 ///   line or paragraph separators;
 /// - description: 0 to [`MAX_DESCRIPTION_CHARS`] characters after trimming; line breaks
 ///   and tabs are allowed, other control characters and bidirectional overrides are not;
+/// - neither holds a token (`{prefix}_{id}_{secret}{checksum}` of any prefix, with a right
+///   checksum): names and descriptions are stored and shown as they are, so a token
+///   pasted into one would be a secret at rest; [`InvalidInput::HoldsToken`];
 /// - scopes: at least one, each in the service's [`ScopeCatalog`]; duplicates are merged.
 ///
 /// # Example
@@ -372,6 +376,44 @@ impl IntegrationUpdate {
     }
 }
 
+/// Whether `text` holds a token of any service made with this crate: a
+/// `{prefix}_{id}_{secret}{checksum}` whose checksum is right. Names and descriptions are
+/// no secrets (they are stored as they are, listed, logged by hosts), so a token pasted
+/// into one would be a secret at rest in plain text; it is refused instead.
+pub(crate) fn holds_token(text: &str) -> bool {
+    const ID: usize = 16;
+    const TAIL: usize = 49;
+    let bytes = text.as_bytes();
+    let base62 = |range: std::ops::Range<usize>| {
+        bytes
+            .get(range)
+            .is_some_and(|part| part.iter().all(u8::is_ascii_alphanumeric))
+    };
+    (0..bytes.len()).any(|at| {
+        // `at` is the `_` after the prefix.
+        if bytes[at] != b'_'
+            || bytes.get(at + 1 + ID) != Some(&b'_')
+            || !base62(at + 1..at + 1 + ID)
+            || !base62(at + 2 + ID..at + 2 + ID + TAIL)
+        {
+            return false;
+        }
+        let end = at + 2 + ID + TAIL;
+        (1..=at.min(16)).any(|len| {
+            let start = at - len;
+            let prefix = &bytes[start..at];
+            prefix[0].is_ascii_lowercase()
+                && prefix
+                    .iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && std::str::from_utf8(prefix)
+                    .ok()
+                    .and_then(|prefix| TokenFormat::new(prefix).ok())
+                    .is_some_and(|format| format.looks_like_token(&text[start..end]))
+        })
+    })
+}
+
 fn validate_name(name: &str) -> Result<Box<str>, InvalidInput> {
     const FIELD: &str = "name";
     let name = name.trim();
@@ -392,6 +434,9 @@ fn validate_name(name: &str) -> Result<Box<str>, InvalidInput> {
     }
     if name.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
         return Err(InvalidInput::Empty { field: FIELD });
+    }
+    if holds_token(name) {
+        return Err(InvalidInput::HoldsToken { field: FIELD });
     }
     Ok(name.into())
 }
@@ -423,6 +468,9 @@ fn validate_description(description: &str) -> Result<Box<str>, InvalidInput> {
         .any(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(c))
     {
         return Err(InvalidInput::ControlCharacter { field: FIELD });
+    }
+    if holds_token(description) {
+        return Err(InvalidInput::HoldsToken { field: FIELD });
     }
     Ok(description.into())
 }
@@ -1007,6 +1055,54 @@ mod tests {
                 matches!(&err, Error::InvalidInput(e) if *e == expected),
                 "{name:?}: {err:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_token_pasted_into_a_name_or_description_is_refused() {
+        let (_, _, token) = TokenFormat::default()
+            .issue(&mut rand::rngs::SysRng)
+            .unwrap();
+        let (_, _, acme) = TokenFormat::new("acme")
+            .unwrap()
+            .issue(&mut rand::rngs::SysRng)
+            .unwrap();
+        for token in [token.expose_secret(), acme.expose_secret()] {
+            for text in [
+                token.to_owned(),
+                format!("Sync (token {token})"),
+                format!("x{token}"),
+                format!("{token}y"),
+            ] {
+                assert!(holds_token(&text), "{text}");
+                let name = invalid(NewIntegration::new(&text).scopes(["rules.read"]));
+                assert!(
+                    matches!(
+                        name,
+                        Error::InvalidInput(InvalidInput::HoldsToken { field: "name" })
+                    ),
+                    "{name:?}"
+                );
+                let description = invalid(
+                    NewIntegration::new("n")
+                        .description(format!("line\n{text}"))
+                        .scopes(["rules.read"]),
+                );
+                assert!(matches!(
+                    description,
+                    Error::InvalidInput(InvalidInput::HoldsToken {
+                        field: "description"
+                    })
+                ));
+            }
+            // A typo breaks the checksum: no longer a token, an ordinary (odd) name.
+            let mut typo = token.to_owned().into_bytes();
+            let last = typo.len() - 1;
+            typo[last] = if typo[last] == b'a' { b'b' } else { b'a' };
+            assert!(!holds_token(std::str::from_utf8(&typo).unwrap()));
+        }
+        for ordinary in ["", "_", "Zapier sync", "pit_", "a_b_c", &"_".repeat(200)] {
+            assert!(!holds_token(ordinary), "{ordinary}");
         }
     }
 

@@ -3,14 +3,17 @@
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{FromRequestParts, Path, RawQuery};
-use axum::http::header::{CACHE_CONTROL, ETAG, IF_MATCH, PRAGMA};
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MATCH, PRAGMA};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::csrf::CsrfLayer;
@@ -18,7 +21,7 @@ use crate::domain::access::{Actor, Permission};
 use crate::domain::audit::AuditEvent;
 use crate::domain::credentials::RotationMode;
 use crate::domain::ids::{IntegrationId, UserId};
-use crate::domain::integration::{Integration, IntegrationUpdate, NewIntegration};
+use crate::domain::integration::{Integration, IntegrationUpdate, NewIntegration, holds_token};
 use crate::domain::page::{AuditLogQuery, Cursor, PageRequest};
 use crate::domain::token::IssuedToken;
 use crate::error::{Error, InvalidInput};
@@ -58,8 +61,14 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// | `GET /rotation-due` | | 200 `{"integrations": […]}` |
 /// | `GET /audit-log?limit=&cursor=&integration=` | | 200 `{"events": […], "next_cursor"}`, newest first |
 ///
-/// `openapi.yaml` at the root of the crate describes each of them. Responses that show a
-/// token carry `Cache-Control: no-store`.
+/// `openapi.yaml` at the root of the crate describes each of them. Every answer, errors
+/// included, carries `Cache-Control: no-store` (those that show a token also
+/// `Pragma: no-cache`): lists and logs are private, and no cache on the way may keep one.
+///
+/// No answer repeats what the request sent: a refusal names the field (by this API's own
+/// name for it, `scopes[1]`) and the rule, never the value, so a token pasted into the
+/// wrong field does not come back. A name, description or user id that holds a token is
+/// refused (`invalid_input`): it would be stored, and shown, as it is.
 ///
 /// Every answer that shows an integration carries its version as a strong `ETag`
 /// (`"3"`). A `PATCH` with `If-Match: "3"` applies only if the integration is still at
@@ -87,7 +96,9 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 ///
 /// | status | `error` | when |
 /// |---|---|---|
-/// | 400 | `malformed_json` | the body is not JSON |
+/// | 400 | `malformed_json` | the body is not JSON (the message gives the line and column) |
+/// | 404 | `not_found` | a path under the router that names no operation |
+/// | 405 | `method_not_allowed` | a method the path does not take (with `Allow`) |
 /// | 403 | `permission_denied`, `feature_disabled` | [`Error::PermissionDenied`], [`Error::FeatureDisabled`] |
 /// | 403 | `cross_site_request` | a browser sent a change from another site ([`CsrfLayer`]) |
 /// | 404 | `not_found` | [`Error::NotFound`]; also a malformed integration id, without a storage call |
@@ -202,8 +213,39 @@ where
         .route("/feature", put(set_feature::<A>))
         .route("/rotation-due", get(rotation_due::<A>))
         .route("/audit-log", get(audit_log::<A>))
+        .fallback(no_such_operation)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(pi))
         .layer(csrf)
+        .layer(map_response(no_store))
+}
+
+/// Keeps every answer of the admin API out of caches on the way (RFC 9111 §5.2.2.5):
+/// lists and the audit log are as private as a token, and a shared cache must not serve
+/// one admin's answer, or an error about a request, to anyone else.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A path under the admin router that names no operation.
+async fn no_such_operation() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such operation: see openapi.yaml",
+    )
+}
+
+/// A method the path does not take (axum adds the `Allow` header).
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this path does not take this method: the Allow header lists those it takes",
+    )
 }
 
 /// The acting admin, as the host's login `A` found them.
@@ -290,31 +332,149 @@ impl From<Error> for ApiError {
                 );
             }
         };
-        // These messages name fields, rules and the caller's own scope names, never a
-        // secret or an internal detail.
-        ApiError::new(status, code, err.to_string())
+        // These messages name fields and rules, never a value the caller sent (a token
+        // pasted into the wrong field must not come back) or an internal detail.
+        let message = match &err {
+            Error::UnknownScope(_) => Cow::Borrowed(UNKNOWN_SCOPE),
+            Error::InvalidInput(InvalidInput::DuplicateScope(_)) => {
+                Cow::Borrowed("the scope catalog names a scope twice")
+            }
+            _ => Cow::Owned(err.to_string()),
+        };
+        ApiError::new(status, code, message)
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        let (status, code) = match &rejection {
-            JsonRejection::MissingJsonContentType(_) => {
-                return ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "send the body as JSON, with `Content-Type: application/json`",
-                );
-            }
-            JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
-            JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
-            }
-            _ => (StatusCode::BAD_REQUEST, "unreadable_body"),
-        };
-        ApiError::new(status, code, rejection.body_text())
+/// The message of `unknown_scope` when it is not known which scope it was.
+const UNKNOWN_SCOPE: &str = "a scope is not in the service's scope catalog";
+
+/// [`Error`] as an [`ApiError`], saying which of `scopes` is unknown by its place in the
+/// list (`scopes[2]`), never by its name: the name is what the caller sent.
+fn scope_error(err: Error, pi: &PrivateIntegrations, scopes: &[String]) -> ApiError {
+    let mut api = ApiError::from(err);
+    if api.code == "unknown_scope" {
+        let catalog = pi.scope_catalog();
+        if let Some(at) = scopes.iter().position(|s| !catalog.contains(s)) {
+            api.message = format!("scopes[{at}] is not in the service's scope catalog").into();
+        }
     }
+    api
+}
+
+/// A JSON body, read so that no refusal repeats what was sent: axum's own `Json`
+/// rejections quote the offending value (`invalid type: string "pit_…"`), and a token
+/// pasted into the wrong field must never come back in a response. A refusal names the
+/// field by its path in the body (`scopes[1]`), which holds only this API's field names
+/// and indices: an unknown field is refused at the body's top level, without its name.
+struct JsonBody<T>(T);
+
+/// A request body of the admin API, and the names of its fields.
+trait Body: DeserializeOwned {
+    const FIELDS: &'static [&'static str];
+}
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: Body,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON, with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        "the body is larger than the server takes",
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "unreadable_body",
+                        "the body could not be read",
+                    )
+                }
+            })?;
+        let mut reader = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut reader).map_err(|err| {
+            // The path names fields as the body spelled them: show it only if each is one
+            // of this body's own fields (an unknown one is the caller's text).
+            let known = err.path().iter().all(|segment| match segment {
+                serde_path_to_error::Segment::Map { key } => T::FIELDS.contains(&key.as_str()),
+                serde_path_to_error::Segment::Seq { .. } => true,
+                _ => false,
+            });
+            let path = if known {
+                err.path().to_string()
+            } else {
+                ".".to_owned()
+            };
+            refused_body(&path, &err.into_inner())
+        })?;
+        reader.end().map_err(|err| refused_body(".", &err))?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// Why a body was refused, from where in it (`path`, `.` for the whole) and the JSON
+/// reader's error, whose own text is never shown (it may quote the value).
+fn refused_body(path: &str, err: &serde_json::Error) -> ApiError {
+    match err.classify() {
+        serde_json::error::Category::Data if path == "." => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "the body must be a JSON object with this operation's fields, each once and no \
+             others (see openapi.yaml)",
+        ),
+        serde_json::error::Category::Data => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("{path} has the wrong type or value (see openapi.yaml)"),
+        ),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!(
+                "the body is not JSON (line {}, column {})",
+                err.line(),
+                err.column()
+            ),
+        ),
+    }
+}
+
+/// `Content-Type: application/json`, or another `application/…+json`, with any
+/// parameters (`; charset=utf-8`).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    kind.eq_ignore_ascii_case("application") && (subtype == "json" || subtype.ends_with("+json"))
+}
+
+/// A field that may be left out but, when given, is a value of its type: `null` is not
+/// "leave it as it is" (leave the field out for that).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// `Error` as an axum response: the status and JSON body of the admin API (see
@@ -343,8 +503,8 @@ fn integration_id(path: Result<Path<String>, PathRejection>) -> ApiResult<Integr
 }
 
 /// The body, or the JSON error that says what is wrong with it.
-fn body<T>(json: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    json.map(|Json(value)| value).map_err(ApiError::from)
+fn body<T: Body>(json: Result<JsonBody<T>, ApiError>) -> ApiResult<T> {
+    json.map(|JsonBody(value)| value)
 }
 
 /// A response that shows a token: the admin's only chance to copy it.
@@ -381,8 +541,11 @@ struct CreateBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
+    #[serde(default, deserialize_with = "present")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     scopes: Option<Vec<String>>,
 }
 
@@ -402,6 +565,26 @@ struct PermissionBody {
 #[serde(deny_unknown_fields)]
 struct FeatureBody {
     enabled: bool,
+}
+
+impl Body for CreateBody {
+    const FIELDS: &'static [&'static str] = &["name", "description", "scopes"];
+}
+
+impl Body for UpdateBody {
+    const FIELDS: &'static [&'static str] = &["name", "description", "scopes"];
+}
+
+impl Body for RotateBody {
+    const FIELDS: &'static [&'static str] = &["mode"];
+}
+
+impl Body for PermissionBody {
+    const FIELDS: &'static [&'static str] = &["permission"];
+}
+
+impl Body for FeatureBody {
+    const FIELDS: &'static [&'static str] = &["enabled"];
 }
 
 #[derive(Serialize)]
@@ -469,7 +652,7 @@ fn page_query(raw: Option<&str>, with_integration: bool) -> Result<PageQuery, Er
 async fn create<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
-    json: Result<Json<CreateBody>, JsonRejection>,
+    json: Result<JsonBody<CreateBody>, ApiError>,
 ) -> ApiResult<Response> {
     let CreateBody {
         name,
@@ -478,8 +661,11 @@ async fn create<A>(
     } = body(json)?;
     let new = NewIntegration::new(name)
         .description(description)
-        .scopes(scopes);
-    let created = pi.create(&actor, new).await?;
+        .scopes(scopes.iter().cloned());
+    let created = pi
+        .create(&actor, new)
+        .await
+        .map_err(|err| scope_error(err, &pi, &scopes))?;
     Ok(token_shown(
         StatusCode::CREATED,
         &created.integration,
@@ -514,7 +700,7 @@ async fn update<A>(
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    json: Result<Json<UpdateBody>, JsonRejection>,
+    json: Result<JsonBody<UpdateBody>, ApiError>,
 ) -> ApiResult<Tagged> {
     let id = integration_id(path)?;
     let precondition = if_match(&headers)?;
@@ -530,17 +716,19 @@ async fn update<A>(
     if let Some(description) = description {
         update = update.description(description);
     }
-    if let Some(scopes) = scopes {
-        update = update.scopes(scopes);
+    if let Some(scopes) = &scopes {
+        update = update.scopes(scopes.iter().cloned());
     }
-    match precondition {
-        IfMatch::Absent | IfMatch::Any => Ok(Tagged(pi.update(&actor, &id, update).await?)),
-        IfMatch::Version(version) => {
-            match pi.update(&actor, &id, update.expect_version(version)).await {
-                Err(Error::Conflict) => Err(precondition_failed()),
-                other => Ok(Tagged(other?)),
-            }
+    let update = match precondition {
+        IfMatch::Absent | IfMatch::Any => update,
+        IfMatch::Version(version) => update.expect_version(version),
+    };
+    match pi.update(&actor, &id, update).await {
+        Err(Error::Conflict) if matches!(precondition, IfMatch::Version(_)) => {
+            Err(precondition_failed())
         }
+        Err(err) => Err(scope_error(err, &pi, scopes.as_deref().unwrap_or_default())),
+        Ok(integration) => Ok(Tagged(integration)),
     }
 }
 
@@ -682,7 +870,7 @@ async fn rotate<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-    json: Result<Json<RotateBody>, JsonRejection>,
+    json: Result<JsonBody<RotateBody>, ApiError>,
 ) -> ApiResult<Response> {
     let id = integration_id(path)?;
     let RotateBody { mode } = body(json)?;
@@ -716,11 +904,15 @@ async fn set_permission<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-    json: Result<Json<PermissionBody>, JsonRejection>,
+    json: Result<JsonBody<PermissionBody>, ApiError>,
 ) -> ApiResult<StatusCode> {
-    let user = path
-        .map_err(|_| invalid_user_id())
-        .and_then(|Path(raw)| UserId::try_new(raw).map_err(|err| Error::from(err).into()))?;
+    let user = path.map_err(|_| invalid_user_id()).and_then(|Path(raw)| {
+        if holds_token(&raw) {
+            // Stored in the audit log as it is: a secret at rest if it were a token.
+            return Err(Error::from(InvalidInput::HoldsToken { field: "user id" }).into());
+        }
+        UserId::try_new(raw).map_err(|err| Error::from(err).into())
+    })?;
     let PermissionBody { permission } = body(json)?;
     pi.set_permission(&actor, &user, permission).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -737,7 +929,7 @@ fn invalid_user_id() -> ApiError {
 async fn set_feature<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
-    json: Result<Json<FeatureBody>, JsonRejection>,
+    json: Result<JsonBody<FeatureBody>, ApiError>,
 ) -> ApiResult<StatusCode> {
     let FeatureBody { enabled } = body(json)?;
     pi.set_feature_enabled(&actor, enabled).await?;
@@ -805,6 +997,18 @@ mod tests {
             assert_eq!(api.status.as_u16(), status, "{code}");
             assert_eq!(api.code, code);
             assert!(!api.message.contains("db.internal"));
+        }
+    }
+
+    #[test]
+    fn error_messages_repeat_no_input() {
+        let pasted = "pit_AbCdEfGh12345678_secret";
+        for err in [
+            Error::UnknownScope(pasted.into()),
+            Error::InvalidInput(InvalidInput::DuplicateScope(pasted.into())),
+        ] {
+            let api = ApiError::from(err);
+            assert!(!api.message.contains(pasted), "{api:?}");
         }
     }
 }
