@@ -1238,19 +1238,20 @@ async fn a_stale_edit_is_refused_over_http() {
     // What If-Match may hold.
     for (if_match, status, error) in [
         ("*", 200, ""),
-        ("\"3\", \"4\"", 400, "malformed_precondition"),
+        ("\"3\", \"4\"", 200, ""),
         ("\"3\"", 412, "precondition_failed"),
-        (" \"4\" ", 200, ""),
-        ("W/\"5\"", 412, "precondition_failed"),
-        ("\"05\"", 412, "precondition_failed"),
+        (" \"5\" ", 200, ""),
+        ("W/\"6\"", 412, "precondition_failed"),
+        ("\"06\"", 412, "precondition_failed"),
         ("\"abc\"", 412, "precondition_failed"),
         ("\"99999999999999999999999\"", 412, "precondition_failed"),
         ("\"\"", 412, "precondition_failed"),
-        ("5", 400, "malformed_precondition"),
-        ("\"5", 400, "malformed_precondition"),
-        ("\"5\" x", 400, "malformed_precondition"),
-        ("*, \"5\"", 400, "malformed_precondition"),
-        ("", 400, "malformed_precondition"),
+        ("\"1\", \"2\"", 412, "precondition_failed"),
+        ("6", 412, "malformed_precondition"),
+        ("\"6", 412, "malformed_precondition"),
+        ("\"6\" x", 412, "malformed_precondition"),
+        ("*, \"6\"", 412, "malformed_precondition"),
+        ("", 412, "malformed_precondition"),
     ] {
         let reply = patch(if_match, json!({ "description": if_match })).await;
         assert_eq!(
@@ -1270,7 +1271,7 @@ async fn a_stale_edit_is_refused_over_http() {
     }
     assert_eq!(
         s.admin(Login::Admin, Method::GET, &one, None).await.json()["version"],
-        5
+        6
     );
 
     // Precedence (RFC 9110 §13.2.2): an edit refused anyway says why, not 412.
@@ -1306,7 +1307,7 @@ async fn a_stale_edit_is_refused_over_http() {
             Some(json!({ "mode": "expire_later" })),
         )
         .await;
-    assert_eq!(rotated.header("etag"), Some("\"6\""));
+    assert_eq!(rotated.header("etag"), Some("\"7\""));
     let cancelled = s
         .admin(
             Login::Admin,
@@ -1315,7 +1316,7 @@ async fn a_stale_edit_is_refused_over_http() {
             None,
         )
         .await;
-    assert_eq!(cancelled.header("etag"), Some("\"7\""));
+    assert_eq!(cancelled.header("etag"), Some("\"8\""));
     s.rotate(&id, "expire_later").await;
     let expired = s
         .admin(
@@ -1325,7 +1326,7 @@ async fn a_stale_edit_is_refused_over_http() {
             None,
         )
         .await;
-    assert_eq!(expired.header("etag"), Some("\"9\""));
+    assert_eq!(expired.header("etag"), Some("\"10\""));
     let created = s
         .admin(
             Login::Admin,
@@ -1898,6 +1899,10 @@ async fn sweep(s: &Server, operations: &[Operation]) {
                 .await;
             let unknown = Some(json!({ "unexpected": true }));
             s.admin(Admin, method.clone(), &target, unknown).await;
+            // Over the default body limit of 2 MB.
+            let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(3 << 20));
+            s.admin_raw(Admin, method.clone(), &target, json, huge)
+                .await;
         }
     }
 }
@@ -1954,7 +1959,10 @@ async fn openapi_yaml_describes_what_the_admin_api_answers() {
         }
     }
     for op in &operations {
-        let documented: BTreeSet<u16> = op.responses.keys().copied().collect();
+        // A failure of the system's random number generator cannot be brought about from
+        // outside: 500 is documented where it can happen, and not looked for here.
+        let documented: BTreeSet<u16> =
+            op.responses.keys().copied().filter(|s| *s != 500).collect();
         let seen = produced.remove(op.id.as_str()).unwrap_or_default();
         if seen != documented {
             errors.push(format!(

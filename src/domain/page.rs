@@ -23,8 +23,8 @@
 //! fixed, and it lands where that key sorts, never under the cursor of an item already
 //! read. An integration deleted meanwhile is simply not on its page.
 //!
-//! A cursor is opaque: its text encodes the key of the last item of a page, with a
-//! checksum, and only the listing that made it takes it back. It is not a secret and
+//! A cursor is opaque: its text encodes the key of the last item of a page, and only the
+//! listing that made it takes it back. It is not a secret and
 //! not a capability: it names a position, and every page is read with the caller's own
 //! account and permissions.
 
@@ -33,7 +33,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
-use super::ids::{ID_LEN, IntegrationId};
+use super::ids::IntegrationId;
 use crate::error::InvalidInput;
 
 /// The page size when none is asked for: 50.
@@ -58,12 +58,12 @@ pub const DEFAULT_PAGE_SIZE: usize = 50;
 /// ```
 pub const MAX_PAGE_SIZE: usize = 200;
 
-/// The length of a cursor's text, in bytes: its two forms.
-const INTEGRATION_CURSOR_LEN: usize = 2 * (1 + 16 + ID_LEN + 4);
-const AUDIT_CURSOR_LEN: usize = 2 * (1 + 16 + 8 + 4);
-
-const INTEGRATION_KIND: u8 = 1;
-const AUDIT_KIND: u8 = 2;
+/// The two forms of a cursor's text: a letter for the listing, the key's time as 32
+/// hexadecimal digits (nanoseconds since the Unix epoch, two's complement, big-endian),
+/// then the integration id or the event's position (16 hexadecimal digits).
+const INTEGRATION_CURSOR: u8 = b'i';
+const AUDIT_CURSOR: u8 = b'a';
+const CURSOR_LEN: usize = 1 + 32 + 16;
 
 /// Where a cursor points: after this item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -80,11 +80,15 @@ enum Key {
 
 /// Where the next page of a listing starts: after the last item of the page before.
 ///
-/// Made by the listing (see [`Page::next`]); text for the caller to hand back, at most
-/// 74 lower-case hexadecimal characters. It encodes the key of an item and a checksum;
-/// [`parse`](Self::parse) refuses anything else. A cursor is opaque, not secret: do not
-/// build or read one, and do not rely on its form across versions of this crate. A
-/// cursor of one listing is refused by another ([`Error::InvalidInput`]).
+/// Made by the listing (see [`Page::next`]); text for the caller to hand back, 49 ASCII
+/// characters: `i` (integrations) or `a` (audit events), 32 lower-case hexadecimal
+/// digits, then 16 base62 characters (an integration id) or 16 lower-case hexadecimal
+/// digits. It encodes the key of the last item of a page; [`parse`](Self::parse) refuses
+/// any other text, and a listing refuses a cursor of the other one
+/// ([`Error::InvalidInput`]). Every text of the right form names some position, so a
+/// made-up cursor can only start a page somewhere in the caller's own listing. A cursor
+/// is opaque, not secret: do not build or read one, and do not rely on its form across
+/// versions of this crate.
 ///
 /// [`Error::InvalidInput`]: crate::Error::InvalidInput
 ///
@@ -159,9 +163,8 @@ impl Cursor {
     ///
     /// # Errors
     ///
-    /// [`InvalidInput::Malformed`] (field `cursor`) for any text that no listing made:
-    /// wrong length or alphabet, a checksum that does not match, a key out of range. The
-    /// error never repeats the text.
+    /// [`InvalidInput::Malformed`] (field `cursor`) for any text not of a cursor's form
+    /// (length, kind letter, alphabet). The error never repeats the text.
     ///
     /// # Example
     ///
@@ -169,9 +172,7 @@ impl Cursor {
     /// use private_integrations::{Cursor, InvalidInput};
     /// let cursor = Cursor::after_audit_event(time::OffsetDateTime::UNIX_EPOCH, 7);
     /// assert_eq!(Cursor::parse(cursor.as_str()).unwrap(), cursor);
-    /// let mut tampered = cursor.as_str().to_owned();
-    /// tampered.replace_range(20..21, if &tampered[20..21] == "0" { "1" } else { "0" });
-    /// assert_eq!(Cursor::parse(&tampered), Err(InvalidInput::Malformed { field: "cursor" }));
+    /// assert_eq!(Cursor::parse(&cursor.as_str().to_uppercase()), Err(InvalidInput::Malformed { field: "cursor" }));
     /// ```
     pub fn parse(text: &str) -> Result<Self, InvalidInput> {
         Self::decode(text).ok_or(InvalidInput::Malformed { field: "cursor" })
@@ -184,7 +185,7 @@ impl Cursor {
     /// ```
     /// use private_integrations::Cursor;
     /// let cursor = Cursor::after_audit_event(time::OffsetDateTime::UNIX_EPOCH, 7);
-    /// assert!(cursor.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+    /// assert!(cursor.as_str().starts_with('a'));
     /// ```
     pub fn as_str(&self) -> &str {
         &self.text
@@ -227,25 +228,16 @@ impl Cursor {
     }
 
     fn from_key(key: Key) -> Self {
-        let mut bytes = Vec::with_capacity(INTEGRATION_CURSOR_LEN / 2);
+        let mut text = String::with_capacity(CURSOR_LEN);
+        let (kind, at) = match &key {
+            Key::Integration { created_at, .. } => (INTEGRATION_CURSOR, created_at),
+            Key::AuditEvent { at, .. } => (AUDIT_CURSOR, at),
+        };
+        text.push(char::from(kind));
+        push_hex(&mut text, &at.unix_timestamp_nanos().to_be_bytes());
         match &key {
-            Key::Integration { created_at, id } => {
-                bytes.push(INTEGRATION_KIND);
-                bytes.extend_from_slice(&created_at.unix_timestamp_nanos().to_be_bytes());
-                bytes.extend_from_slice(id.as_str().as_bytes());
-            }
-            Key::AuditEvent { at, position } => {
-                bytes.push(AUDIT_KIND);
-                bytes.extend_from_slice(&at.unix_timestamp_nanos().to_be_bytes());
-                bytes.extend_from_slice(&position.to_be_bytes());
-            }
-        }
-        let checksum = crc32fast::hash(&bytes);
-        bytes.extend_from_slice(&checksum.to_be_bytes());
-        let mut text = String::with_capacity(bytes.len() * 2);
-        for byte in bytes {
-            text.push(char::from(HEX[usize::from(byte >> 4)]));
-            text.push(char::from(HEX[usize::from(byte & 0xf)]));
+            Key::Integration { id, .. } => text.push_str(id.as_str()),
+            Key::AuditEvent { position, .. } => push_hex(&mut text, &position.to_be_bytes()),
         }
         Self {
             text: text.into(),
@@ -253,32 +245,29 @@ impl Cursor {
         }
     }
 
+    /// Any text of the right form is a cursor: every one names a position (a time out of
+    /// the range of [`OffsetDateTime`] is taken as its nearest end), so the form, which a
+    /// pattern states, is the whole rule.
     fn decode(text: &str) -> Option<Self> {
-        if text.len() != INTEGRATION_CURSOR_LEN && text.len() != AUDIT_CURSOR_LEN {
+        let bytes = text.as_bytes();
+        if bytes.len() != CURSOR_LEN {
             return None;
         }
-        let bytes = text
-            .as_bytes()
-            .chunks_exact(2)
-            .map(|pair| Some(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?))
-            .collect::<Option<Vec<u8>>>()?;
-        let (body, checksum) = bytes.split_at(bytes.len() - 4);
-        if crc32fast::hash(body).to_be_bytes() != checksum {
-            return None;
-        }
-        let (&kind, rest) = body.split_first()?;
-        let (nanos, rest) = rest.split_at_checked(16)?;
-        let time =
-            OffsetDateTime::from_unix_timestamp_nanos(i128::from_be_bytes(nanos.try_into().ok()?))
-                .ok()?;
-        let key = match kind {
-            INTEGRATION_KIND if rest.len() == ID_LEN => Key::Integration {
+        let nanos = i128::from_be_bytes(unhex(&bytes[1..33])?.try_into().ok()?);
+        let time = OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(if nanos < 0 {
+            time::PrimitiveDateTime::MIN.assume_utc()
+        } else {
+            time::PrimitiveDateTime::MAX.assume_utc()
+        });
+        let rest = &text[33..];
+        let key = match bytes[0] {
+            INTEGRATION_CURSOR => Key::Integration {
                 created_at: time,
-                id: IntegrationId::parse(std::str::from_utf8(rest).ok()?).ok()?,
+                id: IntegrationId::parse(rest).ok()?,
             },
-            AUDIT_KIND if rest.len() == 8 => Key::AuditEvent {
+            AUDIT_CURSOR => Key::AuditEvent {
                 at: time,
-                position: u64::from_be_bytes(rest.try_into().ok()?),
+                position: u64::from_be_bytes(unhex(rest.as_bytes())?.try_into().ok()?),
             },
             _ => return None,
         };
@@ -287,6 +276,22 @@ impl Cursor {
             key,
         })
     }
+}
+
+fn push_hex(text: &mut String, bytes: &[u8]) {
+    for byte in bytes {
+        text.push(char::from(HEX[usize::from(byte >> 4)]));
+        text.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+}
+
+fn unhex(text: &[u8]) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.chunks_exact(2)
+        .map(|pair| Some((hex_digit(pair[0])? << 4) | hex_digit(pair[1])?))
+        .collect()
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -650,49 +655,29 @@ mod tests {
                 assert_eq!(parsed.audit_event_key(), cursor.audit_event_key());
                 let json = serde_json::to_string(&cursor).unwrap();
                 assert_eq!(serde_json::from_str::<Cursor>(&json).unwrap(), cursor);
-                assert!(cursor.as_str().len() <= 74);
+                assert_eq!(cursor.as_str().len(), CURSOR_LEN);
             }
         }
     }
 
     #[test]
-    fn anything_a_listing_did_not_make_is_malformed() {
+    fn anything_not_of_a_cursors_form_is_malformed() {
         let good = Cursor::after_integration(OffsetDateTime::UNIX_EPOCH, &id());
         let text = good.as_str();
-        let mut cases: Vec<String> = vec![
+        assert_eq!(text.len(), CURSOR_LEN);
+        let audit = Cursor::after_audit_event(OffsetDateTime::UNIX_EPOCH, 9);
+        for case in [
             String::new(),
-            "0".repeat(74),
-            "0".repeat(58),
+            "0".repeat(CURSOR_LEN),
             text.to_uppercase(),
             format!("{text}0"),
-            text[..72].to_owned(),
-            text.replacen(&text[10..11], "g", 1),
-        ];
-        // Every one-character change breaks the checksum.
-        for at in 0..text.len() {
-            let mut changed = text.to_owned().into_bytes();
-            changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
-            cases.push(String::from_utf8(changed).unwrap());
-        }
-        // A correct checksum over a key no listing makes: an unknown kind, a time out of
-        // range, an id that is not base62.
-        let forge = |body: &[u8]| {
-            let mut bytes = body.to_vec();
-            bytes.extend_from_slice(&crc32fast::hash(body).to_be_bytes());
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        };
-        let mut body = vec![3u8];
-        body.extend_from_slice(&[0; 24]);
-        cases.push(forge(&body));
-        let mut body = vec![AUDIT_KIND];
-        body.extend_from_slice(&i128::MAX.to_be_bytes());
-        body.extend_from_slice(&[0; 8]);
-        cases.push(forge(&body));
-        let mut body = vec![INTEGRATION_KIND];
-        body.extend_from_slice(&[0; 16]);
-        body.extend_from_slice(b"AbCdEfGh1234567-");
-        cases.push(forge(&body));
-        for case in cases {
+            text[..CURSOR_LEN - 1].to_owned(),
+            format!("x{}", &text[1..]),
+            format!("i{}", &audit.as_str()[1..]).replacen('0', "-", 1),
+            format!("a{}", &text[1..]),
+            text.replacen('0', "g", 1),
+            text.replacen('0', "é", 1),
+        ] {
             assert_eq!(
                 Cursor::parse(&case),
                 Err(InvalidInput::Malformed { field: "cursor" }),
@@ -700,6 +685,13 @@ mod tests {
             );
             assert!(serde_json::from_str::<Cursor>(&format!("\"{case}\"")).is_err());
         }
+        // Any text of the form is some position; a time out of range is its nearest end.
+        let far = format!("a{}{}", "7".repeat(32), "0".repeat(16));
+        let (at, position) = Cursor::parse(&far).unwrap().audit_event_key().unwrap();
+        assert_eq!((at.year(), position), (9999, 0));
+        let early = format!("i{}AbCdEfGh12345678", "f0".repeat(16));
+        let (at, _) = Cursor::parse(&early).unwrap().integration_key().unwrap();
+        assert_eq!(at.year(), -9999);
     }
 
     #[test]

@@ -75,10 +75,11 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// version 3 ([`IntegrationUpdate::expect_version`]), and is otherwise `412
 /// precondition_failed`, changing nothing: an edit form sends back the `ETag` of what
 /// it showed, and never undoes a change made meanwhile. `If-Match: *` is the same as
-/// none (the integration exists). A weak tag (`W/"3"`) or one that is no version never
-/// matches (412); a value that is not `*` or one entity tag is `400
-/// malformed_precondition`. As RFC 9110 §13.2.2 orders it, an edit refused anyway (404,
-/// 403, 422) says so rather than 412. Other operations ignore `If-Match`.
+/// none (the integration exists); a list of tags matches if one does (RFC 9110
+/// §13.1.1). A weak tag (`W/"3"`) or one that is no version never matches; a value that
+/// is not `*` or a list of entity tags matches nothing either (`412
+/// malformed_precondition`). As RFC 9110 §13.2.2 orders it, an edit refused anyway
+/// (404, 403, 422) says so rather than 412. Other operations ignore `If-Match`.
 ///
 /// The two listings that grow without bound come a page at a time: `limit` items (1 to
 /// [`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE), default
@@ -103,8 +104,7 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// | 403 | `cross_site_request` | a browser sent a change from another site ([`CsrfLayer`]) |
 /// | 404 | `not_found` | [`Error::NotFound`]; also a malformed integration id, without a storage call |
 /// | 409 | `rotation_in_progress`, `no_rotation_in_progress`, `conflict` | the errors of the same names (`conflict`: reload and retry) |
-/// | 400 | `malformed_precondition` | an `If-Match` that is not `*` or one entity tag |
-/// | 412 | `precondition_failed` | a `PATCH` whose `If-Match` names another version than the stored one ([`IntegrationUpdate::expect_version`]) |
+/// | 412 | `precondition_failed`, `malformed_precondition` | a `PATCH` whose `If-Match` names no version the integration is at ([`IntegrationUpdate::expect_version`]), or is not `*` or a list of entity tags |
 /// | 413 | `body_too_large` | the body is over axum's limit (2 MB by default) |
 /// | 415 | `unsupported_media_type` | a body without `Content-Type: application/json` |
 /// | 422 | `invalid_body` | JSON of the wrong shape (a missing field, an unknown field, a wrong type or value) |
@@ -659,6 +659,7 @@ async fn create<A>(
         description,
         scopes,
     } = body(json)?;
+    as_sent(&name, Some(&description))?;
     let new = NewIntegration::new(name)
         .description(description)
         .scopes(scopes.iter().cloned());
@@ -703,12 +704,16 @@ async fn update<A>(
     json: Result<JsonBody<UpdateBody>, ApiError>,
 ) -> ApiResult<Tagged> {
     let id = integration_id(path)?;
-    let precondition = if_match(&headers)?;
+    let precondition = if_match(&headers);
     let UpdateBody {
         name,
         description,
         scopes,
     } = body(json)?;
+    if let Some(name) = &name {
+        as_sent(name, None)?;
+    }
+    as_sent("-", description.as_deref())?;
     let mut update = IntegrationUpdate::new();
     if let Some(name) = name {
         update = update.name(name);
@@ -719,14 +724,17 @@ async fn update<A>(
     if let Some(scopes) = &scopes {
         update = update.scopes(scopes.iter().cloned());
     }
-    let update = match precondition {
-        IfMatch::Absent | IfMatch::Any => update,
-        IfMatch::Version(version) => update.expect_version(version),
+    let update = match expected_version(&precondition, &pi, &actor, &id).await? {
+        Some(version) => update.expect_version(version),
+        None => update,
     };
     match pi.update(&actor, &id, update).await {
-        Err(Error::Conflict) if matches!(precondition, IfMatch::Version(_)) => {
-            Err(precondition_failed())
-        }
+        Err(Error::Conflict) if precondition == IfMatch::Malformed => Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "malformed_precondition",
+            "If-Match must be * or entity tags such as \"3\", the ETag of the version the edit was made from: this one matches nothing",
+        )),
+        Err(Error::Conflict) if precondition.is_conditional() => Err(precondition_failed()),
         Err(err) => Err(scope_error(err, &pi, scopes.as_deref().unwrap_or_default())),
         Ok(integration) => Ok(Tagged(integration)),
     }
@@ -758,45 +766,77 @@ enum IfMatch {
     Absent,
     /// `*`: any current representation, that is, the integration exists (as without it).
     Any,
-    /// One strong entity tag: the edit applies only to this version. A tag that is no
-    /// version this API issues (weak, not a canonical decimal number) is `u64::MAX`: no
-    /// version reaches it (the SQL backends store versions as 64-bit signed integers), so
-    /// it never matches, and the edit is still checked in full before 412 is answered.
-    Version(u64),
+    /// A list of entity tags: the edit applies only if the integration is at one of these
+    /// versions. Tags that name no version this API issues (weak ones, or not a canonical
+    /// decimal number) match nothing and are left out; so may all be.
+    Versions(Vec<u64>),
+    /// Not `*` nor a list of entity tags: matches nothing.
+    Malformed,
 }
 
-/// Reads `If-Match` (RFC 9110 §13.1.1): `*`, or a list of entity tags of which this API
-/// takes exactly one, since an edit is made from one version. Anything else, a list of
-/// several tags included, is `400 malformed_precondition`.
-fn if_match(headers: &HeaderMap) -> ApiResult<IfMatch> {
-    let malformed = || {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_precondition",
-            "If-Match must be * or one entity tag: the ETag of the version the edit was made from, such as \"3\"",
-        )
-    };
+impl IfMatch {
+    fn is_conditional(&self) -> bool {
+        matches!(self, IfMatch::Versions(_) | IfMatch::Malformed)
+    }
+}
+
+/// Reads `If-Match` (RFC 9110 §13.1.1): `*`, or a list of entity tags; every header
+/// line counts.
+fn if_match(headers: &HeaderMap) -> IfMatch {
     let mut values = headers.get_all(IF_MATCH).iter().peekable();
     if values.peek().is_none() {
-        return Ok(IfMatch::Absent);
+        return IfMatch::Absent;
     }
     let mut any = false;
-    let mut tags = Vec::new();
+    let mut versions = Vec::new();
+    let mut tags = 0;
     for value in values {
         let value = value.as_bytes().trim_ascii();
         if value == b"*" {
             any = true;
-        } else {
-            tags.extend(entity_tags(value).ok_or_else(malformed)?);
+            continue;
         }
+        let Some(list) = entity_tags(value) else {
+            return IfMatch::Malformed;
+        };
+        tags += list.len();
+        versions.extend(
+            list.iter()
+                .filter_map(|(weak, tag)| version_tag(*weak, tag)),
+        );
     }
-    match (any, tags.as_slice()) {
-        (true, []) => Ok(IfMatch::Any),
-        (false, [(weak, tag)]) => Ok(IfMatch::Version(
-            version_tag(*weak, tag).unwrap_or(u64::MAX),
-        )),
-        _ => Err(malformed()),
+    match (any, tags) {
+        (true, 0) => IfMatch::Any,
+        (false, _) => IfMatch::Versions(versions),
+        (true, _) => IfMatch::Malformed,
     }
+}
+
+/// The version an edit under `precondition` must find, if any: of several, the one the
+/// integration is at now (read once more; the write still checks it).
+async fn expected_version(
+    precondition: &IfMatch,
+    pi: &PrivateIntegrations,
+    actor: &Actor,
+    id: &IntegrationId,
+) -> ApiResult<Option<u64>> {
+    // No stored version reaches u64::MAX (the SQL backends store versions as 64-bit
+    // signed integers): expecting it matches nothing, and the edit is still checked in
+    // full (permission, existence, fields) before 412 is answered, as RFC 9110 §13.2.2
+    // orders it.
+    const NOTHING: u64 = u64::MAX;
+    Ok(match precondition {
+        IfMatch::Absent | IfMatch::Any => None,
+        IfMatch::Malformed => Some(NOTHING),
+        IfMatch::Versions(versions) => match versions.as_slice() {
+            [] => Some(NOTHING),
+            [one] => Some(*one),
+            several => {
+                let now = pi.get(actor, id).await?.version();
+                Some(if several.contains(&now) { now } else { NOTHING })
+            }
+        },
+    })
 }
 
 /// The entity tags of a list (`#entity-tag`): each `[W/]"…"`, with visible ASCII or
@@ -907,6 +947,9 @@ async fn set_permission<A>(
     json: Result<JsonBody<PermissionBody>, ApiError>,
 ) -> ApiResult<StatusCode> {
     let user = path.map_err(|_| invalid_user_id()).and_then(|Path(raw)| {
+        if !raw.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return Err(invalid_user_id());
+        }
         if holds_token(&raw) {
             // Stored in the audit log as it is: a secret at rest if it were a token.
             return Err(Error::from(InvalidInput::HoldsToken { field: "user id" }).into());
@@ -918,11 +961,48 @@ async fn set_permission<A>(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The limits `openapi.yaml` states for a name and a description, as sent: at most 100
+/// and 1000 characters before trimming, and no control character (but line breaks and
+/// tabs in a description), separator or bidirectional control anywhere, the ends
+/// included. The domain trims first and checks what is left; the API states limits a
+/// schema can say, so it holds the text as sent to them too.
+fn as_sent(name: &str, description: Option<&str>) -> Result<(), Error> {
+    use crate::domain::integration::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if name.chars().count() > MAX_NAME_CHARS {
+        let (field, max) = ("name", MAX_NAME_CHARS);
+        return Err(InvalidInput::TooLong { field, max }.into());
+    }
+    if name
+        .chars()
+        .any(|c| c.is_control() || bidi(c) || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        return Err(InvalidInput::ControlCharacter { field: "name" }.into());
+    }
+    let Some(description) = description else {
+        return Ok(());
+    };
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        let (field, max) = ("description", MAX_DESCRIPTION_CHARS);
+        return Err(InvalidInput::TooLong { field, max }.into());
+    }
+    if description
+        .chars()
+        .any(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || bidi(c))
+    {
+        return Err(InvalidInput::ControlCharacter {
+            field: "description",
+        }
+        .into());
+    }
+    Ok(())
+}
+
 fn invalid_user_id() -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_input",
-        "invalid input: user id is malformed",
+        "invalid input: user id is malformed (this API takes 1 to 255 printable ASCII characters)",
     )
 }
 

@@ -70,7 +70,7 @@ use crate::storage::StoredScopes;
 use rand::rngs::SysRng;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use super::{AccessSettings, AuditLogQuery, PageRequest, TokenCredential};
+use super::{AccessSettings, AuditLogQuery, Cursor, PageRequest, TokenCredential};
 use super::{AuditAction, AuditEvent, Credentials, IntegrationRecord, Storage, StorageError};
 use crate::domain::access::Permission;
 use crate::domain::credentials::{RotationMode, Transition};
@@ -1422,6 +1422,24 @@ pub async fn integration_pages_follow_the_listing(storage: Arc<dyn Storage>) {
         assert_same(r, listed, "a paged record");
     }
     assert_eq!(integration_pages(storage, &b, 2).await.concat().len(), 1);
+    // Cursors at the ends of time (any text of a cursor's form is one): all, or nothing.
+    let (first, last) = (
+        time::PrimitiveDateTime::MIN.assume_utc(),
+        time::PrimitiveDateTime::MAX.assume_utc(),
+    );
+    let id = fresh_id();
+    let all = PageRequest::new().after(Cursor::after_integration(first, &id));
+    let page = storage
+        .list_page(&a, &all)
+        .await
+        .expect("a cursor before all time");
+    assert_eq!(page.items.len(), 6);
+    let none = PageRequest::new().after(Cursor::after_integration(last, &id));
+    let page = storage
+        .list_page(&a, &none)
+        .await
+        .expect("a cursor after all time");
+    assert!(page.items.is_empty());
     let nothing = integration_pages(storage, &empty, 2).await;
     assert!(
         nothing.len() == 1 && nothing[0].is_empty(),
@@ -1512,6 +1530,20 @@ pub async fn audit_pages_follow_the_log(storage: Arc<dyn Storage>) {
                 expected,
                 "size {size}: one integration's log"
             );
+        }
+    }
+    for (at, expected) in [
+        (time::PrimitiveDateTime::MIN.assume_utc(), 0),
+        (time::PrimitiveDateTime::MAX.assume_utc(), log.len()),
+    ] {
+        for position in [0, u64::MAX] {
+            let cursor = Cursor::after_audit_event(at, position);
+            let query = AuditLogQuery::new().page(PageRequest::new().after(cursor));
+            let page = storage
+                .audit_log_page(&a, &query)
+                .await
+                .expect("a cursor at an end of time");
+            assert_eq!(page.items.len(), expected, "after {at}, {position}");
         }
     }
     let unknown = AuditLogQuery::new().integration(fresh_id());

@@ -436,6 +436,16 @@ pub(crate) fn seq_of(position: u64) -> i64 {
     i64::try_from(position).unwrap_or(i64::MAX)
 }
 
+/// A cursor's time as a bound the database takes: PostgreSQL stores no time before
+/// 4713 BC, and a cursor may name one (any text of a cursor's form is a cursor). No row
+/// can be earlier than the clamped bound, so the page is the same.
+pub(crate) fn cursor_time(at: OffsetDateTime) -> OffsetDateTime {
+    let earliest = time::Date::from_calendar_date(-4712, time::Month::December, 31)
+        .map(|date| date.midnight().assume_utc())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    at.max(earliest)
+}
+
 /// A stored sequence number as a cursor's position.
 pub(crate) fn position_of(seq: i64) -> Result<u64, StorageError> {
     u64::try_from(seq).map_err(|_| corrupt("a negative audit sequence number"))
@@ -817,7 +827,7 @@ macro_rules! impl_storage {
                     let query = match page.cursor().and_then(Cursor::integration_key) {
                         Some((created_at, id)) => sqlx::query(sql::LIST_INTEGRATIONS_PAGE_AFTER)
                             .bind(account.as_str())
-                            .bind($backend::encode_time(created_at)?)
+                            .bind($backend::encode_time(sql::cursor_time(created_at))?)
                             .bind(id.as_str().to_owned())
                             .bind(limit),
                         None => sqlx::query(sql::LIST_INTEGRATIONS_PAGE)
@@ -849,7 +859,7 @@ macro_rules! impl_storage {
                         (None, None) => sqlx::query(sql::AUDIT_LOG_PAGE).bind(account),
                         (None, Some((at, position))) => sqlx::query(sql::AUDIT_LOG_PAGE_AFTER)
                             .bind(account)
-                            .bind($backend::encode_time(at)?)
+                            .bind($backend::encode_time(sql::cursor_time(at))?)
                             .bind(sql::seq_of(position)),
                         (Some(id), None) => sqlx::query(sql::AUDIT_LOG_PAGE_OF)
                             .bind(account)
@@ -858,7 +868,7 @@ macro_rules! impl_storage {
                             sqlx::query(sql::AUDIT_LOG_PAGE_OF_AFTER)
                                 .bind(account)
                                 .bind(id.as_str().to_owned())
-                                .bind($backend::encode_time(at)?)
+                                .bind($backend::encode_time(sql::cursor_time(at))?)
                                 .bind(sql::seq_of(position))
                         }
                     };
