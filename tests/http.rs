@@ -1179,6 +1179,105 @@ async fn no_admin_answer_repeats_a_token_sent_to_it() {
     check(&log, "the audit log");
 }
 
+/// What `openapi.yaml` states of names, descriptions and user ids holds for them as
+/// sent, before trimming: what a schema can say is what the server refuses.
+#[tokio::test]
+async fn the_server_holds_to_the_limits_openapi_states() {
+    let s = Server::start().await;
+    let (id, _) = s.create("Zapier", &["contacts.readonly"]).await;
+    let one = format!("/integrations/{id}");
+    let long_name = format!("{} ", "n".repeat(100));
+    let long_description = format!("{}\n", "d".repeat(1000));
+    for (body, field) in [
+        (
+            json!({ "name": "Zapier\u{000b}", "scopes": ["contacts.readonly"] }),
+            "name",
+        ),
+        (
+            json!({ "name": "\u{0085}Zapier", "scopes": ["contacts.readonly"] }),
+            "name",
+        ),
+        (
+            json!({ "name": long_name, "scopes": ["contacts.readonly"] }),
+            "name",
+        ),
+        (
+            json!({ "name": "n", "description": "text\u{000c}", "scopes": ["contacts.readonly"] }),
+            "description",
+        ),
+        (
+            json!({ "name": "n", "description": long_description, "scopes": ["contacts.readonly"] }),
+            "description",
+        ),
+    ] {
+        let reply = s
+            .admin(
+                Login::Admin,
+                Method::POST,
+                "/integrations",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {reply:?}"
+        );
+        assert_eq!(reply.error(), "invalid_input");
+        assert!(reply.json()["message"].as_str().unwrap().contains(field));
+        let mut edit = body.as_object().unwrap().clone();
+        edit.remove("scopes");
+        let reply = s
+            .admin(Login::Admin, Method::PATCH, &one, Some(json!(edit)))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{edit:?}: {reply:?}"
+        );
+    }
+    // A field may be left out of an edit, but not set to null.
+    for body in [
+        json!({ "name": null }),
+        json!({ "description": null }),
+        json!({ "scopes": null }),
+    ] {
+        let reply = s
+            .admin(Login::Admin, Method::PATCH, &one, Some(body.clone()))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {reply:?}"
+        );
+        assert_eq!(reply.error(), "invalid_body");
+    }
+    // User ids: 1 to 255 printable ASCII characters.
+    let allow = Some(json!({ "permission": "allow" }));
+    for (user, status) in [
+        ("u_bob", 204),
+        ("b%C3%B6b", 422),
+        ("a%0Ab", 422),
+        ("a%7Fb", 422),
+        ("with%20space", 204),
+    ] {
+        let path = format!("/users/{user}/permission");
+        let reply = s
+            .admin(Login::Admin, Method::PUT, &path, allow.clone())
+            .await;
+        assert_eq!(reply.status.as_u16(), status, "{user}: {reply:?}");
+    }
+    let long = format!("/users/{}/permission", "u".repeat(256));
+    let reply = s.admin(Login::Admin, Method::PUT, &long, allow).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Nothing changed.
+    let got = s.admin(Login::Admin, Method::GET, &one, None).await.json();
+    assert_eq!(
+        (got["name"].as_str(), got["version"].as_u64()),
+        (Some("Zapier"), Some(1))
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Stale edits: ETag and If-Match.
 // ---------------------------------------------------------------------------------------
