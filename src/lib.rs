@@ -100,6 +100,7 @@ pub use domain::token::{
     IssuedToken, TOKEN_PATTERN, TokenFormat, TokenHash, looks_like_token, token_regex,
 };
 pub use error::{Error, InvalidInput, StorageError, VerifyError};
+pub use last_used::{DEFAULT_LAST_USED_INTERVAL, LastUsedStats};
 pub use service::{
     Created, DEFAULT_GRACE_PERIOD, DEFAULT_ROTATION_INTERVAL, MissingCatalog, PrivateIntegrations,
     PrivateIntegrationsBuilder, Rotated,

@@ -479,6 +479,7 @@ async fn database_errors_never_quote_a_token_hash() {
         created_at: now,
         updated_at: now,
         version: 1,
+        last_used: Default::default(),
     };
     let event = AuditEvent {
         account: record.account.clone(),

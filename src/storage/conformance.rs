@@ -200,6 +200,7 @@ fn record(account: &AccountId, at: OffsetDateTime) -> IntegrationRecord {
         created_at: at,
         updated_at: at,
         version: 1,
+        last_used: Default::default(),
     }
 }
 

@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{AccessSettings, AuditEvent, IntegrationRecord, Storage, StorageError, TokenLookup};
+use super::{
+    AccessSettings, AuditEvent, IntegrationRecord, LastUse, LastUsedTimes, Storage, StorageError,
+    TokenLookup,
+};
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 
@@ -70,6 +73,29 @@ impl Default for Inner {
 struct Tables {
     integrations: HashMap<IntegrationId, Arc<IntegrationRecord>>,
     accounts: HashMap<AccountId, Account>,
+    /// When each live token was last used (tokens never used have no entry), apart from
+    /// the records: recording a use replaces no record.
+    last_used: HashMap<TokenId, time::OffsetDateTime>,
+}
+
+impl Tables {
+    /// `record` as read by `get` and `list`: with its tokens' last-used times.
+    fn read(&self, record: &IntegrationRecord) -> IntegrationRecord {
+        let mut read = record.clone();
+        for id in record.credentials.token_ids() {
+            if let Some(at) = self.last_used.get(&id) {
+                read.last_used.set(id, *at);
+            }
+        }
+        read
+    }
+}
+
+/// `record` as kept: its last-used times are kept apart, by the storage.
+fn kept(record: &IntegrationRecord) -> Arc<IntegrationRecord> {
+    let mut kept = record.clone();
+    kept.last_used = LastUsedTimes::new();
+    Arc::new(kept)
 }
 
 #[derive(Debug, Default)]
@@ -165,7 +191,7 @@ impl Storage for MemoryStorage {
         {
             return Err(StorageError::AlreadyExists);
         }
-        let record = Arc::new(record.clone());
+        let record = kept(record);
         self.index(&record, None);
         let account = tables.accounts.entry(record.account.clone()).or_default();
         account.integrations.insert(record.id.clone());
@@ -195,8 +221,13 @@ impl Storage for MemoryStorage {
         if taken {
             return Err(StorageError::AlreadyExists);
         }
-        let record = Arc::new(record.clone());
+        let record = kept(record);
         self.index(&record, Some(&old));
+        for id in old.credentials.token_ids() {
+            if record.credentials.find(&id).is_none() {
+                tables.last_used.remove(&id);
+            }
+        }
         tables.integrations.insert(record.id.clone(), record);
         if let Some(account) = tables.accounts.get_mut(&old.account) {
             account.record(event);
@@ -217,6 +248,7 @@ impl Storage for MemoryStorage {
             let tokens = self.inner.tokens.pin();
             for token_id in old.credentials.token_ids() {
                 tokens.remove(&token_id);
+                tables.last_used.remove(&token_id);
             }
         }
         if let Some(account) = tables.accounts.get_mut(account) {
@@ -236,7 +268,7 @@ impl Storage for MemoryStorage {
             .integrations
             .get(id)
             .filter(|r| r.account == *account)
-            .map(|r| IntegrationRecord::clone(r)))
+            .map(|r| tables.read(r)))
     }
 
     async fn list(&self, account: &AccountId) -> Result<Vec<IntegrationRecord>, StorageError> {
@@ -247,7 +279,7 @@ impl Storage for MemoryStorage {
         let mut records: Vec<IntegrationRecord> = ids
             .iter()
             .filter_map(|id| tables.integrations.get(id))
-            .map(|r| IntegrationRecord::clone(r))
+            .map(|r| tables.read(r))
             .collect();
         records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(records)
@@ -305,5 +337,18 @@ impl Storage for MemoryStorage {
             .get(account)
             .map(|a| a.audit.iter().rev().cloned().collect())
             .unwrap_or_default())
+    }
+
+    async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError> {
+        let mut tables = self.tables()?;
+        let tokens = self.inner.tokens.pin();
+        for used in uses {
+            // Under the writers' lock: a token is stored exactly when it is indexed.
+            if tokens.contains_key(&used.token_id) {
+                let at = tables.last_used.entry(used.token_id).or_insert(used.at);
+                *at = (*at).max(used.at);
+            }
+        }
+        Ok(())
     }
 }
