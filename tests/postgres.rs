@@ -18,6 +18,9 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use support::*;
 
+/// This crate's PostgreSQL migrations: version and description.
+const MIGRATIONS: [(i64, &str); 2] = [(1, "initial"), (3, "announce changes")];
+
 /// A service replica: its own pool on the shared schema, the system clock.
 async fn replica(url: &str, schema: &str) -> PrivateIntegrations {
     let storage = PostgresStorage::new(pool_on(url, schema).await);
@@ -299,12 +302,11 @@ async fn replicas_can_migrate_at_once() {
     for run in runs {
         run.await.unwrap().expect("a concurrent migrate failed");
     }
-    let applied: i64 = sqlx::query("SELECT count(*) FROM pi_migrations")
-        .fetch_one(storages[0].pool())
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM pi_migrations ORDER BY 1")
+        .fetch_all(storages[0].pool())
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(applied, 1);
+        .unwrap();
+    assert_eq!(applied, MIGRATIONS.map(|(version, _)| version));
     let h = Harness::new(storages.pop().unwrap());
     let (_, token) = h.create("After the rush", &["contacts.readonly"]).await;
     assert!(h.verifies(&token).await);
@@ -335,11 +337,11 @@ async fn tables_live_beside_the_hosts() {
         host_migrator().run(&pool).await.unwrap();
 
         for (table, expected) in [
-            ("_sqlx_migrations", "host tables"),
-            ("pi_migrations", "initial"),
+            ("_sqlx_migrations", &[(1, "host tables")][..]),
+            ("pi_migrations", &MIGRATIONS[..]),
         ] {
             let rows: Vec<(i64, String)> = sqlx::query(AssertSqlSafe(format!(
-                "SELECT version, description FROM {table}"
+                "SELECT version, description FROM {table} ORDER BY version"
             )))
             .fetch_all(&pool)
             .await
@@ -347,7 +349,9 @@ async fn tables_live_beside_the_hosts() {
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect();
-            assert_eq!(rows, [(1, expected.to_owned())], "{table}");
+            let expected: Vec<(i64, String)> =
+                expected.iter().map(|(v, d)| (*v, d.to_string())).collect();
+            assert_eq!(rows, expected, "{table}");
         }
         let tables: Vec<String> = sqlx::query(
             "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",

@@ -197,7 +197,7 @@ async fn tables_live_beside_the_hosts() {
             let pool = pool.clone();
             async move {
                 sqlx::query(AssertSqlSafe(format!(
-                    "SELECT version, description FROM {table}"
+                    "SELECT version, description FROM {table} ORDER BY version"
                 )))
                 .fetch_all(&pool)
                 .await
@@ -211,7 +211,10 @@ async fn tables_live_beside_the_hosts() {
             versions("_sqlx_migrations").await,
             [(1, "host tables".to_owned())]
         );
-        assert_eq!(versions("pi_migrations").await, [(1, "initial".to_owned())]);
+        assert_eq!(
+            versions("pi_migrations").await,
+            [(1, "initial".to_owned()), (3, "last used".to_owned())]
+        );
 
         let tables: Vec<String> = sqlx::query(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
