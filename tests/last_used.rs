@@ -4,6 +4,8 @@
 //! The service runs on a `ManualClock` (the times admins see) and on tokio's paused time
 //! (the writer's interval), so nothing here sleeps: the test moves time, then waits for
 //! the batch the writer hands to storage.
+//!
+//! Also here: the service tells its change listeners of its own writes.
 
 mod support;
 
@@ -363,4 +365,93 @@ async fn last_used_is_stored_by_sqlite_too() {
             .last_used_at(),
         Some(T0)
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The service's change listeners.
+
+/// Writes down the token ids it is told of.
+#[derive(Default)]
+struct Ears(std::sync::Mutex<Vec<Option<Vec<TokenId>>>>);
+
+impl storage::ChangeListener for Ears {
+    fn tokens_changed(&self, token_ids: &[TokenId]) {
+        self.0.lock().unwrap().push(Some(token_ids.to_vec()));
+    }
+
+    fn announcements_lost(&self) {
+        self.0.lock().unwrap().push(None);
+    }
+}
+
+impl Ears {
+    fn heard(&self) -> Vec<Option<Vec<TokenId>>> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+
+    fn tokens(&self) -> std::collections::BTreeSet<TokenId> {
+        self.heard().into_iter().flatten().flatten().collect()
+    }
+}
+
+/// The service tells its change listeners of its own writes before each call returns,
+/// on any storage (here in memory, which announces nothing else).
+#[tokio::test]
+async fn the_service_announces_its_own_writes_before_returning() {
+    let ears = Arc::new(Ears::default());
+    let pi = PrivateIntegrations::builder(MemoryStorage::new())
+        .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+        .change_listener(ears.clone())
+        .build();
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    let created = pi
+        .create(
+            &admin,
+            NewIntegration::new("Zapier").scopes(["contacts.readonly"]),
+        )
+        .await
+        .unwrap();
+    let id = created.integration.id().clone();
+    let first = ears.tokens();
+    assert_eq!(first.len(), 1, "create: {:?}", ears.heard());
+
+    ears.clear();
+    pi.rotate(&admin, &id, RotationMode::ExpireLater)
+        .await
+        .unwrap();
+    let both = ears.tokens();
+    assert!(
+        both.is_superset(&first) && both.len() == 2,
+        "rotate: {both:?}"
+    );
+    for action in ["edit", "cancel", "delete"] {
+        ears.clear();
+        match action {
+            "edit" => drop(
+                pi.update(
+                    &admin,
+                    &id,
+                    IntegrationUpdate::new().scopes(["contacts.write"]),
+                )
+                .await
+                .unwrap(),
+            ),
+            "cancel" => drop(pi.cancel_rotation(&admin, &id).await.unwrap()),
+            _ => pi.delete(&admin, &id).await.unwrap(),
+        }
+        assert!(
+            ears.tokens().is_superset(&first),
+            "{action}: {:?}",
+            ears.heard()
+        );
+    }
+    // A call refused before it reaches storage announces nothing.
+    ears.clear();
+    assert!(pi.delete(&admin, &id).await.is_err());
+    assert!(ears.heard().is_empty());
+    assert!(pi.listener_stats().is_none(), "memory storage: no watch");
 }
