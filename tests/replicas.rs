@@ -11,6 +11,10 @@
 
 mod support;
 
+#[cfg(feature = "axum")]
+#[path = "../examples/server/app.rs"]
+mod app;
+
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
@@ -725,5 +729,79 @@ async fn the_service_watches_postgres_and_shutdown_stops_it() {
     tokio::time::timeout(PATIENCE, backends)
         .await
         .expect("the listener's connection closes after shutdown");
+    drop_schema(&url, &schema).await;
+}
+
+/// The example server on PostgreSQL, configured as it is (`PostgresStorage::connect`):
+/// with the database cut away it answers `503` to a token and to the admin API within a
+/// few seconds instead of hanging, and `200` again once the database is back.
+#[cfg(feature = "axum")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_server_answers_503_during_an_outage_and_recovers() {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    let (url, schema) = schema_or_skip!();
+    let proxy = Proxy::start(server_addr(&url)).await;
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let through_proxy = format!(
+        "postgres://{}@127.0.0.1:{}/{}?options=-c%20search_path%3D{schema}",
+        options.get_username(),
+        proxy.addr().port(),
+        options.get_database().unwrap_or("postgres"),
+    );
+    let storage = PostgresStorage::connect(&through_proxy).await.unwrap();
+    storage.migrate().await.unwrap();
+    let pi = PrivateIntegrations::builder(storage)
+        .scope_catalog(app::catalog())
+        .build();
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    let token = pi
+        .create(
+            &admin,
+            NewIntegration::new("Zapier").scopes(["contacts.readonly"]),
+        )
+        .await
+        .unwrap()
+        .token;
+    let app = app::app(pi.clone());
+    let contacts = || {
+        Request::get("/v1/contacts")
+            .header("Authorization", format!("Bearer {}", token.expose_secret()))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let admin_list = || {
+        Request::get("/admin/integrations")
+            .header("X-Account-Id", "acct_1")
+            .header("X-User-Id", "u_admin")
+            .header("X-Role", "admin")
+            .body(Body::empty())
+            .unwrap()
+    };
+    // Well above the 2 s the pool waits for a connection, well below sqlx's default 30 s.
+    const ANSWER: Duration = Duration::from_secs(10);
+    let status = |request: Request<Body>| {
+        let app = app.clone();
+        async move {
+            tokio::time::timeout(ANSWER, app.oneshot(request))
+                .await
+                .expect("an answer, not a hang")
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(status(contacts()).await, StatusCode::OK);
+
+    proxy.cut();
+    assert_eq!(status(contacts()).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(status(admin_list()).await, StatusCode::SERVICE_UNAVAILABLE);
+
+    proxy.restore();
+    assert_eq!(status(contacts()).await, StatusCode::OK);
+    assert_eq!(status(admin_list()).await, StatusCode::OK);
+    pi.shutdown().await;
+    drop(proxy);
     drop_schema(&url, &schema).await;
 }

@@ -353,6 +353,7 @@ pub(crate) const INSERT_TOKEN: &str =
     "INSERT INTO pi_tokens (token_id, integration_id) VALUES ($1, $2)";
 
 /// Every row of the token index that points at the integration.
+#[cfg(feature = "sqlite")]
 pub(crate) const DELETE_TOKENS: &str = "DELETE FROM pi_tokens WHERE integration_id = $1";
 
 /// The rows of the token index that point at the integration `$1` for token ids it no
@@ -370,6 +371,7 @@ pub(crate) const INSERT_TOKEN_IF_NEW: &str = "\
 
 /// One token's last use (`$1` token id, `$2` time), if later than the one stored. An id no
 /// longer stored matches no row.
+#[cfg(feature = "sqlite")]
 pub(crate) const RECORD_LAST_USED: &str = "\
     UPDATE pi_tokens SET last_used_at = $2 \
     WHERE token_id = $1 AND (last_used_at IS NULL OR last_used_at < $2)";
