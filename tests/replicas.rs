@@ -805,3 +805,136 @@ async fn the_example_server_answers_503_during_an_outage_and_recovers() {
     drop(proxy);
     drop_schema(&url, &schema).await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Measured: revocation lag.
+
+/// When each token id was first heard.
+#[derive(Default)]
+struct Arrivals {
+    at: Mutex<std::collections::HashMap<TokenId, std::time::Instant>>,
+    news: Notify,
+}
+
+impl ChangeListener for Arrivals {
+    fn tokens_changed(&self, token_ids: &[TokenId]) {
+        let now = std::time::Instant::now();
+        let mut at = self.at.lock().unwrap();
+        for id in token_ids {
+            at.entry(*id).or_insert(now);
+        }
+        drop(at);
+        self.news.notify_waiters();
+    }
+
+    fn announcements_lost(&self) {}
+}
+
+impl Arrivals {
+    async fn wait_for(&self, id: &TokenId) -> std::time::Instant {
+        let wait = async {
+            loop {
+                let news = self.news.notified();
+                if let Some(at) = self.at.lock().unwrap().get(id) {
+                    return *at;
+                }
+                news.await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, wait)
+            .await
+            .unwrap_or_else(|_| panic!("{id} was never announced"))
+    }
+}
+
+/// The revocation lag between two replicas with pools of their own on one database: A
+/// deletes an integration or rotates it with immediate expiry; how long until B's
+/// listener has the revoked token id (what B's cache evicts on). Prints p50, p99 and max
+/// over `LAG_TRIALS` trials (default 1,000), from the start of A's call, and from its
+/// return. A measurement, not a test of a target:
+///
+/// ```sh
+/// DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+///   cargo test --release --all-features --test replicas revocation_lag -- --ignored --nocapture
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it on purpose (see its documentation)"]
+async fn revocation_lag() {
+    let (url, schema) = schema_or_skip!();
+    let trials: usize = std::env::var("LAG_TRIALS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000);
+    let a = Harness::new(storage(&url, &schema).await);
+    let b = storage(&url, &schema).await;
+    let arrivals = Arc::new(Arrivals::default());
+    let watch = b.watch(arrivals.clone()).expect("a watch");
+    until_stats(&watch, "listening", |s| s.listening).await;
+    let (warm, _) = a.create("Warm-up", &["contacts.readonly"]).await;
+    let warm_ids = token_ids(&b, &a, &warm).await;
+    for id in &warm_ids {
+        arrivals.wait_for(id).await;
+    }
+
+    let mut from_start = Vec::with_capacity(trials);
+    let mut from_return = Vec::with_capacity(trials);
+    let mut calls = Vec::with_capacity(trials);
+    for trial in 0..trials {
+        let (id, _) = a.create("Revoked", &["contacts.readonly"]).await;
+        let revoked = a
+            .storage
+            .get(a.admin.account(), &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .credentials
+            .current()
+            .id;
+        // The create's own announcement first, so the revocation's is the next one.
+        arrivals.wait_for(&revoked).await;
+        arrivals.at.lock().unwrap().remove(&revoked);
+        let start = std::time::Instant::now();
+        if trial % 2 == 0 {
+            a.pi.delete(&a.admin, &id).await.unwrap();
+        } else {
+            a.pi.rotate(&a.admin, &id, RotationMode::ExpireNow)
+                .await
+                .unwrap();
+        }
+        let returned = std::time::Instant::now();
+        let heard = arrivals.wait_for(&revoked).await;
+        let ms = |later: std::time::Instant, earlier: std::time::Instant| match later
+            .checked_duration_since(earlier)
+        {
+            Some(after) => after.as_secs_f64() * 1000.0,
+            None => -(earlier.duration_since(later).as_secs_f64() * 1000.0),
+        };
+        from_start.push(ms(heard, start));
+        from_return.push(ms(heard, returned));
+        calls.push(ms(returned, start));
+    }
+    let report = |what: &str, mut ms: Vec<f64>| {
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| ms[((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len()) - 1];
+        println!(
+            "{what:<52} p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms",
+            at(0.50),
+            at(0.99),
+            ms[ms.len() - 1]
+        );
+    };
+    println!(
+        "revocation lag, {trials} trials (half deletes, half rotations that expire now), \
+         replica A writes, replica B listens, separate pools, one database:"
+    );
+    report(
+        "A's call start -> B's listener has the token id",
+        from_start,
+    );
+    report(
+        "A's call return -> B's listener has the token id",
+        from_return,
+    );
+    report("A's call (delete or rotate), for reference", calls);
+    drop_schema(&url, &schema).await;
+}
