@@ -468,7 +468,7 @@ async fn a_replica_hears_what_another_writes_and_nothing_of_other_schemas() {
         .await
         .unwrap();
     a.pi.delete(&a.admin, &id).await.unwrap();
-    ears.until(&"the delete".to_string(), |e| {
+    ears.until("the delete", |e| {
         e.heard()
             .iter()
             .filter(|h| matches!(h, Heard::Tokens(ids) if *ids == rotated))

@@ -451,7 +451,10 @@ pub struct IntegrationRecord {
 /// # Ok::<(), private_integrations::InvalidInput>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LastUsedTimes(Option<Box<[Option<(TokenId, OffsetDateTime)>; 2]>>);
+pub struct LastUsedTimes(Option<Box<[Option<LastUse>; 2]>>);
+
+/// A token id and when it was last used.
+type LastUse = (TokenId, OffsetDateTime);
 
 impl LastUsedTimes {
     /// No use recorded.

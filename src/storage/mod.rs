@@ -378,7 +378,7 @@ pub trait Storage: Debug + Send + Sync + 'static {
     ///
     /// The default returns `None`: the backend announces nothing. That is right for a
     /// storage that lives in this process alone, such as
-    /// [`MemoryStorage`](crate::MemoryStorage) (and `SqliteStorage`, one process on one
+    /// [`MemoryStorage`] (and `SqliteStorage`, one process on one
     /// file): its only writer is this process's service, which tells its listeners of
     /// its own writes itself. `PostgresStorage` announces through PostgreSQL's
     /// `LISTEN`/`NOTIFY`. A backend also returns `None` when no tokio runtime is current.
