@@ -179,6 +179,9 @@ impl Writer {
     }
 }
 
+/// The longest interval the writer waits: a longer one is taken as this (a year).
+const LONGEST_INTERVAL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
 /// The target of the writer's `tracing` events.
 const TARGET: &str = "private_integrations::last_used";
 
@@ -191,6 +194,8 @@ async fn write_every(
     mut stop: oneshot::Receiver<()>,
     counters: Arc<LastUsedCounters>,
 ) {
+    // No overflow of the timer's arithmetic, whatever the interval.
+    let interval = interval.min(LONGEST_INTERVAL);
     let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // Uses of failed batches, for the next one: one per token, the latest.

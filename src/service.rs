@@ -326,7 +326,8 @@ impl<C> PrivateIntegrationsBuilder<C> {
     /// is the time of the token's first use in its interval, written at the end of it:
     /// accurate to, and late by, up to one interval.
     ///
-    /// `Duration::ZERO` turns last used off: nothing is noted, nothing written.
+    /// `Duration::ZERO` turns last used off: nothing is noted, nothing written. An interval
+    /// longer than a year is taken as a year.
     ///
     /// The writer is a task on the tokio runtime current at [`build`](PrivateIntegrationsBuilder::build),
     /// with timers enabled (`#[tokio::main]` and `#[tokio::test]` enable them). Built

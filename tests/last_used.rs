@@ -455,3 +455,15 @@ async fn the_service_announces_its_own_writes_before_returning() {
     assert!(ears.heard().is_empty());
     assert!(pi.listener_stats().is_none(), "memory storage: no watch");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_enormous_interval_still_writes_on_shutdown() {
+    let s = Story::with(|b| b.last_used_interval(Duration::MAX));
+    let (id, token) = s.create().await;
+    s.verify(&token).await;
+    tokio::time::advance(10 * MINUTE).await;
+    tokio::task::yield_now().await;
+    assert!(s.faults.batches().is_empty());
+    s.pi.shutdown().await;
+    assert_eq!(s.get(&id).await.last_used_at(), Some(T0));
+}
