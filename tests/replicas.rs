@@ -131,10 +131,13 @@ fn listener_name(schema: &str) -> String {
     format!("pil {schema}")
 }
 
-/// Storage on `pool`, with a quick heartbeat and a listener named for `schema`.
+/// Storage on `pool`, with a listener named for `schema`. Its heartbeat is patient: on a
+/// loaded machine a heartbeat that times out makes the listener reconnect, and the
+/// announcements of the gap are (rightly) replaced by a flush, which tests that count
+/// announcements cannot tell from a lost one. The heartbeat tests set their own.
 fn storage_on(pool: PgPool, schema: &str) -> PostgresStorage {
     PostgresStorage::new(pool)
-        .heartbeat(Duration::from_millis(300), Duration::from_secs(2))
+        .heartbeat(Duration::from_secs(1), Duration::from_secs(10))
         .listener_application_name(&listener_name(schema))
 }
 
@@ -229,6 +232,12 @@ async fn heard_for(
         .await
         .unwrap();
     ears.until_tokens(&marker_ids).await;
+    assert_eq!(
+        ears.losses(),
+        0,
+        "the listener reconnected during the step, so announcements may be missing: {:?}",
+        ears.heard()
+    );
     &ears.tokens() - &marker_ids
 }
 

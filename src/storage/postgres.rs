@@ -57,6 +57,12 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
 /// in `pg_stat_activity`), checks it with a heartbeat, and reconnects when it is lost or
 /// silent. See [`heartbeat`](Self::heartbeat) for the timings.
 ///
+/// The cost: PostgreSQL commits the transactions that `NOTIFY` one at a time, across the
+/// whole database (it takes a global lock at commit so that notifications arrive in
+/// commit order). Only management writes announce — never a verification, never a
+/// last-used write — so this serializes the admins' changes, which are rare, and any
+/// other transaction of the host that uses `NOTIFY`; nothing else.
+///
 /// # An outage is bounded
 ///
 /// With the database unreachable every call fails with [`StorageError::Backend`] within
