@@ -49,6 +49,11 @@
 //! - [`storage`]: the [`Storage`] contract, [`MemoryStorage`], and with their features
 //!   `SqliteStorage` (`sqlite`) and `PostgresStorage` (`postgres`); the conformance suite
 //!   for any backend (`conformance`).
+//! - Many replicas: `PostgresStorage` announces every committed change through
+//!   PostgreSQL ([`Storage::watch`], [`storage::ChangeListener`]); tokens' last use is
+//!   noted on verification and written in batches
+//!   ([`PrivateIntegrationsBuilder::last_used_interval`], [`Integration::last_used_at`]);
+//!   [`PrivateIntegrations::shutdown`] stops the background work cleanly.
 //! - [`Clock`]: [`SystemClock`], and [`ManualClock`] for tests.
 //! - `http` (feature `axum`): the `Verified` extractor, the `RequireScope` layer and the
 //!   admin router.
