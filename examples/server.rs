@@ -7,6 +7,15 @@
 //! The admin API sits behind a STAND-IN login that trusts the `X-Account-Id`,
 //! `X-User-Id` and `X-Role` headers: NOT FOR PRODUCTION. A real host puts its own login
 //! there (see `HeaderLogin` in `examples/server/app.rs`).
+//!
+//! With `DATABASE_URL` set (and `--features axum,postgres`) it keeps integrations in
+//! PostgreSQL. If the database becomes unreachable, requests get `503` within a few
+//! seconds (the pool's acquire timeout, the lookup timeout) instead of hanging, and work
+//! again once it is back.
+//!
+//! On Ctrl-C or SIGTERM it stops accepting connections, lets the requests in flight
+//! finish, then shuts the service down: the last-used times noted since the last batch
+//! are written and the background tasks end.
 
 #[path = "server/app.rs"]
 mod app;
@@ -35,8 +44,37 @@ async fn main() -> Outcome {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let base = format!("http://{}", listener.local_addr()?);
     print_walkthrough(&base);
-    axum::serve(listener, app::app(pi)).await?;
+    // Drain the requests in flight first, then stop the service's background work (and
+    // write the last-used times it has noted).
+    axum::serve(listener, app::app(pi.clone()))
+        .with_graceful_shutdown(stop_requested())
+        .await?;
+    pi.shutdown().await;
+    println!("Stopped.");
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what a container runtime sends).
+async fn stop_requested() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    println!("Stopping: finishing the requests in flight…");
 }
 
 fn print_walkthrough(base: &str) {
@@ -78,6 +116,6 @@ The admin's story (needs curl and jq):
    curl -s -X DELETE {base}/admin/integrations/$ID {admin}
    curl -si {base}/v1/contacts -H "Authorization: Bearer $NEW"                         # 401
 
-Stop with Ctrl-C."#
+Stop with Ctrl-C (or SIGTERM): requests in flight finish, then last-used times are written."#
     );
 }

@@ -9,19 +9,80 @@
 //! use of a token in an epoch reads the clock and notes it. So each token is written at
 //! most once per interval, with the time of its first use in that interval: a last-used
 //! time is accurate to one interval.
-
-// SKELETON: remove once the verifier and the last-used writer call this.
-#![allow(dead_code)]
+//!
+//! The writer ([`Writer`]) is a task on the tokio runtime current when the service is
+//! built: each interval it takes the batch and hands it to
+//! [`Storage::record_last_used`]. A batch that fails (the database is down) is kept and
+//! merged into the next one; on stop, the writer writes what is pending, then ends.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::clock::Clock;
 use crate::domain::ids::TokenId;
-use crate::storage::LastUse;
+use crate::storage::{LastUse, Storage};
+
+/// The default last-used interval: at most one write per token per minute.
+///
+/// # Example
+///
+/// ```
+/// assert_eq!(private_integrations::DEFAULT_LAST_USED_INTERVAL, time::Duration::minutes(1));
+/// ```
+pub const DEFAULT_LAST_USED_INTERVAL: time::Duration = time::Duration::minutes(1);
+
+/// What the last-used writer has done, at one moment: counters since the service was
+/// built, for a host's metrics. Read with
+/// [`PrivateIntegrations::last_used_stats`](crate::PrivateIntegrations::last_used_stats).
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::LastUsedStats;
+/// fn failing(stats: &LastUsedStats) -> bool {
+///     stats.failed_batches > 0
+/// }
+/// assert!(!failing(&LastUsedStats::default()));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LastUsedStats {
+    /// Batches written.
+    pub batches: u64,
+    /// Token uses written, over all batches (at most one per token per batch).
+    pub uses_written: u64,
+    /// Batches that failed; their uses were kept for the next batch.
+    pub failed_batches: u64,
+}
+
+/// The live counters behind [`LastUsedStats`].
+#[derive(Debug, Default)]
+pub(crate) struct LastUsedCounters {
+    batches: AtomicU64,
+    uses_written: AtomicU64,
+    failed_batches: AtomicU64,
+}
+
+impl LastUsedCounters {
+    pub(crate) fn snapshot(&self) -> LastUsedStats {
+        LastUsedStats {
+            batches: self.batches.load(Ordering::Relaxed),
+            uses_written: self.uses_written.load(Ordering::Relaxed),
+            failed_batches: self.failed_batches.load(Ordering::Relaxed),
+        }
+    }
+}
 
 /// The epoch in which a token's use was last noted (0: never).
+// For the verification cache: each cached token carries one, and its hit path calls
+// `LastUsedRecorder::used`. Until then, the verifier notes every use (`used_unmarked`).
+#[allow(dead_code)]
 #[derive(Debug, Default)]
 pub(crate) struct UseMark(AtomicU32);
 
@@ -47,6 +108,7 @@ impl LastUsedRecorder {
     /// A verification of `token` succeeded. Reads the clock and notes the use only the
     /// first time `mark` is seen in this epoch.
     #[inline]
+    #[allow(dead_code)] // See `UseMark`.
     pub(crate) fn used(&self, mark: &UseMark, token: &TokenId, clock: &dyn Clock) {
         let epoch = self.epoch.load(Ordering::Relaxed);
         if mark.0.load(Ordering::Relaxed) == epoch {
@@ -80,6 +142,117 @@ impl LastUsedRecorder {
             .drain()
             .map(|(token_id, at)| LastUse { token_id, at })
             .collect()
+    }
+}
+
+/// The running last-used writer.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts writing `recorder`'s batches to `storage` every `interval`, on `runtime`.
+    pub(crate) fn spawn(
+        runtime: &tokio::runtime::Handle,
+        recorder: Arc<LastUsedRecorder>,
+        storage: Arc<dyn Storage>,
+        interval: std::time::Duration,
+        counters: Arc<LastUsedCounters>,
+    ) -> Self {
+        let (stop, stopped) = oneshot::channel();
+        let task = runtime.spawn(write_every(recorder, storage, interval, stopped, counters));
+        Self { stop, task }
+    }
+
+    /// Writes what is pending, then ends; returns once the task has ended.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Err(err) = self.task.await {
+            tracing::warn!(
+                target: TARGET,
+                error = &err as &(dyn std::error::Error + 'static),
+                "private integrations: the last-used writer did not end cleanly",
+            );
+        }
+    }
+}
+
+/// The longest interval the writer waits: a longer one is taken as this (a year).
+const LONGEST_INTERVAL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
+/// The target of the writer's `tracing` events.
+const TARGET: &str = "private_integrations::last_used";
+
+/// The writer's loop: a batch every `interval`, and one last batch when told to stop (or
+/// when the service is dropped, which drops the sender).
+async fn write_every(
+    recorder: Arc<LastUsedRecorder>,
+    storage: Arc<dyn Storage>,
+    interval: std::time::Duration,
+    mut stop: oneshot::Receiver<()>,
+    counters: Arc<LastUsedCounters>,
+) {
+    // No overflow of the timer's arithmetic, whatever the interval.
+    let interval = interval.min(LONGEST_INTERVAL);
+    let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Uses of failed batches, for the next one: one per token, the latest.
+    let mut unwritten: HashMap<TokenId, time::OffsetDateTime> = HashMap::new();
+    loop {
+        // The next tick, or the stop (which wins when both are ready).
+        let last = std::future::poll_fn(|cx| {
+            if std::pin::Pin::new(&mut stop).poll(cx).is_ready() {
+                return std::task::Poll::Ready(true);
+            }
+            ticks.poll_tick(cx).map(|_| false)
+        })
+        .await;
+        for used in recorder.advance() {
+            let at = unwritten.entry(used.token_id).or_insert(used.at);
+            *at = (*at).max(used.at);
+        }
+        if !unwritten.is_empty() {
+            let batch: Vec<LastUse> = unwritten
+                .iter()
+                .map(|(&token_id, &at)| LastUse { token_id, at })
+                .collect();
+            match storage.record_last_used(&batch).await {
+                Ok(()) => {
+                    unwritten.clear();
+                    counters.batches.fetch_add(1, Ordering::Relaxed);
+                    counters
+                        .uses_written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    tracing::debug!(
+                        target: TARGET,
+                        uses = batch.len(),
+                        "private integrations: last-used times written"
+                    );
+                }
+                Err(err) => {
+                    counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        target: TARGET,
+                        uses = batch.len(),
+                        error = &err as &(dyn std::error::Error + 'static),
+                        "private integrations: last-used times not written; kept for the \
+                         next interval",
+                    );
+                }
+            }
+        }
+        if last {
+            if !unwritten.is_empty() {
+                tracing::warn!(
+                    target: TARGET,
+                    uses = unwritten.len(),
+                    "private integrations: stopping with last-used times unwritten"
+                );
+            }
+            return;
+        }
     }
 }
 

@@ -49,6 +49,11 @@
 //! - [`storage`]: the [`Storage`] contract, [`MemoryStorage`], and with their features
 //!   `SqliteStorage` (`sqlite`) and `PostgresStorage` (`postgres`); the conformance suite
 //!   for any backend (`conformance`).
+//! - Many replicas: `PostgresStorage` announces every committed change through
+//!   PostgreSQL ([`Storage::watch`], [`storage::ChangeListener`]); tokens' last use is
+//!   noted on verification and written in batches
+//!   ([`PrivateIntegrationsBuilder::last_used_interval`], [`Integration::last_used_at`]);
+//!   [`PrivateIntegrations::shutdown`] stops the background work cleanly.
 //! - [`Clock`]: [`SystemClock`], and [`ManualClock`] for tests.
 //! - `http` (feature `axum`): the `Verified` extractor, the `RequireScope` layer and the
 //!   admin router.
@@ -103,6 +108,7 @@ pub use domain::token::{
     IssuedToken, TOKEN_PATTERN, TokenFormat, TokenHash, looks_like_token, token_regex,
 };
 pub use error::{Error, InvalidInput, StorageError, VerifyError};
+pub use last_used::{DEFAULT_LAST_USED_INTERVAL, LastUsedStats};
 pub use service::{
     Created, DEFAULT_GRACE_PERIOD, DEFAULT_ROTATION_INTERVAL, MissingCatalog, PrivateIntegrations,
     PrivateIntegrationsBuilder, Rotated,

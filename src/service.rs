@@ -6,7 +6,7 @@
 //! No lifecycle rule lives here.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rand::rngs::SysRng;
 use time::{Duration, OffsetDateTime};
@@ -23,8 +23,10 @@ use crate::domain::page::{AuditLogQuery, Page, PageRequest};
 use crate::domain::scope::ScopeCatalog;
 use crate::domain::token::{IssuedToken, TokenFormat};
 use crate::error::{Error, InvalidInput};
-use crate::last_used::LastUsedRecorder;
-use crate::storage::Storage;
+use crate::last_used::{
+    DEFAULT_LAST_USED_INTERVAL, LastUsedCounters, LastUsedRecorder, LastUsedStats, Writer,
+};
+use crate::storage::{ChangeListener, ListenerStats, Storage, Watch};
 use crate::telemetry;
 
 /// The default grace period of a rotation with [`RotationMode::ExpireLater`]: 7 days.
@@ -97,9 +99,40 @@ pub(crate) struct Inner {
     grace_period: Duration,
     rotation_interval: Duration,
     /// Notes token uses for the last-used writer; `None` while last used is off.
-    // SKELETON: read by the verifier and the last-used writer.
-    #[allow(dead_code)]
     pub(crate) last_used: Option<Arc<LastUsedRecorder>>,
+    last_used_counters: Arc<LastUsedCounters>,
+    /// Told of every change: this service's own writes, and (through `background.watch`)
+    /// what the storage announces. `None`: nobody to tell.
+    pub(crate) listener: Option<Arc<dyn ChangeListener>>,
+    /// The background tasks, until `shutdown` takes them.
+    background: Mutex<Background>,
+}
+
+/// The tasks a service runs beside its calls. Dropped with the service: the writer then
+/// writes what is pending and ends (if the runtime still runs), the watch is aborted.
+#[derive(Default)]
+struct Background {
+    /// The last-used writer.
+    writer: Option<Writer>,
+    /// The storage's announcements, for `listener`.
+    watch: Option<Watch>,
+}
+
+/// Every listener of the builder, as one.
+struct Listeners(Vec<Arc<dyn ChangeListener>>);
+
+impl ChangeListener for Listeners {
+    fn tokens_changed(&self, token_ids: &[crate::TokenId]) {
+        for listener in &self.0 {
+            listener.tokens_changed(token_ids);
+        }
+    }
+
+    fn announcements_lost(&self) {
+        for listener in &self.0 {
+            listener.announcements_lost();
+        }
+    }
 }
 
 impl fmt::Debug for PrivateIntegrations {
@@ -112,6 +145,7 @@ impl fmt::Debug for PrivateIntegrations {
             .field("format", &inner.format)
             .field("grace_period", &inner.grace_period)
             .field("rotation_interval", &inner.rotation_interval)
+            .field("last_used", &inner.last_used.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -144,7 +178,6 @@ pub struct MissingCatalog;
 /// # let _ = pi;
 /// # Ok::<(), Error>(())
 /// ```
-#[derive(Debug)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct PrivateIntegrationsBuilder<C = MissingCatalog> {
     storage: Arc<dyn Storage>,
@@ -153,6 +186,23 @@ pub struct PrivateIntegrationsBuilder<C = MissingCatalog> {
     grace_period: Duration,
     rotation_interval: Duration,
     format: TokenFormat,
+    last_used_interval: Duration,
+    listeners: Vec<Arc<dyn ChangeListener>>,
+}
+
+impl<C: fmt::Debug> fmt::Debug for PrivateIntegrationsBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateIntegrationsBuilder")
+            .field("storage", &self.storage)
+            .field("catalog", &self.catalog)
+            .field("clock", &self.clock)
+            .field("grace_period", &self.grace_period)
+            .field("rotation_interval", &self.rotation_interval)
+            .field("format", &self.format)
+            .field("last_used_interval", &self.last_used_interval)
+            .field("change_listeners", &self.listeners.len())
+            .finish()
+    }
 }
 
 impl<C> PrivateIntegrationsBuilder<C> {
@@ -175,6 +225,8 @@ impl<C> PrivateIntegrationsBuilder<C> {
             grace_period: self.grace_period,
             rotation_interval: self.rotation_interval,
             format: self.format,
+            last_used_interval: self.last_used_interval,
+            listeners: self.listeners,
         }
     }
 
@@ -267,6 +319,81 @@ impl<C> PrivateIntegrationsBuilder<C> {
         self.format = TokenFormat::new(prefix)?;
         Ok(self)
     }
+
+    /// How often token uses are written (default: [`DEFAULT_LAST_USED_INTERVAL`], one
+    /// minute): at most one write per token per interval, in one batch, off the request
+    /// path. What admins see ([`Integration::last_used_at`],
+    /// [`PendingRotation::previous_last_used_at`](crate::PendingRotation::previous_last_used_at))
+    /// is the time of the token's first use in its interval, written at the end of it:
+    /// accurate to, and late by, up to one interval.
+    ///
+    /// `Duration::ZERO` turns last used off: nothing is noted, nothing written. An interval
+    /// longer than a year is taken as a year.
+    ///
+    /// The writer is a task on the tokio runtime current at [`build`](PrivateIntegrationsBuilder::build),
+    /// with timers enabled (`#[tokio::main]` and `#[tokio::test]` enable them). Built
+    /// outside a tokio runtime, the service records no last use (and says so with a
+    /// `WARN` event). [`PrivateIntegrations::shutdown`] writes what is pending.
+    ///
+    /// # Panics
+    ///
+    /// If `interval` is negative: a configuration bug, found at start-up.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let builder = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?);
+    /// let pi = builder.last_used_interval(time::Duration::minutes(10)).build();
+    /// # let _ = pi;
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[track_caller]
+    pub fn last_used_interval(mut self, interval: Duration) -> Self {
+        assert!(
+            !interval.is_negative(),
+            "the last-used interval must not be negative"
+        );
+        self.last_used_interval = interval;
+        self
+    }
+
+    /// Also tells `listener` of every change that affects verification: this service's
+    /// own writes (before each call returns, also when the call fails after reaching
+    /// storage, since the change may have landed), and, if the storage announces changes
+    /// ([`Storage::watch`]), every change committed by anyone, from a task on the tokio
+    /// runtime current at `build`. For a cache the host keeps of verification results.
+    /// May be called more than once: each listener is told.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use private_integrations::{*, storage::ChangeListener};
+    ///
+    /// #[derive(Default)]
+    /// struct Evictions(Mutex<Vec<TokenId>>);
+    /// impl ChangeListener for Evictions {
+    ///     fn tokens_changed(&self, ids: &[TokenId]) { self.0.lock().unwrap().extend_from_slice(ids) }
+    ///     fn announcements_lost(&self) {}
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let evictions = Arc::new(Evictions::default());
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .change_listener(evictions.clone())
+    ///     .build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let created = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?;
+    /// pi.delete(&admin, created.integration.id()).await?;
+    /// assert_eq!(evictions.0.lock().unwrap().len(), 2); // its token: created, then deleted
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub fn change_listener(mut self, listener: Arc<dyn ChangeListener>) -> Self {
+        self.listeners.push(listener);
+        self
+    }
 }
 
 impl PrivateIntegrationsBuilder<ScopeCatalog> {
@@ -283,6 +410,38 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn build(self) -> PrivateIntegrations {
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let listener: Option<Arc<dyn ChangeListener>> = match self.listeners.len() {
+            0 => None,
+            1 => self.listeners.into_iter().next(),
+            _ => Some(Arc::new(Listeners(self.listeners))),
+        };
+        let watch = listener
+            .as_ref()
+            .and_then(|listener| self.storage.watch(Arc::clone(listener)));
+        let counters = Arc::new(LastUsedCounters::default());
+        let (last_used, writer) = match (self.last_used_interval.unsigned_abs(), &runtime) {
+            (interval, _) if interval.is_zero() => (None, None),
+            (interval, Some(runtime)) => {
+                let recorder = Arc::new(LastUsedRecorder::default());
+                let writer = Writer::spawn(
+                    runtime,
+                    Arc::clone(&recorder),
+                    Arc::clone(&self.storage),
+                    interval,
+                    Arc::clone(&counters),
+                );
+                (Some(recorder), Some(writer))
+            }
+            (_, None) => {
+                tracing::warn!(
+                    target: "private_integrations::last_used",
+                    "private integrations: built outside a tokio runtime, so token uses \
+                     are not recorded (last used stays empty)"
+                );
+                (None, None)
+            }
+        };
         PrivateIntegrations {
             inner: Arc::new(Inner {
                 storage: self.storage,
@@ -291,7 +450,10 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                 format: self.format,
                 grace_period: self.grace_period,
                 rotation_interval: self.rotation_interval,
-                last_used: None,
+                last_used,
+                last_used_counters: counters,
+                listener,
+                background: Mutex::new(Background { writer, watch }),
             }),
         }
     }
@@ -375,7 +537,91 @@ impl PrivateIntegrations {
             grace_period: DEFAULT_GRACE_PERIOD,
             rotation_interval: DEFAULT_ROTATION_INTERVAL,
             format: TokenFormat::default(),
+            last_used_interval: DEFAULT_LAST_USED_INTERVAL,
+            listeners: Vec::new(),
         }
+    }
+
+    /// Stops the background work and waits for it: the change listener (if any) stops,
+    /// and the last-used writer writes the uses noted since its last batch, then stops.
+    /// When it returns, no task of this service runs. Call it once the server has
+    /// drained its requests (e.g. after axum's graceful shutdown).
+    ///
+    /// The service keeps answering afterwards (every clone shares it), but no longer
+    /// records uses, and no longer hears of other replicas' changes.
+    ///
+    /// **Dropped without `shutdown`**, the service stops its listener at once; its writer
+    /// notices, writes what is pending and ends, but only if the tokio runtime still
+    /// runs: at process exit (the runtime gone) the uses noted since the last batch, up
+    /// to one interval's worth, are lost. A batch whose write fails is lost too (it is
+    /// logged at `WARN`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .build();
+    /// // … serve requests until asked to stop, then:
+    /// pi.shutdown().await;
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub async fn shutdown(&self) {
+        let (writer, watch) = {
+            let mut background = self
+                .inner
+                .background
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            (background.writer.take(), background.watch.take())
+        };
+        if let Some(watch) = watch {
+            watch.stop().await;
+        }
+        if let Some(writer) = writer {
+            writer.stop().await;
+        }
+    }
+
+    /// What the last-used writer has done so far.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .build();
+    /// assert_eq!(pi.last_used_stats().batches, 0);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn last_used_stats(&self) -> LastUsedStats {
+        self.inner.last_used_counters.snapshot()
+    }
+
+    /// What the change listener has seen so far; `None` if none runs (no
+    /// [`change_listener`](PrivateIntegrationsBuilder::change_listener), a storage that
+    /// announces nothing, or after [`shutdown`](Self::shutdown)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .build();
+    /// assert!(pi.listener_stats().is_none()); // memory storage: no one else to hear from
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn listener_stats(&self) -> Option<ListenerStats> {
+        let background = self
+            .inner
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        background.watch.as_ref().map(Watch::stats)
     }
 
     /// The scope catalog.
@@ -433,7 +679,9 @@ impl PrivateIntegrations {
             now,
         );
         let event = audit(actor, Some(&record.id), AuditAction::Created, now);
-        self.inner.storage.insert(&record, &event).await?;
+        let written = self.inner.storage.insert(&record, &event).await;
+        self.announce(&[&record]);
+        written?;
         telemetry::recorded(&event);
         Ok(Created {
             integration: self.view(&record, now),
@@ -564,10 +812,13 @@ impl PrivateIntegrations {
         let now = self.now();
         let record = self.load(actor, id).await?;
         let event = audit(actor, Some(id), AuditAction::Deleted, now);
-        self.inner
+        let written = self
+            .inner
             .storage
             .delete(actor.account(), id, record.version, &event)
-            .await?;
+            .await;
+        self.announce(&[&record]);
+        written?;
         telemetry::recorded(&event);
         Ok(())
     }
@@ -832,12 +1083,28 @@ impl PrivateIntegrations {
         let record = self.load(actor, id).await?;
         let updated = next(&record)?;
         let event = audit(actor, Some(id), action, now);
-        self.inner
+        let written = self
+            .inner
             .storage
             .update(&updated, record.version, &event)
-            .await?;
+            .await;
+        self.announce(&[&record, &updated]);
+        written?;
         telemetry::recorded(&event);
         Ok(self.view(&updated, now))
+    }
+
+    /// Tells the listener (if any) that a write touched these records' tokens: called
+    /// once the write has reached storage, whatever its outcome (a write whose
+    /// acknowledgment was lost may have landed).
+    fn announce(&self, records: &[&IntegrationRecord]) {
+        if let Some(listener) = &self.inner.listener {
+            let token_ids: Vec<crate::TokenId> = records
+                .iter()
+                .flat_map(|record| record.credentials.token_ids())
+                .collect();
+            listener.tokens_changed(&token_ids);
+        }
     }
 }
 

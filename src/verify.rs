@@ -100,6 +100,10 @@ impl PrivateIntegrations {
                 return Err(VerifyError::Expired);
             }
         }
+        if let Some(recorder) = &inner.last_used {
+            // Noted in memory only; the last-used writer stores it later, off this path.
+            recorder.used_unmarked(&parsed.id, &*inner.clock);
+        }
         let scopes = record.scopes.granted(inner.catalog);
         Ok(Verified { record, scopes })
     }
@@ -129,6 +133,7 @@ fn stand_in() -> IntegrationRecord {
         created_at: time::OffsetDateTime::UNIX_EPOCH,
         updated_at: time::OffsetDateTime::UNIX_EPOCH,
         version: 0,
+        last_used: Default::default(),
     }
 }
 

@@ -36,7 +36,8 @@ mod postgres {
 
 mod default_paging {
     //! `MemoryStorage` behind a wrapper that forwards only the methods a backend must
-    //! write: `list_page` and `audit_log_page` are the trait's defaults.
+    //! write, and `record_last_used` (which the last-used cases hold): `list_page` and
+    //! `audit_log_page` are the trait's defaults.
     use async_trait::async_trait;
     use private_integrations::storage::{AccessSettings, IntegrationRecord, TokenLookup};
     use private_integrations::*;
@@ -111,6 +112,12 @@ mod default_paging {
         }
         async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
             self.0.audit_log(account).await
+        }
+        async fn record_last_used(
+            &self,
+            uses: &[private_integrations::storage::LastUse],
+        ) -> Result<(), StorageError> {
+            self.0.record_last_used(uses).await
         }
     }
 

@@ -2096,7 +2096,7 @@ fn the_schema_check_catches_what_it_claims_to() {
         "id": "AbCdEfGh12345678", "account": "acct_1", "name": "n", "description": "",
         "scopes": ["contacts.readonly"], "created_at": "2026-03-01T09:00:00Z",
         "updated_at": "2026-03-01T09:00:00Z", "token_issued_at": "2026-03-01T09:00:00Z",
-        "pending_rotation": null, "version": 1,
+        "last_used_at": null, "pending_rotation": null, "version": 1,
     });
     let mut errors = Vec::new();
     validate(&spec, &integration, &good, "good", &mut errors);
@@ -2117,4 +2117,5 @@ fn the_schema_check_catches_what_it_claims_to() {
     bad(|v| v["created_at"] = json!("yesterday"));
     bad(|v| v["pending_rotation"] = json!({ "previous_expires_at": "2026-03-01T09:00:00Z" }));
     bad(|v| v["scopes"] = json!([1]));
+    bad(|v| v["last_used_at"] = json!("yesterday"));
 }

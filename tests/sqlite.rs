@@ -197,7 +197,7 @@ async fn tables_live_beside_the_hosts() {
             let pool = pool.clone();
             async move {
                 sqlx::query(AssertSqlSafe(format!(
-                    "SELECT version, description FROM {table}"
+                    "SELECT version, description FROM {table} ORDER BY version"
                 )))
                 .fetch_all(&pool)
                 .await
@@ -215,7 +215,8 @@ async fn tables_live_beside_the_hosts() {
             versions("pi_migrations").await,
             [
                 (1, "initial".to_owned()),
-                (2, "audit by integration".to_owned())
+                (2, "audit by integration".to_owned()),
+                (3, "last used".to_owned())
             ]
         );
 

@@ -4,7 +4,7 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use super::credentials::{Credentials, Transition};
-use super::ids::{AccountId, IntegrationId};
+use super::ids::{AccountId, IntegrationId, TokenId};
 use super::scope::{ScopeCatalog, ScopeSet, StoredScopes};
 use super::token::TokenFormat;
 use crate::error::{Error, InvalidInput};
@@ -534,6 +534,121 @@ pub struct IntegrationRecord {
     pub name: Box<str>,
     /// The description (trimmed; may be empty).
     pub description: Box<str>,
+    /// When its tokens were last used, as storage last recorded it
+    /// ([`Storage::record_last_used`](crate::Storage::record_last_used)).
+    ///
+    /// Not part of the versioned state: storage keeps these times itself, per token id,
+    /// and fills them on [`get`](crate::Storage::get) and [`list`](crate::Storage::list);
+    /// an `insert` or `update` never writes them, and
+    /// [`find_by_token`](crate::Storage::find_by_token) may leave them empty.
+    pub last_used: LastUsedTimes,
+}
+
+/// When an integration's tokens were last used: at most one time per token id, for the
+/// two tokens a record can hold (the current one and, during a rotation, the previous).
+///
+/// Kept apart from the versioned state of the record, so recording a use never
+/// conflicts with an admin's change. Empty takes no heap memory.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::TokenId;
+/// use private_integrations::domain::integration::LastUsedTimes;
+/// use time::macros::datetime;
+///
+/// let token = TokenId::parse("AbCdEfGh12345678")?;
+/// let mut times = LastUsedTimes::new();
+/// assert_eq!(times.get(&token), None);
+/// times.set(token, datetime!(2026-01-01 10:00 UTC));
+/// times.set(token, datetime!(2026-01-01 09:00 UTC)); // an earlier use changes nothing
+/// assert_eq!(times.get(&token), Some(datetime!(2026-01-01 10:00 UTC)));
+/// # Ok::<(), private_integrations::InvalidInput>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastUsedTimes(Option<Box<[Option<LastUse>; 2]>>);
+
+/// A token id and when it was last used.
+type LastUse = (TokenId, OffsetDateTime);
+
+impl LastUsedTimes {
+    /// No use recorded.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::domain::integration::LastUsedTimes;
+    /// assert_eq!(LastUsedTimes::new().iter().count(), 0);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// When `token_id` was last used, if a use was recorded.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenId;
+    /// use private_integrations::domain::integration::LastUsedTimes;
+    /// let never = TokenId::parse("AbCdEfGh12345678")?;
+    /// assert!(LastUsedTimes::new().get(&never).is_none());
+    /// # Ok::<(), private_integrations::InvalidInput>(())
+    /// ```
+    pub fn get(&self, token_id: &TokenId) -> Option<OffsetDateTime> {
+        self.iter()
+            .find_map(|(id, at)| (id == *token_id).then_some(at))
+    }
+
+    /// Records a use of `token_id` at `at`, keeping the later of it and a time already
+    /// held. Holds two tokens, as a record does: a third token replaces the one used
+    /// longest ago.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenId;
+    /// use private_integrations::domain::integration::LastUsedTimes;
+    /// use time::macros::datetime;
+    /// let (a, b) = (TokenId::parse("AAAAAAAAAAAAAAAA")?, TokenId::parse("BBBBBBBBBBBBBBBB")?);
+    /// let mut times = LastUsedTimes::new();
+    /// times.set(a, datetime!(2026-01-01 9:00 UTC));
+    /// times.set(b, datetime!(2026-01-01 10:00 UTC));
+    /// assert_eq!(times.iter().count(), 2);
+    /// # Ok::<(), private_integrations::InvalidInput>(())
+    /// ```
+    pub fn set(&mut self, token_id: TokenId, at: OffsetDateTime) {
+        let slots = self.0.get_or_insert_with(Box::default);
+        if let Some((_, held)) = slots.iter_mut().flatten().find(|(id, _)| *id == token_id) {
+            *held = (*held).max(at);
+            return;
+        }
+        let slot = match **slots {
+            [None, _] => 0,
+            [_, None] => 1,
+            [Some((_, first)), Some((_, second))] => usize::from(second < first),
+        };
+        slots[slot] = Some((token_id, at));
+    }
+
+    /// Every recorded (token id, time).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::TokenId;
+    /// use private_integrations::domain::integration::LastUsedTimes;
+    /// let token = TokenId::parse("AbCdEfGh12345678")?;
+    /// let mut times = LastUsedTimes::new();
+    /// times.set(token, time::OffsetDateTime::UNIX_EPOCH);
+    /// assert_eq!(times.iter().collect::<Vec<_>>(), [(token, time::OffsetDateTime::UNIX_EPOCH)]);
+    /// # Ok::<(), private_integrations::InvalidInput>(())
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (TokenId, OffsetDateTime)> + '_ {
+        self.0
+            .iter()
+            .flat_map(|slots| slots.iter().flatten().copied())
+    }
 }
 
 impl IntegrationRecord {
@@ -571,6 +686,7 @@ impl IntegrationRecord {
             created_at: now,
             updated_at: now,
             version: 1,
+            last_used: LastUsedTimes::new(),
         }
     }
 
@@ -633,6 +749,8 @@ pub struct PendingRotation {
     previous_expires_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     previous_issued_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    previous_last_used_at: Option<OffsetDateTime>,
 }
 
 impl PendingRotation {
@@ -680,6 +798,31 @@ impl PendingRotation {
     pub fn previous_issued_at(&self) -> OffsetDateTime {
         self.previous_issued_at
     }
+
+    /// When the previous token was last used, as far as recorded: whether the third
+    /// party still calls with the old token during the grace period. `None` if no use was
+    /// recorded. Uses are written in batches, once per last-used interval (one minute
+    /// by default), so this lags by up to that interval.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let integration = pi
+    ///     .create(&admin, NewIntegration::new("Zapier sync").scopes(["contacts.readonly"]))
+    ///     .await?
+    ///     .integration;
+    /// let rotated = pi.rotate(&admin, integration.id(), RotationMode::ExpireLater).await?.integration;
+    /// assert_eq!(rotated.pending_rotation().unwrap().previous_last_used_at(), None); // never used
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub fn previous_last_used_at(&self) -> Option<OffsetDateTime> {
+        self.previous_last_used_at
+    }
 }
 
 /// An integration as an admin sees it, settled at the moment it was read. Holds no
@@ -715,6 +858,8 @@ pub struct Integration {
     updated_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     token_issued_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_used_at: Option<OffsetDateTime>,
     pending_rotation: Option<PendingRotation>,
     version: u64,
 }
@@ -753,10 +898,12 @@ impl Integration {
             created_at: record.created_at,
             updated_at: record.updated_at,
             token_issued_at: credentials.current().issued_at,
+            last_used_at: record.last_used.get(&credentials.current().id),
             pending_rotation: credentials.previous().map(|(previous, expires_at)| {
                 PendingRotation {
                     previous_expires_at: expires_at,
                     previous_issued_at: previous.issued_at,
+                    previous_last_used_at: record.last_used.get(&previous.id),
                 }
             }),
             version: record.version,
@@ -930,6 +1077,34 @@ impl Integration {
     /// ```
     pub fn token_issued_at(&self) -> OffsetDateTime {
         self.token_issued_at
+    }
+
+    /// When the current token was last used, as far as recorded; `None` if no use was
+    /// recorded. Uses are written in batches, once per last-used interval (one minute by
+    /// default, see `PrivateIntegrationsBuilder::last_used_interval`), so this lags by up
+    /// to that interval and is accurate to it. The previous token of a rotation has its
+    /// own: [`PendingRotation::previous_last_used_at`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let storage = MemoryStorage::new();
+    /// let pi = PrivateIntegrations::builder(storage.clone())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let created = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?;
+    /// assert_eq!(created.integration.last_used_at(), None);
+    /// pi.verify(created.token.expose_secret()).await.unwrap();
+    /// pi.shutdown().await; // writes the uses noted so far
+    /// let again = PrivateIntegrations::builder(storage).scope_catalog(ScopeCatalog::new(["contacts.readonly"])?).build();
+    /// assert!(again.get(&admin, created.integration.id()).await?.last_used_at().is_some());
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub fn last_used_at(&self) -> Option<OffsetDateTime> {
+        self.last_used_at
     }
 
     /// The rotation under way, if its grace period has not ended.

@@ -31,12 +31,15 @@
 //! - **faithful records**: settings with their defaults, every field, and timestamps to
 //!   the microsecond, before 1970 and far ahead
 //!   ([`access_settings_round_trip_with_defaults`], [`records_round_trip_exactly`],
-//!   [`timestamps_round_trip_to_the_microsecond`]).
+//!   [`timestamps_round_trip_to_the_microsecond`]);
 //! - **pages**: page after page gives exactly the whole listing, for every page size,
 //!   with one integration's audit log as a filter
 //!   ([`integration_pages_follow_the_listing`], [`audit_pages_follow_the_log`]); under
 //!   concurrent writes no page boundary repeats or skips a record or an event
-//!   ([`pages_neither_repeat_nor_skip_under_concurrent_writes`]).
+//!   ([`pages_neither_repeat_nor_skip_under_concurrent_writes`]);
+//! - **last used**: per token, the latest use wins, and recording it is not a change
+//!   ([`last_used_keeps_the_latest_use_and_is_not_a_change`]); the times follow the
+//!   tokens through edits, rotations and deletes ([`last_used_follows_the_tokens`]).
 //!
 //! # Running it
 //!
@@ -61,6 +64,10 @@
 //! conformance::create_never_overwrites(Arc::new(MemoryStorage::new())).await;
 //! # });
 //! ```
+//!
+//! The two last-used cases hold [`Storage::record_last_used`] to its contract. A backend
+//! that keeps no last-used times (the trait's default, allowed: admins then see none)
+//! fails them; call the other cases one by one as above, and say so in its docs.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -70,7 +77,7 @@ use crate::storage::StoredScopes;
 use rand::rngs::SysRng;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use super::{AccessSettings, AuditLogQuery, Cursor, PageRequest, TokenCredential};
+use super::{AccessSettings, AuditLogQuery, Cursor, LastUse, PageRequest, TokenCredential};
 use super::{AuditAction, AuditEvent, Credentials, IntegrationRecord, Storage, StorageError};
 use crate::domain::access::Permission;
 use crate::domain::credentials::{RotationMode, Transition};
@@ -124,6 +131,8 @@ macro_rules! storage_conformance_tests {
             integration_pages_follow_the_listing,
             audit_pages_follow_the_log,
             pages_neither_repeat_nor_skip_under_concurrent_writes,
+            last_used_keeps_the_latest_use_and_is_not_a_change,
+            last_used_follows_the_tokens,
         ]);
     };
     (@cases $storage:expr, [$($case:ident),* $(,)?]) => {
@@ -208,6 +217,7 @@ fn record(account: &AccountId, at: OffsetDateTime) -> IntegrationRecord {
         created_at: at,
         updated_at: at,
         version: 1,
+        last_used: Default::default(),
     }
 }
 
@@ -1734,4 +1744,278 @@ pub async fn pages_neither_repeat_nor_skip_under_concurrent_writes(storage: Arc<
     for writer in writers {
         writer.await.expect("a writer panicked");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Last used.
+
+/// When each token id of `record` was last used, as `get`, `list` and `list_page` read
+/// it.
+async fn last_used_of(
+    storage: &dyn Storage,
+    record: &IntegrationRecord,
+) -> Vec<(TokenId, Option<OffsetDateTime>)> {
+    let got = stored(storage, record).await;
+    let listed = storage
+        .list(&record.account)
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|r| r.id == record.id)
+        .expect("the record is listed");
+    let paged = storage
+        .list_page(
+            &record.account,
+            &PageRequest::new().limit(crate::domain::page::MAX_PAGE_SIZE),
+        )
+        .await
+        .expect("list_page")
+        .items
+        .into_iter()
+        .find(|r| r.id == record.id)
+        .expect("the record is on the first page");
+    let times: Vec<_> = record
+        .credentials
+        .token_ids()
+        .map(|id| (id, got.last_used.get(&id)))
+        .collect();
+    let listed_times: Vec<_> = record
+        .credentials
+        .token_ids()
+        .map(|id| (id, listed.last_used.get(&id)))
+        .collect();
+    assert_eq!(
+        times, listed_times,
+        "get and list read the same last-used times"
+    );
+    let paged_times: Vec<_> = record
+        .credentials
+        .token_ids()
+        .map(|id| (id, paged.last_used.get(&id)))
+        .collect();
+    assert_eq!(
+        times, paged_times,
+        "get and list_page read the same last-used times"
+    );
+    times
+}
+
+fn used(token_id: TokenId, at: OffsetDateTime) -> LastUse {
+    LastUse { token_id, at }
+}
+
+/// Writes `next` over `previous`, with its audit event.
+async fn replace(
+    storage: &dyn Storage,
+    previous: &IntegrationRecord,
+    next: IntegrationRecord,
+    action: AuditAction,
+) -> IntegrationRecord {
+    storage
+        .update(
+            &next,
+            previous.version,
+            &event(&next, action, next.updated_at),
+        )
+        .await
+        .expect("update");
+    next
+}
+
+/// [`Storage::record_last_used`] keeps, per token, the later of the stored time and the
+/// new one; `get` and `list` read it back; an id no longer stored is skipped without an
+/// error; and it is not a change: no version moves, no audit event is written.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::last_used_keeps_the_latest_use_and_is_not_a_change(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn last_used_keeps_the_latest_use_and_is_not_a_change(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let a = account();
+    let r = record(&a, t0());
+    storage.insert(&r, &created(&r)).await.expect("insert");
+    let id = r.credentials.current().id;
+    assert_eq!(last_used_of(storage, &r).await, [(id, None)], "never used");
+    let events = log(storage, &a).await;
+
+    let at = |minutes: i64| t0() + Duration::minutes(minutes) + Duration::microseconds(7);
+    let never_stored = token(t0()).id;
+    storage
+        .record_last_used(&[used(id, at(5)), used(never_stored, at(5))])
+        .await
+        .expect("record_last_used");
+    assert_eq!(last_used_of(storage, &r).await, [(id, Some(at(5)))]);
+    storage
+        .record_last_used(&[used(id, at(3))])
+        .await
+        .expect("record_last_used");
+    assert_eq!(
+        last_used_of(storage, &r).await,
+        [(id, Some(at(5)))],
+        "an earlier use does not go back in time"
+    );
+    storage
+        .record_last_used(&[used(id, at(9)), used(id, at(8))])
+        .await
+        .expect("record_last_used");
+    assert_eq!(last_used_of(storage, &r).await, [(id, Some(at(9)))]);
+    storage.record_last_used(&[]).await.expect("an empty batch");
+
+    let back = stored(storage, &r).await;
+    assert_eq!(
+        back.version, r.version,
+        "a last-used write moves no version"
+    );
+    assert_same(&back, &r, "a last-used write changes nothing else");
+    assert_eq!(
+        log(storage, &a).await,
+        events,
+        "a last-used write is not audited"
+    );
+    // The stored version still takes a compare-and-swap.
+    let next = edited(&r, "after use", at(10));
+    storage
+        .update(
+            &next,
+            r.version,
+            &event(&next, AuditAction::Updated, at(10)),
+        )
+        .await
+        .expect("update at the version read before the uses");
+    assert!(
+        lookup(storage, &never_stored).await.is_none(),
+        "a skipped id is not stored"
+    );
+}
+
+/// Last-used times belong to tokens, not to versions of the record: an edit keeps them,
+/// a rotation moves the current token's time to the previous token's place (the new
+/// token has none), a cancel keeps the restored token's, and the times of tokens that
+/// are gone (expired now, rotated out, deleted) are gone with them.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::last_used_follows_the_tokens(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn last_used_follows_the_tokens(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let a = account();
+    let at = |minutes: i64| t0() + Duration::minutes(minutes);
+    let r = record(&a, t0());
+    storage.insert(&r, &created(&r)).await.expect("insert");
+    let first = r.credentials.current().id;
+    storage
+        .record_last_used(&[used(first, at(1))])
+        .await
+        .expect("record_last_used");
+
+    // An edit keeps the time (the token's row stays).
+    let r = replace(
+        storage,
+        &r,
+        edited(&r, "renamed", at(2)),
+        AuditAction::Updated,
+    )
+    .await;
+    assert_eq!(last_used_of(storage, &r).await, [(first, Some(at(1)))]);
+
+    // A rotation: the new token has none, the previous one keeps its own.
+    let later = AuditAction::Rotated {
+        mode: RotationMode::ExpireLater,
+    };
+    let r = replace(
+        storage,
+        &r,
+        transitioned(&r, rotation(RotationMode::ExpireLater, at(3)), at(3)),
+        later.clone(),
+    )
+    .await;
+    let second = r.credentials.current().id;
+    assert_eq!(
+        last_used_of(storage, &r).await,
+        [(second, None), (first, Some(at(1)))]
+    );
+    storage
+        .record_last_used(&[used(second, at(4)), used(first, at(5))])
+        .await
+        .expect("record_last_used");
+    assert_eq!(
+        last_used_of(storage, &r).await,
+        [(second, Some(at(4))), (first, Some(at(5)))]
+    );
+
+    // Cancelled: the first token is current again, with its time; the second is gone.
+    let r = replace(
+        storage,
+        &r,
+        transitioned(&r, Transition::CancelRotation, at(6)),
+        AuditAction::RotationCancelled,
+    )
+    .await;
+    assert_eq!(last_used_of(storage, &r).await, [(first, Some(at(5)))]);
+    storage
+        .record_last_used(&[used(second, at(7))])
+        .await
+        .expect("a gone token is skipped, not an error");
+
+    // Rotated again; a token that comes back cannot bring an old time with it.
+    let r = replace(
+        storage,
+        &r,
+        transitioned(&r, rotation(RotationMode::ExpireLater, at(8)), at(8)),
+        later,
+    )
+    .await;
+    let third = r.credentials.current().id;
+    assert_eq!(
+        last_used_of(storage, &r).await,
+        [(third, None), (first, Some(at(5)))]
+    );
+    // Expired now: only the third token, with no time yet.
+    let r = replace(
+        storage,
+        &r,
+        transitioned(&r, Transition::ExpirePreviousNow, at(9)),
+        AuditAction::PreviousExpired,
+    )
+    .await;
+    assert_eq!(last_used_of(storage, &r).await, [(third, None)]);
+    storage
+        .record_last_used(&[used(third, at(10))])
+        .await
+        .expect("record_last_used");
+    // Rotated with immediate expiry: every older token is gone with its time.
+    let r = replace(
+        storage,
+        &r,
+        transitioned(&r, rotation(RotationMode::ExpireNow, at(11)), at(11)),
+        AuditAction::Rotated {
+            mode: RotationMode::ExpireNow,
+        },
+    )
+    .await;
+    let fourth = r.credentials.current().id;
+    assert_eq!(last_used_of(storage, &r).await, [(fourth, None)]);
+
+    storage
+        .delete(
+            &a,
+            &r.id,
+            r.version,
+            &event(&r, AuditAction::Deleted, at(12)),
+        )
+        .await
+        .expect("delete");
+    storage
+        .record_last_used(&[used(fourth, at(13)), used(first, at(13))])
+        .await
+        .expect("the tokens of a deleted integration are skipped, not an error");
+    assert!(lookup(storage, &fourth).await.is_none());
 }

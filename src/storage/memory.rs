@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    AccessSettings, AuditEvent, AuditLogQuery, Cursor, IntegrationRecord, Page, PageRequest,
-    Storage, StorageError, TokenLookup, paging,
+    AccessSettings, AuditEvent, AuditLogQuery, Cursor, IntegrationRecord, LastUse, LastUsedTimes,
+    Page, PageRequest, Storage, StorageError, TokenLookup, paging,
 };
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
@@ -73,6 +73,29 @@ impl Default for Inner {
 struct Tables {
     integrations: HashMap<IntegrationId, Arc<IntegrationRecord>>,
     accounts: HashMap<AccountId, Account>,
+    /// When each live token was last used (tokens never used have no entry), apart from
+    /// the records: recording a use replaces no record.
+    last_used: HashMap<TokenId, time::OffsetDateTime>,
+}
+
+impl Tables {
+    /// `record` as read by `get` and `list`: with its tokens' last-used times.
+    fn read(&self, record: &IntegrationRecord) -> IntegrationRecord {
+        let mut read = record.clone();
+        for id in record.credentials.token_ids() {
+            if let Some(at) = self.last_used.get(&id) {
+                read.last_used.set(id, *at);
+            }
+        }
+        read
+    }
+}
+
+/// `record` as kept: its last-used times are kept apart, by the storage.
+fn kept(record: &IntegrationRecord) -> Arc<IntegrationRecord> {
+    let mut kept = record.clone();
+    kept.last_used = LastUsedTimes::new();
+    Arc::new(kept)
 }
 
 #[derive(Debug, Default)]
@@ -168,7 +191,7 @@ impl Storage for MemoryStorage {
         {
             return Err(StorageError::AlreadyExists);
         }
-        let record = Arc::new(record.clone());
+        let record = kept(record);
         self.index(&record, None);
         let account = tables.accounts.entry(record.account.clone()).or_default();
         account.integrations.insert(record.id.clone());
@@ -198,8 +221,13 @@ impl Storage for MemoryStorage {
         if taken {
             return Err(StorageError::AlreadyExists);
         }
-        let record = Arc::new(record.clone());
+        let record = kept(record);
         self.index(&record, Some(&old));
+        for id in old.credentials.token_ids() {
+            if record.credentials.find(&id).is_none() {
+                tables.last_used.remove(&id);
+            }
+        }
         tables.integrations.insert(record.id.clone(), record);
         if let Some(account) = tables.accounts.get_mut(&old.account) {
             account.record(event);
@@ -220,6 +248,7 @@ impl Storage for MemoryStorage {
             let tokens = self.inner.tokens.pin();
             for token_id in old.credentials.token_ids() {
                 tokens.remove(&token_id);
+                tables.last_used.remove(&token_id);
             }
         }
         if let Some(account) = tables.accounts.get_mut(account) {
@@ -239,7 +268,7 @@ impl Storage for MemoryStorage {
             .integrations
             .get(id)
             .filter(|r| r.account == *account)
-            .map(|r| IntegrationRecord::clone(r)))
+            .map(|r| tables.read(r)))
     }
 
     async fn list(&self, account: &AccountId) -> Result<Vec<IntegrationRecord>, StorageError> {
@@ -250,7 +279,7 @@ impl Storage for MemoryStorage {
         let mut records: Vec<IntegrationRecord> = ids
             .iter()
             .filter_map(|id| tables.integrations.get(id))
-            .map(|r| IntegrationRecord::clone(r))
+            .map(|r| tables.read(r))
             .collect();
         records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(records)
@@ -336,7 +365,7 @@ impl Storage for MemoryStorage {
             candidates.truncate(wanted);
         }
         candidates.sort_unstable_by_key(|r| key(r));
-        let mut records = candidates.into_iter().map(|r| IntegrationRecord::clone(r));
+        let mut records = candidates.into_iter().map(|r| tables.read(r));
         Ok(paging::take_page(&mut records, page.page_size(), |r| {
             Cursor::after_integration(r.created_at, &r.id)
         }))
@@ -382,5 +411,18 @@ impl Storage for MemoryStorage {
             Cursor::after_audit_event(e.at, *p)
         });
         Ok(page.map(|(event, _)| event))
+    }
+
+    async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError> {
+        let mut tables = self.tables()?;
+        let tokens = self.inner.tokens.pin();
+        for used in uses {
+            // Under the writers' lock: a token is stored exactly when it is indexed.
+            if tokens.contains_key(&used.token_id) {
+                let at = tables.last_used.entry(used.token_id).or_insert(used.at);
+                *at = (*at).max(used.at);
+            }
+        }
+        Ok(())
     }
 }

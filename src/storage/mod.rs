@@ -39,6 +39,8 @@
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+#[cfg(feature = "postgres")]
+mod listener;
 mod memory;
 mod paging;
 #[cfg(feature = "postgres")]
@@ -47,6 +49,7 @@ mod postgres;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod watch;
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -59,7 +62,7 @@ use async_trait::async_trait;
 pub use crate::domain::access::AccessSettings;
 pub use crate::domain::audit::{AuditAction, AuditEvent};
 pub use crate::domain::credentials::{Credentials, TokenCredential};
-pub use crate::domain::integration::IntegrationRecord;
+pub use crate::domain::integration::{IntegrationRecord, LastUsedTimes};
 pub use crate::domain::scope::StoredScopes;
 pub use crate::error::StorageError;
 pub use memory::MemoryStorage;
@@ -67,6 +70,7 @@ pub use memory::MemoryStorage;
 pub use postgres::PostgresStorage;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStorage;
+pub use watch::{ListenerCounters, ListenerStats, Watch};
 
 /// The `sqlx` this crate's SQL backends are built on, to build the pool they take with the
 /// very same version.
@@ -111,8 +115,9 @@ pub struct LastUse {
 /// any other: which token ids may now verify differently, or not at all.
 ///
 /// The verification cache is one; a backend that announces changes (see
-/// `Storage::watch`) calls it from its own background task. Both methods must be cheap
-/// and must not block.
+/// [`Storage::watch`]) calls it from its own background task, and the service calls it
+/// for its own writes before the call returns. Both methods must be cheap and must not
+/// block.
 ///
 /// # Example
 ///
@@ -409,6 +414,47 @@ pub trait Storage: Debug + Send + Sync + 'static {
         let _ = uses;
         Ok(())
     }
+
+    /// Starts announcing every committed change that affects verification, made by any
+    /// process sharing this storage, to `listener`, from a task on the tokio runtime
+    /// current here, until the returned [`Watch`] is stopped or dropped.
+    ///
+    /// What an implementation must guarantee, if it returns a `Watch`:
+    /// - every committed change that may make a token verify differently (created,
+    ///   rotated in or out, scopes or name edited, deleted, also by hand outside this
+    ///   crate) reaches [`ChangeListener::tokens_changed`] with every token id it touched,
+    ///   old and new; a change that was not committed is never announced;
+    /// - whenever announcements may have been missed (the connection was lost, or went
+    ///   silent), [`ChangeListener::announcements_lost`] is called once the backend
+    ///   listens again, so that nothing changed in the gap goes unnoticed;
+    /// - a last-used write ([`record_last_used`](Self::record_last_used)) is not a change
+    ///   and is not announced.
+    ///
+    /// The default returns `None`: the backend announces nothing. That is right for a
+    /// storage that lives in this process alone, such as
+    /// [`MemoryStorage`] (and `SqliteStorage`, one process on one
+    /// file): its only writer is this process's service, which tells its listeners of
+    /// its own writes itself. `PostgresStorage` announces through PostgreSQL's
+    /// `LISTEN`/`NOTIFY`. A backend also returns `None` when no tokio runtime is current.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use private_integrations::{MemoryStorage, Storage, TokenId, storage::ChangeListener};
+    ///
+    /// struct Ignore;
+    /// impl ChangeListener for Ignore {
+    ///     fn tokens_changed(&self, _: &[TokenId]) {}
+    ///     fn announcements_lost(&self) {}
+    /// }
+    /// // In-process storage has no one else to hear from.
+    /// assert!(MemoryStorage::new().watch(Arc::new(Ignore)).is_none());
+    /// ```
+    fn watch(&self, listener: Arc<dyn ChangeListener>) -> Option<Watch> {
+        let _ = listener;
+        None
+    }
 }
 
 #[async_trait]
@@ -507,5 +553,9 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
 
     async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError> {
         (**self).record_last_used(uses).await
+    }
+
+    fn watch(&self, listener: Arc<dyn ChangeListener>) -> Option<Watch> {
+        (**self).watch(listener)
     }
 }

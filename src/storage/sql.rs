@@ -17,8 +17,8 @@ use sqlx::{AssertSqlSafe, SqlSafeStr};
 use time::OffsetDateTime;
 
 use super::{
-    AccessSettings, AuditAction, AuditEvent, Credentials, IntegrationRecord, StorageError,
-    TokenCredential,
+    AccessSettings, AuditAction, AuditEvent, Credentials, IntegrationRecord, LastUsedTimes,
+    StorageError, TokenCredential,
 };
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
@@ -198,6 +198,10 @@ pub(crate) struct IntegrationRow {
     pub(crate) created_at: OffsetDateTime,
     pub(crate) updated_at: OffsetDateTime,
     pub(crate) version: i64,
+    /// When the current token was last used (its row in `pi_tokens`).
+    pub(crate) current_last_used_at: Option<OffsetDateTime>,
+    /// When the previous token was last used.
+    pub(crate) previous_last_used_at: Option<OffsetDateTime>,
 }
 
 impl IntegrationRow {
@@ -224,6 +228,19 @@ impl IntegrationRow {
             }
             _ => return Err(corrupt("a previous token with some of its columns missing")),
         };
+        let mut last_used = LastUsedTimes::new();
+        let uses = [
+            (Some(credentials.current()), self.current_last_used_at),
+            (
+                credentials.previous().map(|(p, _)| p),
+                self.previous_last_used_at,
+            ),
+        ];
+        for (token, at) in uses {
+            if let (Some(token), Some(at)) = (token, at) {
+                last_used.set(token.id, at);
+            }
+        }
         Ok(IntegrationRecord {
             id: IntegrationId::parse(&self.id).map_err(|_| corrupt("an integration id"))?,
             account: AccountId::try_new(self.account).map_err(|_| corrupt("an account id"))?,
@@ -236,6 +253,7 @@ impl IntegrationRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: u64::try_from(self.version).map_err(|_| corrupt("a negative version"))?,
+            last_used,
         })
     }
 }
@@ -288,13 +306,18 @@ impl AuditRow {
     }
 }
 
-/// The columns of `pi_integrations` (table alias `i`) that make a record.
+/// The columns of `pi_integrations` (table alias `i`) that make a record, and the
+/// last-used times its tokens' rows in `pi_tokens` keep.
 macro_rules! integration_columns {
     () => {
         "i.id, i.account, i.name, i.description, i.scopes, \
          i.current_token_id, i.current_token_hash, i.current_issued_at, \
          i.previous_token_id, i.previous_token_hash, i.previous_issued_at, i.previous_expires_at, \
-         i.created_at, i.updated_at, i.version"
+         i.created_at, i.updated_at, i.version, \
+         (SELECT u.last_used_at FROM pi_tokens u WHERE u.token_id = i.current_token_id) \
+         AS current_last_used_at, \
+         (SELECT u.last_used_at FROM pi_tokens u WHERE u.token_id = i.previous_token_id) \
+         AS previous_last_used_at"
     };
 }
 
@@ -330,7 +353,42 @@ pub(crate) const INSERT_TOKEN: &str =
     "INSERT INTO pi_tokens (token_id, integration_id) VALUES ($1, $2)";
 
 /// Every row of the token index that points at the integration.
+#[cfg(feature = "sqlite")]
 pub(crate) const DELETE_TOKENS: &str = "DELETE FROM pi_tokens WHERE integration_id = $1";
+
+/// The rows of the token index that point at the integration `$1` for token ids it no
+/// longer holds: neither `$2` (its current token) nor `$3` (its previous one, or `NULL`).
+/// The rows of the ids it keeps stay, with their last-used times.
+pub(crate) const DELETE_TOKENS_NOT_HELD: &str = "\
+    DELETE FROM pi_tokens WHERE integration_id = $1 \
+    AND token_id <> $2 AND ($3 IS NULL OR token_id <> $3)";
+
+/// A row of the token index (token id `$1`, integration `$2`) unless the integration
+/// already has it. A token id held by another integration is a unique violation.
+pub(crate) const INSERT_TOKEN_IF_NEW: &str = "\
+    INSERT INTO pi_tokens (token_id, integration_id) SELECT $1, $2 \
+    WHERE NOT EXISTS (SELECT 1 FROM pi_tokens WHERE token_id = $1 AND integration_id = $2)";
+
+/// One token's last use (`$1` token id, `$2` time), if later than the one stored. An id no
+/// longer stored matches no row.
+#[cfg(feature = "sqlite")]
+pub(crate) const RECORD_LAST_USED: &str = "\
+    UPDATE pi_tokens SET last_used_at = $2 \
+    WHERE token_id = $1 AND (last_used_at IS NULL OR last_used_at < $2)";
+
+/// The batch of uses to write: one per token id, the latest, in token id order (so that
+/// concurrent writers lock rows in the same order).
+pub(crate) fn last_uses(uses: &[super::LastUse]) -> Vec<super::LastUse> {
+    let mut latest: std::collections::BTreeMap<TokenId, OffsetDateTime> = Default::default();
+    for used in uses {
+        let at = latest.entry(used.token_id).or_insert(used.at);
+        *at = (*at).max(used.at);
+    }
+    latest
+        .into_iter()
+        .map(|(token_id, at)| super::LastUse { token_id, at })
+        .collect()
+}
 
 /// An audit event.
 pub(crate) const INSERT_AUDIT_EVENT: &str = "\
@@ -500,7 +558,14 @@ pub(crate) fn parse_permission(text: &str) -> Result<Permission, StorageError> {
 ///   column value `T` it is stored as;
 /// - `async fn delete_token_rows(&mut Transaction<'static, Db>, integration_id: &str)
 ///   -> Result<(), StorageError>`: whatever a delete must do, beside deleting the
-///   record, so that no `pi_tokens` row points at it.
+///   record, so that no `pi_tokens` row points at it;
+/// - `fn bound_lookup(&self, lookup) -> impl Future<Output = TokenLookupResult>`: the
+///   token lookup, within the backend's time limit, if it has one;
+/// - `async fn write_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError>`:
+///   [`RECORD_LAST_USED`] for each of `uses` (one per token id, in id order), as the
+///   backend does it best;
+/// - `fn start_watch(&self, Arc<dyn ChangeListener>) -> Option<Watch>`: what
+///   `Storage::watch` returns.
 ///
 /// A macro rather than functions generic over `sqlx::Database`: those would need a trait
 /// bound for each type bound to a query or read from a row, and for the executors, on
@@ -555,6 +620,8 @@ macro_rules! impl_storage {
                     created_at: at("created_at")?,
                     updated_at: at("updated_at")?,
                     version: row.try_get("version").map_err(backend)?,
+                    current_last_used_at: at_opt("current_last_used_at")?,
+                    previous_last_used_at: at_opt("previous_last_used_at")?,
                 }
                 .into_record()
             }
@@ -602,8 +669,7 @@ macro_rules! impl_storage {
                     .bind(c.version))
             }
 
-            /// Points every token id of the record at it (the caller removed its old ids
-            /// first).
+            /// Points every token id of a new record at it.
             async fn index_tokens(
                 tx: &mut Tx,
                 columns: &IntegrationColumns<'_>,
@@ -684,12 +750,22 @@ macro_rules! impl_storage {
                     if changed == 0 {
                         return Err(missed(&mut tx, c.account, c.id).await);
                     }
-                    sqlx::query(sql::DELETE_TOKENS)
+                    // The rows of the tokens it keeps stay, with their last-used times.
+                    sqlx::query(sql::DELETE_TOKENS_NOT_HELD)
                         .bind(c.id)
+                        .bind(c.current.id)
+                        .bind(c.previous.as_ref().map(|(p, _)| p.id))
                         .execute(&mut *tx)
                         .await
                         .map_err(backend)?;
-                    index_tokens(&mut tx, &c).await?;
+                    for token_id in c.token_ids() {
+                        sqlx::query(sql::INSERT_TOKEN_IF_NEW)
+                            .bind(token_id)
+                            .bind(c.id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(write_error)?;
+                    }
                     commit_with(tx, event).await
                 }
 
@@ -745,14 +821,14 @@ macro_rules! impl_storage {
 
                 fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
                     let token_id = *token_id;
-                    TokenLookup::pending(async move {
+                    TokenLookup::pending(self.bound_lookup(async move {
                         let row = sqlx::query(sql::FIND_BY_TOKEN)
                             .bind(token_id.as_str())
                             .fetch_optional(&self.pool)
                             .await
                             .map_err(backend)?;
                         Ok(row.as_ref().map(integration).transpose()?.map(Arc::new))
-                    })
+                    }))
                 }
 
                 async fn access(
@@ -891,6 +967,24 @@ macro_rules! impl_storage {
                     );
                     Ok(page.map(|(event, _)| event))
                 }
+
+                async fn record_last_used(
+                    &self,
+                    uses: &[$crate::storage::LastUse],
+                ) -> Result<(), StorageError> {
+                    let uses = sql::last_uses(uses);
+                    if uses.is_empty() {
+                        return Ok(());
+                    }
+                    self.write_last_used(&uses).await
+                }
+
+                fn watch(
+                    &self,
+                    listener: Arc<dyn $crate::storage::ChangeListener>,
+                ) -> Option<$crate::storage::Watch> {
+                    self.start_watch(listener)
+                }
             }
         };
     };
@@ -952,7 +1046,53 @@ mod tests {
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,
             version: 1,
+            current_last_used_at: None,
+            previous_last_used_at: None,
         }
+    }
+
+    #[test]
+    fn last_used_times_follow_their_token() {
+        let used = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1);
+        let mut r = row();
+        r.current_last_used_at = Some(used);
+        let record = r.into_record().unwrap();
+        assert_eq!(
+            record
+                .last_used
+                .get(&TokenId::parse("TokTokTokTok0001").unwrap()),
+            Some(used)
+        );
+        let mut r = row();
+        r.previous_token_id = Some("TokTokTokTok0002".into());
+        r.previous_token_hash = Some(vec![9; 32]);
+        r.previous_issued_at = Some(OffsetDateTime::UNIX_EPOCH);
+        r.previous_expires_at = Some(used);
+        r.previous_last_used_at = Some(used);
+        let record = r.into_record().unwrap();
+        assert_eq!(
+            record.last_used.iter().collect::<Vec<_>>(),
+            [(TokenId::parse("TokTokTokTok0002").unwrap(), used)]
+        );
+    }
+
+    #[test]
+    fn a_batch_holds_each_token_once_with_its_latest_use_in_id_order() {
+        let (a, b) = (
+            TokenId::parse("AAAAAAAAAAAAAAAA").unwrap(),
+            TokenId::parse("BBBBBBBBBBBBBBBB").unwrap(),
+        );
+        let t = |s| OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(s);
+        let uses = |list: &[(TokenId, i64)]| -> Vec<super::super::LastUse> {
+            list.iter()
+                .map(|&(token_id, s)| super::super::LastUse { token_id, at: t(s) })
+                .collect()
+        };
+        assert_eq!(
+            last_uses(&uses(&[(b, 1), (a, 5), (b, 3), (a, 2)])),
+            uses(&[(a, 5), (b, 3)])
+        );
+        assert!(last_uses(&[]).is_empty());
     }
 
     #[test]

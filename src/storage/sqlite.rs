@@ -21,6 +21,11 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         "audit by integration",
         include_str!("../../migrations/sqlite/0002_audit_by_integration.sql"),
     ),
+    (
+        3,
+        "last used",
+        include_str!("../../migrations/sqlite/0003_last_used.sql"),
+    ),
 ];
 
 /// Storage in an SQLite database: embedded, persistent, one file.
@@ -42,6 +47,10 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
 /// Writes take SQLite's write lock at once (`BEGIN IMMEDIATE`), so concurrent writers
 /// wait for each other (up to the connection's busy timeout, 5 s by default) instead of
 /// failing. Clones share the pool.
+///
+/// Last-used times live on the token's row of `pi_tokens`, written in one transaction per
+/// batch. It announces no changes ([`Storage::watch`](super::Storage::watch) is `None`):
+/// it serves one process, whose service announces its own writes.
 ///
 /// # Example
 ///
@@ -213,6 +222,34 @@ impl SqliteStorage {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    /// No time limit: the database is local (a busy database waits up to the
+    /// connection's busy timeout).
+    fn bound_lookup<F: std::future::Future>(&self, lookup: F) -> F {
+        lookup
+    }
+
+    /// Each use in turn, in one transaction.
+    async fn write_last_used(&self, uses: &[super::LastUse]) -> Result<(), StorageError> {
+        let mut tx = self.begin().await?;
+        for used in uses {
+            sqlx::query(sql::RECORD_LAST_USED)
+                .bind(used.token_id.as_str())
+                .bind(Self::encode_time(used.at)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    /// Nothing to announce: one process, which announces its own writes.
+    fn start_watch(
+        &self,
+        _listener: std::sync::Arc<dyn super::ChangeListener>,
+    ) -> Option<super::Watch> {
+        None
     }
 }
 

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use private_integrations::storage::{
-    AccessSettings, AuditEvent, IntegrationRecord, Storage, StorageError, TokenLookup,
+    AccessSettings, AuditEvent, ChangeListener, IntegrationRecord, LastUse, Storage, StorageError,
+    TokenLookup, Watch,
 };
 use private_integrations::{AccountId, IntegrationId, Permission, TokenId, UserId};
 use rand::rngs::StdRng;
@@ -37,6 +38,9 @@ pub enum Method {
     SetPermission,
     SetFeatureEnabled,
     AuditLog,
+    /// Runs in the background, at times tests do not control: not numbered, never faulted
+    /// at random or by number, only by [`Faults::on_next`].
+    RecordLastUsed,
 }
 
 impl Method {
@@ -118,11 +122,13 @@ struct Plan {
     on: Vec<(Method, Fault)>,
     random: Option<(StdRng, Rates)>,
     injected: Vec<Injection>,
+    /// Every batch of last uses that reached the wrapped storage, oldest first.
+    batches: Vec<Vec<LastUse>>,
 }
 
 /// The fault plan, shared by a test and its [`FaultyStorage`]. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct Faults(Arc<Mutex<Plan>>);
+pub struct Faults(Arc<Mutex<Plan>>, Arc<tokio::sync::Notify>);
 
 impl fmt::Debug for Faults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -193,6 +199,41 @@ impl Faults {
     /// Every fault injected so far, oldest first.
     pub fn injected(&self) -> Vec<Injection> {
         self.plan().injected.clone()
+    }
+
+    /// Every batch of last uses written through the wrapper so far, oldest first.
+    pub fn batches(&self) -> Vec<Vec<LastUse>> {
+        self.plan().batches.clone()
+    }
+
+    /// Waits until `n` batches of last uses have been written through the wrapper, and
+    /// returns them all.
+    pub async fn wait_for_batches(&self, n: usize) -> Vec<Vec<LastUse>> {
+        loop {
+            let written = self.1.notified();
+            let batches = self.batches();
+            if batches.len() >= n {
+                return batches;
+            }
+            written.await;
+        }
+    }
+
+    /// The fault for the next `record_last_used`, if one was planned with `on_next`.
+    fn decide_last_used(&self) -> Option<Injection> {
+        let mut plan = self.plan();
+        let i = plan
+            .on
+            .iter()
+            .position(|(m, _)| *m == Method::RecordLastUsed)?;
+        let fault = plan.on.remove(i).1;
+        let injection = Injection {
+            call: u64::MAX,
+            method: Method::RecordLastUsed,
+            fault,
+        };
+        plan.injected.push(injection);
+        Some(injection)
     }
 
     /// Numbers the call and decides its fault.
@@ -382,6 +423,45 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
         self.run(Method::AuditLog, self.inner.audit_log(account))
             .await
+    }
+
+    async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError> {
+        let injection = self.faults.decide_last_used();
+        let fault = |injection| Err(StorageError::backend(InjectedFault { injection }));
+        if let Some(
+            injection @ Injection {
+                fault: Fault::FailBefore,
+                ..
+            },
+        ) = injection
+        {
+            return fault(injection);
+        }
+        if let Some(Injection {
+            fault: Fault::Delay(delay),
+            ..
+        }) = injection
+        {
+            tokio::time::sleep(delay).await;
+        }
+        let result = self.inner.record_last_used(uses).await;
+        if result.is_ok() {
+            self.faults.plan().batches.push(uses.to_vec());
+            self.faults.1.notify_waiters();
+        }
+        match injection {
+            Some(
+                injection @ Injection {
+                    fault: Fault::FailAfter,
+                    ..
+                },
+            ) => fault(injection),
+            _ => result,
+        }
+    }
+
+    fn watch(&self, listener: Arc<dyn ChangeListener>) -> Option<Watch> {
+        self.inner.watch(listener)
     }
 }
 

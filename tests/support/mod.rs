@@ -428,6 +428,7 @@ where
     assert!(h.pi.get(&h.admin, &healthy).await.is_ok());
 }
 pub mod faults;
+pub mod proxy;
 
 /// Walks the story that leaves the most tokens behind in storage (created, rotated with
 /// and without grace, cancelled, deleted) and returns every token issued.
