@@ -93,8 +93,8 @@ pub(crate) struct Inner {
     pub(crate) catalog: ScopeCatalog,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) format: TokenFormat,
-    grace_period: Duration,
-    rotation_interval: Duration,
+    pub(crate) grace_period: Duration,
+    pub(crate) rotation_interval: Duration,
     /// Notes token uses for the last-used writer; `None` while last used is off.
     // SKELETON: read by the verifier and the last-used writer.
     #[allow(dead_code)]

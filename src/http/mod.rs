@@ -7,6 +7,8 @@
 //! - [`RequireScope`], made by [`PrivateIntegrations::require_scope`], is a tower layer:
 //!   only requests with a live token that has the scope reach the routes it wraps.
 //! - [`admin_router`] is the whole management API as JSON, behind the host's own login.
+//! - `settings_router` (feature `admin-ui`) is the settings page: the admin's screens as
+//!   server-rendered HTML, behind the same login.
 //! - [`Error`](crate::Error) is an `IntoResponse`, with the admin API's statuses.
 //!
 //! # Protecting a route
@@ -63,7 +65,12 @@
 mod admin;
 mod bearer;
 mod layer;
+#[cfg(feature = "admin-ui")]
+mod settings;
 
 pub use admin::{TOKEN_NOTICE, admin_router};
 pub use bearer::{BearerError, BearerRejection, DEFAULT_REALM, MAX_AUTHORIZATION_LEN, Realm};
 pub use layer::{RequireScope, RequireScopeService};
+#[cfg(feature = "admin-ui")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
+pub use settings::{SettingsPage, TeamDirectory, TeamMember, settings_router};
