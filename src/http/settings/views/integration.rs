@@ -55,7 +55,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>)
         } @else if view.due {
             div.pi-notice.pi-notice-warning role="status" {
                 p {
-                    strong { "This token is due for rotation." }
+                    strong { "This token is due for rotation." } " "
                     "It was issued " (when(integration.token_issued_at())) ". We recommend that \
                      you rotate your Private Integration tokens every "
                     (days(pi.rotation_interval())) " days."
