@@ -98,12 +98,20 @@ fn start_driver() -> Option<(Driver, u16, PathBuf)> {
     Some((driver, port.expect("chromedriver said its port"), chromium))
 }
 
-async fn connect(port: u16, chromium: &Path, profile: &Path) -> Client {
+/// A Chromium session; `javascript: false` switches the page's scripts off (the browser's
+/// content setting, as a person would).
+async fn connect(port: u16, chromium: &Path, profile: &Path, javascript: bool) -> Client {
     let mut caps = Capabilities::new();
+    let prefs = if javascript {
+        json!({})
+    } else {
+        json!({ "profile.managed_default_content_settings.javascript": 2 })
+    };
     caps.insert(
         "goog:chromeOptions".into(),
         json!({
             "binary": chromium,
+            "prefs": prefs,
             "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
@@ -188,6 +196,13 @@ impl Server {
 
     async fn works(&self, token: &str) -> bool {
         self.call_api(Method::GET, token).await == StatusCode::OK
+    }
+
+    async fn works_with_scope(&self, token: &str, scope: &str) -> bool {
+        self.pi
+            .verify(token)
+            .await
+            .is_ok_and(|v| v.has_scope(scope))
     }
 }
 
@@ -449,7 +464,7 @@ async fn the_settings_page_in_a_real_browser() {
         );
     }
     let server = Server::start().await;
-    let client = connect(port, &chromium, &driver.profile).await;
+    let client = connect(port, &chromium, &driver.profile, true).await;
     let screenshots = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")
     } else {
@@ -465,6 +480,17 @@ async fn the_settings_page_in_a_real_browser() {
 
     the_admins_story(&mut person).await;
     create_with_the_keyboard_alone(&mut person).await;
+
+    let no_js = connect(port, &chromium, &driver.profile.join("no-js"), false).await;
+    let mut without = Person {
+        client: no_js,
+        server: &server,
+        screenshots: person.screenshots.clone(),
+        axe: None,
+        audited: Vec::new(),
+    };
+    with_javascript_off(&mut without).await;
+    without.client.close().await.unwrap();
 
     let failures: Vec<String> = person
         .audited
@@ -815,4 +841,49 @@ async fn create_with_the_keyboard_alone(p: &mut Person<'_>) {
     let verified = p.server.pi.verify(&token).await.expect("the token works");
     assert_eq!(verified.integration_name(), "Keyboard sync");
     assert!(verified.has_scope("contacts.readonly") && !verified.has_scope("contacts.write"));
+}
+
+/// With JavaScript off, every screen still works: create in two steps, the token to
+/// select (the copy button stays hidden), the three-dot menu, edit, rotate, cancel,
+/// delete.
+async fn with_javascript_off(p: &mut Person<'_>) {
+    let server = p.server;
+    p.open("/login").await;
+    p.log_in("u_admin", "admin").await;
+    p.click_button("Create new Integration").await;
+    p.type_into("pi-name", "No script").await;
+    p.click_button("Next").await;
+    p.tick("Edit contacts").await;
+    p.click_button("Create").await;
+    p.heading_is("Copy your token").await;
+    let token = p.token_shown().await;
+    assert!(server.works_with_scope(&token, "contacts.write").await);
+    let copy = p
+        .client
+        .find(Locator::Css("button[data-copy]"))
+        .await
+        .unwrap();
+    assert!(
+        !copy.is_displayed().await.unwrap(),
+        "without JavaScript the copy button stays hidden (so the script did not run)"
+    );
+    p.click_button("Done").await;
+    p.menu("No script", "Edit").await;
+    p.type_into("pi-name", "No script, edited").await;
+    p.click_button("Next").await;
+    p.click_button("Update").await;
+    p.sees("Private Integration updated.").await;
+    p.click_button("Rotate and expire this token later").await;
+    p.click_button("Continue").await;
+    let new = p.token_shown().await;
+    p.click_button("Done").await;
+    p.click_button("Cancel rotation").await;
+    p.sees("Rotation cancelled.").await;
+    assert!(server.works_with_scope(&token, "contacts.write").await);
+    assert!(!server.works(&new).await);
+    p.open("/settings/private-integrations").await;
+    p.menu("No script, edited", "Delete").await;
+    p.click_button("Delete").await;
+    p.sees("Private Integration deleted.").await;
+    assert!(!server.works(&token).await);
 }
