@@ -8,7 +8,8 @@
 //!   only requests with a live token that has the scope reach the routes it wraps.
 //! - [`admin_router`] is the whole management API as JSON, behind the host's own login.
 //! - `settings_router` (feature `admin-ui`) is the settings page: the admin's screens as
-//!   server-rendered HTML, behind the same login.
+//!   server-rendered HTML, behind the same login. The `settings` module documents its
+//!   routes, headers and styling.
 //! - [`Error`](crate::Error) is an `IntoResponse`, with the admin API's statuses.
 //!
 //! # Protecting a route
@@ -66,7 +67,8 @@ mod admin;
 mod bearer;
 mod layer;
 #[cfg(feature = "admin-ui")]
-mod settings;
+#[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
+pub mod settings;
 
 pub use admin::{TOKEN_NOTICE, admin_router};
 pub use bearer::{BearerError, BearerRejection, DEFAULT_REALM, MAX_AUTHORIZATION_LEN, Realm};
