@@ -632,9 +632,10 @@ async fn a_members_view_follows_their_permission() {
         !bob.body.contains("Team permissions"),
         "no admin tabs for a member"
     );
-    site.get(ADMIN, "/team?done=saved")
-        .await
-        .assert_shows("Permission saved.");
+    let team = site.get(ADMIN, "/team?done=saved").await;
+    team.assert_shows("Permission saved.");
+    team.assert_shows(r#"<td>Member</td><td>Can manage</td>"#);
+    team.assert_shows(r#"<option value="allow" selected>Allow</option>"#);
 
     // A deny applies to an admin too, set by another admin.
     site.post(
