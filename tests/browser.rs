@@ -37,7 +37,7 @@ use fantoccini::{Client, ClientBuilder, Locator, key::Key};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use private_integrations::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const SCRIPT_NAME: &str = "<script>alert(1)</script>";
 const IMG_NAME: &str = "\"><img src=x onerror=alert(1)>";
@@ -231,42 +231,69 @@ impl Person<'_> {
         user_select.select_by_value(user).await.unwrap();
         let role_select = self.client.find(Locator::Id("role")).await.unwrap();
         role_select.select_by_value(role).await.unwrap();
-        self.click_button("Log in").await;
+        self.go("Log in").await;
         self.sees("Private Integrations").await;
     }
 
-    /// Clicks the button (or link styled as one) with exactly this text.
-    async fn click_button(&self, text: &str) {
+    /// Finds (10 s at most) the button, or link styled as one, with exactly this text.
+    async fn button(&self, text: &str) -> fantoccini::elements::Element {
         let xpath =
             format!("//button[normalize-space()='{text}'] | //a[normalize-space()='{text}']");
-        let element = self
-            .client
+        self.client
             .wait()
             .at_most(StdDuration::from_secs(10))
             .for_element(Locator::XPath(&xpath))
             .await
-            .unwrap_or_else(|e| panic!("no {text:?} to click: {e}"));
-        element.click().await.unwrap();
+            .unwrap_or_else(|e| panic!("no {text:?} to click: {e}"))
+    }
+
+    /// Clicks a button that does not leave the page ("Copy").
+    async fn click_button(&self, text: &str) {
+        self.button(text).await.click().await.unwrap();
+    }
+
+    /// Clicks a button or link that leads to another page, and waits for that page.
+    async fn go(&self, text: &str) {
+        let element = self.button(text).await;
+        self.navigates(element.click()).await;
+    }
+
+    /// Runs `click` (which leaves the page), then waits (10 s at most) until the next page
+    /// has loaded: the page now shown is marked, and the wait ends on a page without the
+    /// mark. WebDriver's click may return before a form's response has arrived.
+    async fn navigates<F>(&self, click: F)
+    where
+        F: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
+        self.client
+            .execute("window.__piLeaving = true;", vec![])
+            .await
+            .unwrap();
+        click.await.unwrap();
+        let arrived = "return document.readyState === 'complete' && !window.__piLeaving;";
+        for _ in 0..400 {
+            if let Ok(Value::Bool(true)) = self.client.execute(arrived, vec![]).await {
+                return;
+            }
+            tokio::time::sleep(StdDuration::from_millis(25)).await;
+        }
+        panic!("the next page did not load");
     }
 
     /// Opens the three-dot menu of `name` and picks `item`.
     async fn menu(&self, name: &str, item: &str) {
         let summary = format!("//summary[@aria-label='Actions for {name}']");
-        self.client
-            .find(Locator::XPath(&summary))
-            .await
-            .unwrap()
-            .click()
+        let summary = self
+            .client
+            .wait()
+            .at_most(StdDuration::from_secs(10))
+            .for_element(Locator::XPath(&summary))
             .await
             .unwrap();
+        summary.click().await.unwrap();
         let link = format!("//details[@open]//a[normalize-space()='{item}']");
-        self.client
-            .find(Locator::XPath(&link))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        let link = self.client.find(Locator::XPath(&link)).await.unwrap();
+        self.navigates(link.click()).await;
     }
 
     async fn type_into(&self, id: &str, text: &str) {
@@ -530,10 +557,10 @@ async fn the_admins_story(p: &mut Person<'_>) {
     p.audit("the empty list").await;
 
     // Step 1: "Create new Integration". Step 2: name and description, "Next".
-    p.click_button("Create new Integration").await;
+    p.go("Create new Integration").await;
     p.sees("Give a name and description to your Private Integration")
         .await;
-    p.click_button("Next").await;
+    p.go("Next").await;
     p.sees("The name must not be empty.").await;
     p.audit("create: details, refused").await;
     p.type_into("pi-name", "Zapier sync").await;
@@ -541,19 +568,19 @@ async fn the_admins_story(p: &mut Person<'_>) {
         .await;
     p.screenshot("create-details").await;
     p.audit("create: details").await;
-    p.click_button("Next").await;
+    p.go("Next").await;
 
     // Step 3: the scopes, with the host's labels and descriptions.
     p.sees("Make sure to select only the necessary scopes for better data security.")
         .await;
     p.sees("Read the account's contacts: names, emails and phone numbers.")
         .await;
-    p.click_button("Create").await;
+    p.go("Create").await;
     p.sees("Select at least one scope.").await;
     p.tick("View contacts").await;
     p.screenshot("create-scopes").await;
     p.audit("create: scopes").await;
-    p.click_button("Create").await;
+    p.go("Create").await;
 
     // Step 4: copy the token (shown once), with the article's warning.
     p.heading_is("Copy your token").await;
@@ -577,18 +604,18 @@ async fn the_admins_story(p: &mut Person<'_>) {
 
     // The integration's page; then "Edit" from the three-dot menu: details, "Next",
     // scopes, "Update". The token keeps working, with the new scope.
-    p.click_button("Done").await;
+    p.go("Done").await;
     p.sees("Token issued").await;
     p.sees("March 1, 2026 at 09:00 UTC").await;
     p.audit("the integration").await;
     p.menu("Zapier sync", "Edit").await;
     p.type_into("pi-name", "Zapier sync (EU)").await;
     p.audit("edit: details").await;
-    p.click_button("Next").await;
+    p.go("Next").await;
     p.sees("Note: Updating the Private Integration details does not generate a new token. The existing token will continue to work.").await;
     p.tick("Edit contacts").await;
     p.audit("edit: scopes").await;
-    p.click_button("Update").await;
+    p.go("Update").await;
     p.sees("Private Integration updated.").await;
     p.heading_is("Zapier sync (EU)").await;
     assert_eq!(
@@ -598,12 +625,12 @@ async fn the_admins_story(p: &mut Person<'_>) {
 
     // "Rotate and expire this token later": the warning, "Continue", the new token, and
     // the 7-day window with its exact end.
-    p.click_button("Rotate and expire this token later").await;
+    p.go("Rotate and expire this token later").await;
     p.sees("You will have a 7-day window where both the old and new tokens will continue to work.")
         .await;
     p.screenshot("rotate-warning").await;
     p.audit("rotate later: warning").await;
-    p.click_button("Continue").await;
+    p.go("Continue").await;
     p.heading_is("Copy the new token").await;
     p.sees("After 7 days, the old token will expire: on March 8, 2026 at 09:00 UTC.")
         .await;
@@ -614,7 +641,7 @@ async fn the_admins_story(p: &mut Person<'_>) {
         server.works(&token).await && server.works(&new).await,
         "both work in the window"
     );
-    p.click_button("Done").await;
+    p.go("Done").await;
     p.sees("Token rotation in progress").await;
     p.sees("Both the old and the new token work until March 8, 2026 at 09:00 UTC.")
         .await;
@@ -622,43 +649,43 @@ async fn the_admins_story(p: &mut Person<'_>) {
     p.audit("the integration, rotating").await;
 
     // "Cancel rotation": the new token stops, the old one keeps working.
-    p.click_button("Cancel rotation").await;
+    p.go("Cancel rotation").await;
     p.sees("Rotation cancelled.").await;
     assert!(server.works(&token).await);
     assert!(!server.works(&new).await);
 
     // Again, then "Expire now": the old token stops, the new one stays.
-    p.click_button("Rotate and expire this token later").await;
-    p.click_button("Continue").await;
+    p.go("Rotate and expire this token later").await;
+    p.go("Continue").await;
     let newer = p.token_shown().await;
-    p.click_button("Done").await;
-    p.click_button("Expire now").await;
+    p.go("Done").await;
+    p.go("Expire now").await;
     p.sees("The old token has expired.").await;
     assert!(!server.works(&token).await);
     assert!(server.works(&newer).await);
 
     // "Rotate and expire this token now": every older token stops at once.
-    p.click_button("Rotate and expire this token now").await;
+    p.go("Rotate and expire this token now").await;
     p.sees("the current token will stop working immediately")
         .await;
     p.audit("rotate now: warning").await;
-    p.click_button("Continue").await;
+    p.go("Continue").await;
     let newest = p.token_shown().await;
     p.sees("The old token has stopped working.").await;
     assert!(!server.works(&newer).await);
     assert!(server.works(&newest).await);
-    p.click_button("Done").await;
+    p.go("Done").await;
 
     // Names typed as attacks show as typed and run nothing.
     p.open("/settings/private-integrations/new").await;
     p.type_into("pi-name", SCRIPT_NAME).await;
     p.type_into("pi-description", IMG_NAME).await;
-    p.click_button("Next").await;
+    p.go("Next").await;
     p.no_alert().await;
     p.tick("View contacts").await;
-    p.click_button("Create").await;
+    p.go("Create").await;
     p.no_alert().await;
-    p.click_button("Done").await;
+    p.go("Done").await;
     p.heading_is(SCRIPT_NAME).await;
     p.sees(IMG_NAME).await;
     p.no_alert().await;
@@ -677,7 +704,7 @@ async fn the_admins_story(p: &mut Person<'_>) {
         .await;
     p.audit("no permission").await;
     p.log_in("u_admin", "admin").await;
-    p.click_button("Team permissions").await;
+    p.go("Team permissions").await;
     p.sees("Bob Member").await;
     p.sees("Cannot manage (member)").await;
     let bob = p
@@ -689,7 +716,7 @@ async fn the_admins_story(p: &mut Person<'_>) {
         .unwrap();
     bob.select_by_value("allow").await.unwrap();
     let save = p.client.find(Locator::XPath("//tr[.//label[normalize-space()='Permission of Bob Member']]//button[normalize-space()='Save']")).await.unwrap();
-    save.click().await.unwrap();
+    p.navigates(save.click()).await;
     p.sees("Permission saved.").await;
     p.screenshot("team").await;
     p.audit("team permissions").await;
@@ -711,8 +738,8 @@ async fn the_admins_story(p: &mut Person<'_>) {
 
     // Labs: the feature switched off, for everyone; tokens keep working.
     p.log_in("u_admin", "admin").await;
-    p.click_button("Labs").await;
-    p.click_button("Switch off").await;
+    p.go("Labs").await;
+    p.go("Switch off").await;
     p.sees("Private Integrations are switched off.").await;
     p.screenshot("labs").await;
     p.audit("labs").await;
@@ -721,15 +748,15 @@ async fn the_admins_story(p: &mut Person<'_>) {
         .await;
     assert!(server.works(&newest).await);
     p.log_in("u_admin", "admin").await;
-    p.click_button("Labs").await;
-    p.click_button("Switch on").await;
+    p.go("Labs").await;
+    p.go("Switch on").await;
     p.sees("Private Integrations are switched on.").await;
 
     // 91 days on, the token is due for rotation.
     server.clock.advance(time::Duration::days(91));
     p.open("/settings/private-integrations").await;
     p.sees("Rotation due").await;
-    p.click_button("Zapier sync (EU)").await;
+    p.go("Zapier sync (EU)").await;
     p.sees("This token is due for rotation.").await;
     p.screenshot("integration").await;
     p.audit("the integration, due").await;
@@ -740,12 +767,12 @@ async fn the_admins_story(p: &mut Person<'_>) {
     p.sees("Every token of this Private Integration stops working at once")
         .await;
     p.audit("delete: confirmation").await;
-    p.click_button("Delete").await;
+    p.go("Delete").await;
     p.sees("Private Integration deleted.").await;
     assert!(!server.works(&newest).await);
 
     // The audit log: every step above, newest first.
-    p.click_button("Audit log").await;
+    p.go("Audit log").await;
     p.sees("deleted the integration").await;
     p.sees("set u_bob's Private Integrations permission: allowed")
         .await;
@@ -850,11 +877,11 @@ async fn with_javascript_off(p: &mut Person<'_>) {
     let server = p.server;
     p.open("/login").await;
     p.log_in("u_admin", "admin").await;
-    p.click_button("Create new Integration").await;
+    p.go("Create new Integration").await;
     p.type_into("pi-name", "No script").await;
-    p.click_button("Next").await;
+    p.go("Next").await;
     p.tick("Edit contacts").await;
-    p.click_button("Create").await;
+    p.go("Create").await;
     p.heading_is("Copy your token").await;
     let token = p.token_shown().await;
     assert!(server.works_with_scope(&token, "contacts.write").await);
@@ -867,23 +894,23 @@ async fn with_javascript_off(p: &mut Person<'_>) {
         !copy.is_displayed().await.unwrap(),
         "without JavaScript the copy button stays hidden (so the script did not run)"
     );
-    p.click_button("Done").await;
+    p.go("Done").await;
     p.menu("No script", "Edit").await;
     p.type_into("pi-name", "No script, edited").await;
-    p.click_button("Next").await;
-    p.click_button("Update").await;
+    p.go("Next").await;
+    p.go("Update").await;
     p.sees("Private Integration updated.").await;
-    p.click_button("Rotate and expire this token later").await;
-    p.click_button("Continue").await;
+    p.go("Rotate and expire this token later").await;
+    p.go("Continue").await;
     let new = p.token_shown().await;
-    p.click_button("Done").await;
-    p.click_button("Cancel rotation").await;
+    p.go("Done").await;
+    p.go("Cancel rotation").await;
     p.sees("Rotation cancelled.").await;
     assert!(server.works_with_scope(&token, "contacts.write").await);
     assert!(!server.works(&new).await);
     p.open("/settings/private-integrations").await;
     p.menu("No script, edited", "Delete").await;
-    p.click_button("Delete").await;
+    p.go("Delete").await;
     p.sees("Private Integration deleted.").await;
     assert!(!server.works(&token).await);
 }
