@@ -265,9 +265,10 @@ pub(super) async fn security_headers(mut response: Response) -> Response {
 /// A screen that only says why the page cannot go on.
 pub(super) fn refused(site: &Site, title: &str, err: &crate::error::Error) -> Response {
     let refusal = super::refusal::Refusal::from(err);
+    let labs = matches!(err, crate::error::Error::FeatureDisabled);
     html(
         refusal.status,
-        super::views::message::render(site, title, &refusal),
+        super::views::message::render(site, title, &refusal, labs),
     )
 }
 
@@ -279,7 +280,10 @@ pub(super) fn refused_with(
     message: &'static str,
 ) -> Response {
     let refusal = super::refusal::Refusal::new(status, message);
-    html(status, super::views::message::render(site, title, &refusal))
+    html(
+        status,
+        super::views::message::render(site, title, &refusal, false),
+    )
 }
 
 /// The notice of `?done=…`: what the last change did. Only these fixed texts are shown.

@@ -7,11 +7,17 @@ use super::{Tab, layout};
 use crate::http::settings::refusal::Refusal;
 use crate::http::settings::web::Site;
 
-pub(in crate::http::settings) fn render(site: &Site, title: &str, refusal: &Refusal) -> Markup {
+/// `labs`: the refusal is the feature switched off, so an admin gets a way to Labs.
+pub(in crate::http::settings) fn render(
+    site: &Site,
+    title: &str,
+    refusal: &Refusal,
+    labs: bool,
+) -> Markup {
     let body = html! {
         div.pi-card.pi-empty {
             p role="alert" { (refusal.message) }
-            @if site.admin && refusal.message == crate::http::settings::refusal::SWITCHED_OFF {
+            @if site.admin && labs {
                 p { a.pi-button href=(site.url("/labs")) { "Open Labs" } }
             } @else {
                 p { a href=(site.url("")) { "Back to Private Integrations" } }

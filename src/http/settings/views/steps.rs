@@ -72,8 +72,12 @@ pub(in crate::http::settings) fn details(site: &Site, w: &Wizard<'_>) -> Markup 
         form.pi-card method="post" action=(w.action) {
             (carried(w, "details"))
             p.pi-muted {
-                "Give a name and description to your Private Integration to help you and your \
-                 team identify what it is for."
+                @if w.version.is_some() {
+                    "Update the name and description of the Private Integration, if necessary."
+                } @else {
+                    "Give a name and description to your Private Integration to help you and your \
+                     team identify what it is for."
+                }
             }
             div.pi-field {
                 label for="pi-name" { "Name" }
@@ -117,9 +121,10 @@ pub(in crate::http::settings) fn scopes(site: &Site, w: &Wizard<'_>) -> Markup {
             fieldset.pi-scopes aria-describedby=[scopes_error.map(|_| "pi-scopes-error")] {
                 legend { "Scopes" }
                 p.pi-muted {
-                    "Select the scopes/permissions you want the private integration to have \
-                     access to in your account. Make sure to select only the necessary scopes \
-                     for better data security."
+                    @if w.version.is_some() { "If necessary, update the " } @else { "Select the " }
+                    "scopes/permissions you want the private integration to have access to in \
+                     your account. Make sure to select only the necessary scopes for better data \
+                     security."
                 }
                 @if let Some(message) = scopes_error {
                     p.pi-field-error #pi-scopes-error { (message) }
