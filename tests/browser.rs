@@ -53,9 +53,25 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Ends chromedriver and, if the test failed before closing its session, the Chromium
+    /// processes it started: those whose command line names this test's own profile
+    /// directory (a unique path), by process id.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let marker = format!("--user-data-dir={}", self.profile.display());
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let ours = cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg.starts_with(marker.as_bytes()));
+            if ours {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
