@@ -82,7 +82,7 @@ The admin's story (needs curl and jq):
    curl -s -X PUT {base}/admin/users/u_bob/permission {admin} {json} -d '{{"permission":"allow"}}'
    curl -s -X PUT {base}/admin/feature {admin} {json} -d '{{"enabled":true}}'
    curl -s {base}/admin/rotation-due {admin}
-   curl -s {base}/admin/audit-log {admin}
+   curl -s "{base}/admin/audit-log?limit=20&integration=$ID" {admin}                 # a page; follow next_cursor
    curl -s -X DELETE {base}/admin/integrations/$ID {admin}
    curl -si {base}/v1/contacts -H "Authorization: Bearer $NEW"                         # 401
 

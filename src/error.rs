@@ -185,6 +185,29 @@ pub enum InvalidInput {
     /// An update that changes nothing.
     #[error("the update changes nothing: set a name, a description or scopes")]
     EmptyUpdate,
+    /// The field holds what is an access token (its checksum is right): tokens are
+    /// secrets, and the field is not (it is stored and shown as it is).
+    #[error("{field} holds an access token: tokens are secrets, never paste one there")]
+    HoldsToken {
+        /// The field.
+        field: &'static str,
+    },
+    /// A parameter given more than once where one is taken (in a query string, say).
+    #[error("{field} is given more than once")]
+    Repeated {
+        /// The field.
+        field: &'static str,
+    },
+    /// A number outside the range allowed (a page size, say).
+    #[error("{field} must be between {min} and {max}")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The smallest value allowed.
+        min: usize,
+        /// The largest value allowed.
+        max: usize,
+    },
 }
 
 /// What a [`Storage`](crate::Storage) backend reports.
@@ -324,6 +347,22 @@ mod tests {
             (
                 Box::new(InvalidInput::EmptyUpdate),
                 "the update changes nothing: set a name, a description or scopes",
+            ),
+            (
+                Box::new(InvalidInput::HoldsToken { field: "name" }),
+                "name holds an access token: tokens are secrets, never paste one there",
+            ),
+            (
+                Box::new(InvalidInput::Repeated { field: "limit" }),
+                "limit is given more than once",
+            ),
+            (
+                Box::new(InvalidInput::OutOfRange {
+                    field: "page size",
+                    min: 1,
+                    max: 200,
+                }),
+                "page size must be between 1 and 200",
             ),
             (
                 Box::new(StorageError::Conflict),

@@ -96,6 +96,9 @@ pub use domain::audit::{AuditAction, AuditEvent};
 pub use domain::credentials::RotationMode;
 pub use domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 pub use domain::integration::{Integration, IntegrationUpdate, NewIntegration, PendingRotation};
+pub use domain::page::{
+    AuditLogQuery, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest,
+};
 pub use domain::scope::{ScopeCatalog, ScopeSet};
 pub use domain::token::{
     IssuedToken, TOKEN_PATTERN, TokenFormat, TokenHash, looks_like_token, token_regex,

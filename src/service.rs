@@ -19,9 +19,10 @@ use crate::domain::ids::{IntegrationId, UserId};
 use crate::domain::integration::{
     Integration, IntegrationRecord, IntegrationUpdate, NewIntegration,
 };
+use crate::domain::page::{AuditLogQuery, Page, PageRequest};
 use crate::domain::scope::ScopeCatalog;
 use crate::domain::token::{IssuedToken, TokenFormat};
-use crate::error::Error;
+use crate::error::{Error, InvalidInput};
 use crate::last_used::LastUsedRecorder;
 use crate::storage::Storage;
 use crate::telemetry;
@@ -468,10 +469,15 @@ impl PrivateIntegrations {
     /// Edits name, description or scopes. The token does not change and keeps working;
     /// new scopes apply from the next verification.
     ///
+    /// An update that names the version it was made from
+    /// ([`IntegrationUpdate::expect_version`]) applies only if the integration is still
+    /// at that version: an edit made from an old copy never undoes a newer change.
+    ///
     /// # Errors
     ///
     /// As [`get`](Self::get), plus [`Error::InvalidInput`], [`Error::UnknownScope`] and
-    /// [`Error::Conflict`] (a concurrent change won: reload and retry).
+    /// [`Error::Conflict`] (a concurrent change won, or the integration is no longer at
+    /// the version the update names: reload and retry).
     pub async fn update(
         &self,
         actor: &Actor,
@@ -645,6 +651,103 @@ impl PrivateIntegrations {
     pub async fn audit_log(&self, actor: &Actor) -> Result<Vec<AuditEvent>, Error> {
         self.authorize(actor).await?;
         Ok(self.inner.storage.audit_log(actor.account()).await?)
+    }
+
+    /// One page of [`list`](Self::list): at most `page.page_size()` integrations of the
+    /// actor's account, oldest first, after the page's cursor; [`Page::next`] is the
+    /// cursor of the next page, if there may be more.
+    ///
+    /// Pages are cut by key, not by offset: under concurrent changes a page boundary never
+    /// repeats or skips an integration that existed when the first page was read (one
+    /// deleted meanwhile is not on its page; see [`domain::page`](crate::domain::page)).
+    ///
+    /// # Errors
+    ///
+    /// As [`list`](Self::list), plus [`Error::InvalidInput`] for a page size out of
+    /// 1..=[`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE) or a cursor of another listing. Only
+    /// after the permission check: a caller who may not list learns nothing else.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// for name in ["One", "Two", "Three"] {
+    ///     pi.create(&admin, NewIntegration::new(name).scopes(["contacts.readonly"])).await?;
+    /// }
+    /// let first = pi.list_page(&admin, PageRequest::new().limit(2)).await?;
+    /// assert_eq!(first.items.len(), 2);
+    /// let rest = pi.list_page(&admin, PageRequest::new().limit(2).after(first.next.unwrap())).await?;
+    /// assert_eq!(rest.items.len(), 1);
+    /// assert!(rest.next.is_none());
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub async fn list_page(
+        &self,
+        actor: &Actor,
+        page: PageRequest,
+    ) -> Result<Page<Integration>, Error> {
+        self.authorize(actor).await?;
+        page.validate()?;
+        if page.cursor().is_some_and(|c| c.integration_key().is_none()) {
+            return Err(InvalidInput::Malformed { field: "cursor" }.into());
+        }
+        let now = self.now();
+        let records = self.inner.storage.list_page(actor.account(), &page).await?;
+        Ok(records.map(|r| self.view(&r, now)))
+    }
+
+    /// One page of [`audit_log`](Self::audit_log): at most `page_size()` events of the
+    /// actor's account, newest first, after the query's cursor; only those of one
+    /// integration if the query names it (a deleted integration's too; an id the account
+    /// never had gives an empty page).
+    ///
+    /// Pages are cut by key (time, then an order of writing that storage fixes when it
+    /// stores the event), never by offset: under concurrent changes a page boundary
+    /// never repeats or skips an event. See [`domain::page`](crate::domain::page).
+    ///
+    /// # Errors
+    ///
+    /// As [`list_page`](Self::list_page).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let id = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?
+    ///     .integration.id().clone();
+    /// pi.rotate(&admin, &id, RotationMode::ExpireNow).await?;
+    /// pi.set_feature_enabled(&admin, true).await?;
+    ///
+    /// let newest = pi.audit_log_page(&admin, AuditLogQuery::new().page(PageRequest::new().limit(1))).await?;
+    /// assert_eq!(newest.items[0].action, AuditAction::FeatureSwitched { enabled: true });
+    /// let of_sync = pi.audit_log_page(&admin, AuditLogQuery::new().integration(id)).await?;
+    /// assert_eq!(of_sync.items.len(), 2);
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub async fn audit_log_page(
+        &self,
+        actor: &Actor,
+        query: AuditLogQuery,
+    ) -> Result<Page<AuditEvent>, Error> {
+        self.authorize(actor).await?;
+        let page = query.page_request();
+        page.validate()?;
+        if page.cursor().is_some_and(|c| c.audit_event_key().is_none()) {
+            return Err(InvalidInput::Malformed { field: "cursor" }.into());
+        }
+        Ok(self
+            .inner
+            .storage
+            .audit_log_page(actor.account(), &query)
+            .await?)
     }
 
     /// The clock's time, truncated to whole microseconds: the finest precision every

@@ -1,6 +1,8 @@
 //! The storage conformance suite (`storage::conformance`) against every backend of this
 //! crate: the reference `MemoryStorage`, `SqliteStorage` in memory and on a file, and
-//! `PostgresStorage` (skipped without `DATABASE_URL`, except under `CI=true`).
+//! `PostgresStorage` (skipped without `DATABASE_URL`, except under `CI=true`); and a
+//! backend that implements only the required methods, so the trait's default paged
+//! methods are held to the same cases.
 #![cfg(feature = "conformance")]
 
 mod support;
@@ -30,4 +32,87 @@ mod sqlite_file {
 #[cfg(feature = "postgres")]
 mod postgres {
     private_integrations::storage_conformance_tests!(crate::postgres_or_skip!());
+}
+
+mod default_paging {
+    //! `MemoryStorage` behind a wrapper that forwards only the methods a backend must
+    //! write: `list_page` and `audit_log_page` are the trait's defaults.
+    use async_trait::async_trait;
+    use private_integrations::storage::{AccessSettings, IntegrationRecord, TokenLookup};
+    use private_integrations::*;
+
+    #[derive(Debug, Default)]
+    pub struct Minimal(MemoryStorage);
+
+    #[async_trait]
+    impl Storage for Minimal {
+        async fn insert(
+            &self,
+            record: &IntegrationRecord,
+            event: &AuditEvent,
+        ) -> Result<(), StorageError> {
+            self.0.insert(record, event).await
+        }
+        async fn update(
+            &self,
+            record: &IntegrationRecord,
+            expected_version: u64,
+            event: &AuditEvent,
+        ) -> Result<(), StorageError> {
+            self.0.update(record, expected_version, event).await
+        }
+        async fn delete(
+            &self,
+            account: &AccountId,
+            id: &IntegrationId,
+            expected_version: u64,
+            event: &AuditEvent,
+        ) -> Result<(), StorageError> {
+            self.0.delete(account, id, expected_version, event).await
+        }
+        async fn get(
+            &self,
+            account: &AccountId,
+            id: &IntegrationId,
+        ) -> Result<Option<IntegrationRecord>, StorageError> {
+            self.0.get(account, id).await
+        }
+        async fn list(&self, account: &AccountId) -> Result<Vec<IntegrationRecord>, StorageError> {
+            self.0.list(account).await
+        }
+        fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
+            self.0.find_by_token(token_id)
+        }
+        async fn access(
+            &self,
+            account: &AccountId,
+            user: &UserId,
+        ) -> Result<AccessSettings, StorageError> {
+            self.0.access(account, user).await
+        }
+        async fn set_permission(
+            &self,
+            account: &AccountId,
+            user: &UserId,
+            permission: Permission,
+            event: &AuditEvent,
+        ) -> Result<(), StorageError> {
+            self.0
+                .set_permission(account, user, permission, event)
+                .await
+        }
+        async fn set_feature_enabled(
+            &self,
+            account: &AccountId,
+            enabled: bool,
+            event: &AuditEvent,
+        ) -> Result<(), StorageError> {
+            self.0.set_feature_enabled(account, enabled, event).await
+        }
+        async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
+            self.0.audit_log(account).await
+        }
+    }
+
+    private_integrations::storage_conformance_tests!(Minimal::default());
 }

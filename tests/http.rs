@@ -319,16 +319,38 @@ impl Server {
         content_type: Option<&str>,
         body: impl Into<Body>,
     ) -> Reply {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|value| (CONTENT_TYPE.as_str(), value))
+            .into_iter()
+            .collect();
+        self.admin_with(login, method, path, &headers, body).await
+    }
+
+    /// An admin API call with these extra headers and a raw body, recorded for the
+    /// OpenAPI check.
+    async fn admin_with(
+        &self,
+        login: Login,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Reply {
         let mut request = Request::builder()
             .method(method.clone())
             .uri(format!("{}/admin{path}", self.base));
         for (name, value) in login.headers() {
             request = request.header(*name, *value);
         }
-        if let Some(content_type) = content_type {
-            request = request.header(CONTENT_TYPE, content_type);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let reply = self.send(request.body(body.into()).unwrap()).await;
+        assert_eq!(
+            reply.header("cache-control"),
+            Some("no-store"),
+            "every admin answer is kept out of caches: {reply:?}"
+        );
         self.exchanges.lock().unwrap().push(Exchange {
             method,
             path: path.to_owned(),
@@ -645,7 +667,7 @@ async fn story(s: &Server) {
     let theirs = s
         .admin(OtherAccountAdmin, Method::GET, "/integrations", None)
         .await;
-    assert_eq!(theirs.json(), json!({ "integrations": [] }));
+    assert_eq!(theirs.json()["integrations"], json!([]));
     let delete_theirs = s.admin(OtherAccountAdmin, Method::DELETE, &one, None).await;
     assert_eq!(delete_theirs.status, StatusCode::NOT_FOUND);
 
@@ -944,6 +966,789 @@ async fn refusals_follow_rfc_6750_and_never_reach_the_handler() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Nothing reflected, nothing cached.
+// ---------------------------------------------------------------------------------------
+
+/// `example` with `token` in each place a value goes, one place at a time: every field
+/// (as its value, and inside its array), as an unknown field's name and value, and as
+/// the whole body.
+fn with_token_everywhere(example: &Value, token: &str) -> Vec<Value> {
+    let mut bodies = vec![json!(token), json!([token]), json!({ token: token })];
+    if let Some(fields) = example.as_object() {
+        for (key, value) in fields {
+            let mut body = example.clone();
+            body[key] = json!(token);
+            bodies.push(body);
+            if value.is_array() {
+                let mut body = example.clone();
+                body[key] = json!([token]);
+                bodies.push(body.clone());
+                body[key] = json!([value[0].clone(), token]);
+                bodies.push(body);
+            }
+            let mut body = example.clone();
+            body[token] = value.clone();
+            bodies.push(body);
+        }
+    }
+    bodies
+}
+
+#[tokio::test]
+async fn no_admin_answer_repeats_a_token_sent_to_it() {
+    let s = Server::start().await;
+    let (_, token) = s.create("Source", &["contacts.readonly"]).await;
+    let secret = &token[21..64];
+    let check = |reply: &Reply, what: &str| {
+        assert!(
+            !reply.shows(&token) && !reply.shows(secret),
+            "{what}: the token came back: {reply:?}"
+        );
+    };
+    let spec = spec();
+    let operations = operations(&spec);
+    for op in &operations {
+        // A target that exists, with a rotation under way where the operation needs one.
+        let (id, _) = s.create("Target", &["contacts.readonly"]).await;
+        if op.template.contains("/rotation/") {
+            s.rotate(&id, "expire_later").await;
+        }
+        let real = op
+            .template
+            .replace("{id}", &id)
+            .replace("{user_id}", "u_bob");
+        let pasted = op
+            .template
+            .replace("{id}", &token)
+            .replace("{user_id}", &token);
+        let example = op.example.clone().unwrap_or(json!({}));
+        let json_type = [("content-type", "application/json")];
+
+        // In the body: every field, and the body as a whole (JSON, and not JSON).
+        for body in with_token_everywhere(&example, &token) {
+            let reply = s
+                .admin_with(
+                    Login::Admin,
+                    op.method.clone(),
+                    &real,
+                    &json_type,
+                    body.to_string(),
+                )
+                .await;
+            check(&reply, &format!("{} with {body}", op.id));
+        }
+        for raw in [
+            token.clone(),
+            format!("{{\"name\": {token}}}"),
+            format!("[\"{token}"),
+        ] {
+            let reply = s
+                .admin_with(
+                    Login::Admin,
+                    op.method.clone(),
+                    &real,
+                    &json_type,
+                    raw.clone(),
+                )
+                .await;
+            check(&reply, &format!("{} with {raw}", op.id));
+        }
+        // In the path, the query and the headers.
+        let reply = s
+            .admin_with(
+                Login::Admin,
+                op.method.clone(),
+                &pasted,
+                &json_type,
+                example.to_string(),
+            )
+            .await;
+        check(&reply, &format!("{} at {pasted}", op.id));
+        for query in ["limit", "cursor", "integration", "other"] {
+            let url = format!("{real}?{query}={token}");
+            let reply = s
+                .admin_with(
+                    Login::Admin,
+                    op.method.clone(),
+                    &url,
+                    &json_type,
+                    example.to_string(),
+                )
+                .await;
+            check(&reply, &format!("{} at {url}", op.id));
+        }
+        for if_match in [
+            format!("\"{token}\""),
+            token.clone(),
+            format!("W/\"{token}\""),
+        ] {
+            let headers = [
+                ("content-type", "application/json"),
+                ("if-match", if_match.as_str()),
+            ];
+            let reply = s
+                .admin_with(
+                    Login::Admin,
+                    op.method.clone(),
+                    &real,
+                    &headers,
+                    example.to_string(),
+                )
+                .await;
+            check(&reply, &format!("{} with If-Match {if_match}", op.id));
+        }
+        let as_type = [("content-type", token.as_str())];
+        let reply = s
+            .admin_with(
+                Login::Admin,
+                op.method.clone(),
+                &real,
+                &as_type,
+                example.to_string(),
+            )
+            .await;
+        check(&reply, &format!("{} with Content-Type {token}", op.id));
+    }
+    // Where no operation is: not found, or a method the path does not take. JSON, with
+    // `Allow`, and no cache.
+    let nowhere = format!("/{token}");
+    let reply = s.admin(Login::Admin, Method::GET, &nowhere, None).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.error(), "not_found");
+    check(&reply, "an unknown path");
+    let reply = s
+        .admin(Login::Admin, Method::PUT, "/integrations", None)
+        .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.error(), "method_not_allowed");
+    let allow: BTreeSet<&str> = reply.header("allow").unwrap().split(',').collect();
+    assert_eq!(allow, BTreeSet::from(["GET", "HEAD", "POST"]));
+    // A refusal still says which field is wrong, by the API's own name for it.
+    let typed = s
+        .admin(
+            Login::Admin,
+            Method::PUT,
+            "/feature",
+            Some(json!({ "enabled": token })),
+        )
+        .await;
+    assert_eq!(typed.error(), "invalid_body");
+    assert!(
+        typed.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("enabled ")
+    );
+    let nested = s
+        .admin(
+            Login::Admin,
+            Method::POST,
+            "/integrations",
+            Some(json!({ "name": "n", "scopes": ["contacts.readonly", 7] })),
+        )
+        .await;
+    assert!(
+        nested.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("scopes[1] ")
+    );
+    let unknown = s
+        .admin(
+            Login::Admin,
+            Method::POST,
+            "/integrations",
+            Some(json!({ "name": "n", "scopes": ["contacts.readonly", token] })),
+        )
+        .await;
+    assert_eq!(unknown.error(), "unknown_scope");
+    assert!(
+        unknown.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("scopes[1] ")
+    );
+    // The token is still the only secret of its integration, and nothing stored it.
+    let listed = s
+        .admin(Login::Admin, Method::GET, "/integrations", None)
+        .await;
+    check(&listed, "the list");
+    let log = s
+        .admin(Login::Admin, Method::GET, "/audit-log?limit=200", None)
+        .await;
+    check(&log, "the audit log");
+}
+
+/// What `openapi.yaml` states of names, descriptions and user ids holds for them as
+/// sent, before trimming: what a schema can say is what the server refuses.
+#[tokio::test]
+async fn the_server_holds_to_the_limits_openapi_states() {
+    let s = Server::start().await;
+    let (id, _) = s.create("Zapier", &["contacts.readonly"]).await;
+    let one = format!("/integrations/{id}");
+    let long_name = format!("{} ", "n".repeat(100));
+    let long_description = format!("{}\n", "d".repeat(1000));
+    for (body, field) in [
+        (
+            json!({ "name": "Zapier\u{000b}", "scopes": ["contacts.readonly"] }),
+            "name",
+        ),
+        (
+            json!({ "name": "\u{0085}Zapier", "scopes": ["contacts.readonly"] }),
+            "name",
+        ),
+        (
+            json!({ "name": long_name, "scopes": ["contacts.readonly"] }),
+            "name",
+        ),
+        (
+            json!({ "name": "n", "description": "text\u{000c}", "scopes": ["contacts.readonly"] }),
+            "description",
+        ),
+        (
+            json!({ "name": "n", "description": long_description, "scopes": ["contacts.readonly"] }),
+            "description",
+        ),
+    ] {
+        let reply = s
+            .admin(
+                Login::Admin,
+                Method::POST,
+                "/integrations",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {reply:?}"
+        );
+        assert_eq!(reply.error(), "invalid_input");
+        assert!(reply.json()["message"].as_str().unwrap().contains(field));
+        let mut edit = body.as_object().unwrap().clone();
+        edit.remove("scopes");
+        let reply = s
+            .admin(Login::Admin, Method::PATCH, &one, Some(json!(edit)))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{edit:?}: {reply:?}"
+        );
+    }
+    // A field may be left out of an edit, but not set to null.
+    for body in [
+        json!({ "name": null }),
+        json!({ "description": null }),
+        json!({ "scopes": null }),
+    ] {
+        let reply = s
+            .admin(Login::Admin, Method::PATCH, &one, Some(body.clone()))
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {reply:?}"
+        );
+        assert_eq!(reply.error(), "invalid_body");
+    }
+    // User ids: 1 to 255 printable ASCII characters.
+    let allow = Some(json!({ "permission": "allow" }));
+    for (user, status) in [
+        ("u_bob", 204),
+        ("b%C3%B6b", 422),
+        ("a%0Ab", 422),
+        ("a%7Fb", 422),
+        ("with%20space", 204),
+    ] {
+        let path = format!("/users/{user}/permission");
+        let reply = s
+            .admin(Login::Admin, Method::PUT, &path, allow.clone())
+            .await;
+        assert_eq!(reply.status.as_u16(), status, "{user}: {reply:?}");
+    }
+    let long = format!("/users/{}/permission", "u".repeat(256));
+    let reply = s.admin(Login::Admin, Method::PUT, &long, allow).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Nothing changed.
+    let got = s.admin(Login::Admin, Method::GET, &one, None).await.json();
+    assert_eq!(
+        (got["name"].as_str(), got["version"].as_u64()),
+        (Some("Zapier"), Some(1))
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Stale edits: ETag and If-Match.
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_stale_edit_is_refused_over_http() {
+    let s = Server::start().await;
+    let (id, token) = s
+        .create("Zapier", &["contacts.readonly", "contacts.write"])
+        .await;
+    let one = format!("/integrations/{id}");
+    let patch = |if_match: &'static str, body: Value| {
+        let (s, one) = (&s, one.clone());
+        async move {
+            let headers = [("content-type", "application/json"), ("if-match", if_match)];
+            s.admin_with(
+                Login::Admin,
+                Method::PATCH,
+                &one,
+                &headers,
+                body.to_string(),
+            )
+            .await
+        }
+    };
+
+    // Admins A and B open the form: version 1.
+    let form = s.admin(Login::Admin, Method::GET, &one, None).await;
+    assert_eq!(form.header("etag"), Some("\"1\""));
+    // A removes contacts.write.
+    let saved_a = patch("\"1\"", json!({ "scopes": ["contacts.readonly"] })).await;
+    assert_eq!(saved_a.status, StatusCode::OK, "{saved_a:?}");
+    assert_eq!(saved_a.header("etag"), Some("\"2\""));
+    // B saves a rename from the old form, which still lists contacts.write: refused.
+    let b_form =
+        json!({ "name": "Zapier (EU)", "scopes": ["contacts.readonly", "contacts.write"] });
+    let saved_b = patch("\"1\"", b_form).await;
+    assert_eq!(
+        saved_b.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{saved_b:?}"
+    );
+    assert_eq!(saved_b.error(), "precondition_failed");
+    let now = s.admin(Login::Admin, Method::GET, &one, None).await;
+    assert_eq!(now.json()["version"], 2);
+    assert_eq!(now.json()["name"], "Zapier");
+    assert_eq!(now.json()["scopes"], json!(["contacts.readonly"]));
+    assert_eq!(
+        s.add_contact(&token, "Ada").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // B reloads and saves the rename alone.
+    let renamed = patch("\"2\"", json!({ "name": "Zapier (EU)" })).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{renamed:?}");
+    assert_eq!(renamed.header("etag"), Some("\"3\""));
+
+    // What If-Match may hold.
+    for (if_match, status, error) in [
+        ("*", 200, ""),
+        ("\"3\", \"4\"", 200, ""),
+        ("\"3\"", 412, "precondition_failed"),
+        (" \"5\" ", 200, ""),
+        ("W/\"6\"", 412, "precondition_failed"),
+        ("\"06\"", 412, "precondition_failed"),
+        ("\"abc\"", 412, "precondition_failed"),
+        ("\"99999999999999999999999\"", 412, "precondition_failed"),
+        ("\"\"", 412, "precondition_failed"),
+        ("\"1\", \"2\"", 412, "precondition_failed"),
+        ("6", 412, "malformed_precondition"),
+        ("\"6", 412, "malformed_precondition"),
+        ("\"6\" x", 412, "malformed_precondition"),
+        ("*, \"6\"", 412, "malformed_precondition"),
+        ("", 412, "malformed_precondition"),
+    ] {
+        let reply = patch(if_match, json!({ "description": if_match })).await;
+        assert_eq!(
+            reply.status.as_u16(),
+            status,
+            "If-Match: {if_match}: {reply:?}"
+        );
+        if status == 200 {
+            let version = reply.json()["version"].as_u64().unwrap();
+            assert_eq!(
+                reply.header("etag"),
+                Some(format!("\"{version}\"").as_str())
+            );
+        } else {
+            assert_eq!(reply.error(), error, "If-Match: {if_match}");
+        }
+    }
+    assert_eq!(
+        s.admin(Login::Admin, Method::GET, &one, None).await.json()["version"],
+        6
+    );
+
+    // Precedence (RFC 9110 §13.2.2): an edit refused anyway says why, not 412.
+    let elsewhere = s
+        .admin_with(
+            Login::Admin,
+            Method::PATCH,
+            "/integrations/ZZZZZZZZZZZZZZZZ",
+            &[("content-type", "application/json"), ("if-match", "\"1\"")],
+            json!({ "name": "x" }).to_string(),
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::NOT_FOUND);
+    let invalid = patch("\"1\"", json!({ "name": "" })).await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let member = s
+        .admin_with(
+            Login::Member,
+            Method::PATCH,
+            &one,
+            &[("content-type", "application/json"), ("if-match", "\"1\"")],
+            json!({ "name": "x" }).to_string(),
+        )
+        .await;
+    assert_eq!(member.status, StatusCode::FORBIDDEN);
+
+    // Every answer that shows the integration names its version.
+    let rotated = s
+        .admin(
+            Login::Admin,
+            Method::POST,
+            &format!("{one}/rotate"),
+            Some(json!({ "mode": "expire_later" })),
+        )
+        .await;
+    assert_eq!(rotated.header("etag"), Some("\"7\""));
+    let cancelled = s
+        .admin(
+            Login::Admin,
+            Method::POST,
+            &format!("{one}/rotation/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.header("etag"), Some("\"8\""));
+    s.rotate(&id, "expire_later").await;
+    let expired = s
+        .admin(
+            Login::Admin,
+            Method::POST,
+            &format!("{one}/rotation/expire-previous"),
+            None,
+        )
+        .await;
+    assert_eq!(expired.header("etag"), Some("\"10\""));
+    let created = s
+        .admin(
+            Login::Admin,
+            Method::POST,
+            "/integrations",
+            Some(json!({ "name": "New", "scopes": ["contacts.readonly"] })),
+        )
+        .await;
+    assert_eq!(created.header("etag"), Some("\"1\""));
+}
+
+// ---------------------------------------------------------------------------------------
+// Pages.
+// ---------------------------------------------------------------------------------------
+
+/// Every page of a listing at `path` (with its query), following `next_cursor`: the
+/// items of the field `field`, page by page.
+async fn pages(s: &Server, path: &str, field: &str) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut url = path.to_owned();
+    loop {
+        let reply = s.admin(Login::Admin, Method::GET, &url, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{url}: {reply:?}");
+        let json = reply.json();
+        pages.push(json[field].as_array().unwrap().clone());
+        match json["next_cursor"].as_str() {
+            Some(cursor) => {
+                let joiner = if path.contains('?') { '&' } else { '?' };
+                url = format!("{path}{joiner}cursor={cursor}");
+            }
+            None => {
+                assert_eq!(json["next_cursor"], Value::Null);
+                return pages;
+            }
+        }
+        assert!(pages.len() < 100, "pages never end");
+    }
+}
+
+#[tokio::test]
+async fn the_list_and_the_audit_log_come_in_pages_over_http() {
+    let s = Server::start().await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            s.create(&format!("Integration {n}"), &["contacts.readonly"])
+                .await
+                .0,
+        );
+        s.clock.advance(Duration::MINUTE);
+    }
+    s.rotate(&ids[0], "expire_now").await;
+
+    let listed = pages(&s, "/integrations?limit=2", "integrations").await;
+    let sizes: Vec<usize> = listed.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [2, 2, 1]);
+    let listed_ids: Vec<&str> = listed
+        .iter()
+        .flatten()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed_ids,
+        ids.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    // Without a limit: the default page, the whole list here.
+    let all = s
+        .admin(Login::Admin, Method::GET, "/integrations", None)
+        .await
+        .json();
+    assert_eq!(all["integrations"].as_array().unwrap().len(), 5);
+    assert_eq!(all["next_cursor"], Value::Null);
+
+    let log = pages(&s, "/audit-log?limit=4", "events").await;
+    assert_eq!(log.iter().map(Vec::len).collect::<Vec<_>>(), [4, 2]);
+    assert_eq!(log[0][0]["action"], "rotated");
+    let one = format!("/audit-log?integration={}&limit=1", ids[0]);
+    let of_first = pages(&s, &one, "events").await.concat();
+    let actions: Vec<&str> = of_first
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["rotated", "created"]);
+    let none = s
+        .admin(
+            Login::Admin,
+            Method::GET,
+            "/audit-log?integration=ZZZZZZZZZZZZZZZZ",
+            None,
+        )
+        .await;
+    assert_eq!(none.json()["events"], json!([]));
+
+    // Refused with a clear error that does not repeat the value; ignored: what the
+    // operation does not take.
+    let list_cursor = s
+        .admin(Login::Admin, Method::GET, "/integrations?limit=1", None)
+        .await
+        .json()["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for query in [
+        "/integrations?limit=0".to_owned(),
+        "/integrations?limit=201".to_owned(),
+        "/integrations?limit=99999999999999999999999".to_owned(),
+        "/integrations?limit=-1".to_owned(),
+        "/integrations?limit=%2B5".to_owned(),
+        "/integrations?limit=".to_owned(),
+        "/integrations?limit=two".to_owned(),
+        "/integrations?limit=1&limit=2".to_owned(),
+        "/integrations?cursor=notacursor".to_owned(),
+        "/integrations?cursor=".to_owned(),
+        format!("/audit-log?cursor={list_cursor}"),
+        "/audit-log?integration=not-an-id".to_owned(),
+        "/audit-log?integration=".to_owned(),
+    ] {
+        let reply = s.admin(Login::Admin, Method::GET, &query, None).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {reply:?}"
+        );
+        assert_eq!(reply.error(), "invalid_input", "{query}");
+        for echoed in ["notacursor", "not-an-id", "two", "201", "99999"] {
+            assert!(!reply.shows(echoed), "{query}: {reply:?}");
+        }
+    }
+    let ignored = s
+        .admin(
+            Login::Admin,
+            Method::GET,
+            "/integrations?integration=x&_=1",
+            None,
+        )
+        .await;
+    assert_eq!(ignored.status, StatusCode::OK);
+}
+
+// ---------------------------------------------------------------------------------------
+// Cross-site request forgery.
+// ---------------------------------------------------------------------------------------
+
+/// What a plain HTML form on another site makes a logged-in admin's browser send:
+/// `<form method="post" action="https://admin.example/admin/integrations/…/rotation/cancel">`.
+const CROSS_SITE_FORM: [(&str, &str); 3] = [
+    ("origin", "https://evil.example"),
+    ("sec-fetch-site", "cross-site"),
+    ("content-type", "application/x-www-form-urlencoded"),
+];
+
+#[tokio::test]
+async fn a_cross_site_form_cannot_cancel_or_expire_a_rotation() {
+    let s = Server::start().await;
+    let (id, old) = s.create("Zapier", &["contacts.readonly"]).await;
+    let new = s.rotate(&id, "expire_later").await;
+    let one = format!("/integrations/{id}");
+
+    for action in ["rotation/cancel", "rotation/expire-previous"] {
+        let path = format!("{one}/{action}");
+        let forged = s
+            .admin_with(Login::Admin, Method::POST, &path, &CROSS_SITE_FORM, "")
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "{action}: {forged:?}");
+        assert_eq!(forged.error(), "cross_site_request", "{action}");
+    }
+    // Nothing changed: the rotation is still under way, both tokens work.
+    let got = s.admin(Login::Admin, Method::GET, &one, None).await.json();
+    assert_eq!(got["version"], 2);
+    assert!(got["pending_rotation"].is_object());
+    assert_eq!(s.contacts(&old).await.status, StatusCode::OK);
+    assert_eq!(s.contacts(&new).await.status, StatusCode::OK);
+
+    // The same request from the admin's own pages, and from curl, goes through.
+    let own_origin = s.base.clone();
+    let same_origin = [
+        ("origin", own_origin.as_str()),
+        ("sec-fetch-site", "same-origin"),
+    ];
+    let cancel = format!("{one}/rotation/cancel");
+    let cancelled = s
+        .admin_with(Login::Admin, Method::POST, &cancel, &same_origin, "")
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{cancelled:?}");
+    assert_eq!(s.contacts(&new).await.status, StatusCode::UNAUTHORIZED);
+    s.rotate(&id, "expire_later").await;
+    let expire = format!("{one}/rotation/expire-previous");
+    let expired = s.admin(Login::Admin, Method::POST, &expire, None).await;
+    assert_eq!(expired.status, StatusCode::OK, "{expired:?}");
+}
+
+#[tokio::test]
+async fn every_state_changing_route_refuses_a_request_from_another_site() {
+    let s = Server::start().await;
+    let (id, _) = s.create("Zapier", &["contacts.readonly"]).await;
+    let one = format!("/integrations/{id}");
+    let changes: Vec<(Method, String, Value)> = vec![
+        (
+            Method::POST,
+            "/integrations".into(),
+            json!({ "name": "Forged", "scopes": ["contacts.write"] }),
+        ),
+        (
+            Method::PATCH,
+            one.clone(),
+            json!({ "scopes": ["contacts.write"] }),
+        ),
+        (
+            Method::POST,
+            format!("{one}/rotate"),
+            json!({ "mode": "expire_now" }),
+        ),
+        (Method::POST, format!("{one}/rotation/cancel"), json!(null)),
+        (
+            Method::POST,
+            format!("{one}/rotation/expire-previous"),
+            json!(null),
+        ),
+        (
+            Method::PUT,
+            "/users/u_mallory/permission".into(),
+            json!({ "permission": "allow" }),
+        ),
+        (Method::PUT, "/feature".into(), json!({ "enabled": false })),
+        (Method::DELETE, one.clone(), json!(null)),
+    ];
+    let own = s.base.clone();
+    let browsers: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        (
+            "a cross-site fetch",
+            vec![
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        ),
+        (
+            "a sibling subdomain",
+            vec![
+                ("origin", "https://user-content.example"),
+                ("sec-fetch-site", "same-site"),
+            ],
+        ),
+        (
+            "an old browser, another origin",
+            vec![("origin", "https://evil.example")],
+        ),
+        ("a sandboxed frame", vec![("origin", "null")]),
+        (
+            "our host on another port",
+            vec![("origin", "http://127.0.0.1:1")],
+        ),
+        (
+            "our host over another scheme",
+            vec![("origin", "https://127.0.0.1")],
+        ),
+    ];
+    for (method, path, body) in &changes {
+        for (case, headers) in &browsers {
+            let mut headers = headers.clone();
+            headers.push(("content-type", "application/json"));
+            let reply = s
+                .admin_with(
+                    Login::Admin,
+                    method.clone(),
+                    path,
+                    &headers,
+                    body.to_string(),
+                )
+                .await;
+            assert_eq!(
+                reply.status,
+                StatusCode::FORBIDDEN,
+                "{case}: {method} {path}: {reply:?}"
+            );
+            assert_eq!(reply.error(), "cross_site_request", "{case}");
+        }
+    }
+    // Nothing changed.
+    let got = s.admin(Login::Admin, Method::GET, &one, None).await.json();
+    assert_eq!(got["version"], 1);
+    let listed = s
+        .admin(Login::Admin, Method::GET, "/integrations", None)
+        .await;
+    assert_eq!(listed.json()["integrations"].as_array().unwrap().len(), 1);
+    let log = s.admin(Login::Admin, Method::GET, "/audit-log", None).await;
+    assert_eq!(log.json()["events"].as_array().unwrap().len(), 1);
+
+    // Reads stay open to any page (a browser keeps another site from reading them).
+    let cross = [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    let read = s
+        .admin_with(Login::Admin, Method::GET, &one, &cross, Body::empty())
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+
+    // Same-origin browser requests, with or without Sec-Fetch-Site, and typed-in ones go
+    // through, as do clients that are no browser at all.
+    let allowed: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        (
+            "same origin",
+            vec![("origin", own.as_str()), ("sec-fetch-site", "same-origin")],
+        ),
+        (
+            "same origin, an old browser",
+            vec![("origin", own.as_str())],
+        ),
+        ("typed by the user", vec![("sec-fetch-site", "none")]),
+        ("curl", vec![]),
+    ];
+    for (case, headers) in allowed {
+        let mut headers = headers.clone();
+        headers.push(("content-type", "application/json"));
+        let body = json!({ "description": case }).to_string();
+        let reply = s
+            .admin_with(Login::Admin, Method::PATCH, &one, &headers, body)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{case}: {reply:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // openapi.yaml against the server.
 // ---------------------------------------------------------------------------------------
 
@@ -954,6 +1759,10 @@ struct Operation {
     method: Method,
     template: String,
     example: Option<Value>,
+    /// Whether it takes query parameters (the paged listings).
+    query: bool,
+    /// Whether it takes `If-Match`.
+    if_match: bool,
     responses: BTreeMap<u16, Value>,
 }
 
@@ -1003,11 +1812,20 @@ fn operations(spec: &Value) -> Vec<Operation> {
                 example: operation
                     .pointer("/requestBody/content/application~1json/example")
                     .cloned(),
+                query: takes(spec, operation, |p| p["in"] == "query"),
+                if_match: takes(spec, operation, |p| p["name"] == "If-Match"),
                 responses,
             });
         }
     }
     operations
+}
+
+/// Whether the operation takes a parameter that `which` picks.
+fn takes(spec: &Value, operation: &Value, which: impl Fn(&Value) -> bool) -> bool {
+    operation["parameters"]
+        .as_array()
+        .is_some_and(|parameters| parameters.iter().any(|p| which(resolve(spec, p))))
 }
 
 /// Whether a concrete path matches a path template (`{name}` is one non-empty segment).
@@ -1150,6 +1968,24 @@ async fn sweep(s: &Server, operations: &[Operation]) {
                     .await;
             }
         }
+        if op.if_match {
+            for if_match in ["\"999\"", "999"] {
+                let target = prepare().await;
+                let headers = [("content-type", "application/json"), ("if-match", if_match)];
+                let body = example().unwrap_or_default().to_string();
+                s.admin_with(Admin, method.clone(), &target, &headers, body)
+                    .await;
+            }
+        }
+        if op.query {
+            s.admin(
+                Admin,
+                method.clone(),
+                &format!("{}?limit=0", path("", "")),
+                None,
+            )
+            .await;
+        }
         if op.template.contains("{user_id}") {
             s.admin(Admin, method.clone(), &path("", "a%0Ab"), example())
                 .await;
@@ -1162,6 +1998,10 @@ async fn sweep(s: &Server, operations: &[Operation]) {
                 .await;
             let unknown = Some(json!({ "unexpected": true }));
             s.admin(Admin, method.clone(), &target, unknown).await;
+            // Over the default body limit of 2 MB.
+            let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(3 << 20));
+            s.admin_raw(Admin, method.clone(), &target, json, huge)
+                .await;
         }
     }
 }
@@ -1218,7 +2058,10 @@ async fn openapi_yaml_describes_what_the_admin_api_answers() {
         }
     }
     for op in &operations {
-        let documented: BTreeSet<u16> = op.responses.keys().copied().collect();
+        // A failure of the system's random number generator cannot be brought about from
+        // outside: 500 is documented where it can happen, and not looked for here.
+        let documented: BTreeSet<u16> =
+            op.responses.keys().copied().filter(|s| *s != 500).collect();
         let seen = produced.remove(op.id.as_str()).unwrap_or_default();
         if seen != documented {
             errors.push(format!(

@@ -34,6 +34,8 @@ macro_rules! lifecycle_tests {
             a_token_works_only_for_the_service_that_issued_it,
             scopes_removed_from_the_catalog_are_not_granted,
             concurrent_actions_on_one_integration_have_one_winner,
+            the_list_and_the_audit_log_come_in_pages,
+            a_stale_edit_is_refused_and_changes_nothing,
         ]);
     };
     (@cases $backend:ident, $storage:expr, [$($case:ident),* $(,)?]) => {
@@ -986,5 +988,231 @@ mod cases {
                 .filter(|e| matches!(e.action, AuditAction::Rotated { .. }))
                 .count();
         assert_eq!(rotations, 1, "one audit event per successful action");
+    }
+
+    /// An account with many integrations and a long log reads them a page at a time:
+    /// the pages add up to the whole, one integration's log can be read alone, and bad
+    /// page requests are refused without touching anything.
+    pub async fn the_list_and_the_audit_log_come_in_pages(h: Harness) {
+        let mut ids = Vec::new();
+        for n in 0..7 {
+            let (id, _) = h
+                .create(&format!("Integration {n}"), &["contacts.readonly"])
+                .await;
+            ids.push(id);
+            h.clock.advance(Duration::MINUTE);
+        }
+        for id in &ids[..3] {
+            h.pi.rotate(&h.admin, id, RotationMode::ExpireNow)
+                .await
+                .unwrap();
+        }
+        h.pi.delete(&h.admin, &ids[1]).await.unwrap();
+
+        // The list, three at a time.
+        let mut listed = Vec::new();
+        let mut request = PageRequest::new().limit(3);
+        loop {
+            let page = h.pi.list_page(&h.admin, request.clone()).await.unwrap();
+            assert!(page.items.len() <= 3);
+            listed.extend(page.items);
+            match page.next {
+                Some(cursor) => request = request.after(cursor),
+                None => break,
+            }
+        }
+        assert_eq!(listed, h.pi.list(&h.admin).await.unwrap());
+        assert_eq!(listed.len(), 6);
+
+        // The audit log, newest first; and the log of one integration, deleted or not.
+        let whole = h.pi.audit_log(&h.admin).await.unwrap();
+        let mut paged = Vec::new();
+        let mut request = PageRequest::new().limit(4);
+        loop {
+            let query = AuditLogQuery::new().page(request.clone());
+            let page = h.pi.audit_log_page(&h.admin, query).await.unwrap();
+            paged.extend(page.items);
+            match page.next {
+                Some(cursor) => request = request.after(cursor),
+                None => break,
+            }
+        }
+        assert_eq!(paged, whole);
+        let deleted = AuditLogQuery::new().integration(ids[1].clone());
+        let actions: Vec<AuditAction> =
+            h.pi.audit_log_page(&h.admin, deleted)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|e| e.action)
+                .collect();
+        assert_eq!(
+            actions,
+            [
+                AuditAction::Deleted,
+                AuditAction::Rotated {
+                    mode: RotationMode::ExpireNow
+                },
+                AuditAction::Created
+            ]
+        );
+        let default =
+            h.pi.audit_log_page(&h.admin, AuditLogQuery::new())
+                .await
+                .unwrap();
+        assert_eq!(
+            default.items, whole,
+            "the default page holds the whole short log"
+        );
+        assert!(default.next.is_none());
+
+        // Another account reads only its own, even with this account's cursor.
+        let cursor =
+            h.pi.list_page(&h.admin, PageRequest::new().limit(1))
+                .await
+                .unwrap()
+                .next
+                .unwrap();
+        let theirs =
+            h.pi.list_page(&h.other_admin, PageRequest::new().after(cursor.clone()))
+                .await
+                .unwrap();
+        assert!(theirs.items.is_empty() && theirs.next.is_none());
+
+        // Refused: sizes out of range, a cursor of the other listing, a caller who may
+        // not manage. Nothing changes.
+        let before = h.snapshot().await;
+        let audit_cursor =
+            h.pi.audit_log_page(
+                &h.admin,
+                AuditLogQuery::new().page(PageRequest::new().limit(1)),
+            )
+            .await
+            .unwrap()
+            .next
+            .unwrap();
+        for size in [0, MAX_PAGE_SIZE + 1] {
+            let bad = PageRequest::new().limit(size);
+            assert!(matches!(
+                h.pi.list_page(&h.admin, bad.clone()).await,
+                Err(Error::InvalidInput(InvalidInput::OutOfRange { .. }))
+            ));
+            assert!(matches!(
+                h.pi.audit_log_page(&h.admin, AuditLogQuery::new().page(bad))
+                    .await,
+                Err(Error::InvalidInput(InvalidInput::OutOfRange { .. }))
+            ));
+        }
+        assert!(matches!(
+            h.pi.list_page(&h.admin, PageRequest::new().after(audit_cursor))
+                .await,
+            Err(Error::InvalidInput(InvalidInput::Malformed {
+                field: "cursor"
+            }))
+        ));
+        let crossed = AuditLogQuery::new().page(PageRequest::new().after(cursor));
+        assert!(matches!(
+            h.pi.audit_log_page(&h.admin, crossed).await,
+            Err(Error::InvalidInput(InvalidInput::Malformed {
+                field: "cursor"
+            }))
+        ));
+        assert!(matches!(
+            h.pi.list_page(&h.member, PageRequest::new()).await,
+            Err(Error::PermissionDenied)
+        ));
+        assert!(matches!(
+            h.pi.audit_log_page(&h.member, AuditLogQuery::new()).await,
+            Err(Error::PermissionDenied)
+        ));
+        assert_eq!(h.snapshot().await, before);
+    }
+
+    /// Two admins open the same integration's edit form. Admin A removes
+    /// `contacts.write`; admin B, whose form was made from the version before and still
+    /// lists it, saves a rename. B's edit names the version it was made from, so it is
+    /// refused, and `contacts.write` stays removed.
+    pub async fn a_stale_edit_is_refused_and_changes_nothing(h: Harness) {
+        let (id, token) = h
+            .create("Zapier", &["contacts.readonly", "contacts.write"])
+            .await;
+        let admin_a = h.admin.clone();
+        let admin_b = Actor::admin(h.admin.account().clone(), UserId::new("u_admin_b"));
+        let form_a = h.pi.get(&admin_a, &id).await.unwrap();
+        let form_b = h.pi.get(&admin_b, &id).await.unwrap();
+        assert_eq!((form_a.version(), form_b.version()), (1, 1));
+
+        h.clock.advance(Duration::MINUTE);
+        let saved_a =
+            h.pi.update(
+                &admin_a,
+                &id,
+                IntegrationUpdate::new()
+                    .scopes(["contacts.readonly"])
+                    .expect_version(form_a.version()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(saved_a.version(), 2);
+        let before = h.snapshot().await;
+
+        h.clock.advance(Duration::MINUTE);
+        let form_b_scopes: Vec<&str> = form_b.scopes().iter().collect();
+        assert_eq!(form_b_scopes, ["contacts.readonly", "contacts.write"]);
+        let saved_b =
+            h.pi.update(
+                &admin_b,
+                &id,
+                IntegrationUpdate::new()
+                    .name("Zapier (EU)")
+                    .scopes(form_b_scopes)
+                    .expect_version(form_b.version()),
+            )
+            .await;
+        assert!(matches!(saved_b, Err(Error::Conflict)), "{saved_b:?}");
+
+        // Nothing changed: A's edit stands, the token still may not write.
+        assert_eq!(h.snapshot().await, before);
+        let now = h.pi.get(&admin_b, &id).await.unwrap();
+        assert_eq!((now.name(), now.version()), ("Zapier", 2));
+        assert!(!h.verify(&token).await.unwrap().has_scope("contacts.write"));
+
+        // B reloads, sees A's edit, and saves the rename alone from the new version.
+        let renamed =
+            h.pi.update(
+                &admin_b,
+                &id,
+                IntegrationUpdate::new()
+                    .name("Zapier (EU)")
+                    .expect_version(now.version()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(renamed.version(), 3);
+        assert_eq!(
+            renamed.scopes().iter().collect::<Vec<_>>(),
+            ["contacts.readonly"]
+        );
+
+        // A version from the future is as stale as one from the past; an edit that names
+        // no version applies to whatever is there, as before.
+        for version in [0, 2, 4, u64::MAX] {
+            let stale = IntegrationUpdate::new()
+                .description("stale")
+                .expect_version(version);
+            assert!(matches!(
+                h.pi.update(&admin_a, &id, stale).await,
+                Err(Error::Conflict)
+            ));
+        }
+        let unconditional = IntegrationUpdate::new().description("anyway");
+        assert_eq!(
+            h.pi.update(&admin_a, &id, unconditional)
+                .await
+                .unwrap()
+                .version(),
+            4
+        );
     }
 }

@@ -211,7 +211,13 @@ async fn tables_live_beside_the_hosts() {
             versions("_sqlx_migrations").await,
             [(1, "host tables".to_owned())]
         );
-        assert_eq!(versions("pi_migrations").await, [(1, "initial".to_owned())]);
+        assert_eq!(
+            versions("pi_migrations").await,
+            [
+                (1, "initial".to_owned()),
+                (2, "audit by integration".to_owned())
+            ]
+        );
 
         let tables: Vec<String> = sqlx::query(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",

@@ -6,6 +6,7 @@ use time::{Duration, OffsetDateTime};
 use super::credentials::{Credentials, Transition};
 use super::ids::{AccountId, IntegrationId};
 use super::scope::{ScopeCatalog, ScopeSet, StoredScopes};
+use super::token::TokenFormat;
 use crate::error::{Error, InvalidInput};
 
 /// The longest name, in characters, after trimming.
@@ -42,6 +43,9 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 ///   line or paragraph separators;
 /// - description: 0 to [`MAX_DESCRIPTION_CHARS`] characters after trimming; line breaks
 ///   and tabs are allowed, other control characters and bidirectional overrides are not;
+/// - neither holds a token (`{prefix}_{id}_{secret}{checksum}` of any prefix, with a right
+///   checksum): names and descriptions are stored and shown as they are, so a token
+///   pasted into one would be a secret at rest; [`InvalidInput::HoldsToken`];
 /// - scopes: at least one, each in the service's [`ScopeCatalog`]; duplicates are merged.
 ///
 /// # Example
@@ -171,6 +175,7 @@ pub struct IntegrationUpdate {
     name: Option<String>,
     description: Option<String>,
     scopes: Option<Vec<String>>,
+    expected_version: Option<u64>,
 }
 
 impl IntegrationUpdate {
@@ -260,11 +265,59 @@ impl IntegrationUpdate {
         self
     }
 
+    /// Applies the update only if the integration is still at `version`, the version the
+    /// edit was made from (what [`Integration::version`] showed when the admin opened the
+    /// form): if anyone changed it since, the update is [`Error::Conflict`] and nothing
+    /// changes, so an edit made from an old copy never silently undoes a newer one.
+    ///
+    /// Without it an update applies to whatever is stored when it runs (it still never
+    /// overwrites a change made between its own read and write). Over HTTP this is the
+    /// integration's `ETag` sent back as `If-Match`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let seen = pi
+    ///     .create(&admin, NewIntegration::new("Zapier").scopes(["contacts.readonly", "contacts.write"]))
+    ///     .await?
+    ///     .integration;
+    /// // Someone else narrows the scopes meanwhile.
+    /// pi.update(&admin, seen.id(), IntegrationUpdate::new().scopes(["contacts.readonly"])).await?;
+    /// // An edit made from what was seen before is refused.
+    /// let stale = IntegrationUpdate::new().name("Zapier (EU)").expect_version(seen.version());
+    /// assert!(matches!(pi.update(&admin, seen.id(), stale).await, Err(Error::Conflict)));
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub fn expect_version(mut self, version: u64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+
+    /// The version the edit was made from, if it names one.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::IntegrationUpdate;
+    /// assert_eq!(IntegrationUpdate::new().expected_version(), None);
+    /// assert_eq!(IntegrationUpdate::new().expect_version(3).expected_version(), Some(3));
+    /// ```
+    pub fn expected_version(&self) -> Option<u64> {
+        self.expected_version
+    }
+
     /// Applies the update to a record, producing its next version.
     ///
     /// # Errors
     ///
-    /// [`InvalidInput::EmptyUpdate`] if nothing is set; otherwise as [`NewIntegration::validate`].
+    /// [`InvalidInput::EmptyUpdate`] if nothing is set; as [`NewIntegration::validate`]
+    /// for a field set; then [`Error::Conflict`] if the update names a version
+    /// ([`expect_version`](Self::expect_version)) other than the record's.
     ///
     /// # Example
     ///
@@ -291,18 +344,74 @@ impl IntegrationUpdate {
         if self.name.is_none() && self.description.is_none() && self.scopes.is_none() {
             return Err(InvalidInput::EmptyUpdate.into());
         }
+        let name = self.name.as_deref().map(validate_name).transpose()?;
+        let description = self
+            .description
+            .as_deref()
+            .map(validate_description)
+            .transpose()?;
+        let scopes = match &self.scopes {
+            Some(scopes) => Some(stored(&validate_scopes(scopes, catalog)?)),
+            None => None,
+        };
+        // Last, as HTTP evaluates `If-Match` (RFC 9110 §13.2.2): an edit that would be
+        // refused anyway says why, whatever version it was made from.
+        if self
+            .expected_version
+            .is_some_and(|expected| expected != record.version)
+        {
+            return Err(Error::Conflict);
+        }
         let mut next = record.next_version(now);
-        if let Some(name) = &self.name {
-            next.name = validate_name(name)?;
+        if let Some(name) = name {
+            next.name = name;
         }
-        if let Some(description) = &self.description {
-            next.description = validate_description(description)?;
+        if let Some(description) = description {
+            next.description = description;
         }
-        if let Some(scopes) = &self.scopes {
-            next.scopes = stored(&validate_scopes(scopes, catalog)?);
+        if let Some(scopes) = scopes {
+            next.scopes = scopes;
         }
         Ok(next)
     }
+}
+
+/// Whether `text` holds a token of any service made with this crate: a
+/// `{prefix}_{id}_{secret}{checksum}` whose checksum is right. Names and descriptions are
+/// no secrets (they are stored as they are, listed, logged by hosts), so a token pasted
+/// into one would be a secret at rest in plain text; it is refused instead.
+pub(crate) fn holds_token(text: &str) -> bool {
+    const ID: usize = 16;
+    const TAIL: usize = 49;
+    let bytes = text.as_bytes();
+    let base62 = |range: std::ops::Range<usize>| {
+        bytes
+            .get(range)
+            .is_some_and(|part| part.iter().all(u8::is_ascii_alphanumeric))
+    };
+    (0..bytes.len()).any(|at| {
+        // `at` is the `_` after the prefix.
+        if bytes[at] != b'_'
+            || bytes.get(at + 1 + ID) != Some(&b'_')
+            || !base62(at + 1..at + 1 + ID)
+            || !base62(at + 2 + ID..at + 2 + ID + TAIL)
+        {
+            return false;
+        }
+        let end = at + 2 + ID + TAIL;
+        (1..=at.min(16)).any(|len| {
+            let start = at - len;
+            let prefix = &bytes[start..at];
+            prefix[0].is_ascii_lowercase()
+                && prefix
+                    .iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && std::str::from_utf8(prefix)
+                    .ok()
+                    .and_then(|prefix| TokenFormat::new(prefix).ok())
+                    .is_some_and(|format| format.looks_like_token(&text[start..end]))
+        })
+    })
 }
 
 fn validate_name(name: &str) -> Result<Box<str>, InvalidInput> {
@@ -325,6 +434,9 @@ fn validate_name(name: &str) -> Result<Box<str>, InvalidInput> {
     }
     if name.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
         return Err(InvalidInput::Empty { field: FIELD });
+    }
+    if holds_token(name) {
+        return Err(InvalidInput::HoldsToken { field: FIELD });
     }
     Ok(name.into())
 }
@@ -356,6 +468,9 @@ fn validate_description(description: &str) -> Result<Box<str>, InvalidInput> {
         .any(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(c))
     {
         return Err(InvalidInput::ControlCharacter { field: FIELD });
+    }
+    if holds_token(description) {
+        return Err(InvalidInput::HoldsToken { field: FIELD });
     }
     Ok(description.into())
 }
@@ -944,6 +1059,54 @@ mod tests {
     }
 
     #[test]
+    fn a_token_pasted_into_a_name_or_description_is_refused() {
+        let (_, _, token) = TokenFormat::default()
+            .issue(&mut rand::rngs::SysRng)
+            .unwrap();
+        let (_, _, acme) = TokenFormat::new("acme")
+            .unwrap()
+            .issue(&mut rand::rngs::SysRng)
+            .unwrap();
+        for token in [token.expose_secret(), acme.expose_secret()] {
+            for text in [
+                token.to_owned(),
+                format!("Sync (token {token})"),
+                format!("x{token}"),
+                format!("{token}y"),
+            ] {
+                assert!(holds_token(&text), "{text}");
+                let name = invalid(NewIntegration::new(&text).scopes(["rules.read"]));
+                assert!(
+                    matches!(
+                        name,
+                        Error::InvalidInput(InvalidInput::HoldsToken { field: "name" })
+                    ),
+                    "{name:?}"
+                );
+                let description = invalid(
+                    NewIntegration::new("n")
+                        .description(format!("line\n{text}"))
+                        .scopes(["rules.read"]),
+                );
+                assert!(matches!(
+                    description,
+                    Error::InvalidInput(InvalidInput::HoldsToken {
+                        field: "description"
+                    })
+                ));
+            }
+            // A typo breaks the checksum: no longer a token, an ordinary (odd) name.
+            let mut typo = token.to_owned().into_bytes();
+            let last = typo.len() - 1;
+            typo[last] = if typo[last] == b'a' { b'b' } else { b'a' };
+            assert!(!holds_token(std::str::from_utf8(&typo).unwrap()));
+        }
+        for ordinary in ["", "_", "Zapier sync", "pit_", "a_b_c", &"_".repeat(200)] {
+            assert!(!holds_token(ordinary), "{ordinary}");
+        }
+    }
+
+    #[test]
     fn descriptions() {
         let multi_line = NewIntegration::new("n")
             .description("line 1\nline 2\tok")
@@ -965,6 +1128,56 @@ mod tests {
         assert!(matches!(
             invalid(bell),
             Error::InvalidInput(InvalidInput::ControlCharacter { .. })
+        ));
+    }
+
+    #[test]
+    fn an_update_made_from_another_version_is_a_conflict() {
+        use crate::domain::credentials::{Credentials, TokenCredential};
+        use crate::domain::token::TokenFormat;
+        let fields = NewIntegration::new("n")
+            .scopes(["rules.read"])
+            .validate(catalog())
+            .unwrap();
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let (id, hash, _token) = TokenFormat::default()
+            .issue(&mut rand::rngs::SysRng)
+            .unwrap();
+        let credentials = Credentials::new(TokenCredential {
+            id,
+            hash,
+            issued_at: now,
+        });
+        let integration = IntegrationId::generate(&mut rand::rngs::SysRng).unwrap();
+        let v1 =
+            IntegrationRecord::create(integration, AccountId::new("a"), fields, credentials, now);
+        let rename = IntegrationUpdate::new().name("m");
+        let v2 = rename
+            .clone()
+            .expect_version(1)
+            .apply(&v1, catalog(), now)
+            .unwrap();
+        assert_eq!((&*v2.name, v2.version), ("m", 2));
+        for stale in [0, 2, u64::MAX] {
+            let err = rename
+                .clone()
+                .expect_version(stale)
+                .apply(&v1, catalog(), now)
+                .unwrap_err();
+            assert!(matches!(err, Error::Conflict), "{stale}: {err:?}");
+        }
+        // The version is checked last: an edit that is refused anyway says why.
+        let stale_and_empty = IntegrationUpdate::new().expect_version(2);
+        assert!(matches!(
+            stale_and_empty.apply(&v1, catalog(), now),
+            Err(Error::InvalidInput(InvalidInput::EmptyUpdate))
+        ));
+        let stale_and_unknown = IntegrationUpdate::new()
+            .scopes(["rules.delete"])
+            .expect_version(2);
+        assert!(matches!(
+            stale_and_unknown.apply(&v1, catalog(), now),
+            Err(Error::UnknownScope(_))
         ));
     }
 

@@ -8,5 +8,6 @@ pub mod audit;
 pub mod credentials;
 pub mod ids;
 pub mod integration;
+pub mod page;
 pub mod scope;
 pub mod token;

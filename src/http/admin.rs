@@ -3,23 +3,28 @@
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{FromRequestParts, Path};
-use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MATCH, PRAGMA};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::csrf::CsrfLayer;
 use crate::domain::access::{Actor, Permission};
 use crate::domain::audit::AuditEvent;
 use crate::domain::credentials::RotationMode;
 use crate::domain::ids::{IntegrationId, UserId};
-use crate::domain::integration::{Integration, IntegrationUpdate, NewIntegration};
+use crate::domain::integration::{Integration, IntegrationUpdate, NewIntegration, holds_token};
+use crate::domain::page::{AuditLogQuery, Cursor, PageRequest};
 use crate::domain::token::IssuedToken;
-use crate::error::Error;
+use crate::error::{Error, InvalidInput};
 use crate::service::PrivateIntegrations;
 
 /// What the admin API says next to a token it shows: the token is never shown again.
@@ -44,9 +49,9 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// | method and path | body | success |
 /// |---|---|---|
 /// | `POST /integrations` | `{"name", "description"?, "scopes"}` | 201 `{"integration", "token", "token_notice"}` |
-/// | `GET /integrations` | | 200 `{"integrations": […]}` |
+/// | `GET /integrations?limit=&cursor=` | | 200 `{"integrations": […], "next_cursor"}`, oldest first |
 /// | `GET /integrations/{id}` | | 200 integration |
-/// | `PATCH /integrations/{id}` | `{"name"?, "description"?, "scopes"?}` | 200 integration |
+/// | `PATCH /integrations/{id}` | `{"name"?, "description"?, "scopes"?}`, `If-Match`? | 200 integration |
 /// | `DELETE /integrations/{id}` | | 204 |
 /// | `POST /integrations/{id}/rotate` | `{"mode": "expire_later" \| "expire_now"}` | 200 `{"integration", "token", "token_notice"}` |
 /// | `POST /integrations/{id}/rotation/cancel` | | 200 integration |
@@ -54,19 +59,52 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// | `PUT /users/{user_id}/permission` | `{"permission": "allow" \| "deny" \| "role_default"}` | 204 |
 /// | `PUT /feature` | `{"enabled": bool}` | 204 |
 /// | `GET /rotation-due` | | 200 `{"integrations": […]}` |
-/// | `GET /audit-log` | | 200 `{"events": […]}`, newest first |
+/// | `GET /audit-log?limit=&cursor=&integration=` | | 200 `{"events": […], "next_cursor"}`, newest first |
 ///
-/// `openapi.yaml` at the root of the crate describes each of them. Responses that show a
-/// token carry `Cache-Control: no-store`.
+/// `openapi.yaml` at the root of the crate describes each of them. Every answer, errors
+/// included, carries `Cache-Control: no-store` (those that show a token also
+/// `Pragma: no-cache`): lists and logs are private, and no cache on the way may keep one.
+///
+/// No answer repeats what the request sent: a refusal names the field (by this API's own
+/// name for it, `scopes[1]`) and the rule, never the value, so a token pasted into the
+/// wrong field does not come back. A name, description or user id that holds a token is
+/// refused (`invalid_input`): it would be stored, and shown, as it is.
+///
+/// Every answer that shows an integration carries its version as a strong `ETag`
+/// (`"3"`). A `PATCH` with `If-Match: "3"` applies only if the integration is still at
+/// version 3 ([`IntegrationUpdate::expect_version`]), and is otherwise `412
+/// precondition_failed`, changing nothing: an edit form sends back the `ETag` of what
+/// it showed, and never undoes a change made meanwhile. `If-Match: *` is the same as
+/// none (the integration exists); a list of tags matches if one does (RFC 9110
+/// §13.1.1). A weak tag (`W/"3"`) or one that is no version never matches; a value that
+/// is not `*` or a list of entity tags matches nothing either (`412
+/// malformed_precondition`). As RFC 9110 §13.2.2 orders it, an edit refused anyway
+/// (404, 403, 422) says so rather than 412. Other operations ignore `If-Match`.
+///
+/// The two listings that grow without bound come a page at a time: `limit` items (1 to
+/// [`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE), default
+/// [`DEFAULT_PAGE_SIZE`](crate::DEFAULT_PAGE_SIZE)), and `next_cursor` (`null` on the last
+/// page) to pass as `cursor` for the next. The audit log takes `integration=<id>` for one
+/// integration's events. Parameters an operation does not take are ignored; a malformed,
+/// repeated or out-of-range one is `422 invalid_input`. See [`PrivateIntegrations::list_page`].
+///
+/// Every route is guarded by a [`CsrfLayer`] that trusts no other origin: a
+/// state-changing request that a browser sent from another site is refused before the
+/// login runs. Same-origin browser requests and clients that are no browser (curl,
+/// another server) go through. [`admin_router_with_csrf`] takes a layer of the host's.
 ///
 /// Every failure is JSON, `{"error": code, "message": text}`:
 ///
 /// | status | `error` | when |
 /// |---|---|---|
-/// | 400 | `malformed_json` | the body is not JSON |
+/// | 400 | `malformed_json` | the body is not JSON (the message gives the line and column) |
+/// | 404 | `not_found` | a path under the router that names no operation |
+/// | 405 | `method_not_allowed` | a method the path does not take (with `Allow`) |
 /// | 403 | `permission_denied`, `feature_disabled` | [`Error::PermissionDenied`], [`Error::FeatureDisabled`] |
+/// | 403 | `cross_site_request` | a browser sent a change from another site ([`CsrfLayer`]) |
 /// | 404 | `not_found` | [`Error::NotFound`]; also a malformed integration id, without a storage call |
 /// | 409 | `rotation_in_progress`, `no_rotation_in_progress`, `conflict` | the errors of the same names (`conflict`: reload and retry) |
+/// | 412 | `precondition_failed`, `malformed_precondition` | a `PATCH` whose `If-Match` names no version the integration is at ([`IntegrationUpdate::expect_version`]), or is not `*` or a list of entity tags |
 /// | 413 | `body_too_large` | the body is over axum's limit (2 MB by default) |
 /// | 415 | `unsupported_media_type` | a body without `Content-Type: application/json` |
 /// | 422 | `invalid_body` | JSON of the wrong shape (a missing field, an unknown field, a wrong type or value) |
@@ -110,6 +148,52 @@ where
     A: FromRequestParts<S> + Into<Actor> + Send + 'static,
     S: Clone + Send + Sync + 'static,
 {
+    admin_router_with_csrf::<A, S>(pi, CsrfLayer::new())
+}
+
+/// [`admin_router`] with the host's own [`CsrfLayer`]: to trust the origin of admin pages
+/// served from another origin than the API, say.
+///
+/// Every route of the admin API goes through `csrf` before anything else, the host's
+/// login included: a state-changing request that a browser sent from another site is
+/// `403 cross_site_request` (see [`CsrfLayer`] for the rules).
+///
+/// # Example
+///
+/// ```
+/// use axum::{Router, extract::FromRequestParts, http::{StatusCode, request::Parts}};
+/// use private_integrations::*;
+/// use private_integrations::http::{CsrfLayer, admin_router_with_csrf};
+///
+/// struct HostLogin(Actor);
+///
+/// impl<S: Send + Sync> FromRequestParts<S> for HostLogin {
+///     type Rejection = StatusCode;
+///     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, StatusCode> {
+///         parts.extensions.get::<Actor>().cloned().map(HostLogin).ok_or(StatusCode::UNAUTHORIZED)
+///     }
+/// }
+///
+/// impl From<HostLogin> for Actor {
+///     fn from(login: HostLogin) -> Actor {
+///         login.0
+///     }
+/// }
+///
+/// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+///     .build();
+/// let csrf = CsrfLayer::new().trust_origin("https://console.example.com")?;
+/// let app: Router = Router::new().nest("/admin", admin_router_with_csrf::<HostLogin, _>(pi, csrf));
+/// # let _ = app;
+/// # Ok::<(), Error>(())
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub fn admin_router_with_csrf<A, S>(pi: PrivateIntegrations, csrf: CsrfLayer) -> Router<S>
+where
+    A: FromRequestParts<S> + Into<Actor> + Send + 'static,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route("/integrations", post(create::<A>).get(list::<A>))
         .route(
@@ -129,7 +213,39 @@ where
         .route("/feature", put(set_feature::<A>))
         .route("/rotation-due", get(rotation_due::<A>))
         .route("/audit-log", get(audit_log::<A>))
+        .fallback(no_such_operation)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(pi))
+        .layer(csrf)
+        .layer(map_response(no_store))
+}
+
+/// Keeps every answer of the admin API out of caches on the way (RFC 9111 §5.2.2.5):
+/// lists and the audit log are as private as a token, and a shared cache must not serve
+/// one admin's answer, or an error about a request, to anyone else.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A path under the admin router that names no operation.
+async fn no_such_operation() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such operation: see openapi.yaml",
+    )
+}
+
+/// A method the path does not take (axum adds the `Allow` header).
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this path does not take this method: the Allow header lists those it takes",
+    )
 }
 
 /// The acting admin, as the host's login `A` found them.
@@ -152,7 +268,7 @@ where
 
 /// A failure of the admin API, as JSON.
 #[derive(Debug)]
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: Cow<'static, str>,
@@ -175,7 +291,11 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             status,
             code,
@@ -212,31 +332,149 @@ impl From<Error> for ApiError {
                 );
             }
         };
-        // These messages name fields, rules and the caller's own scope names, never a
-        // secret or an internal detail.
-        ApiError::new(status, code, err.to_string())
+        // These messages name fields and rules, never a value the caller sent (a token
+        // pasted into the wrong field must not come back) or an internal detail.
+        let message = match &err {
+            Error::UnknownScope(_) => Cow::Borrowed(UNKNOWN_SCOPE),
+            Error::InvalidInput(InvalidInput::DuplicateScope(_)) => {
+                Cow::Borrowed("the scope catalog names a scope twice")
+            }
+            _ => Cow::Owned(err.to_string()),
+        };
+        ApiError::new(status, code, message)
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        let (status, code) = match &rejection {
-            JsonRejection::MissingJsonContentType(_) => {
-                return ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "send the body as JSON, with `Content-Type: application/json`",
-                );
-            }
-            JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
-            JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
-            }
-            _ => (StatusCode::BAD_REQUEST, "unreadable_body"),
-        };
-        ApiError::new(status, code, rejection.body_text())
+/// The message of `unknown_scope` when it is not known which scope it was.
+const UNKNOWN_SCOPE: &str = "a scope is not in the service's scope catalog";
+
+/// [`Error`] as an [`ApiError`], saying which of `scopes` is unknown by its place in the
+/// list (`scopes[2]`), never by its name: the name is what the caller sent.
+fn scope_error(err: Error, pi: &PrivateIntegrations, scopes: &[String]) -> ApiError {
+    let mut api = ApiError::from(err);
+    if api.code == "unknown_scope" {
+        let catalog = pi.scope_catalog();
+        if let Some(at) = scopes.iter().position(|s| !catalog.contains(s)) {
+            api.message = format!("scopes[{at}] is not in the service's scope catalog").into();
+        }
     }
+    api
+}
+
+/// A JSON body, read so that no refusal repeats what was sent: axum's own `Json`
+/// rejections quote the offending value (`invalid type: string "pit_…"`), and a token
+/// pasted into the wrong field must never come back in a response. A refusal names the
+/// field by its path in the body (`scopes[1]`), which holds only this API's field names
+/// and indices: an unknown field is refused at the body's top level, without its name.
+struct JsonBody<T>(T);
+
+/// A request body of the admin API, and the names of its fields.
+trait Body: DeserializeOwned {
+    const FIELDS: &'static [&'static str];
+}
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: Body,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON, with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        "the body is larger than the server takes",
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "unreadable_body",
+                        "the body could not be read",
+                    )
+                }
+            })?;
+        let mut reader = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut reader).map_err(|err| {
+            // The path names fields as the body spelled them: show it only if each is one
+            // of this body's own fields (an unknown one is the caller's text).
+            let known = err.path().iter().all(|segment| match segment {
+                serde_path_to_error::Segment::Map { key } => T::FIELDS.contains(&key.as_str()),
+                serde_path_to_error::Segment::Seq { .. } => true,
+                _ => false,
+            });
+            let path = if known {
+                err.path().to_string()
+            } else {
+                ".".to_owned()
+            };
+            refused_body(&path, &err.into_inner())
+        })?;
+        reader.end().map_err(|err| refused_body(".", &err))?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// Why a body was refused, from where in it (`path`, `.` for the whole) and the JSON
+/// reader's error, whose own text is never shown (it may quote the value).
+fn refused_body(path: &str, err: &serde_json::Error) -> ApiError {
+    match err.classify() {
+        serde_json::error::Category::Data if path == "." => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "the body must be a JSON object with this operation's fields, each once and no \
+             others (see openapi.yaml)",
+        ),
+        serde_json::error::Category::Data => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("{path} has the wrong type or value (see openapi.yaml)"),
+        ),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!(
+                "the body is not JSON (line {}, column {})",
+                err.line(),
+                err.column()
+            ),
+        ),
+    }
+}
+
+/// `Content-Type: application/json`, or another `application/…+json`, with any
+/// parameters (`; charset=utf-8`).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    kind.eq_ignore_ascii_case("application") && (subtype == "json" || subtype.ends_with("+json"))
+}
+
+/// A field that may be left out but, when given, is a value of its type: `null` is not
+/// "leave it as it is" (leave the field out for that).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// `Error` as an axum response: the status and JSON body of the admin API (see
@@ -265,8 +503,8 @@ fn integration_id(path: Result<Path<String>, PathRejection>) -> ApiResult<Integr
 }
 
 /// The body, or the JSON error that says what is wrong with it.
-fn body<T>(json: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    json.map(|Json(value)| value).map_err(ApiError::from)
+fn body<T: Body>(json: Result<JsonBody<T>, ApiError>) -> ApiResult<T> {
+    json.map(|JsonBody(value)| value)
 }
 
 /// A response that shows a token: the admin's only chance to copy it.
@@ -283,7 +521,7 @@ fn token_shown(status: StatusCode, integration: &Integration, token: &IssuedToke
         token: token.expose_secret(),
         token_notice: TOKEN_NOTICE,
     };
-    let mut response = (status, Json(body)).into_response();
+    let mut response = (status, etag(integration), Json(body)).into_response();
     // Keep the token out of every cache on the way (RFC 9111 §5.2.2.5).
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -303,8 +541,11 @@ struct CreateBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
+    #[serde(default, deserialize_with = "present")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     scopes: Option<Vec<String>>,
 }
 
@@ -326,30 +567,106 @@ struct FeatureBody {
     enabled: bool,
 }
 
+impl Body for CreateBody {
+    const FIELDS: &'static [&'static str] = &["name", "description", "scopes"];
+}
+
+impl Body for UpdateBody {
+    const FIELDS: &'static [&'static str] = &["name", "description", "scopes"];
+}
+
+impl Body for RotateBody {
+    const FIELDS: &'static [&'static str] = &["mode"];
+}
+
+impl Body for PermissionBody {
+    const FIELDS: &'static [&'static str] = &["permission"];
+}
+
+impl Body for FeatureBody {
+    const FIELDS: &'static [&'static str] = &["enabled"];
+}
+
 #[derive(Serialize)]
 struct Integrations {
     integrations: Vec<Integration>,
 }
 
+/// A page of integrations: the field of the unpaged list, and the next page's cursor.
+#[derive(Serialize)]
+struct IntegrationPage {
+    integrations: Vec<Integration>,
+    next_cursor: Option<Cursor>,
+}
+
+/// A page of the audit log.
 #[derive(Serialize)]
 struct Events {
     events: Vec<AuditEvent>,
+    next_cursor: Option<Cursor>,
+}
+
+/// The query parameters of a paged listing, read by hand: every refusal names the
+/// parameter and the rule, never the value. Parameters the operation does not take are
+/// ignored, as HTTP APIs do (a cache-buster, say).
+#[derive(Default)]
+struct PageQuery {
+    page: PageRequest,
+    integration: Option<IntegrationId>,
+}
+
+/// Reads `limit`, `cursor` and, where `with_integration`, `integration` from a query
+/// string. Each may appear once.
+fn page_query(raw: Option<&str>, with_integration: bool) -> Result<PageQuery, Error> {
+    let malformed = |field| Error::InvalidInput(InvalidInput::Malformed { field });
+    let mut query = PageQuery::default();
+    let (mut limit, mut cursor, mut integration) = (None, None, None);
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let (slot, field) = match &*name {
+            "limit" => (&mut limit, "limit"),
+            "cursor" => (&mut cursor, "cursor"),
+            "integration" if with_integration => (&mut integration, "integration"),
+            _ => continue,
+        };
+        if slot.replace(value).is_some() {
+            return Err(InvalidInput::Repeated { field }.into());
+        }
+    }
+    if let Some(limit) = limit {
+        if limit.is_empty() || !limit.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(malformed("limit"));
+        }
+        // More digits than a usize holds is out of range, like any number above the max.
+        query.page = query.page.limit(limit.parse().unwrap_or(usize::MAX));
+        query.page.validate()?;
+    }
+    if let Some(cursor) = cursor {
+        query.page = query.page.after(Cursor::parse(&cursor)?);
+    }
+    if let Some(id) = integration {
+        query.integration = Some(IntegrationId::parse(&id).map_err(|_| malformed("integration"))?);
+    }
+    Ok(query)
 }
 
 async fn create<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
-    json: Result<Json<CreateBody>, JsonRejection>,
+    json: Result<JsonBody<CreateBody>, ApiError>,
 ) -> ApiResult<Response> {
     let CreateBody {
         name,
         description,
         scopes,
     } = body(json)?;
+    as_sent(&name, Some(&description))?;
     let new = NewIntegration::new(name)
         .description(description)
-        .scopes(scopes);
-    let created = pi.create(&actor, new).await?;
+        .scopes(scopes.iter().cloned());
+    let created = pi
+        .create(&actor, new)
+        .await
+        .map_err(|err| scope_error(err, &pi, &scopes))?;
     Ok(token_shown(
         StatusCode::CREATED,
         &created.integration,
@@ -360,32 +677,43 @@ async fn create<A>(
 async fn list<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
-) -> ApiResult<Json<Integrations>> {
-    let integrations = pi.list(&actor).await?;
-    Ok(Json(Integrations { integrations }))
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<IntegrationPage>> {
+    let query = page_query(raw.as_deref(), false)?;
+    let page = pi.list_page(&actor, query.page).await?;
+    Ok(Json(IntegrationPage {
+        integrations: page.items,
+        next_cursor: page.next,
+    }))
 }
 
 async fn get_one<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<Integration>> {
+) -> ApiResult<Tagged> {
     let id = integration_id(path)?;
-    Ok(Json(pi.get(&actor, &id).await?))
+    Ok(Tagged(pi.get(&actor, &id).await?))
 }
 
 async fn update<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-    json: Result<Json<UpdateBody>, JsonRejection>,
-) -> ApiResult<Json<Integration>> {
+    headers: HeaderMap,
+    json: Result<JsonBody<UpdateBody>, ApiError>,
+) -> ApiResult<Tagged> {
     let id = integration_id(path)?;
+    let precondition = if_match(&headers);
     let UpdateBody {
         name,
         description,
         scopes,
     } = body(json)?;
+    if let Some(name) = &name {
+        as_sent(name, None)?;
+    }
+    as_sent("-", description.as_deref())?;
     let mut update = IntegrationUpdate::new();
     if let Some(name) = name {
         update = update.name(name);
@@ -393,10 +721,179 @@ async fn update<A>(
     if let Some(description) = description {
         update = update.description(description);
     }
-    if let Some(scopes) = scopes {
-        update = update.scopes(scopes);
+    if let Some(scopes) = &scopes {
+        update = update.scopes(scopes.iter().cloned());
     }
-    Ok(Json(pi.update(&actor, &id, update).await?))
+    let update = match expected_version(&precondition, &pi, &actor, &id).await? {
+        Some(version) => update.expect_version(version),
+        None => update,
+    };
+    match pi.update(&actor, &id, update).await {
+        Err(Error::Conflict) if precondition == IfMatch::Malformed => Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "malformed_precondition",
+            "If-Match must be * or entity tags such as \"3\", the ETag of the version the edit was made from: this one matches nothing",
+        )),
+        Err(Error::Conflict) if precondition.is_conditional() => Err(precondition_failed()),
+        Err(err) => Err(scope_error(err, &pi, scopes.as_deref().unwrap_or_default())),
+        Ok(integration) => Ok(Tagged(integration)),
+    }
+}
+
+/// An integration as JSON, with its version as a strong `ETag`.
+struct Tagged(Integration);
+
+impl IntoResponse for Tagged {
+    fn into_response(self) -> Response {
+        (etag(&self.0), Json(&self.0)).into_response()
+    }
+}
+
+/// `ETag: "<version>"`: strong, from the stored version, so `If-Match` can name what an
+/// edit was made from. A rotation's grace period that ends shows as `pending_rotation:
+/// null` without a new version (time passed, nothing was written), so two answers with
+/// one `ETag` may differ in that field.
+fn etag(integration: &Integration) -> [(HeaderName, HeaderValue); 1] {
+    let value = HeaderValue::from_str(&format!("\"{}\"", integration.version()))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    [(ETAG, value)]
+}
+
+/// What the `If-Match` header of an edit asks.
+#[derive(Debug, PartialEq, Eq)]
+enum IfMatch {
+    /// No `If-Match`: the edit applies to whatever is stored.
+    Absent,
+    /// `*`: any current representation, that is, the integration exists (as without it).
+    Any,
+    /// A list of entity tags: the edit applies only if the integration is at one of these
+    /// versions. Tags that name no version this API issues (weak ones, or not a canonical
+    /// decimal number) match nothing and are left out; so may all be.
+    Versions(Vec<u64>),
+    /// Not `*` nor a list of entity tags: matches nothing.
+    Malformed,
+}
+
+impl IfMatch {
+    fn is_conditional(&self) -> bool {
+        matches!(self, IfMatch::Versions(_) | IfMatch::Malformed)
+    }
+}
+
+/// Reads `If-Match` (RFC 9110 §13.1.1): `*`, or a list of entity tags; every header
+/// line counts.
+fn if_match(headers: &HeaderMap) -> IfMatch {
+    let mut values = headers.get_all(IF_MATCH).iter().peekable();
+    if values.peek().is_none() {
+        return IfMatch::Absent;
+    }
+    let mut any = false;
+    let mut versions = Vec::new();
+    let mut tags = 0;
+    for value in values {
+        let value = value.as_bytes().trim_ascii();
+        if value == b"*" {
+            any = true;
+            continue;
+        }
+        let Some(list) = entity_tags(value) else {
+            return IfMatch::Malformed;
+        };
+        tags += list.len();
+        versions.extend(
+            list.iter()
+                .filter_map(|(weak, tag)| version_tag(*weak, tag)),
+        );
+    }
+    match (any, tags) {
+        (true, 0) => IfMatch::Any,
+        (false, _) => IfMatch::Versions(versions),
+        (true, _) => IfMatch::Malformed,
+    }
+}
+
+/// The version an edit under `precondition` must find, if any: of several, the one the
+/// integration is at now (read once more; the write still checks it).
+async fn expected_version(
+    precondition: &IfMatch,
+    pi: &PrivateIntegrations,
+    actor: &Actor,
+    id: &IntegrationId,
+) -> ApiResult<Option<u64>> {
+    // No stored version reaches u64::MAX (the SQL backends store versions as 64-bit
+    // signed integers): expecting it matches nothing, and the edit is still checked in
+    // full (permission, existence, fields) before 412 is answered, as RFC 9110 §13.2.2
+    // orders it.
+    const NOTHING: u64 = u64::MAX;
+    Ok(match precondition {
+        IfMatch::Absent | IfMatch::Any => None,
+        IfMatch::Malformed => Some(NOTHING),
+        IfMatch::Versions(versions) => match versions.as_slice() {
+            [] => Some(NOTHING),
+            [one] => Some(*one),
+            several => {
+                let now = pi.get(actor, id).await?.version();
+                Some(if several.contains(&now) { now } else { NOTHING })
+            }
+        },
+    })
+}
+
+/// The entity tags of a list (`#entity-tag`): each `[W/]"…"`, with visible ASCII or
+/// non-ASCII bytes inside the quotes, separated by commas and optional white space.
+/// `None` unless the whole value is such a list with at least one tag.
+fn entity_tags(value: &[u8]) -> Option<Vec<(bool, &[u8])>> {
+    let mut tags = Vec::new();
+    let mut rest = value;
+    loop {
+        rest = rest.trim_ascii_start();
+        while let Some(after) = rest.strip_prefix(b",") {
+            rest = after.trim_ascii_start();
+        }
+        if rest.is_empty() {
+            break;
+        }
+        let (weak, quoted) = match rest.strip_prefix(b"W/") {
+            Some(after) => (true, after),
+            None => (false, rest),
+        };
+        let inside = quoted.strip_prefix(b"\"")?;
+        let end = inside.iter().position(|&b| b == b'"')?;
+        let tag = &inside[..end];
+        if !tag
+            .iter()
+            .all(|&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+        {
+            return None;
+        }
+        tags.push((weak, tag));
+        rest = inside[end + 1..].trim_ascii_start();
+        if !rest.is_empty() && !rest.starts_with(b",") {
+            return None;
+        }
+    }
+    (!tags.is_empty()).then_some(tags)
+}
+
+/// The version a tag names, if it is one this API issues: strong, decimal digits, no
+/// leading zero.
+fn version_tag(weak: bool, tag: &[u8]) -> Option<u64> {
+    let canonical = !weak
+        && !tag.is_empty()
+        && tag.iter().all(u8::is_ascii_digit)
+        && (tag == b"0" || tag[0] != b'0');
+    if !canonical {
+        return None;
+    }
+    std::str::from_utf8(tag).ok()?.parse().ok()
+}
+
+fn precondition_failed() -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        "the integration changed since this edit was made (If-Match): reload it and edit again",
+    )
 }
 
 async fn delete<A>(
@@ -413,7 +910,7 @@ async fn rotate<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-    json: Result<Json<RotateBody>, JsonRejection>,
+    json: Result<JsonBody<RotateBody>, ApiError>,
 ) -> ApiResult<Response> {
     let id = integration_id(path)?;
     let RotateBody { mode } = body(json)?;
@@ -429,46 +926,90 @@ async fn cancel_rotation<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<Integration>> {
+) -> ApiResult<Tagged> {
     let id = integration_id(path)?;
-    Ok(Json(pi.cancel_rotation(&actor, &id).await?))
+    Ok(Tagged(pi.cancel_rotation(&actor, &id).await?))
 }
 
 async fn expire_previous_now<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-) -> ApiResult<Json<Integration>> {
+) -> ApiResult<Tagged> {
     let id = integration_id(path)?;
-    Ok(Json(pi.expire_previous_now(&actor, &id).await?))
+    Ok(Tagged(pi.expire_previous_now(&actor, &id).await?))
 }
 
 async fn set_permission<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-    json: Result<Json<PermissionBody>, JsonRejection>,
+    json: Result<JsonBody<PermissionBody>, ApiError>,
 ) -> ApiResult<StatusCode> {
-    let user = path
-        .map_err(|_| invalid_user_id())
-        .and_then(|Path(raw)| UserId::try_new(raw).map_err(|err| Error::from(err).into()))?;
+    let user = path.map_err(|_| invalid_user_id()).and_then(|Path(raw)| {
+        if !raw.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return Err(invalid_user_id());
+        }
+        if holds_token(&raw) {
+            // Stored in the audit log as it is: a secret at rest if it were a token.
+            return Err(Error::from(InvalidInput::HoldsToken { field: "user id" }).into());
+        }
+        UserId::try_new(raw).map_err(|err| Error::from(err).into())
+    })?;
     let PermissionBody { permission } = body(json)?;
     pi.set_permission(&actor, &user, permission).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The limits `openapi.yaml` states for a name and a description, as sent: at most 100
+/// and 1000 characters before trimming, and no control character (but line breaks and
+/// tabs in a description), separator or bidirectional control anywhere, the ends
+/// included. The domain trims first and checks what is left; the API states limits a
+/// schema can say, so it holds the text as sent to them too.
+fn as_sent(name: &str, description: Option<&str>) -> Result<(), Error> {
+    use crate::domain::integration::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if name.chars().count() > MAX_NAME_CHARS {
+        let (field, max) = ("name", MAX_NAME_CHARS);
+        return Err(InvalidInput::TooLong { field, max }.into());
+    }
+    if name
+        .chars()
+        .any(|c| c.is_control() || bidi(c) || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        return Err(InvalidInput::ControlCharacter { field: "name" }.into());
+    }
+    let Some(description) = description else {
+        return Ok(());
+    };
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        let (field, max) = ("description", MAX_DESCRIPTION_CHARS);
+        return Err(InvalidInput::TooLong { field, max }.into());
+    }
+    if description
+        .chars()
+        .any(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || bidi(c))
+    {
+        return Err(InvalidInput::ControlCharacter {
+            field: "description",
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn invalid_user_id() -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_input",
-        "invalid input: user id is malformed",
+        "invalid input: user id is malformed (this API takes 1 to 255 printable ASCII characters)",
     )
 }
 
 async fn set_feature<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
-    json: Result<Json<FeatureBody>, JsonRejection>,
+    json: Result<JsonBody<FeatureBody>, ApiError>,
 ) -> ApiResult<StatusCode> {
     let FeatureBody { enabled } = body(json)?;
     pi.set_feature_enabled(&actor, enabled).await?;
@@ -486,9 +1027,18 @@ async fn rotation_due<A>(
 async fn audit_log<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
+    RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Events>> {
-    let events = pi.audit_log(&actor).await?;
-    Ok(Json(Events { events }))
+    let PageQuery { page, integration } = page_query(raw.as_deref(), true)?;
+    let mut query = AuditLogQuery::new().page(page);
+    if let Some(id) = integration {
+        query = query.integration(id);
+    }
+    let page = pi.audit_log_page(&actor, query).await?;
+    Ok(Json(Events {
+        events: page.items,
+        next_cursor: page.next,
+    }))
 }
 
 #[cfg(test)]
@@ -527,6 +1077,18 @@ mod tests {
             assert_eq!(api.status.as_u16(), status, "{code}");
             assert_eq!(api.code, code);
             assert!(!api.message.contains("db.internal"));
+        }
+    }
+
+    #[test]
+    fn error_messages_repeat_no_input() {
+        let pasted = "pit_AbCdEfGh12345678_secret";
+        for err in [
+            Error::UnknownScope(pasted.into()),
+            Error::InvalidInput(InvalidInput::DuplicateScope(pasted.into())),
+        ] {
+            let api = ApiError::from(err);
+            assert!(!api.message.contains(pasted), "{api:?}");
         }
     }
 }

@@ -32,6 +32,11 @@
 //!   the microsecond, before 1970 and far ahead
 //!   ([`access_settings_round_trip_with_defaults`], [`records_round_trip_exactly`],
 //!   [`timestamps_round_trip_to_the_microsecond`]).
+//! - **pages**: page after page gives exactly the whole listing, for every page size,
+//!   with one integration's audit log as a filter
+//!   ([`integration_pages_follow_the_listing`], [`audit_pages_follow_the_log`]); under
+//!   concurrent writes no page boundary repeats or skips a record or an event
+//!   ([`pages_neither_repeat_nor_skip_under_concurrent_writes`]).
 //!
 //! # Running it
 //!
@@ -65,7 +70,7 @@ use crate::storage::StoredScopes;
 use rand::rngs::SysRng;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-use super::{AccessSettings, TokenCredential};
+use super::{AccessSettings, AuditLogQuery, Cursor, PageRequest, TokenCredential};
 use super::{AuditAction, AuditEvent, Credentials, IntegrationRecord, Storage, StorageError};
 use crate::domain::access::Permission;
 use crate::domain::credentials::{RotationMode, Transition};
@@ -116,6 +121,9 @@ macro_rules! storage_conformance_tests {
             access_settings_round_trip_with_defaults,
             records_round_trip_exactly,
             timestamps_round_trip_to_the_microsecond,
+            integration_pages_follow_the_listing,
+            audit_pages_follow_the_log,
+            pages_neither_repeat_nor_skip_under_concurrent_writes,
         ]);
     };
     (@cases $storage:expr, [$($case:ident),* $(,)?]) => {
@@ -1265,5 +1273,465 @@ pub async fn timestamps_round_trip_to_the_microsecond(storage: Arc<dyn Storage>)
             logged.contains(&e),
             "the event at {at} came back as another instant"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pages.
+
+/// Every page of `account`'s integrations, `size` at a time, checking each page's shape.
+async fn integration_pages(
+    storage: &dyn Storage,
+    account: &AccountId,
+    size: usize,
+) -> Vec<Vec<IntegrationRecord>> {
+    let mut pages = Vec::new();
+    let mut request = PageRequest::new().limit(size);
+    loop {
+        let page = storage
+            .list_page(account, &request)
+            .await
+            .expect("list_page");
+        assert!(page.items.len() <= size, "a page longer than its size");
+        let next = page.next.clone();
+        pages.push(page.items);
+        match next {
+            Some(cursor) => {
+                assert!(
+                    cursor.integration_key().is_some(),
+                    "a cursor of another kind"
+                );
+                request = request.after(cursor);
+            }
+            None => return pages,
+        }
+        assert!(pages.len() < 10_000, "pages never end");
+    }
+}
+
+/// Every page of the audit log `query` asks for, `size` at a time.
+async fn audit_pages(
+    storage: &dyn Storage,
+    account: &AccountId,
+    query: AuditLogQuery,
+    size: usize,
+) -> Vec<Vec<AuditEvent>> {
+    let mut pages = Vec::new();
+    let mut request = PageRequest::new().limit(size);
+    loop {
+        let page = storage
+            .audit_log_page(account, &query.clone().page(request.clone()))
+            .await
+            .expect("audit_log_page");
+        assert!(page.items.len() <= size, "a page longer than its size");
+        let next = page.next.clone();
+        pages.push(page.items);
+        match next {
+            Some(cursor) => {
+                assert!(
+                    cursor.audit_event_key().is_some(),
+                    "a cursor of another kind"
+                );
+                request = request.after(cursor);
+            }
+            None => return pages,
+        }
+        assert!(pages.len() < 10_000, "pages never end");
+    }
+}
+
+/// An account-level audit event told apart by its actor, `ev_{n}`, about `integration`.
+fn numbered(
+    account: &AccountId,
+    n: usize,
+    integration: Option<&IntegrationId>,
+    at: OffsetDateTime,
+) -> AuditEvent {
+    AuditEvent {
+        account: account.clone(),
+        actor: user(&format!("ev_{n}")),
+        integration: integration.cloned(),
+        action: AuditAction::FeatureSwitched {
+            enabled: n.is_multiple_of(2),
+        },
+        at,
+    }
+}
+
+/// Appends `event` alone (a feature switch carries any audit event).
+async fn append(storage: &dyn Storage, event: &AuditEvent) {
+    let enabled = matches!(event.action, AuditAction::FeatureSwitched { enabled: true });
+    storage
+        .set_feature_enabled(&event.account, enabled, event)
+        .await
+        .expect("set_feature_enabled");
+}
+
+/// `list_page`, page after page, gives exactly `list`: every record once, oldest first
+/// (records created at the same instant by id), each page as long as asked until the
+/// last, `next` only when more follow; only the account's own records; an empty account
+/// is one empty page.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::integration_pages_follow_the_listing(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn integration_pages_follow_the_listing(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b, empty) = (account(), account(), account());
+    let times = [
+        t0(),
+        t0(),
+        t0() + Duration::microseconds(1),
+        t0() - Duration::days(400),
+        t0(),
+        t0() + Duration::days(1),
+        t0() + Duration::microseconds(1),
+    ];
+    for (n, at) in times.iter().enumerate() {
+        let r = record(if n == 4 { &b } else { &a }, *at);
+        storage.insert(&r, &created(&r)).await.expect("insert");
+    }
+    let listed = storage.list(&a).await.expect("list");
+    assert_eq!(listed.len(), 6);
+    for size in 1..=7 {
+        let pages = integration_pages(storage, &a, size).await;
+        let (last, full) = pages.split_last().expect("at least one page");
+        assert!(
+            full.iter().all(|page| page.len() == size),
+            "size {size}: a page before the last is short"
+        );
+        assert!(
+            !last.is_empty() || pages.len() == 1,
+            "size {size}: an empty last page"
+        );
+        let read: Vec<_> = pages.iter().flatten().map(|r| r.id.clone()).collect();
+        let expected: Vec<_> = listed.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(read, expected, "size {size}: the pages are not the listing");
+        assert_eq!(pages.len(), listed.len().div_ceil(size), "size {size}");
+    }
+    for (r, listed) in integration_pages(storage, &a, 4)
+        .await
+        .iter()
+        .flatten()
+        .zip(&listed)
+    {
+        assert_same(r, listed, "a paged record");
+    }
+    assert_eq!(integration_pages(storage, &b, 2).await.concat().len(), 1);
+    // Cursors at the ends of time (any text of a cursor's form is one): all, or nothing.
+    let (first, last) = (
+        time::PrimitiveDateTime::MIN.assume_utc(),
+        time::PrimitiveDateTime::MAX.assume_utc(),
+    );
+    let id = fresh_id();
+    let all = PageRequest::new().after(Cursor::after_integration(first, &id));
+    let page = storage
+        .list_page(&a, &all)
+        .await
+        .expect("a cursor before all time");
+    assert_eq!(page.items.len(), 6);
+    let none = PageRequest::new().after(Cursor::after_integration(last, &id));
+    let page = storage
+        .list_page(&a, &none)
+        .await
+        .expect("a cursor after all time");
+    assert!(page.items.is_empty());
+    let nothing = integration_pages(storage, &empty, 2).await;
+    assert!(
+        nothing.len() == 1 && nothing[0].is_empty(),
+        "an empty account"
+    );
+
+    // A cursor of one account read in another: only that account's records, after it.
+    let cursor = storage
+        .list_page(&a, &PageRequest::new().limit(1))
+        .await
+        .expect("list_page")
+        .next
+        .expect("more than one record");
+    let elsewhere = storage
+        .list_page(&b, &PageRequest::new().after(cursor))
+        .await
+        .expect("list_page");
+    assert!(elsewhere.items.iter().all(|r| r.account == b));
+}
+
+/// `audit_log_page`, page after page, gives exactly `audit_log`: every event once,
+/// newest first, events of one instant across page boundaries included; with an
+/// integration, exactly that integration's events (a deleted one's too), and an unknown
+/// id gives one empty page.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::audit_pages_follow_the_log(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn audit_pages_follow_the_log(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b) = (account(), account());
+    let (first, second) = (record(&a, t0()), record(&a, t0()));
+    for r in [&first, &second] {
+        storage.insert(r, &created(r)).await.expect("insert");
+    }
+    // Runs of events at one instant, some longer than a page, interleaved between the two
+    // integrations and the account, with a clock that goes back once.
+    let instants = [0, 0, 0, 0, 0, 1, 1, 2, -5, 3, 3, 3, 3, 3, 3, 3, 4];
+    for (n, seconds) in instants.iter().enumerate() {
+        let about = match n % 3 {
+            0 => Some(&first.id),
+            1 => Some(&second.id),
+            _ => None,
+        };
+        append(
+            storage,
+            &numbered(&a, n, about, t0() + Duration::seconds(*seconds)),
+        )
+        .await;
+    }
+    append(storage, &numbered(&b, 99, Some(&first.id), t0())).await;
+    storage
+        .delete(
+            &a,
+            &second.id,
+            1,
+            &event(&second, AuditAction::Deleted, t0()),
+        )
+        .await
+        .expect("delete");
+
+    let log = log(storage, &a).await;
+    assert_eq!(log.len(), 2 + instants.len() + 1);
+    for size in [1, 2, 3, 4, 7, 20, 21, 200] {
+        let pages = audit_pages(storage, &a, AuditLogQuery::new(), size).await;
+        let (_, full) = pages.split_last().expect("at least one page");
+        assert!(full.iter().all(|page| page.len() == size), "size {size}");
+        assert_eq!(
+            pages.concat(),
+            log,
+            "size {size}: the pages are not the log"
+        );
+        for integration in [&first.id, &second.id] {
+            let query = AuditLogQuery::new().integration(integration.clone());
+            let pages = audit_pages(storage, &a, query, size).await;
+            let expected: Vec<_> = log
+                .iter()
+                .filter(|e| e.integration.as_ref() == Some(integration))
+                .cloned()
+                .collect();
+            assert!(!expected.is_empty());
+            assert_eq!(
+                pages.concat(),
+                expected,
+                "size {size}: one integration's log"
+            );
+        }
+    }
+    for (at, expected) in [
+        (time::PrimitiveDateTime::MIN.assume_utc(), 0),
+        (time::PrimitiveDateTime::MAX.assume_utc(), log.len()),
+    ] {
+        for position in [0, u64::MAX] {
+            let cursor = Cursor::after_audit_event(at, position);
+            let query = AuditLogQuery::new().page(PageRequest::new().after(cursor));
+            let page = storage
+                .audit_log_page(&a, &query)
+                .await
+                .expect("a cursor at an end of time");
+            assert_eq!(page.items.len(), expected, "after {at}, {position}");
+        }
+    }
+    let unknown = AuditLogQuery::new().integration(fresh_id());
+    assert_eq!(audit_pages(storage, &a, unknown, 5).await, [Vec::new()]);
+    let of_b = audit_pages(storage, &b, AuditLogQuery::new(), 5).await;
+    assert_eq!(of_b.concat(), [numbered(&b, 99, Some(&first.id), t0())]);
+}
+
+/// Pages read while other writers add, edit and delete: no record or event is on two
+/// pages, none that existed when the first page was read (and was not deleted) is
+/// missing, and so is none written meanwhile behind the reader's cursor. Writers run
+/// freely on other tasks throughout, and between pages the case writes just before,
+/// at and just after the cursor's own key.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::pages_neither_repeat_nor_skip_under_concurrent_writes(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn pages_neither_repeat_nor_skip_under_concurrent_writes(storage: Arc<dyn Storage>) {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const EXISTING: usize = 24;
+    const PAGE: usize = 3;
+    let a = account();
+    let mut existing = Vec::new();
+    for n in 0..EXISTING {
+        let r = record(&a, t0() + Duration::seconds((n / 4) as i64));
+        storage.insert(&r, &created(&r)).await.expect("insert");
+        existing.push(r);
+    }
+    for n in 0..EXISTING {
+        append(
+            &*storage,
+            &numbered(&a, n, None, t0() + Duration::seconds((n / 4) as i64)),
+        )
+        .await;
+    }
+    let existing_events = log(&*storage, &a).await;
+
+    // Free writers: new events at any time, new integrations at any time.
+    let done = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (storage, done, a) = (Arc::clone(&storage), Arc::clone(&done), a.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !done.load(Ordering::SeqCst) && n < 40 {
+                    let at = t0() + Duration::seconds((n % 13) as i64);
+                    append(&*storage, &numbered(&a, 10_000 * (w + 1) + n, None, at)).await;
+                    let r = record(&a, at);
+                    storage.insert(&r, &created(&r)).await.expect("insert");
+                    n += 1;
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+
+    // The integrations, oldest first.
+    let mut seen = HashSet::new();
+    let mut must_see: HashSet<IntegrationId> = existing.iter().map(|r| r.id.clone()).collect();
+    let mut deleted = HashSet::new();
+    let mut last: Option<(OffsetDateTime, IntegrationId)> = None;
+    let mut request = PageRequest::new().limit(PAGE);
+    for round in 0u32.. {
+        let page = storage.list_page(&a, &request).await.expect("list_page");
+        for r in &page.items {
+            let key = (r.created_at, r.id.clone());
+            assert!(last.as_ref().is_none_or(|last| key > *last), "out of order");
+            assert!(
+                seen.insert(r.id.clone()),
+                "integration {} on two pages",
+                r.id
+            );
+            assert!(!deleted.contains(&r.id), "a deleted integration was listed");
+            last = Some(key);
+        }
+        let Some(cursor) = page.next else { break };
+        let (at, id) = cursor.integration_key().expect("an integration cursor");
+        assert_eq!(
+            (at, id),
+            last.as_ref().map(|(t, i)| (*t, i)).expect("a last record")
+        );
+        // Behind the cursor (must be listed), before it (need not be), on it.
+        let behind = record(&a, at + Duration::microseconds(1));
+        let before = record(&a, at - Duration::microseconds(1));
+        for r in [&behind, &before] {
+            storage.insert(r, &created(r)).await.expect("insert");
+        }
+        must_see.insert(behind.id.clone());
+        // Edit one already read and one not yet read; delete one not yet read.
+        for r in existing.iter().filter(|r| seen.contains(&r.id)).take(1) {
+            let now = stored(&*storage, r).await;
+            let next = edited(&now, &format!("round {round}"), t0());
+            storage
+                .update(
+                    &next,
+                    now.version,
+                    &event(&next, AuditAction::Updated, t0()),
+                )
+                .await
+                .expect("update of a read record");
+        }
+        let unread: Vec<&IntegrationRecord> = existing
+            .iter()
+            .filter(|r| !seen.contains(&r.id) && !deleted.contains(&r.id))
+            .collect();
+        if let Some(r) = unread.first() {
+            let now = stored(&*storage, r).await;
+            let next = edited(&now, &format!("round {round}"), t0());
+            storage
+                .update(
+                    &next,
+                    now.version,
+                    &event(&next, AuditAction::Updated, t0()),
+                )
+                .await
+                .expect("update of an unread record");
+        }
+        if round.is_multiple_of(2)
+            && let Some(r) = unread.last()
+        {
+            storage
+                .delete(
+                    &a,
+                    &r.id,
+                    stored(&*storage, r).await.version,
+                    &event(r, AuditAction::Deleted, t0()),
+                )
+                .await
+                .expect("delete");
+            deleted.insert(r.id.clone());
+            must_see.remove(&r.id);
+        }
+        request = request.after(cursor);
+    }
+    let missing: Vec<_> = must_see.difference(&seen).collect();
+    assert!(missing.is_empty(), "integrations skipped: {missing:?}");
+
+    // The audit log, newest first.
+    // Events told apart: the numbered ones by actor, the creations by integration.
+    let ident = |e: &AuditEvent| match (&e.action, &e.integration) {
+        (AuditAction::Created, Some(id)) => Some(format!("created {id}")),
+        _ if e.actor.as_str().starts_with("ev_") => Some(e.actor.to_string()),
+        _ => None,
+    };
+    let mut seen = HashSet::new();
+    let mut must_see: HashSet<String> = existing_events.iter().filter_map(ident).collect();
+    assert_eq!(must_see.len(), 2 * EXISTING);
+    let mut previous_at: Option<OffsetDateTime> = None;
+    let mut request = PageRequest::new().limit(PAGE);
+    let mut n = 1_000_000;
+    loop {
+        let page = storage
+            .audit_log_page(&a, &AuditLogQuery::new().page(request.clone()))
+            .await
+            .expect("audit_log_page");
+        for e in &page.items {
+            assert!(previous_at.is_none_or(|at| e.at <= at), "out of order");
+            previous_at = Some(e.at);
+            if let Some(ident) = ident(e) {
+                assert!(seen.insert(ident.clone()), "event {ident} on two pages");
+            }
+        }
+        let Some(cursor) = page.next else { break };
+        let (at, _) = cursor.audit_event_key().expect("an audit cursor");
+        // Behind the cursor (must be read), at its instant and ahead of it (need not be).
+        let behind = numbered(&a, n, None, at - Duration::microseconds(1));
+        append(&*storage, &behind).await;
+        must_see.insert(behind.actor.to_string());
+        append(&*storage, &numbered(&a, n + 1, None, at)).await;
+        append(
+            &*storage,
+            &numbered(&a, n + 2, None, at + Duration::microseconds(1)),
+        )
+        .await;
+        n += 3;
+        request = request.after(cursor);
+    }
+    let missing: Vec<_> = must_see.difference(&seen).collect();
+    assert!(missing.is_empty(), "events skipped: {missing:?}");
+
+    done.store(true, Ordering::SeqCst);
+    for writer in writers {
+        writer.await.expect("a writer panicked");
     }
 }

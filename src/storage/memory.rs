@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{AccessSettings, AuditEvent, IntegrationRecord, Storage, StorageError, TokenLookup};
+use super::{
+    AccessSettings, AuditEvent, AuditLogQuery, Cursor, IntegrationRecord, Page, PageRequest,
+    Storage, StorageError, TokenLookup, paging,
+};
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 
@@ -305,5 +308,79 @@ impl Storage for MemoryStorage {
             .get(account)
             .map(|a| a.audit.iter().rev().cloned().collect())
             .unwrap_or_default())
+    }
+
+    /// The records whose key sorts after the cursor's, and of those only the page's
+    /// first ones, selected in linear time (no index of creation times is kept: it
+    /// would cost every stored integration memory for the sake of listings).
+    async fn list_page(
+        &self,
+        account: &AccountId,
+        page: &PageRequest,
+    ) -> Result<Page<IntegrationRecord>, StorageError> {
+        let tables = self.tables()?;
+        let Some(ids) = tables.accounts.get(account).map(|a| &a.integrations) else {
+            return Ok(Page::new(Vec::new(), None));
+        };
+        let after = page.cursor().and_then(Cursor::integration_key);
+        let key = |r: &IntegrationRecord| (r.created_at, r.id.clone());
+        let mut candidates: Vec<&Arc<IntegrationRecord>> = ids
+            .iter()
+            .filter_map(|id| tables.integrations.get(id))
+            .filter(|r| after.is_none_or(|(at, id)| (r.created_at, &r.id) > (at, id)))
+            .collect();
+        // One more than the page tells whether another page follows.
+        let wanted = page.page_size().saturating_add(1);
+        if candidates.len() > wanted {
+            candidates.select_nth_unstable_by_key(wanted - 1, |r| key(r));
+            candidates.truncate(wanted);
+        }
+        candidates.sort_unstable_by_key(|r| key(r));
+        let mut records = candidates.into_iter().map(|r| IntegrationRecord::clone(r));
+        Ok(paging::take_page(&mut records, page.page_size(), |r| {
+            Cursor::after_integration(r.created_at, &r.id)
+        }))
+    }
+
+    /// The account's log is kept oldest first, the events of one instant in the order
+    /// they were written (writers hold the lock): an event's position is its place among
+    /// them, counted from 1, and never changes. The page is read backwards from the
+    /// cursor's place, found by binary search.
+    async fn audit_log_page(
+        &self,
+        account: &AccountId,
+        query: &AuditLogQuery,
+    ) -> Result<Page<AuditEvent>, StorageError> {
+        let tables = self.tables()?;
+        let Some(log) = tables.accounts.get(account).map(|a| &a.audit) else {
+            return Ok(Page::new(Vec::new(), None));
+        };
+        let end = match query
+            .page_request()
+            .cursor()
+            .and_then(Cursor::audit_event_key)
+        {
+            Some((at, position)) => {
+                let first = log.partition_point(|e| e.at < at);
+                let instant = log.partition_point(|e| e.at <= at) - first;
+                let before = usize::try_from(position.saturating_sub(1)).unwrap_or(usize::MAX);
+                first + before.min(instant)
+            }
+            None => log.len(),
+        };
+        let filter = query.integration_id();
+        let mut events = log[..end]
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, e)| filter.is_none() || e.integration.as_ref() == filter)
+            .map(|(index, e)| {
+                let first = log.partition_point(|other| other.at < e.at);
+                (e.clone(), (index - first + 1) as u64)
+            });
+        let page = paging::take_page(&mut events, query.page_request().page_size(), |(e, p)| {
+            Cursor::after_audit_event(e.at, *p)
+        });
+        Ok(page.map(|(event, _)| event))
     }
 }

@@ -15,6 +15,10 @@
 //!   credentials hold (a unique index in SQL).
 //! - **Account isolation.** Every management read and write names the account; a record
 //!   of another account is as good as absent.
+//! - **Stable pages.** [`Storage::list_page`] and [`Storage::audit_log_page`] cut a
+//!   listing by a key that never changes (keyset pagination), so under concurrent writes
+//!   a page boundary never repeats or skips an item. They have defaults built on the
+//!   whole listing; the built-in backends override them with keyset queries.
 //!
 //! # Backends
 //!
@@ -36,6 +40,7 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod memory;
+mod paging;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -81,6 +86,7 @@ pub use sqlx;
 
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+pub use crate::domain::page::{AuditLogQuery, Cursor, Page, PageRequest};
 use time::OffsetDateTime;
 
 /// One token's use, as the last-used batch writes it: the token id and when it was used.
@@ -345,6 +351,54 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// written last first).
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError>;
 
+    /// One page of [`list`](Self::list): at most `page.page_size()` integrations of
+    /// `account`, oldest first, those whose (creation time, id) sorts strictly after the
+    /// cursor's ([`Cursor::integration_key`]), and the cursor after the last of them
+    /// ([`Cursor::after_integration`]) if more may follow.
+    ///
+    /// The service passes only a page size it checked (1 to
+    /// [`MAX_PAGE_SIZE`](crate::MAX_PAGE_SIZE)) and only cursors of this listing. Must
+    /// never repeat or skip a record across pages under concurrent writes: the order's
+    /// keys never change, so a keyset query (`WHERE (created_at, id) > (…) ORDER BY
+    /// created_at, id LIMIT …`) holds it.
+    ///
+    /// The default reads the whole [`list`](Self::list) and cuts the page from it:
+    /// correct, but it costs a whole listing per page. Backends override it.
+    async fn list_page(
+        &self,
+        account: &AccountId,
+        page: &PageRequest,
+    ) -> Result<Page<IntegrationRecord>, StorageError> {
+        Ok(paging::integrations(self.list(account).await?, page))
+    }
+
+    /// One page of [`audit_log`](Self::audit_log): at most `page_size()` events of
+    /// `account` (of `query.integration_id()` only, if set), newest first, those whose
+    /// key sorts strictly before the cursor's ([`Cursor::audit_event_key`]), and the
+    /// cursor after the last of them ([`Cursor::after_audit_event`]) if more may follow.
+    ///
+    /// An event's key is its time and its *position*, a number that orders the events of
+    /// one instant (the last written is the highest) and never changes once the event
+    /// is stored: the SQL backends use their table's sequence number. Must never repeat
+    /// or skip an event across pages under concurrent writes, including writers that
+    /// commit in another order than they took their positions (see
+    /// [`domain::page`](crate::domain::page) for why a fixed key is enough). As for
+    /// [`list_page`](Self::list_page), the service checks the page size and the cursor's
+    /// kind.
+    ///
+    /// The default reads the whole [`audit_log`](Self::audit_log) and numbers the events
+    /// of each instant from the oldest. That is exact for a backend whose events of one
+    /// instant are stored in the order they are written (in-process backends), and costs
+    /// a whole log per page; a backend whose writers may commit out of order must
+    /// override it with a stored sequence, as the SQL backends do.
+    async fn audit_log_page(
+        &self,
+        account: &AccountId,
+        query: &AuditLogQuery,
+    ) -> Result<Page<AuditEvent>, StorageError> {
+        Ok(paging::audit_events(self.audit_log(account).await?, query))
+    }
+
     /// Records when tokens were last used: for each [`LastUse`] whose token id is still
     /// stored, keeps the later of the stored time and `at`. Ids no longer stored are
     /// skipped. Not a change: no version moves, no audit event, nothing is announced.
@@ -433,6 +487,22 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
 
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
         (**self).audit_log(account).await
+    }
+
+    async fn list_page(
+        &self,
+        account: &AccountId,
+        page: &PageRequest,
+    ) -> Result<Page<IntegrationRecord>, StorageError> {
+        (**self).list_page(account, page).await
+    }
+
+    async fn audit_log_page(
+        &self,
+        account: &AccountId,
+        query: &AuditLogQuery,
+    ) -> Result<Page<AuditEvent>, StorageError> {
+        (**self).audit_log_page(account, query).await
     }
 
     async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError> {

@@ -382,6 +382,75 @@ pub(crate) const SELECT_AUDIT_LOG: &str = "\
     SELECT account, actor, integration_id, action, at FROM pi_audit_events \
     WHERE account = $1 ORDER BY at DESC, seq DESC";
 
+/// The first page of the account's records, oldest first: `$2` is the row limit.
+pub(crate) const LIST_INTEGRATIONS_PAGE: &str = concat!(
+    "SELECT ",
+    integration_columns!(),
+    " FROM pi_integrations i WHERE i.account = $1 ORDER BY i.created_at, i.id LIMIT $2"
+);
+
+/// A later page of the account's records: after the creation time `$2` and id `$3`;
+/// `$4` is the row limit. The keyset of the index `pi_integrations_account`.
+pub(crate) const LIST_INTEGRATIONS_PAGE_AFTER: &str = concat!(
+    "SELECT ",
+    integration_columns!(),
+    " FROM pi_integrations i WHERE i.account = $1 AND (i.created_at, i.id) > ($2, $3) \
+     ORDER BY i.created_at, i.id LIMIT $4"
+);
+
+/// The columns of an audit event, with its position (`seq`) for the cursor.
+macro_rules! audit_page {
+    ($filter:literal) => {
+        concat!(
+            "SELECT seq, account, actor, integration_id, action, at FROM pi_audit_events \
+             WHERE account = $1 ",
+            $filter,
+            " ORDER BY at DESC, seq DESC LIMIT "
+        )
+    };
+}
+
+/// Pages of the account's audit events, newest first, keyed by (`at`, `seq`): `seq`
+/// never changes once a row is written, so rows that commit out of `seq` order still
+/// sort where their key says. Each is followed by the row limit's parameter.
+pub(crate) const AUDIT_LOG_PAGE: &str = concat!(audit_page!(""), "$2");
+/// After the time `$2` and sequence number `$3`.
+pub(crate) const AUDIT_LOG_PAGE_AFTER: &str =
+    concat!(audit_page!("AND (at, seq) < ($2, $3)"), "$4");
+/// Of the integration `$2` only.
+pub(crate) const AUDIT_LOG_PAGE_OF: &str = concat!(audit_page!("AND integration_id = $2"), "$3");
+/// Of the integration `$2` only, after the time `$3` and sequence number `$4`.
+pub(crate) const AUDIT_LOG_PAGE_OF_AFTER: &str = concat!(
+    audit_page!("AND integration_id = $2 AND (at, seq) < ($3, $4)"),
+    "$5"
+);
+
+/// The row limit that tells whether another page follows: one more than the page.
+pub(crate) fn page_limit(page_size: usize) -> i64 {
+    i64::try_from(page_size).map_or(i64::MAX, |size| size.saturating_add(1))
+}
+
+/// A position of an audit cursor as the `BIGINT` sequence number it was read from. A
+/// larger one cannot have come from a row; it sorts after every row.
+pub(crate) fn seq_of(position: u64) -> i64 {
+    i64::try_from(position).unwrap_or(i64::MAX)
+}
+
+/// A cursor's time as a bound the database takes: PostgreSQL stores no time before
+/// 4713 BC, and a cursor may name one (any text of a cursor's form is a cursor). No row
+/// can be earlier than the clamped bound, so the page is the same.
+pub(crate) fn cursor_time(at: OffsetDateTime) -> OffsetDateTime {
+    let earliest = time::Date::from_calendar_date(-4712, time::Month::December, 31)
+        .map(|date| date.midnight().assume_utc())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    at.max(earliest)
+}
+
+/// A stored sequence number as a cursor's position.
+pub(crate) fn position_of(seq: i64) -> Result<u64, StorageError> {
+    u64::try_from(seq).map_err(|_| corrupt("a negative audit sequence number"))
+}
+
 /// The access settings from what [`SELECT_ACCESS`] read, defaults where unset.
 pub(crate) fn access_settings(
     feature_enabled: Option<bool>,
@@ -452,7 +521,8 @@ macro_rules! impl_storage {
                 self, AuditRow, IntegrationColumns, IntegrationRow, backend, write_error,
             };
             use $crate::storage::{
-                AccessSettings, AuditEvent, IntegrationRecord, Storage, StorageError, TokenLookup,
+                AccessSettings, AuditEvent, AuditLogQuery, Cursor, IntegrationRecord, Page,
+                PageRequest, Storage, StorageError, TokenLookup, paging,
             };
 
             type Tx = Transaction<'static, $db>;
@@ -746,6 +816,80 @@ macro_rules! impl_storage {
                         .await
                         .map_err(backend)?;
                     rows.iter().map(audit_event).collect()
+                }
+
+                async fn list_page(
+                    &self,
+                    account: &AccountId,
+                    page: &PageRequest,
+                ) -> Result<Page<IntegrationRecord>, StorageError> {
+                    let limit = sql::page_limit(page.page_size());
+                    let query = match page.cursor().and_then(Cursor::integration_key) {
+                        Some((created_at, id)) => sqlx::query(sql::LIST_INTEGRATIONS_PAGE_AFTER)
+                            .bind(account.as_str())
+                            .bind($backend::encode_time(sql::cursor_time(created_at))?)
+                            .bind(id.as_str().to_owned())
+                            .bind(limit),
+                        None => sqlx::query(sql::LIST_INTEGRATIONS_PAGE)
+                            .bind(account.as_str())
+                            .bind(limit),
+                    };
+                    let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+                    let records = rows
+                        .iter()
+                        .map(integration)
+                        .collect::<Result<Vec<_>, StorageError>>()?;
+                    Ok(paging::take_page(
+                        &mut records.into_iter(),
+                        page.page_size(),
+                        |r| Cursor::after_integration(r.created_at, &r.id),
+                    ))
+                }
+
+                async fn audit_log_page(
+                    &self,
+                    account: &AccountId,
+                    query: &AuditLogQuery,
+                ) -> Result<Page<AuditEvent>, StorageError> {
+                    let page = query.page_request();
+                    let limit = sql::page_limit(page.page_size());
+                    let after = page.cursor().and_then(Cursor::audit_event_key);
+                    let account = account.as_str();
+                    let statement = match (query.integration_id(), after) {
+                        (None, None) => sqlx::query(sql::AUDIT_LOG_PAGE).bind(account),
+                        (None, Some((at, position))) => sqlx::query(sql::AUDIT_LOG_PAGE_AFTER)
+                            .bind(account)
+                            .bind($backend::encode_time(sql::cursor_time(at))?)
+                            .bind(sql::seq_of(position)),
+                        (Some(id), None) => sqlx::query(sql::AUDIT_LOG_PAGE_OF)
+                            .bind(account)
+                            .bind(id.as_str().to_owned()),
+                        (Some(id), Some((at, position))) => {
+                            sqlx::query(sql::AUDIT_LOG_PAGE_OF_AFTER)
+                                .bind(account)
+                                .bind(id.as_str().to_owned())
+                                .bind($backend::encode_time(sql::cursor_time(at))?)
+                                .bind(sql::seq_of(position))
+                        }
+                    };
+                    let rows = statement
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                    let events = rows
+                        .iter()
+                        .map(|row| {
+                            let seq: i64 = row.try_get("seq").map_err(backend)?;
+                            Ok((audit_event(row)?, sql::position_of(seq)?))
+                        })
+                        .collect::<Result<Vec<_>, StorageError>>()?;
+                    let page = paging::take_page(
+                        &mut events.into_iter(),
+                        page.page_size(),
+                        |(event, position)| Cursor::after_audit_event(event.at, *position),
+                    );
+                    Ok(page.map(|(event, _)| event))
                 }
             }
         };

@@ -10,11 +10,18 @@ use super::StorageError;
 use super::sql::{self, backend};
 
 /// The embedded migrations, in order.
-const MIGRATIONS: &[sql::EmbeddedMigration] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-)];
+const MIGRATIONS: &[sql::EmbeddedMigration] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "audit by integration",
+        include_str!("../../migrations/sqlite/0002_audit_by_integration.sql"),
+    ),
+];
 
 /// Storage in an SQLite database: embedded, persistent, one file.
 ///
