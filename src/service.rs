@@ -752,7 +752,25 @@ impl PrivateIntegrations {
 
     /// The clock's time, truncated to whole microseconds: the finest precision every
     /// backend stores (PostgreSQL's `timestamptz`), so what is written reads back equal.
-    fn now(&self) -> OffsetDateTime {
+    ///
+    /// It is the time every rule of the service is applied at: a screen that asks
+    /// [`Integration::rotation_due`] uses it, so that it agrees with
+    /// [`rotation_due`](Self::rotation_due) (and with a [`ManualClock`](crate::ManualClock)
+    /// in tests).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let clock = ManualClock::new(time::macros::datetime!(2026-03-01 09:00:00.123456789 UTC));
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .clock(clock)
+    ///     .build();
+    /// assert_eq!(pi.now(), time::macros::datetime!(2026-03-01 09:00:00.123456 UTC));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn now(&self) -> OffsetDateTime {
         let now = self.inner.clock.now();
         now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
             .unwrap_or(now)

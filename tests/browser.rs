@@ -6,9 +6,10 @@
 //!    Integration", name and description, "Next", scopes, "Create", copy the token with the
 //!    copy button, call the protected API with it; "Edit" from the three-dot menu;
 //!    "Rotate and expire this token later", "Continue", "Cancel rotation"; again, then
-//!    "Expire now"; "Rotate and expire this token now"; an integration named like an
-//!    attack; a member who may not, then may, manage; the feature switched off in Labs;
-//!    the reminder once a token is due; "Delete" from the three-dot menu; the audit log;
+//!    "Expire now"; "Rotate and expire this token now"; a colleague's integration in its
+//!    rotation window on the list; a member who may not, then may, manage; the feature switched off in Labs; the
+//!    reminder once a token is due; the audit log; "Delete" from the three-dot menu; an
+//!    integration named like an attack;
 //! 2. the create flow with the keyboard alone;
 //! 3. axe-core on every screen: no serious or critical violation.
 //!
@@ -315,7 +316,9 @@ impl Person<'_> {
     async fn type_into(&self, id: &str, text: &str) {
         let field = self.client.find(Locator::Id(id)).await.unwrap();
         field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
+        if !text.is_empty() {
+            field.send_keys(text).await.unwrap();
+        }
     }
 
     async fn tick(&self, label: &str) {
@@ -572,30 +575,43 @@ async fn the_admins_story(p: &mut Person<'_>) {
     p.sees("No Private Integrations yet").await;
     p.audit("the empty list").await;
 
-    // Step 1: "Create new Integration". Step 2: name and description, "Next".
+    // Step 1: "Create new Integration". Step 2: name and description, "Next" (refused
+    // without a name, then with one).
     p.go("Create new Integration").await;
     p.sees("Give a name and description to your Private Integration")
         .await;
-    p.go("Next").await;
-    p.sees("The name must not be empty.").await;
-    p.audit("create: details, refused").await;
     p.type_into("pi-name", "Zapier sync").await;
     p.type_into("pi-description", "Pushes new contacts to the CRM")
         .await;
     p.screenshot("create-details").await;
     p.audit("create: details").await;
+    p.type_into("pi-name", "").await;
+    p.go("Next").await;
+    p.sees("The name must not be empty.").await;
+    let description = p.client.find(Locator::Id("pi-description")).await.unwrap();
+    assert_eq!(
+        description.prop("value").await.unwrap().as_deref(),
+        Some("Pushes new contacts to the CRM"),
+        "the form kept as typed"
+    );
+    p.audit("create: details, refused").await;
+    p.type_into("pi-name", "Zapier sync").await;
     p.go("Next").await;
 
-    // Step 3: the scopes, with the host's labels and descriptions.
+    // Step 3: the scopes, with the host's labels and descriptions ("Create" refused
+    // without one, then with one).
     p.sees("Make sure to select only the necessary scopes for better data security.")
         .await;
     p.sees("Read the account's contacts: names, emails and phone numbers.")
         .await;
-    p.go("Create").await;
-    p.sees("Select at least one scope.").await;
     p.tick("View contacts").await;
     p.screenshot("create-scopes").await;
     p.audit("create: scopes").await;
+    p.tick("View contacts").await;
+    p.go("Create").await;
+    p.sees("Select at least one scope.").await;
+    p.audit("create: scopes, refused").await;
+    p.tick("View contacts").await;
     p.go("Create").await;
 
     // Step 4: copy the token (shown once), with the article's warning.
@@ -692,25 +708,20 @@ async fn the_admins_story(p: &mut Person<'_>) {
     assert!(server.works(&newest).await);
     p.go("Done").await;
 
-    // Names typed as attacks show as typed and run nothing.
-    p.open("/settings/private-integrations/new").await;
-    p.type_into("pi-name", SCRIPT_NAME).await;
-    p.type_into("pi-description", IMG_NAME).await;
-    p.go("Next").await;
-    p.no_alert().await;
-    p.tick("View contacts").await;
-    p.go("Create").await;
-    p.no_alert().await;
-    p.go("Done").await;
-    p.heading_is(SCRIPT_NAME).await;
-    p.sees(IMG_NAME).await;
-    p.no_alert().await;
+    // A colleague's integration, made through the admin API, in its rotation window.
+    let ann = Actor::admin(AccountId::new("acct_1"), UserId::new("u_ann"));
+    let export = NewIntegration::new("Nightly CRM export")
+        .description("Copies contacts to the data warehouse every night")
+        .scopes(["contacts.readonly"]);
+    let export = server.pi.create(&ann, export).await.unwrap().integration;
+    server
+        .pi
+        .rotate(&ann, export.id(), RotationMode::ExpireLater)
+        .await
+        .unwrap();
     p.open("/settings/private-integrations").await;
-    p.no_alert().await;
-    let link = p.client.find(Locator::LinkText(SCRIPT_NAME)).await.unwrap();
-    assert_eq!(link.text().await.unwrap(), SCRIPT_NAME);
-    let images = p.client.find_all(Locator::Css("img")).await.unwrap();
-    assert!(images.is_empty(), "no <img> came from what was typed");
+    p.sees("Nightly CRM export").await;
+    p.sees("Old token expires March 8, 2026 at 09:00 UTC").await;
     p.screenshot("list").await;
     p.audit("the list").await;
 
@@ -777,6 +788,14 @@ async fn the_admins_story(p: &mut Person<'_>) {
     p.screenshot("integration").await;
     p.audit("the integration, due").await;
 
+    // The audit log: every step above, newest first.
+    p.go("Audit log").await;
+    p.sees("set u_bob's Private Integrations permission: allowed")
+        .await;
+    p.sees("cancelled the rotation").await;
+    p.screenshot("audit-log").await;
+    p.audit("the audit log").await;
+
     // "Delete" from the three-dot menu, behind a confirmation.
     p.open("/settings/private-integrations").await;
     p.menu("Zapier sync (EU)", "Delete").await;
@@ -786,17 +805,41 @@ async fn the_admins_story(p: &mut Person<'_>) {
     p.go("Delete").await;
     p.sees("Private Integration deleted.").await;
     assert!(!server.works(&newest).await);
-
-    // The audit log: every step above, newest first.
     p.go("Audit log").await;
     p.sees("deleted the integration").await;
-    p.sees("set u_bob's Private Integrations permission: allowed")
-        .await;
-    p.sees("cancelled the rotation").await;
-    p.screenshot("audit-log").await;
-    p.audit("the audit log").await;
+    p.sees("Deleted").await;
     let events = server.pi.audit_log(&admin).await.unwrap();
     assert!(events.len() >= 12, "{events:?}");
+
+    // Names typed as attacks show as typed and run nothing.
+    p.open("/settings/private-integrations/new").await;
+    p.type_into("pi-name", SCRIPT_NAME).await;
+    p.type_into("pi-description", IMG_NAME).await;
+    p.go("Next").await;
+    p.no_alert().await;
+    p.tick("View contacts").await;
+    p.go("Create").await;
+    p.no_alert().await;
+    p.go("Done").await;
+    p.heading_is(SCRIPT_NAME).await;
+    p.sees(IMG_NAME).await;
+    p.no_alert().await;
+    p.open("/settings/private-integrations").await;
+    p.no_alert().await;
+    let link = p.client.find(Locator::LinkText(SCRIPT_NAME)).await.unwrap();
+    assert_eq!(link.text().await.unwrap(), SCRIPT_NAME);
+    let images = p.client.find_all(Locator::Css("img")).await.unwrap();
+    assert!(images.is_empty(), "no <img> came from what was typed");
+    p.audit("the list, with names typed as attacks").await;
+    p.go("Audit log").await;
+    p.no_alert().await;
+    assert!(
+        p.client
+            .find_all(Locator::Css("img"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// "Create new Integration" with the keyboard alone: Tab, type, Enter, Space.

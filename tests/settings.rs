@@ -6,8 +6,12 @@
 //! - the assets are embedded, with cache headers per kind;
 //! - whatever a user typed is escaped on every page;
 //! - the token is in the one response that creates it, and nowhere after;
-//! - every refusal of the service is a message on the page, with the form kept as typed;
-//! - a cross-site post is refused and changes nothing;
+//! - every refusal of the service is a message on the page, with the form kept as typed
+//!   (but a token pasted into a field, which is refused and not shown back);
+//! - a cross-site post is refused, as a page, and changes nothing; the host's CSRF layer
+//!   decides which other origins are trusted;
+//! - the list and the audit log are read a page at a time; a token is due for rotation
+//!   once it is as old as the rotation interval;
 //! - the page works wherever it is mounted.
 #![cfg(feature = "admin-ui")]
 
@@ -669,7 +673,7 @@ async fn cross_site_posts_are_refused_and_change_nothing() {
         ("name", "Evil"),
         ("scopes", "contacts.readonly"),
     ];
-    let cases: [(&str, Option<&str>, Option<&str>); 4] = [
+    let cases: [(&str, Option<&str>, Option<&str>); 5] = [
         (
             "another site",
             Some("cross-site"),
@@ -682,31 +686,59 @@ async fn cross_site_posts_are_refused_and_change_nothing() {
             Some("https://evil.test"),
         ),
         ("an opaque origin", None, Some("null")),
+        (
+            "two Sec-Fetch-Site headers",
+            Some("same-origin"),
+            Some("DUPLICATE"),
+        ),
     ];
     for (what, fetch_site, origin) in cases {
         let mut request = form_request(ADMIN, "/new", &fields);
         if let Some(v) = fetch_site {
             request = request.header("sec-fetch-site", v);
         }
-        if let Some(v) = origin {
-            request = request.header("origin", v);
+        match origin {
+            Some("DUPLICATE") => request = request.header("sec-fetch-site", "cross-site"),
+            Some(v) => request = request.header("origin", v),
+            None => {}
         }
         let reply = site
             .send(request.body(Body::from(encode(&fields))).unwrap())
             .await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{what}");
         assert!(token_in(&reply.body).is_none());
+        // A screen of the page that says so, with the page's headers.
+        assert_page_headers(what, &reply);
+        assert_eq!(reply.header("content-type"), "text/html; charset=utf-8");
+        reply.assert_shows("<h1>Change refused</h1>");
+        reply.assert_shows("Your browser sent this change from another site, so it was refused and nothing was changed.");
+        reply.assert_shows(&format!(r#"href="{SETTINGS}/assets/settings.css?v="#));
     }
     let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
     assert!(
         site.pi.list(&admin).await.unwrap().is_empty(),
         "nothing was created"
     );
+    // From the page itself, in an old browser (no Sec-Fetch-Site): created.
     let same_origin = form_request(ADMIN, "/new", &fields)
         .header("origin", "http://example.test")
         .body(Body::from(encode(&fields)))
         .unwrap();
     assert_eq!(site.send(same_origin).await.status, StatusCode::OK);
+    // The actions that post no fields are refused the same way.
+    let id = site.only_integration().await.id().to_string();
+    for action in ["rotate/now", "rotate/later", "delete"] {
+        let forged = form_request(ADMIN, &format!("/{id}/{action}"), &[])
+            .header("sec-fetch-site", "cross-site")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(site.send(forged).await.status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        site.only_integration().await.version(),
+        1,
+        "not rotated, not deleted"
+    );
     // A body that is not a form is refused before anything runs.
     let json = Request::post(format!("{SETTINGS}/new"))
         .header(COOKIE, ADMIN)
@@ -720,23 +752,27 @@ async fn cross_site_posts_are_refused_and_change_nothing() {
     );
 }
 
+/// A login that always finds the same admin, for pages mounted outside the example app.
+struct Fixed;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Fixed {
+    type Rejection = StatusCode;
+    async fn from_request_parts(
+        _: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, StatusCode> {
+        Ok(Fixed)
+    }
+}
+
+impl From<Fixed> for Actor {
+    fn from(_: Fixed) -> Actor {
+        Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"))
+    }
+}
+
 #[tokio::test]
 async fn the_page_works_wherever_it_is_mounted() {
-    use axum::extract::FromRequestParts;
-    use axum::http::request::Parts;
-
-    struct Fixed;
-    impl<S: Send + Sync> FromRequestParts<S> for Fixed {
-        type Rejection = StatusCode;
-        async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, StatusCode> {
-            Ok(Fixed)
-        }
-    }
-    impl From<Fixed> for Actor {
-        fn from(_: Fixed) -> Actor {
-            Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"))
-        }
-    }
     let pi = PrivateIntegrations::builder(MemoryStorage::new())
         .scope_catalog(app::catalog())
         .build();
@@ -795,9 +831,239 @@ async fn the_audit_log_is_paged() {
     let older = regex::Regex::new(r#"href="([^"]+)">Older events"#).unwrap();
     let next =
         older.captures(&first.body).expect("a link to older events")[1].replace("&amp;", "&");
+    assert!(next.contains("cursor="), "{next}");
     let second = site.get(ADMIN, next.strip_prefix(SETTINGS).unwrap()).await;
     assert_eq!(second.body.matches("rotated the token").count(), 5);
     second.assert_shows("created the integration");
     second.assert_shows("Newest events");
     assert!(!older.is_match(&second.body), "the last page");
+
+    // One integration's log, paged too: another integration's events stay out, and the
+    // next page keeps the filter.
+    site.create("Other", "", &["contacts.readonly"]).await;
+    let of_one = site
+        .get(ADMIN, &format!("/audit-log?integration={id}"))
+        .await;
+    of_one.assert_shows("Activity of <a class=\"pi-name\"");
+    assert_eq!(of_one.body.matches("rotated the token").count(), 25);
+    assert!(!of_one.body.contains(">Other</a>"));
+    let next = older
+        .captures(&of_one.body)
+        .expect("a link to older events")[1]
+        .replace("&amp;", "&");
+    assert!(next.contains(&format!("integration={id}")), "{next}");
+    let last = site.get(ADMIN, next.strip_prefix(SETTINGS).unwrap()).await;
+    assert_eq!(last.body.matches("rotated the token").count(), 5);
+    assert!(!last.body.contains(">Other</a>"));
+    // A deleted integration's log: its id, marked deleted.
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    site.pi
+        .delete(&admin, &id.parse::<IntegrationId>().unwrap())
+        .await
+        .unwrap();
+    let deleted = site
+        .get(ADMIN, &format!("/audit-log?integration={id}"))
+        .await;
+    deleted.assert_shows(&format!("<code>{id}</code> (deleted)"));
+    deleted.assert_shows("deleted the integration");
+    // A broken link: a message.
+    let broken = site.get(ADMIN, "/audit-log?cursor=a0").await;
+    assert_eq!(broken.status, StatusCode::BAD_REQUEST);
+    broken.assert_shows("This link to a page of the list is not valid");
+}
+
+#[tokio::test]
+async fn a_hosts_csrf_layer_decides_which_origins_are_trusted() {
+    let pi = PrivateIntegrations::builder(MemoryStorage::new())
+        .scope_catalog(app::catalog())
+        .build();
+    let console = http::CsrfLayer::new()
+        .trust_origin("https://console.example.test")
+        .unwrap();
+    let from_console = || {
+        Request::post("/s/new")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("host", "api.example.test")
+            .header("origin", "https://console.example.test")
+            .header("sec-fetch-site", "same-site")
+            .body(Body::from(encode(&[("step", "details"), ("name", "Sync")])))
+            .unwrap()
+    };
+    let trusting: Router = Router::new().nest(
+        "/s",
+        http::SettingsPage::new(pi.clone())
+            .csrf(console)
+            .router::<Fixed, _>(),
+    );
+    let response = trusting.oneshot(from_console()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the host trusts it");
+    let default: Router = Router::new().nest("/s", http::settings_router::<Fixed, _>(pi));
+    let response = default.oneshot(from_console()).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "a sibling site, trusted by no one"
+    );
+}
+
+#[tokio::test]
+async fn the_list_is_paged() {
+    let site = Site::new();
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    for n in 1..=27 {
+        let new = NewIntegration::new(format!("Sync {n:02}")).scopes(["contacts.readonly"]);
+        site.pi.create(&admin, new).await.unwrap();
+        site.clock.advance(time::Duration::seconds(1));
+    }
+    let rows = |reply: &Reply| reply.body.matches(r#"aria-label="Actions for "#).count();
+    let more = regex::Regex::new(r#"href="([^"]+)">More integrations"#).unwrap();
+    let first = site.get(ADMIN, "").await;
+    assert_eq!(rows(&first), 25, "25 a page");
+    first.assert_shows(">Sync 01</a>");
+    assert!(!first.body.contains(">Sync 26</a>"));
+    assert!(!first.body.contains("First page"));
+    let next = more.captures(&first.body).expect("a link to more")[1].replace("&amp;", "&");
+    assert!(next.starts_with(&format!("{SETTINGS}?cursor=")), "{next}");
+    let second = site.get(ADMIN, next.strip_prefix(SETTINGS).unwrap()).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(rows(&second), 2);
+    second.assert_shows(">Sync 26</a>");
+    second.assert_shows(">Sync 27</a>");
+    second.assert_shows(&format!(r#"href="{SETTINGS}">← First page</a>"#));
+    assert!(!more.is_match(&second.body), "the last page");
+
+    // A link cut short, or a cursor of the audit log: a message, not a list.
+    let log = site
+        .pi
+        .audit_log_page(
+            &admin,
+            AuditLogQuery::new().page(PageRequest::new().limit(1)),
+        )
+        .await
+        .unwrap();
+    let audit_cursor = log.next.unwrap().to_string();
+    for cursor in [&next[next.len() - 10..], &audit_cursor] {
+        let broken = site
+            .get(ADMIN, &format!("?{}", encode(&[("cursor", cursor)])))
+            .await;
+        assert_eq!(broken.status, StatusCode::BAD_REQUEST, "{cursor}");
+        broken.assert_shows("This link to a page of the list is not valid");
+    }
+}
+
+#[tokio::test]
+async fn a_token_is_due_for_rotation_once_as_old_as_the_interval() {
+    let site = Site::new();
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let id = site.only_integration().await.id().to_string();
+    let due = "This token is due for rotation.";
+    site.clock
+        .advance(time::Duration::days(90) - time::Duration::seconds(1));
+    assert!(!site.get(ADMIN, "").await.body.contains("Rotation due"));
+    assert!(!site.get(ADMIN, &format!("/{id}")).await.body.contains(due));
+    site.clock.advance(time::Duration::seconds(1));
+    site.get(ADMIN, "").await.assert_shows("Rotation due");
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    page.assert_shows(due);
+    page.assert_shows("It was issued <time datetime=\"2026-03-01T09:00:00Z\">");
+    // A new token is not due.
+    site.post(ADMIN, &format!("/{id}/rotate/now"), &[]).await;
+    assert!(!site.get(ADMIN, "").await.body.contains("Rotation due"));
+    assert!(!site.get(ADMIN, &format!("/{id}")).await.body.contains(due));
+}
+
+#[tokio::test]
+async fn a_token_pasted_into_a_form_is_refused_and_not_shown_back() {
+    let site = Site::new();
+    let created = site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let token = token_in(&created.body).unwrap();
+    let secret = token.rsplit('_').next().unwrap()[..12].to_owned();
+    let id = site.only_integration().await.id().to_string();
+    let pasted = format!("Sync {token}");
+    /// What the form is, where it posts, its fields, and what the page says.
+    type Pasted<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, &'a str);
+    let forms: [Pasted<'_>; 4] = [
+        (
+            "create, the name on the first step",
+            "/new".into(),
+            vec![
+                ("step", "details"),
+                ("go", "next"),
+                ("name", &pasted),
+                ("description", "Kept"),
+            ],
+            "The name held an access token, so it was cleared.",
+        ),
+        (
+            "create, the description on the last step",
+            "/new".into(),
+            vec![
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("name", "Kept"),
+                ("description", &pasted),
+                ("scopes", "contacts.readonly"),
+            ],
+            "The description held an access token, so it was cleared.",
+        ),
+        (
+            "edit, the name",
+            format!("/{id}/edit"),
+            vec![
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("version", "1"),
+                ("name", &pasted),
+                ("description", "Kept"),
+                ("scopes", "contacts.readonly"),
+            ],
+            "The name held an access token, so it was cleared.",
+        ),
+        (
+            "team, the user id",
+            "/team".into(),
+            vec![
+                ("user", &pasted),
+                ("permission", "allow"),
+                ("lookup", &pasted),
+            ],
+            "The user id held an access token, so it was cleared.",
+        ),
+    ];
+    for (what, path, fields, message) in forms {
+        let reply = site.post(ADMIN, &path, &fields).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}");
+        reply.assert_shows(message);
+        assert!(!reply.body.contains(&secret), "{what} shows the token back");
+        assert!(token_in(&reply.body).is_none(), "{what}");
+        if fields.iter().any(|(_, v)| *v == "Kept") {
+            reply.assert_shows("Kept");
+        }
+    }
+    let lookup = site
+        .get(ADMIN, &format!("/team?{}", encode(&[("user", &pasted)])))
+        .await;
+    lookup.assert_shows("The user id held an access token, so it was cleared.");
+    assert!(!lookup.body.contains(&secret));
+    // Without a team directory the page looks users up by id: not this one.
+    let lookup_by_id: Router = http::settings_router::<Fixed, _>(site.pi.clone());
+    let path = format!("/team?{}", encode(&[("user", &pasted)]));
+    let response = lookup_by_id
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    assert!(body.contains("The user id held an access token, so it was cleared."));
+    assert!(!body.contains(&secret), "the lookup shows the token back");
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    assert_eq!(
+        site.pi.list(&admin).await.unwrap().len(),
+        1,
+        "nothing saved"
+    );
+    assert_eq!(site.only_integration().await.version(), 1, "nothing saved");
 }

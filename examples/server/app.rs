@@ -2,8 +2,8 @@
 //! `tests/settings.rs` and `tests/browser.rs` (all include this file with `#[path]`), so the
 //! tests drive exactly what the example runs.
 //!
-//! - `/admin/...`: the admin API of `private_integrations::http::admin_router`, behind
-//!   [`HeaderLogin`], a STAND-IN for the host's own login. NOT FOR PRODUCTION.
+//! - `/admin/...`: the admin API of `private_integrations::http::admin_router_with_csrf`,
+//!   behind [`HeaderLogin`], a STAND-IN for the host's own login. NOT FOR PRODUCTION.
 //! - `/settings/private-integrations/...` (feature `admin-ui`): the settings page of
 //!   `private_integrations::http::settings_router`, behind `CookieLogin`, a STAND-IN login
 //!   a browser can use (`/login`: a form that sets a cookie naming the account, the user
@@ -11,6 +11,9 @@
 //! - `GET /v1/contacts` (scope `contacts.readonly`) and `POST /v1/contacts` (scope
 //!   `contacts.write`): the host's API, protected by Private Integration tokens.
 //! - `GET /v1/whoami`: any live token, no scope; shows what the extractor alone gives.
+//!
+//! One `CsrfLayer` guards every route a browser posts to: the admin API, the settings
+//! page and the stand-in login (so another site cannot log a browser in as someone else).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,7 +24,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::get;
 use axum::{Json, Router};
-use private_integrations::http::admin_router;
+use private_integrations::http::{CsrfLayer, admin_router_with_csrf};
 use private_integrations::{
     AccountId, Actor, PrivateIntegrations, Role, ScopeCatalog, UserId, Verified,
 };
@@ -59,24 +62,36 @@ pub const SETTINGS: &str = "/settings/private-integrations";
 pub fn app(pi: PrivateIntegrations) -> Router {
     let contacts = get(list_contacts.layer(pi.require_scope("contacts.readonly")))
         .post(add_contact.layer(pi.require_scope("contacts.write")));
+    // Cross-site requests: one set of rules for every router a browser posts to (a host
+    // whose admin pages live on another origin trusts it here, `trust_origin`).
+    let csrf = CsrfLayer::new();
     let router = Router::new()
         .route("/v1/contacts", contacts)
         .route("/v1/whoami", get(whoami))
-        .nest("/admin", admin_router::<HeaderLogin, _>(pi.clone()));
+        .nest(
+            "/admin",
+            admin_router_with_csrf::<HeaderLogin, _>(pi.clone(), csrf.clone()),
+        );
     #[cfg(feature = "admin-ui")]
     let router = router
         .nest(
             SETTINGS,
             private_integrations::http::SettingsPage::new(pi.clone())
                 .team(login::DemoTeam)
+                .csrf(csrf.clone())
                 .router::<login::CookieLogin, _>(),
         )
         .route(
             "/",
             get(|| async { axum::response::Redirect::to(SETTINGS) }),
         )
-        .route("/login", get(login::form).post(login::log_in))
-        .route("/logout", axum::routing::post(login::log_out));
+        .route(
+            "/login",
+            get(login::form).post(login::log_in).layer(csrf.clone()),
+        )
+        .route("/logout", axum::routing::post(login::log_out).layer(csrf));
+    #[cfg(not(feature = "admin-ui"))]
+    drop(csrf);
     router.with_state(AppState {
         pi,
         contacts: Contacts::default(),

@@ -1,13 +1,13 @@
 //! `GET /{id}/edit`, `POST /{id}/edit`: "Edit" in two steps (details, "Next", scopes,
-//! "Update"). The version the admin started from travels in the form: an edit made from
-//! a stale page is refused, and the form keeps what was typed.
+//! "Update"). The version the admin started from travels in the form, and the service
+//! applies the edit only at that version ([`IntegrationUpdate::expect_version`]): an edit
+//! made from a stale page is refused, and the form keeps what was typed.
 
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::refusal::{CHANGED_SINCE, Refusal};
-use super::seams;
+use super::refusal::{self, CHANGED_SINCE, Refusal};
 use super::views::steps::{self, Wizard};
 use super::web::{Ctx, Fields, Form, html, integration_id, refused, see_other};
 use crate::domain::ids::IntegrationId;
@@ -73,15 +73,17 @@ pub(super) async fn submit<A>(ctx: Ctx<A>, Path(id): Path<String>, Form(form): F
                 .description(form.get("description"))
                 .scopes(form.all("scopes"));
             let updated = match version {
+                // Checked by the service in the compare-and-swap of the write itself.
                 Some(version) => {
-                    seams::update_expecting(ctx.pi(), &ctx.actor, &parsed, update, version).await
+                    let update = update.expect_version(version);
+                    ctx.pi().update(&ctx.actor, &parsed, update).await
                 }
                 None => Err(Error::Conflict),
             };
             match updated {
                 Ok(_) => see_other(ctx.site.url(&format!("/{id}?done=updated"))),
                 Err(Error::Conflict) => stale(&ctx, &parsed, &id, typed).await,
-                Err(err) => refuse(&ctx, &id, &typed, &err),
+                Err(err) => refuse(&ctx, &id, typed, &err),
             }
         }
         // "Next": the same rules as on create, checked before the scopes step.
@@ -91,7 +93,7 @@ pub(super) async fn submit<A>(ctx: Ctx<A>, Path(id): Path<String>, Form(form): F
                 Ok(_) | Err(Error::InvalidInput(InvalidInput::NoScopes)) => {
                     scopes(&ctx, &id, &typed, StatusCode::OK, None)
                 }
-                Err(err) => refuse(&ctx, &id, &typed, &err),
+                Err(err) => refuse(&ctx, &id, typed, &err),
             }
         }
     }
@@ -115,8 +117,13 @@ async fn stale<A>(ctx: &Ctx<A>, parsed: &IntegrationId, id: &str, mut typed: Typ
     }
 }
 
-/// The refusal on the step of the field it is about, with the form as typed.
-fn refuse<A>(ctx: &Ctx<A>, id: &str, typed: &Typed, err: &Error) -> Response {
+/// The refusal on the step of the field it is about, with the form as typed (but a field
+/// that held a token, emptied).
+fn refuse<A>(ctx: &Ctx<A>, id: &str, mut typed: Typed, err: &Error) -> Response {
+    if let Some(field) = refusal::holds_token(err) {
+        typed.fields.forget(field);
+    }
+    let typed = &typed;
     let refusal = Refusal::from(err);
     match refusal.field {
         Some("name" | "description") => details(ctx, id, typed, refusal.status, Some(&refusal)),

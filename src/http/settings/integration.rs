@@ -64,10 +64,7 @@ async fn page<A>(
         Ok(integration) => integration,
         Err(err) => return refused(&ctx.site, TITLE, &err),
     };
-    let due = pi
-        .rotation_due(actor)
-        .await
-        .is_ok_and(|due| due.iter().any(|d| d.id() == integration.id()));
+    let due = integration.rotation_due(pi.now(), pi.rotation_interval());
     let view = IntegrationView {
         integration: &integration,
         due,

@@ -41,7 +41,7 @@
 //!
 //! | route | screen |
 //! |---|---|
-//! | `GET /` | the integrations, with "Create new Integration" |
+//! | `GET /` | the integrations, with "Create new Integration", a page at a time (`?cursor=` the next page) |
 //! | `GET /new`, `POST /new` | create: name and description, then scopes, then the token (shown in the response to the last `POST`, never again) |
 //! | `GET /{id}` | one integration: scopes, dates, last used, rotation status and reminder |
 //! | `GET`, `POST /{id}/rotate/later`, `/{id}/rotate/now` | the warning with "Continue", then the new token |
@@ -50,7 +50,7 @@
 //! | `GET /{id}/delete`, `POST /{id}/delete` | delete, behind a confirmation |
 //! | `GET /team`, `POST /team` | admins: each user's permission (allow, deny, role default) |
 //! | `GET /labs`, `POST /labs` | admins: the feature switch |
-//! | `GET /audit-log` | the audit log, newest first, paged (`?integration=` filters) |
+//! | `GET /audit-log` | the audit log, newest first, a page at a time (`?cursor=` the next page; `?integration=` one integration's events) |
 //! | `GET /assets/settings.css`, `/assets/settings.js` | the embedded stylesheet and copy-button script |
 //!
 //! # What every response carries
@@ -76,11 +76,22 @@
 //! - Every refusal of the service (`PermissionDenied`, `FeatureDisabled`, `Conflict`,
 //!   `RotationInProgress`, a validation error, …) is a message on the page, with the form
 //!   kept as typed.
-//! - An edit carries the version the admin saw (a hidden field): an edit made from a
-//!   stale page is refused with a message, and the form keeps what was typed.
-//! - State-changing requests are `POST`s of HTML forms, and a cross-site one is refused
-//!   (`Sec-Fetch-Site`, then `Origin` against `Host`). The check sits in one layer of the
-//!   router.
+//! - An edit carries the version the admin saw (a hidden field) and is applied only at that
+//!   version ([`IntegrationUpdate::expect_version`](crate::IntegrationUpdate::expect_version),
+//!   checked in the same compare-and-swap as the write): an edit made from a stale page
+//!   is refused with a message, and the form keeps what was typed. "Delete", the
+//!   rotations, "Cancel rotation" and "Expire now" carry no version, as the service's
+//!   calls take none: they act on the integration whatever its name, description and
+//!   scopes are now, and the service refuses those its state no longer allows (a rotation
+//!   already in progress, none to cancel or expire, an integration deleted meanwhile).
+//! - A name, description or user id that holds a token is refused, and the page does not
+//!   show it back: that field of the form is emptied (everything else is kept as typed).
+//! - State-changing requests are `POST`s of HTML forms, and one that a browser sent from
+//!   another site is refused before the host's login runs, by the crate's
+//!   [`CsrfLayer`] rules (`Sec-Fetch-Site`, then `Origin` against
+//!   `Host`; see its documentation), the same as the admin API's. The host can give the
+//!   page its own layer ([`SettingsPage::csrf`]), with the origins it trusts. A refusal is
+//!   a screen of the page saying so (`403`).
 //! - The host's login `A` runs first on every route but the assets, exactly as for
 //!   [`admin_router`](super::admin_router); its rejection (a redirect to the host's
 //!   login page, say) is sent as it is.
@@ -100,7 +111,6 @@ mod audit;
 mod create;
 mod delete;
 mod edit;
-mod guard;
 mod integration;
 mod labs;
 mod list;
@@ -121,6 +131,8 @@ use axum::{Extension, Router, middleware};
 
 use crate::domain::access::{Actor, Role};
 use crate::domain::ids::{AccountId, UserId};
+use crate::domain::page::MAX_PAGE_SIZE;
+use crate::http::csrf::CsrfLayer;
 use crate::service::PrivateIntegrations;
 
 /// The settings page as an axum [`Router`], with the default [`SettingsPage`] options:
@@ -212,6 +224,7 @@ pub struct SettingsPage {
     stylesheet: Option<String>,
     settings_link: Option<String>,
     page_size: usize,
+    csrf: CsrfLayer,
 }
 
 impl fmt::Debug for SettingsPage {
@@ -222,18 +235,18 @@ impl fmt::Debug for SettingsPage {
             .field("stylesheet", &self.stylesheet)
             .field("settings_link", &self.settings_link)
             .field("page_size", &self.page_size)
+            .field("csrf", &self.csrf)
             .finish()
     }
 }
 
-/// The default number of audit events on one page of the audit log.
+/// The default number of items on one page of a list: integrations, audit events.
 const DEFAULT_PAGE_SIZE: usize = 25;
-/// The most events one page may show.
-const MAX_PAGE_SIZE: usize = 200;
 
 impl SettingsPage {
     /// The page with its defaults: no team directory (admins set a permission by user
-    /// id), the page's own stylesheet only, 25 audit events a page.
+    /// id), the page's own stylesheet only, 25 items a page, a [`CsrfLayer`] that trusts
+    /// no other origin.
     ///
     /// # Example
     ///
@@ -252,6 +265,7 @@ impl SettingsPage {
             stylesheet: None,
             settings_link: None,
             page_size: DEFAULT_PAGE_SIZE,
+            csrf: CsrfLayer::new(),
         }
     }
 
@@ -303,8 +317,11 @@ impl SettingsPage {
         self
     }
 
-    /// How many audit events one page of the audit log shows (default 25; clamped to
-    /// 1..=200).
+    /// How many items one page of a list shows: integrations on the list, events on the
+    /// audit log (default 25; clamped to 1..=[`MAX_PAGE_SIZE`]).
+    /// Both are read a page at a time ([`PrivateIntegrations::list_page`],
+    /// [`PrivateIntegrations::audit_log_page`]), with "Older events" and "More
+    /// integrations" links that carry the cursor of the next page.
     ///
     /// # Example
     ///
@@ -316,8 +333,50 @@ impl SettingsPage {
     /// # let _ = page;
     /// # Ok::<(), Error>(())
     /// ```
-    pub fn page_size(mut self, events: usize) -> Self {
-        self.page_size = events.clamp(1, MAX_PAGE_SIZE);
+    pub fn page_size(mut self, items: usize) -> Self {
+        self.page_size = items.clamp(1, MAX_PAGE_SIZE);
+        self
+    }
+
+    /// The rules for cross-site requests: the host's own [`CsrfLayer`], for example the one
+    /// it gives [`admin_router_with_csrf`](super::admin_router_with_csrf), so that the page
+    /// and the admin API trust the same origins. Without it, [`CsrfLayer::new`]: no other
+    /// origin is trusted.
+    ///
+    /// Every request of the page goes through the layer's rules ([`CsrfLayer::check`])
+    /// before the host's login runs. A refused one is answered by the page itself, with a
+    /// screen that says so (`403`, with the page's headers); the layer's own answer
+    /// ([`CsrfLayer::on_refusal`], JSON by default) is not used.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use private_integrations::*;
+    /// use private_integrations::http::{CsrfLayer, SettingsPage, admin_router_with_csrf};
+    /// # use axum::{extract::FromRequestParts, http::{StatusCode, request::Parts}};
+    /// # struct HostLogin(Actor);
+    /// # impl<S: Send + Sync> FromRequestParts<S> for HostLogin {
+    /// #     type Rejection = StatusCode;
+    /// #     async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, StatusCode> {
+    /// #         Err(StatusCode::UNAUTHORIZED)
+    /// #     }
+    /// # }
+    /// # impl From<HostLogin> for Actor { fn from(login: HostLogin) -> Actor { login.0 } }
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?).build();
+    ///
+    /// // The host's admin console runs on its own origin; both routers trust it.
+    /// let csrf = CsrfLayer::new().trust_origin("https://console.example.com")?;
+    /// let page = SettingsPage::new(pi.clone()).csrf(csrf.clone());
+    /// let app: Router = Router::new()
+    ///     .nest("/settings/private-integrations", page.router::<HostLogin, _>())
+    ///     .nest("/admin", admin_router_with_csrf::<HostLogin, _>(pi, csrf));
+    /// # let _ = app;
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn csrf(mut self, layer: CsrfLayer) -> Self {
+        self.csrf = layer;
         self
     }
 
@@ -351,8 +410,8 @@ impl SettingsPage {
                 "/{id}/delete",
                 get(delete::confirm::<A>).post(delete::submit::<A>),
             )
-            // Cross-site requests: the one line the shared CSRF layer replaces.
-            .layer(middleware::from_fn(guard::same_origin))
+            // Cross-site requests, before the host's login: the crate's CsrfLayer rules.
+            .layer(middleware::from_fn(web::cross_site))
             .layer(DefaultBodyLimit::max(web::MAX_FORM_BYTES));
         Router::new()
             .route("/assets/{file}", get(assets::serve))

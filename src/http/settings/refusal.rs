@@ -44,6 +44,11 @@ Integrations. An account admin can allow it for you in Team permissions.";
 pub(super) const SWITCHED_OFF: &str = "Private Integrations are switched off for this \
 account. An account admin can switch them on in Labs.";
 
+/// What the page says when a link to a page of a list is broken (a cursor cut short, or
+/// of another list).
+pub(super) const BROKEN_PAGE_LINK: &str = "This link to a page of the list is not valid: it \
+may have been cut short. Start again from the first page.";
+
 /// What the page says when another change won the race.
 pub(super) const CHANGED_SINCE: &str = "Someone changed this Private Integration since you \
 opened this page, so nothing was saved. Your changes are still in the form below.";
@@ -89,6 +94,15 @@ impl From<&Error> for Refusal {
     }
 }
 
+/// The form field whose value held a token, if that is the refusal: the page empties it
+/// rather than show the token back.
+pub(super) fn holds_token(err: &Error) -> Option<&'static str> {
+    match err {
+        Error::InvalidInput(InvalidInput::HoldsToken { field }) => Some(field),
+        _ => None,
+    }
+}
+
 /// A broken input rule, as a sentence about the field.
 fn invalid_input(invalid: &InvalidInput) -> Refusal {
     let refusal = |message: String| Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, message);
@@ -109,6 +123,20 @@ fn invalid_input(invalid: &InvalidInput) -> Refusal {
             }
             None => refusal(sentence(invalid)),
         },
+        InvalidInput::HoldsToken { field: f } => {
+            let label = field(f).map_or("The user id", |(_, label)| label);
+            let refusal = refusal(format!(
+                "{label} held an access token, so it was cleared. Tokens are secrets: never \
+                 paste one here."
+            ));
+            match field(f) {
+                Some((key, _)) => refusal.on(key),
+                None => refusal,
+            }
+        }
+        InvalidInput::Malformed { field: "cursor" } | InvalidInput::OutOfRange { .. } => {
+            Refusal::new(StatusCode::BAD_REQUEST, BROKEN_PAGE_LINK)
+        }
         InvalidInput::ControlCharacter { field: f } | InvalidInput::Malformed { field: f } => {
             match field(f) {
                 Some((key, label)) => refusal(format!(
@@ -164,6 +192,22 @@ mod tests {
         }));
         assert_eq!(user.message, "User id must not be empty.");
         assert_eq!(Refusal::from(&Error::Conflict).status, StatusCode::CONFLICT);
+        let token = Refusal::from(&Error::InvalidInput(InvalidInput::HoldsToken {
+            field: "description",
+        }));
+        assert_eq!(
+            token.message,
+            "The description held an access token, so it was cleared. Tokens are secrets: \
+             never paste one here."
+        );
+        assert_eq!(token.field, Some("description"));
+        let cursor = Refusal::from(&Error::InvalidInput(InvalidInput::Malformed {
+            field: "cursor",
+        }));
+        assert_eq!(
+            (cursor.status, &*cursor.message),
+            (StatusCode::BAD_REQUEST, BROKEN_PAGE_LINK)
+        );
         let storage = Refusal::from(&Error::Storage(crate::StorageError::backend(
             "db.internal:5432 refused",
         )));

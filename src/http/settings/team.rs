@@ -7,7 +7,8 @@ use super::refusal::Refusal;
 use super::views::team::{TeamRow, TeamView, parse_permission, render};
 use super::web::{Ctx, Form, Query, done, html, refused, refused_with, see_other};
 use crate::domain::ids::UserId;
-use crate::error::Error;
+use crate::domain::integration::holds_token;
+use crate::error::{Error, InvalidInput};
 
 const TITLE: &str = "Team permissions";
 const ADMINS_ONLY: &str = "Only account admins can change team permissions.";
@@ -22,11 +23,16 @@ pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
 pub(super) async fn save<A>(ctx: Ctx<A>, Form(form): Form) -> Response {
     let lookup = form.get("lookup");
     let saved = match (
-        UserId::try_new(form.get("user")),
+        user_id(form.get("user")),
         parse_permission(form.get("permission")),
     ) {
         (Ok(user), Some(permission)) => {
             ctx.pi().set_permission(&ctx.actor, &user, permission).await
+        }
+        (Err(invalid @ InvalidInput::HoldsToken { .. }), _) => {
+            // Not shown back, not even as the user looked up.
+            let refusal = Refusal::from(&Error::InvalidInput(invalid));
+            return page(&ctx, "", None, Some(&refusal)).await;
         }
         (Err(invalid), _) => Err(Error::InvalidInput(invalid)),
         (_, None) => {
@@ -57,6 +63,15 @@ pub(super) async fn save<A>(ctx: Ctx<A>, Form(form): Form) -> Response {
     }
 }
 
+/// A user id as typed: a host's id, and no token (a user id is stored in the audit log
+/// and shown as it is, as the admin API holds it too).
+fn user_id(typed: &str) -> Result<UserId, InvalidInput> {
+    if holds_token(typed) {
+        return Err(InvalidInput::HoldsToken { field: "user id" });
+    }
+    UserId::try_new(typed)
+}
+
 /// The team (from the host's directory), or the user looked up by id.
 async fn page<A>(
     ctx: &Ctx<A>,
@@ -67,6 +82,13 @@ async fn page<A>(
     let (pi, actor) = (ctx.pi(), &ctx.actor);
     let mut rows = Vec::new();
     let mut problem = refusal.cloned();
+    let lookup = match user_id(lookup) {
+        Err(invalid @ InvalidInput::HoldsToken { .. }) => {
+            problem.get_or_insert(Refusal::from(&Error::InvalidInput(invalid)));
+            ""
+        }
+        _ => lookup,
+    };
     if let Some(directory) = &ctx.site.config.team {
         match directory.members(actor.account()).await {
             Ok(members) => {
@@ -88,7 +110,7 @@ async fn page<A>(
             }
         }
     } else if !lookup.is_empty() {
-        match UserId::try_new(lookup) {
+        match user_id(lookup) {
             Ok(user) => rows.push(TeamRow {
                 is_self: &user == actor.user(),
                 user,

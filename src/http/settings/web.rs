@@ -11,13 +11,17 @@ use axum::http::header::{
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{Extensions, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, RequestPartsExt};
 use maud::Markup;
 
 use super::{SettingsPage, TeamDirectory};
 use crate::domain::access::Actor;
+use crate::domain::page::{Cursor, PageRequest};
+use crate::error::Error;
+use crate::http::csrf::CsrfLayer;
 use crate::service::PrivateIntegrations;
 
 /// The largest form body read: a description of 1000 characters and every scope of a
@@ -31,6 +35,7 @@ pub(super) struct Config {
     pub(super) stylesheet: Option<String>,
     pub(super) settings_link: Option<String>,
     pub(super) page_size: usize,
+    pub(super) csrf: CsrfLayer,
 }
 
 impl From<SettingsPage> for Config {
@@ -41,6 +46,18 @@ impl From<SettingsPage> for Config {
             stylesheet: page.stylesheet,
             settings_link: page.settings_link,
             page_size: page.page_size,
+            csrf: page.csrf,
+        }
+    }
+}
+
+impl Config {
+    /// The page of a list that `query` asks for (`?cursor=`), `page_size` items long.
+    pub(super) fn page(&self, query: &Fields) -> Result<PageRequest, Error> {
+        let request = PageRequest::new().limit(self.page_size);
+        match query.get("cursor") {
+            "" => Ok(request),
+            text => Ok(request.after(Cursor::parse(text)?)),
         }
     }
 }
@@ -95,7 +112,7 @@ where
             .extract::<Extension<Arc<Config>>>()
             .await
             .map_err(IntoResponse::into_response)?;
-        let base = base_path(parts);
+        let base = base_path(&parts.uri, &parts.extensions);
         Ok(Ctx {
             site: Site {
                 base,
@@ -110,9 +127,9 @@ where
 
 /// Where the page is mounted: the path the request came in on, less the part the page's
 /// router matched. Works under `nest` at a static path or one with parameters.
-fn base_path(parts: &Parts) -> String {
-    let inner = parts.uri.path();
-    let Some(OriginalUri(original)) = parts.extensions.get::<OriginalUri>() else {
+fn base_path(uri: &Uri, extensions: &Extensions) -> String {
+    let inner = uri.path();
+    let Some(OriginalUri(original)) = extensions.get::<OriginalUri>() else {
         return String::new();
     };
     let outer = original.path();
@@ -147,6 +164,11 @@ impl Fields {
             .iter()
             .find(|(k, _)| k == key)
             .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Drops every value of `key`: a field the page must not show back.
+    pub(super) fn forget(&mut self, key: &str) {
+        self.0.retain(|(k, _)| k != key);
     }
 
     /// Every value of `key`, in order.
@@ -227,6 +249,40 @@ pub(super) fn see_other(url: String) -> Response {
     match HeaderValue::try_from(url) {
         Ok(location) => (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response(),
         Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "bad redirect"),
+    }
+}
+
+/// What the page says when it refuses a request another site sent.
+const CROSS_SITE: &str = "Your browser sent this change from another site, so it was refused \
+and nothing was changed. To make the change, open Private Integrations and make it there.";
+
+/// Cross-site requests: the rules of the page's [`CsrfLayer`] ([`SettingsPage::csrf`]),
+/// before the host's login and the handlers run. A refusal is a screen of the page (`403`),
+/// not the admin API's JSON answer, so the layer's own answer is not used.
+pub(super) async fn cross_site(request: Request, next: Next) -> Response {
+    let Some(config) = request.extensions().get::<Arc<Config>>().cloned() else {
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the page is not configured",
+        );
+    };
+    match config.csrf.check(&request) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => {
+            tracing::debug!(
+                method = %request.method(),
+                path = request.uri().path(),
+                %refusal,
+                "refused a cross-site request"
+            );
+            let site = Site {
+                base: base_path(request.uri(), request.extensions()),
+                // Who sent it is not asked: the host's login does not run for it.
+                admin: false,
+                config,
+            };
+            refused_with(&site, "Change refused", StatusCode::FORBIDDEN, CROSS_SITE)
+        }
     }
 }
 

@@ -5,14 +5,23 @@ use maud::{Markup, html};
 use super::{Tab, layout, when};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::IntegrationId;
-use crate::domain::integration::Integration;
 use crate::http::settings::web::Site;
+
+/// What the log knows of an integration's name.
+pub(in crate::http::settings) enum Name {
+    /// Its name now.
+    Is(String),
+    /// It no longer exists.
+    Deleted,
+    /// It could not be read: the id stands in.
+    Unread,
+}
 
 /// What the screen shows.
 pub(in crate::http::settings) struct AuditView<'a> {
     pub(in crate::http::settings) events: &'a [AuditEvent],
-    /// The account's integrations, to name the ones that still exist.
-    pub(in crate::http::settings) integrations: &'a [Integration],
+    /// What is known of the name of each integration the page shows.
+    pub(in crate::http::settings) names: &'a [(IntegrationId, Name)],
     /// The integration the log is filtered to, if any.
     pub(in crate::http::settings) filter: Option<&'a IntegrationId>,
     /// The URL of the next (older) page.
@@ -23,10 +32,10 @@ pub(in crate::http::settings) struct AuditView<'a> {
 
 pub(in crate::http::settings) fn render(site: &Site, view: &AuditView<'_>) -> Markup {
     let name_of = |id: &IntegrationId| {
-        view.integrations
+        view.names
             .iter()
-            .find(|i| i.id() == id)
-            .map(|i| i.name().to_owned())
+            .find(|(named, _)| named == id)
+            .map_or(&Name::Unread, |(_, name)| name)
     };
     let first_page = match view.filter {
         Some(id) => site.url(&format!("/audit-log?integration={id}")),
@@ -36,10 +45,10 @@ pub(in crate::http::settings) fn render(site: &Site, view: &AuditView<'_>) -> Ma
         @if let Some(id) = view.filter {
             p.pi-lead {
                 "Activity of "
-                @if let Some(name) = name_of(id) {
-                    a.pi-name href=(site.url(&format!("/{id}"))) { (name) }
-                } @else {
-                    code { (id.as_str()) } " (deleted)"
+                @match name_of(id) {
+                    Name::Is(name) => { a.pi-name href=(site.url(&format!("/{id}"))) { (name) } }
+                    Name::Deleted => { code { (id.as_str()) } " (deleted)" }
+                    Name::Unread => { a href=(site.url(&format!("/{id}"))) { code { (id.as_str()) } } }
                 }
                 ". " a href=(site.url("/audit-log")) { "Show all activity" }
             }
@@ -68,10 +77,10 @@ pub(in crate::http::settings) fn render(site: &Site, view: &AuditView<'_>) -> Ma
                                 td { (event.action.to_string()) }
                                 td {
                                     @if let Some(id) = &event.integration {
-                                        @if let Some(name) = name_of(id) {
-                                            a.pi-name href=(site.url(&format!("/{id}"))) { (name) }
-                                        } @else {
-                                            code { (id.as_str()) } span.pi-hint { "Deleted" }
+                                        @match name_of(id) {
+                                            Name::Is(name) => { a.pi-name href=(site.url(&format!("/{id}"))) { (name) } }
+                                            Name::Deleted => { code { (id.as_str()) } span.pi-hint { "Deleted" } }
+                                            Name::Unread => { a href=(site.url(&format!("/{id}"))) { code { (id.as_str()) } } }
                                         }
                                     } @else {
                                         span.pi-muted { "—" }
