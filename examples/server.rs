@@ -1,17 +1,20 @@
-//! An axum service with Private Integrations: the admin API under `/admin`, and a
-//! contacts API that third-party integrations call with their tokens.
+//! An axum service with Private Integrations: the settings page under
+//! `/settings/private-integrations`, the admin API under `/admin`, and a contacts API that
+//! third-party integrations call with their tokens.
 //!
-//! Run: `cargo run --example server --features axum` (listens on 127.0.0.1:3000; set
-//! `ADDR` to change it). It prints a curl walk-through of the admin's story.
+//! Run: `cargo run --example server --features admin-ui` (listens on 127.0.0.1:3000; set
+//! `ADDR` to change it; with `--features admin-ui,postgres` and `DATABASE_URL` set, it
+//! keeps integrations in PostgreSQL). Open http://127.0.0.1:3000/login in a browser, or
+//! follow the curl walk-through it prints.
 //!
-//! The admin API sits behind a STAND-IN login that trusts the `X-Account-Id`,
-//! `X-User-Id` and `X-Role` headers: NOT FOR PRODUCTION. A real host puts its own login
-//! there (see `HeaderLogin` in `examples/server/app.rs`).
+//! Both sit behind STAND-IN logins, NOT FOR PRODUCTION: the settings page believes a
+//! cookie set by the `/login` form, the admin API believes the `X-Account-Id`,
+//! `X-User-Id` and `X-Role` headers. A real host puts its own login there (see
+//! `CookieLogin` and `HeaderLogin` in `examples/server/app.rs`).
 //!
-//! With `DATABASE_URL` set (and `--features axum,postgres`) it keeps integrations in
-//! PostgreSQL. If the database becomes unreachable, requests get `503` within a few
-//! seconds (the pool's acquire timeout, the lookup timeout) instead of hanging, and work
-//! again once it is back.
+//! If the database becomes unreachable, requests get `503` within a few seconds (the
+//! pool's acquire timeout, the lookup timeout) instead of hanging, and work again once it
+//! is back.
 //!
 //! On Ctrl-C or SIGTERM it stops accepting connections, lets the requests in flight
 //! finish, then shuts the service down: the last-used times noted since the last batch
@@ -83,8 +86,12 @@ fn print_walkthrough(base: &str) {
     println!(
         r#"Listening on {base}
 
-WARNING: the admin API trusts the X-Account-Id, X-User-Id and X-Role headers. That is a
-STAND-IN for your own login, NOT FOR PRODUCTION.
+The settings page: open {base}/login in a browser, pick a user, and you land on
+{base}/settings/private-integrations
+
+WARNING: the settings page believes the cookie the /login form sets, and the admin API
+trusts the X-Account-Id, X-User-Id and X-Role headers. Those are STAND-INS for your own
+login, NOT FOR PRODUCTION.
 
 The admin's story (needs curl and jq):
 

@@ -90,6 +90,7 @@ mod error;
 pub mod http;
 mod last_used;
 mod service;
+mod service_reads;
 pub mod storage;
 mod telemetry;
 mod verify;

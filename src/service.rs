@@ -96,8 +96,8 @@ pub(crate) struct Inner {
     pub(crate) catalog: ScopeCatalog,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) format: TokenFormat,
-    grace_period: Duration,
-    rotation_interval: Duration,
+    pub(crate) grace_period: Duration,
+    pub(crate) rotation_interval: Duration,
     /// Notes token uses for the last-used writer; `None` while last used is off.
     pub(crate) last_used: Option<Arc<LastUsedRecorder>>,
     last_used_counters: Arc<LastUsedCounters>,
@@ -1003,7 +1003,25 @@ impl PrivateIntegrations {
 
     /// The clock's time, truncated to whole microseconds: the finest precision every
     /// backend stores (PostgreSQL's `timestamptz`), so what is written reads back equal.
-    fn now(&self) -> OffsetDateTime {
+    ///
+    /// It is the time every rule of the service is applied at: a screen that asks
+    /// [`Integration::rotation_due`] uses it, so that it agrees with
+    /// [`rotation_due`](Self::rotation_due) (and with a [`ManualClock`](crate::ManualClock)
+    /// in tests).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let clock = ManualClock::new(time::macros::datetime!(2026-03-01 09:00:00.123456789 UTC));
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .clock(clock)
+    ///     .build();
+    /// assert_eq!(pi.now(), time::macros::datetime!(2026-03-01 09:00:00.123456 UTC));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn now(&self) -> OffsetDateTime {
         let now = self.inner.clock.now();
         now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
             .unwrap_or(now)

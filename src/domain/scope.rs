@@ -34,7 +34,38 @@ const WORDS: usize = MAX_SCOPES / 64;
 struct CatalogInner {
     names: Vec<&'static str>,
     index: HashMap<&'static str, u16, foldhash::fast::FixedState>,
+    /// Per scope, in catalog order: what people read for it (see [`ScopeCatalog::labelled`]).
+    labels: Vec<Option<ScopeLabel>>,
 }
+
+/// What people read for a scope: a short label and a sentence or two.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ScopeLabel {
+    label: &'static str,
+    description: &'static str,
+}
+
+/// The longest scope label accepted, in characters (see [`ScopeCatalog::labelled`]).
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{ScopeCatalog, domain::scope::MAX_SCOPE_LABEL_CHARS};
+/// let long = "x".repeat(MAX_SCOPE_LABEL_CHARS + 1);
+/// assert!(ScopeCatalog::labelled([("contacts.readonly", long.as_str(), "")]).is_err());
+/// ```
+pub const MAX_SCOPE_LABEL_CHARS: usize = 100;
+
+/// The longest scope description accepted, in characters (see [`ScopeCatalog::labelled`]).
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{ScopeCatalog, domain::scope::MAX_SCOPE_DESCRIPTION_CHARS};
+/// let long = "x".repeat(MAX_SCOPE_DESCRIPTION_CHARS + 1);
+/// assert!(ScopeCatalog::labelled([("contacts.readonly", "View contacts", long.as_str())]).is_err());
+/// ```
+pub const MAX_SCOPE_DESCRIPTION_CHARS: usize = 500;
 
 /// Every catalog built in this process, so that building the same one twice gives the
 /// same `&'static` value. See [`ScopeCatalog`] on why catalogs live for the process.
@@ -87,18 +118,59 @@ impl ScopeCatalog {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut owned: Vec<String> = Vec::new();
+        let mut owned: Vec<(String, Option<(String, String)>)> = Vec::new();
         for name in names {
-            let name = name.as_ref();
-            validate_scope_name(name)?;
-            if owned.iter().any(|seen| seen == name) {
-                return Err(InvalidInput::DuplicateScope(name.to_owned()).into());
-            }
-            if owned.len() == MAX_SCOPES {
-                return Err(InvalidInput::TooManyScopes { max: MAX_SCOPES }.into());
-            }
-            owned.push(name.to_owned());
+            push_scope(&mut owned, name.as_ref(), None)?;
         }
+        Self::intern(owned)
+    }
+
+    /// Builds (or finds) a catalog whose scopes carry what people read: a label (1 to
+    /// [`MAX_SCOPE_LABEL_CHARS`] characters) and a description (up to
+    /// [`MAX_SCOPE_DESCRIPTION_CHARS`], may be empty), given as `(name, label,
+    /// description)`. The settings page shows them on its scopes step.
+    ///
+    /// Labels change nothing about what a scope grants: tokens, stored scopes and
+    /// verification only ever use the names. Catalogs with the same names and different
+    /// labels are different catalogs (each interned on its own).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new), and [`Error::InvalidInput`] for an empty or too long label,
+    /// a too long description, or a control character in either.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::labelled([
+    ///     ("contacts.readonly", "View contacts", "Read the account's contacts."),
+    ///     ("contacts.write", "Edit contacts", "Create and change contacts."),
+    /// ])?;
+    /// assert_eq!(catalog.label("contacts.write"), Some("Edit contacts"));
+    /// assert_eq!(catalog.description("contacts.readonly"), Some("Read the account's contacts."));
+    /// assert!(catalog.contains("contacts.readonly"));
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
+    pub fn labelled<I, N, L, D>(scopes: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = (N, L, D)>,
+        N: AsRef<str>,
+        L: AsRef<str>,
+        D: AsRef<str>,
+    {
+        let mut owned: Vec<(String, Option<(String, String)>)> = Vec::new();
+        for (name, label, description) in scopes {
+            let label = validate_label(label.as_ref())?;
+            let description = validate_scope_description(description.as_ref())?;
+            push_scope(&mut owned, name.as_ref(), Some((label, description)))?;
+        }
+        Self::intern(owned)
+    }
+
+    /// The catalog with these (already checked) scopes: the one already built, or a new
+    /// one that lives for the rest of the process.
+    fn intern(owned: Vec<(String, Option<(String, String)>)>) -> Result<Self, Error> {
         if owned.is_empty() {
             return Err(InvalidInput::Empty {
                 field: "scope catalog",
@@ -107,21 +179,90 @@ impl ScopeCatalog {
         }
 
         let mut interned = INTERNED.lock().unwrap_or_else(|poison| poison.into_inner());
-        if let Some(existing) = interned.iter().find(|c| c.names == owned) {
+        let same = |c: &CatalogInner| {
+            c.names.len() == owned.len()
+                && c.names.iter().zip(&c.labels).zip(&owned).all(
+                    |((name, label), (owned_name, owned_label))| {
+                        name == owned_name
+                            && match (label, owned_label) {
+                                (None, None) => true,
+                                (Some(l), Some((label, description))) => {
+                                    l.label == label && l.description == description
+                                }
+                                _ => false,
+                            }
+                    },
+                )
+        };
+        if let Some(existing) = interned.iter().find(|c| same(c)) {
             return Ok(Self(existing));
         }
-        let names: Vec<&'static str> = owned
-            .into_iter()
-            .map(|name| &*Box::leak(name.into_boxed_str()))
-            .collect();
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let mut names = Vec::with_capacity(owned.len());
+        let mut labels = Vec::with_capacity(owned.len());
+        for (name, label) in owned {
+            names.push(leak(name));
+            labels.push(label.map(|(label, description)| ScopeLabel {
+                label: leak(label),
+                description: leak(description),
+            }));
+        }
         let index = names
             .iter()
             .enumerate()
             .map(|(bit, name)| (*name, bit as u16))
             .collect();
-        let inner: &'static CatalogInner = Box::leak(Box::new(CatalogInner { names, index }));
+        let inner: &'static CatalogInner = Box::leak(Box::new(CatalogInner {
+            names,
+            index,
+            labels,
+        }));
         interned.push(inner);
         Ok(Self(inner))
+    }
+
+    /// The label of a scope, if the catalog was built with labels
+    /// ([`labelled`](Self::labelled)) and holds the scope.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let plain = ScopeCatalog::new(["contacts.readonly"])?;
+    /// assert_eq!(plain.label("contacts.readonly"), None);
+    /// let labelled = ScopeCatalog::labelled([("contacts.readonly", "View contacts", "")])?;
+    /// assert_eq!(labelled.label("contacts.readonly"), Some("View contacts"));
+    /// assert_eq!(labelled.label("billing.write"), None);
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
+    pub fn label(&self, name: &str) -> Option<&'static str> {
+        self.scope_label(name).map(|l| l.label)
+    }
+
+    /// The description of a scope, if the catalog was built with labels
+    /// ([`labelled`](Self::labelled)), holds the scope, and its description is not empty.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::ScopeCatalog;
+    /// let catalog = ScopeCatalog::labelled([
+    ///     ("contacts.readonly", "View contacts", "Read the account's contacts."),
+    ///     ("contacts.write", "Edit contacts", ""),
+    /// ])?;
+    /// assert_eq!(catalog.description("contacts.readonly"), Some("Read the account's contacts."));
+    /// assert_eq!(catalog.description("contacts.write"), None);
+    /// # Ok::<(), private_integrations::Error>(())
+    /// ```
+    pub fn description(&self, name: &str) -> Option<&'static str> {
+        self.scope_label(name)
+            .map(|l| l.description)
+            .filter(|d| !d.is_empty())
+    }
+
+    fn scope_label(&self, name: &str) -> Option<ScopeLabel> {
+        let bit = self.bit(name)?;
+        self.0.labels.get(usize::from(bit)).copied().flatten()
     }
 
     /// Whether the catalog holds this scope name.
@@ -242,6 +383,56 @@ impl fmt::Debug for ScopeCatalog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("ScopeCatalog").field(&self.0.names).finish()
     }
+}
+
+/// Checks `name` and appends it to the catalog being built.
+fn push_scope(
+    owned: &mut Vec<(String, Option<(String, String)>)>,
+    name: &str,
+    label: Option<(String, String)>,
+) -> Result<(), Error> {
+    validate_scope_name(name)?;
+    if owned.iter().any(|(seen, _)| seen == name) {
+        return Err(InvalidInput::DuplicateScope(name.to_owned()).into());
+    }
+    if owned.len() == MAX_SCOPES {
+        return Err(InvalidInput::TooManyScopes { max: MAX_SCOPES }.into());
+    }
+    owned.push((name.to_owned(), label));
+    Ok(())
+}
+
+fn validate_label(label: &str) -> Result<String, InvalidInput> {
+    const FIELD: &str = "scope label";
+    let label = label.trim();
+    if label.is_empty() {
+        return Err(InvalidInput::Empty { field: FIELD });
+    }
+    if label.chars().count() > MAX_SCOPE_LABEL_CHARS {
+        return Err(InvalidInput::TooLong {
+            field: FIELD,
+            max: MAX_SCOPE_LABEL_CHARS,
+        });
+    }
+    if label.chars().any(char::is_control) {
+        return Err(InvalidInput::ControlCharacter { field: FIELD });
+    }
+    Ok(label.to_owned())
+}
+
+fn validate_scope_description(description: &str) -> Result<String, InvalidInput> {
+    const FIELD: &str = "scope description";
+    let description = description.trim();
+    if description.chars().count() > MAX_SCOPE_DESCRIPTION_CHARS {
+        return Err(InvalidInput::TooLong {
+            field: FIELD,
+            max: MAX_SCOPE_DESCRIPTION_CHARS,
+        });
+    }
+    if description.chars().any(char::is_control) {
+        return Err(InvalidInput::ControlCharacter { field: FIELD });
+    }
+    Ok(description.to_owned())
 }
 
 fn validate_scope_name(name: &str) -> Result<(), InvalidInput> {
@@ -574,6 +765,45 @@ mod tests {
         let cloned = stored.clone();
         assert_eq!(cloned, stored);
         assert_eq!(format!("{stored:?}"), r#"["cache.a", "cache.b"]"#);
+    }
+
+    #[test]
+    fn labelled_catalogs() {
+        let plain = ScopeCatalog::new(["label.a", "label.b"]).unwrap();
+        let labelled = ScopeCatalog::labelled([
+            ("label.a", " Read A ", "Reads A."),
+            ("label.b", "Write B", ""),
+        ])
+        .unwrap();
+        assert_ne!(plain, labelled, "labels make another catalog");
+        assert_eq!(
+            labelled,
+            ScopeCatalog::labelled([
+                ("label.a", "Read A", "Reads A."),
+                ("label.b", "Write B", "")
+            ])
+            .unwrap(),
+            "labelled catalogs are interned too"
+        );
+        assert_ne!(
+            labelled,
+            ScopeCatalog::labelled([("label.a", "Read A", "Reads A."), ("label.b", "Write", "")])
+                .unwrap()
+        );
+        assert_eq!(labelled.label("label.a"), Some("Read A"));
+        assert_eq!(labelled.description("label.a"), Some("Reads A."));
+        assert_eq!(labelled.description("label.b"), None);
+        assert_eq!(plain.label("label.a"), None);
+        assert_eq!(labelled.label("label.c"), None);
+        assert!(labelled.scope_set(["label.b"]).unwrap().contains("label.b"));
+        for bad in [
+            ("label.a", "", ""),
+            ("label.a", "a\nb", ""),
+            ("label.a", "A", "x\u{7}"),
+        ] {
+            assert!(ScopeCatalog::labelled([bad]).is_err(), "{bad:?} accepted");
+        }
+        assert!(ScopeCatalog::labelled([("label.a", "A", ""), ("label.a", "B", "")]).is_err());
     }
 
     #[test]

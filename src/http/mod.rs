@@ -7,9 +7,12 @@
 //! - [`RequireScope`], made by [`PrivateIntegrations::require_scope`], is a tower layer:
 //!   only requests with a live token that has the scope reach the routes it wraps.
 //! - [`admin_router`] is the whole management API as JSON, behind the host's own login.
+//! - `settings_router` (feature `admin-ui`) is the settings page: the admin's screens as
+//!   server-rendered HTML, behind the same login. The `settings` module documents its
+//!   routes, headers and styling.
 //! - [`CsrfLayer`] refuses state-changing requests a browser sent from another site; the
-//!   admin router applies one, and it guards any other router of the host's (a settings
-//!   page, say).
+//!   admin router and the settings page each apply one, and it guards any other router
+//!   of the host's.
 //! - [`Error`](crate::Error) is an `IntoResponse`, with the admin API's statuses.
 //!
 //! # Protecting a route
@@ -67,8 +70,14 @@ mod admin;
 mod bearer;
 pub mod csrf;
 mod layer;
+#[cfg(feature = "admin-ui")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
+pub mod settings;
 
 pub use admin::{TOKEN_NOTICE, admin_router, admin_router_with_csrf};
 pub use bearer::{BearerError, BearerRejection, DEFAULT_REALM, MAX_AUTHORIZATION_LEN, Realm};
 pub use csrf::{CsrfLayer, CsrfRefusal, CsrfService};
 pub use layer::{RequireScope, RequireScopeService};
+#[cfg(feature = "admin-ui")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
+pub use settings::{SettingsPage, TeamDirectory, TeamMember, settings_router};

@@ -1,0 +1,114 @@
+//! `GET /new`, `POST /new`: "Create new Integration" in two steps, then the token.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::refusal::{self, Refusal};
+use super::views::steps::{self, Wizard};
+use super::views::token::{self, Issued};
+use super::web::{Ctx, Fields, Form, html, refused};
+use crate::domain::integration::NewIntegration;
+use crate::domain::page::PageRequest;
+use crate::error::{Error, InvalidInput};
+
+const TITLE: &str = "Create new Integration";
+
+pub(super) async fn start<A>(ctx: Ctx<A>) -> Response {
+    // Whether the actor may create (permission, feature switch) before showing the form:
+    // the smallest read that asks the service.
+    let may = PageRequest::new().limit(1);
+    if let Err(err) = ctx.pi().list_page(&ctx.actor, may).await {
+        return refused(&ctx.site, TITLE, &err);
+    }
+    let form = Fields::default();
+    details(&ctx, &form, StatusCode::OK, None)
+}
+
+pub(super) async fn submit<A>(ctx: Ctx<A>, Form(mut form): Form) -> Response {
+    let pi = ctx.pi();
+    let new = NewIntegration::new(form.get("name"))
+        .description(form.get("description"))
+        .scopes(form.all("scopes"));
+    match (form.get("step"), form.get("go")) {
+        ("scopes", "back") => details(&ctx, &form, StatusCode::OK, None),
+        ("scopes", _) => match pi.create(&ctx.actor, new).await {
+            Ok(created) => html(
+                StatusCode::OK,
+                token::render(
+                    &ctx.site,
+                    &created.integration,
+                    &created.token,
+                    Issued::Created,
+                ),
+            ),
+            Err(err) => refuse(&ctx, &mut form, &err),
+        },
+        // "Next" on the first step: the name and description must hold before the scopes.
+        _ => match new.validate(pi.scope_catalog()) {
+            Ok(_) | Err(Error::InvalidInput(InvalidInput::NoScopes)) => {
+                scopes(&ctx, &form, StatusCode::OK, None)
+            }
+            Err(err) => refuse(&ctx, &mut form, &err),
+        },
+    }
+}
+
+/// The refusal on the step of the field it is about, with the form as typed (but a field
+/// that held a token, emptied).
+fn refuse<A>(ctx: &Ctx<A>, form: &mut Fields, err: &Error) -> Response {
+    if let Some(field) = refusal::holds_token(err) {
+        form.forget(field);
+    }
+    let refusal = Refusal::from(err);
+    match refusal.field {
+        Some("name" | "description") => details(ctx, form, refusal.status, Some(&refusal)),
+        _ => scopes(ctx, form, refusal.status, Some(&refusal)),
+    }
+}
+
+fn wizard<'a, A>(
+    ctx: &Ctx<A>,
+    form: &'a Fields,
+    scopes: &'a [String],
+    refusal: Option<&'a Refusal>,
+) -> Wizard<'a> {
+    Wizard {
+        title: TITLE,
+        action: ctx.site.url("/new"),
+        cancel: ctx.site.url(""),
+        name: form.get("name"),
+        description: form.get("description"),
+        scopes,
+        version: None,
+        submit: "Create",
+        note: None,
+        refusal,
+        catalog: ctx.pi().scope_catalog(),
+    }
+}
+
+fn details<A>(
+    ctx: &Ctx<A>,
+    form: &Fields,
+    status: StatusCode,
+    refusal: Option<&Refusal>,
+) -> Response {
+    let scopes = form.all("scopes");
+    html(
+        status,
+        steps::details(&ctx.site, &wizard(ctx, form, &scopes, refusal)),
+    )
+}
+
+fn scopes<A>(
+    ctx: &Ctx<A>,
+    form: &Fields,
+    status: StatusCode,
+    refusal: Option<&Refusal>,
+) -> Response {
+    let scopes = form.all("scopes");
+    html(
+        status,
+        steps::scopes(&ctx.site, &wizard(ctx, form, &scopes, refusal)),
+    )
+}

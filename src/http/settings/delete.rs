@@ -1,0 +1,40 @@
+//! `GET /{id}/delete`: the confirmation; `POST`: "Delete".
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::refusal::Refusal;
+use super::views::delete::render;
+use super::web::{Ctx, html, integration_id, refused, see_other};
+
+const TITLE: &str = "Delete Private Integration";
+
+pub(super) async fn confirm<A>(ctx: Ctx<A>, Path(id): Path<String>) -> Response {
+    confirmation(&ctx, &id, None).await
+}
+
+pub(super) async fn submit<A>(ctx: Ctx<A>, Path(id): Path<String>) -> Response {
+    let deleted = match integration_id(&id) {
+        Ok(parsed) => ctx.pi().delete(&ctx.actor, &parsed).await,
+        Err(err) => Err(err),
+    };
+    match deleted {
+        Ok(()) => see_other(ctx.site.url("?done=deleted")),
+        Err(err) => confirmation(&ctx, &id, Some(&Refusal::from(&err))).await,
+    }
+}
+
+async fn confirmation<A>(ctx: &Ctx<A>, id: &str, refusal: Option<&Refusal>) -> Response {
+    let found = match integration_id(id) {
+        Ok(id) => ctx.pi().get(&ctx.actor, &id).await,
+        Err(err) => Err(err),
+    };
+    match found {
+        Ok(integration) => {
+            let status = refusal.map_or(StatusCode::OK, |r| r.status);
+            html(status, render(&ctx.site, &integration, refusal))
+        }
+        Err(err) => refused(&ctx.site, TITLE, &err),
+    }
+}

@@ -1,0 +1,54 @@
+//! `GET /labs`, `POST /labs` (admins): the feature switch.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::refusal::Refusal;
+use super::views::labs::render;
+use super::web::{Ctx, Form, Query, done, html, refused, refused_with, see_other};
+use crate::error::Error;
+
+const TITLE: &str = "Labs";
+const ADMINS_ONLY: &str = "Only account admins can switch features in Labs.";
+
+pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
+    page(&ctx, done(&query), None).await
+}
+
+pub(super) async fn save<A>(ctx: Ctx<A>, Form(form): Form) -> Response {
+    let enabled = match form.get("enabled") {
+        "true" => true,
+        "false" => false,
+        _ => {
+            let refusal = Refusal::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Choose to switch on or off.",
+            );
+            return page(&ctx, None, Some(&refusal)).await;
+        }
+    };
+    match ctx.pi().set_feature_enabled(&ctx.actor, enabled).await {
+        Ok(()) => see_other(ctx.site.url(if enabled {
+            "/labs?done=on"
+        } else {
+            "/labs?done=off"
+        })),
+        Err(Error::PermissionDenied) => {
+            refused_with(&ctx.site, TITLE, StatusCode::FORBIDDEN, ADMINS_ONLY)
+        }
+        Err(err) => page(&ctx, None, Some(&Refusal::from(&err))).await,
+    }
+}
+
+async fn page<A>(ctx: &Ctx<A>, done: Option<&'static str>, refusal: Option<&Refusal>) -> Response {
+    match ctx.pi().feature_enabled(&ctx.actor).await {
+        Ok(enabled) => {
+            let status = refusal.map_or(StatusCode::OK, |r| r.status);
+            html(status, render(&ctx.site, enabled, done, refusal))
+        }
+        Err(Error::PermissionDenied) => {
+            refused_with(&ctx.site, TITLE, StatusCode::FORBIDDEN, ADMINS_ONLY)
+        }
+        Err(err) => refused(&ctx.site, TITLE, &err),
+    }
+}

@@ -1,0 +1,70 @@
+//! `GET /{id}/rotate/{later,now}`: the warning; `POST`: "Continue", then the new token.
+
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::refusal::Refusal;
+use super::views::{rotate, token};
+use super::web::{Ctx, html, integration_id, refused};
+use crate::domain::credentials::RotationMode;
+use crate::error::Error;
+
+const TITLE: &str = "Rotate token";
+
+fn mode(segment: &str) -> Result<RotationMode, Error> {
+    match segment {
+        "later" => Ok(RotationMode::ExpireLater),
+        "now" => Ok(RotationMode::ExpireNow),
+        _ => Err(Error::NotFound),
+    }
+}
+
+pub(super) async fn warn<A>(ctx: Ctx<A>, Path((id, segment)): Path<(String, String)>) -> Response {
+    warning(&ctx, &id, &segment, None).await
+}
+
+pub(super) async fn confirm<A>(
+    ctx: Ctx<A>,
+    Path((id, segment)): Path<(String, String)>,
+) -> Response {
+    let rotated = match (integration_id(&id), mode(&segment)) {
+        (Ok(parsed), Ok(mode)) => ctx
+            .pi()
+            .rotate(&ctx.actor, &parsed, mode)
+            .await
+            .map(|r| (r, mode)),
+        (Err(err), _) | (_, Err(err)) => Err(err),
+    };
+    match rotated {
+        // The new token, in this response only: no redirect, no URL holds it.
+        Ok((rotated, mode)) => html(
+            StatusCode::OK,
+            token::render(
+                &ctx.site,
+                &rotated.integration,
+                &rotated.token,
+                token::Issued::Rotated(mode),
+            ),
+        ),
+        Err(err) => warning(&ctx, &id, &segment, Some(&Refusal::from(&err))).await,
+    }
+}
+
+/// The warning step, with a refusal if "Continue" was refused.
+async fn warning<A>(ctx: &Ctx<A>, id: &str, segment: &str, refusal: Option<&Refusal>) -> Response {
+    let found = match (integration_id(id), mode(segment)) {
+        (Ok(id), Ok(mode)) => ctx.pi().get(&ctx.actor, &id).await.map(|i| (i, mode)),
+        (Err(err), _) | (_, Err(err)) => Err(err),
+    };
+    match found {
+        Ok((integration, mode)) => {
+            let status = refusal.map_or(StatusCode::OK, |r| r.status);
+            html(
+                status,
+                rotate::render(&ctx.site, &integration, mode, refusal),
+            )
+        }
+        Err(err) => refused(&ctx.site, TITLE, &err),
+    }
+}

@@ -1,0 +1,141 @@
+//! `GET /team`, `POST /team` (admins): each user's Private Integrations permission.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::refusal::Refusal;
+use super::views::team::{TeamRow, TeamView, parse_permission, render};
+use super::web::{Ctx, Form, Query, done, html, refused, refused_with, see_other};
+use crate::domain::ids::UserId;
+use crate::domain::integration::holds_token;
+use crate::error::{Error, InvalidInput};
+
+const TITLE: &str = "Team permissions";
+const ADMINS_ONLY: &str = "Only account admins can change team permissions.";
+
+pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
+    if !ctx.actor.is_admin() {
+        return refused_with(&ctx.site, TITLE, StatusCode::FORBIDDEN, ADMINS_ONLY);
+    }
+    page(&ctx, query.get("user"), done(&query), None).await
+}
+
+pub(super) async fn save<A>(ctx: Ctx<A>, Form(form): Form) -> Response {
+    let lookup = form.get("lookup");
+    let saved = match (
+        user_id(form.get("user")),
+        parse_permission(form.get("permission")),
+    ) {
+        (Ok(user), Some(permission)) => {
+            ctx.pi().set_permission(&ctx.actor, &user, permission).await
+        }
+        (Err(invalid @ InvalidInput::HoldsToken { .. }), _) => {
+            // Not shown back, not even as the user looked up.
+            let refusal = Refusal::from(&Error::InvalidInput(invalid));
+            return page(&ctx, "", None, Some(&refusal)).await;
+        }
+        (Err(invalid), _) => Err(Error::InvalidInput(invalid)),
+        (_, None) => {
+            let refusal = Refusal::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Choose Allow, Deny or Role default.",
+            );
+            return page(&ctx, lookup, None, Some(&refusal)).await;
+        }
+    };
+    match saved {
+        Ok(()) => {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("done", "saved");
+            if !lookup.is_empty() {
+                query.append_pair("user", lookup);
+            }
+            see_other(ctx.site.url(&format!("/team?{}", query.finish())))
+        }
+        Err(Error::PermissionDenied) if ctx.actor.is_admin() => {
+            let refusal = Refusal::new(
+                StatusCode::FORBIDDEN,
+                "You cannot change your own permission: another account admin can.",
+            );
+            page(&ctx, lookup, None, Some(&refusal)).await
+        }
+        Err(err) => page(&ctx, lookup, None, Some(&Refusal::from(&err))).await,
+    }
+}
+
+/// A user id as typed: a host's id, and no token (a user id is stored in the audit log
+/// and shown as it is, as the admin API holds it too).
+fn user_id(typed: &str) -> Result<UserId, InvalidInput> {
+    if holds_token(typed) {
+        return Err(InvalidInput::HoldsToken { field: "user id" });
+    }
+    UserId::try_new(typed)
+}
+
+/// The team (from the host's directory), or the user looked up by id.
+async fn page<A>(
+    ctx: &Ctx<A>,
+    lookup: &str,
+    done: Option<&'static str>,
+    refusal: Option<&Refusal>,
+) -> Response {
+    let (pi, actor) = (ctx.pi(), &ctx.actor);
+    let mut rows = Vec::new();
+    let mut problem = refusal.cloned();
+    let lookup = match user_id(lookup) {
+        Err(invalid @ InvalidInput::HoldsToken { .. }) => {
+            problem.get_or_insert(Refusal::from(&Error::InvalidInput(invalid)));
+            ""
+        }
+        _ => lookup,
+    };
+    if let Some(directory) = &ctx.site.config.team {
+        match directory.members(actor.account()).await {
+            Ok(members) => {
+                for member in members {
+                    rows.push(TeamRow {
+                        user: member.user().clone(),
+                        name: Some(member.name().to_owned()),
+                        role: Some(member.role()),
+                        permission: Default::default(),
+                        is_self: member.user() == actor.user(),
+                    });
+                }
+            }
+            Err(_) => {
+                problem.get_or_insert(Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The team could not be loaded. Reload the page to try again.",
+                ));
+            }
+        }
+    } else if !lookup.is_empty() {
+        match user_id(lookup) {
+            Ok(user) => rows.push(TeamRow {
+                is_self: &user == actor.user(),
+                user,
+                name: None,
+                role: None,
+                permission: Default::default(),
+            }),
+            Err(invalid) => {
+                problem.get_or_insert(Refusal::from(&Error::InvalidInput(invalid)));
+            }
+        }
+    }
+    for row in &mut rows {
+        match pi.permission(actor, &row.user).await {
+            Ok(permission) => row.permission = permission,
+            Err(err) => return refused(&ctx.site, TITLE, &err),
+        }
+    }
+    let view = TeamView {
+        rows: &rows,
+        directory: ctx.site.config.team.is_some(),
+        lookup,
+        done,
+        refusal: problem.as_ref(),
+    };
+    let status = problem.as_ref().map_or(StatusCode::OK, |r| r.status);
+    html(status, render(&ctx.site, &view))
+}

@@ -1,0 +1,140 @@
+//! One integration: its scopes, dates, last use, rotation status, the reminder, and the
+//! rotation actions.
+
+use maud::{Markup, html};
+
+use super::{Tab, days, last_used, layout, menu, notice, refusal, scope, when};
+use crate::domain::integration::Integration;
+use crate::http::settings::refusal::Refusal;
+use crate::http::settings::seams;
+use crate::http::settings::web::Site;
+
+/// What the integration's page shows.
+pub(in crate::http::settings) struct IntegrationView<'a> {
+    pub(in crate::http::settings) integration: &'a Integration,
+    pub(in crate::http::settings) due: bool,
+    pub(in crate::http::settings) done: Option<&'static str>,
+    pub(in crate::http::settings) refusal: Option<&'a Refusal>,
+}
+
+pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>) -> Markup {
+    let integration = view.integration;
+    let pi = &site.config.pi;
+    let catalog = pi.scope_catalog();
+    let id = integration.id().as_str();
+    let pending = integration.pending_rotation();
+    let body = html! {
+        @if let Some(done) = view.done { (notice("success", done)) }
+        (refusal(view.refusal))
+        @if let Some(pending) = pending {
+            section.pi-notice.pi-notice-warning aria-labelledby="pi-rotation-title" {
+                h2 #pi-rotation-title { "Token rotation in progress" }
+                p {
+                    "Both the old and the new token work until "
+                    strong { (when(pending.previous_expires_at())) }
+                    ". After that, the old token expires and only the new one works."
+                }
+                @if let Some(used) = last_used(seams::previous_last_used(&pending)) {
+                    p.pi-small { "Old token last used: " (used) }
+                }
+                div.pi-actions {
+                    form method="post" action=(site.url(&format!("/{id}/rotation/cancel"))) {
+                        button.pi-secondary type="submit" { "Cancel rotation" }
+                    }
+                    form method="post" action=(site.url(&format!("/{id}/rotation/expire"))) {
+                        button type="submit" { "Expire now" }
+                    }
+                }
+                p.pi-small.pi-muted {
+                    "Cancel rotation if, for example, your developer needs more time to update \
+                     the token in the third-party application: the new token stops working and \
+                     the old one keeps working. Expire now if the third-party application has \
+                     been updated with the new token: the old token stops working."
+                }
+            }
+        } @else if view.due {
+            div.pi-notice.pi-notice-warning role="status" {
+                p {
+                    strong { "This token is due for rotation." } " "
+                    "It was issued " (when(integration.token_issued_at())) ". We recommend that \
+                     you rotate your Private Integration tokens every "
+                    (days(pi.rotation_interval())) " days."
+                }
+            }
+        }
+        div.pi-card {
+            div.pi-header-row {
+                div {
+                    @if integration.description().is_empty() {
+                        p.pi-muted { "No description." }
+                    } @else {
+                        p.pi-name { (integration.description()) }
+                    }
+                }
+                (menu(site, integration))
+            }
+            dl.pi-facts {
+                dt { "Scopes" }
+                dd {
+                    ul.pi-scope-list {
+                        @for name in integration.scopes().iter() {
+                            li { (scope(catalog, name)) }
+                        }
+                    }
+                }
+                dt { "Created" }
+                dd { (when(integration.created_at())) }
+                dt { "Last edited" }
+                dd { (when(integration.updated_at())) }
+                dt { "Token issued" }
+                dd { (when(integration.token_issued_at())) }
+                @if let Some(used) = last_used(seams::last_used(integration)) {
+                    dt { @if pending.is_some() { "New token last used" } @else { "Last used" } }
+                    dd { (used) }
+                }
+                dt { "Integration ID" }
+                dd { code { (id) } }
+            }
+        }
+        section.pi-card aria-labelledby="pi-rotate-title" {
+            h2 #pi-rotate-title { "Rotate token" }
+            p.pi-muted {
+                "We recommend that you rotate your Private Integration tokens every "
+                (days(pi.rotation_interval())) " days."
+            }
+            div.pi-rotate {
+                div.pi-card {
+                    h3 { "The old token expires later" }
+                    p.pi-small {
+                        "A new token is generated. The current one keeps working for "
+                        (days(pi.grace_period())) " days, so you can update your third-party \
+                         application in the meantime."
+                    }
+                    div.pi-actions {
+                        @if pending.is_some() {
+                            p.pi-small.pi-muted { "A rotation is already in progress." }
+                        } @else {
+                            a.pi-button.pi-secondary href=(site.url(&format!("/{id}/rotate/later"))) {
+                                "Rotate and expire this token later"
+                            }
+                        }
+                    }
+                }
+                div.pi-card {
+                    h3 { "The old token expires now" }
+                    p.pi-small {
+                        "A new token is generated and every older token stops working at once, \
+                         for example if a token leaked."
+                    }
+                    div.pi-actions {
+                        a.pi-button.pi-secondary href=(site.url(&format!("/{id}/rotate/now"))) {
+                            "Rotate and expire this token now"
+                        }
+                    }
+                }
+            }
+        }
+        p { a href=(site.url(&format!("/audit-log?integration={id}"))) { "Activity of this integration" } }
+    };
+    layout(site, integration.name(), Some(Tab::Integrations), body)
+}

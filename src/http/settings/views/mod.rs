@@ -1,0 +1,197 @@
+//! The screens, one module each, and the layout and pieces they share. Templates are
+//! maud's `html!`: checked when the crate compiles, and every `(value)` is escaped.
+
+pub(super) mod audit;
+pub(super) mod delete;
+pub(super) mod integration;
+pub(super) mod labs;
+pub(super) mod list;
+pub(super) mod message;
+pub(super) mod rotate;
+pub(super) mod steps;
+pub(super) mod team;
+pub(super) mod token;
+
+use maud::{DOCTYPE, Markup, html};
+use time::{OffsetDateTime, UtcOffset};
+
+use super::assets;
+use super::refusal::Refusal;
+use super::seams::LastUsed;
+use super::web::Site;
+use crate::domain::integration::Integration;
+use crate::domain::scope::ScopeCatalog;
+
+/// The tabs of the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tab {
+    Integrations,
+    Team,
+    Labs,
+    AuditLog,
+}
+
+/// Every screen's frame: head, breadcrumb, title, tabs, then the screen.
+pub(super) fn layout(site: &Site, title: &str, tab: Option<Tab>, body: Markup) -> Markup {
+    let config = &site.config;
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) " · Private Integrations" }
+                link rel="stylesheet" href=(asset_url(site, &assets::CSS));
+                @if let Some(href) = &config.stylesheet {
+                    link rel="stylesheet" href=(href);
+                }
+                script src=(asset_url(site, &assets::JS)) defer {}
+            }
+            body.pi {
+                a.pi-skip href="#main" { "Skip to content" }
+                div.pi-page {
+                    header {
+                        nav.pi-breadcrumb aria-label="Breadcrumb" {
+                            ol {
+                                li {
+                                    @if let Some(href) = &config.settings_link {
+                                        a href=(href) { "Settings" }
+                                    } @else {
+                                        "Settings"
+                                    }
+                                }
+                                li { a href=(site.url("")) { "Private Integrations" } }
+                            }
+                        }
+                        h1 { (title) }
+                    }
+                    @if let Some(current) = tab {
+                        (tabs(site, current))
+                    }
+                    main #main { (body) }
+                }
+            }
+        }
+    }
+}
+
+fn asset_url(site: &Site, asset: &assets::Asset) -> String {
+    format!(
+        "{}?v={}",
+        site.url(&format!("/assets/{}", asset.name)),
+        asset.version()
+    )
+}
+
+fn tabs(site: &Site, current: Tab) -> Markup {
+    let mut items = vec![(Tab::Integrations, "Integrations", site.url(""))];
+    if site.admin {
+        items.push((Tab::Team, "Team permissions", site.url("/team")));
+        items.push((Tab::Labs, "Labs", site.url("/labs")));
+    }
+    items.push((Tab::AuditLog, "Audit log", site.url("/audit-log")));
+    html! {
+        nav.pi-tabs aria-label="Private Integrations" {
+            @for (tab, label, href) in items {
+                @if tab == current {
+                    a href=(href) aria-current="page" { (label) }
+                } @else {
+                    a href=(href) { (label) }
+                }
+            }
+        }
+    }
+}
+
+/// A time as the page shows it: exact, in UTC, with a machine-readable `datetime`.
+pub(super) fn when(at: OffsetDateTime) -> Markup {
+    let utc = at.to_offset(UtcOffset::UTC);
+    let machine = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second()
+    );
+    html! { time datetime=(machine) { (human_time(at)) } }
+}
+
+/// `March 8, 2026 at 09:00 UTC`.
+pub(super) fn human_time(at: OffsetDateTime) -> String {
+    let utc = at.to_offset(UtcOffset::UTC);
+    format!(
+        "{} {}, {} at {:02}:{:02} UTC",
+        utc.month(),
+        utc.day(),
+        utc.year(),
+        utc.hour(),
+        utc.minute()
+    )
+}
+
+/// A whole number of days, for "a 7-day window".
+pub(super) fn days(duration: time::Duration) -> i64 {
+    duration.whole_days()
+}
+
+/// A last-used time, or nothing where the storage keeps none.
+pub(super) fn last_used(used: LastUsed) -> Option<Markup> {
+    match used {
+        LastUsed::Unknown => None,
+        LastUsed::Never => Some(html! { "Never used" }),
+        LastUsed::At(at) => Some(when(at)),
+    }
+}
+
+/// A success or warning notice at the top of a screen.
+pub(super) fn notice(kind: &str, text: &str) -> Markup {
+    html! {
+        div class={ "pi-notice pi-notice-" (kind) } role="status" {
+            p { (text) }
+        }
+    }
+}
+
+/// A refusal of the service, at the top of the form it is about.
+pub(super) fn refusal(refusal: Option<&Refusal>) -> Markup {
+    html! {
+        @if let Some(refusal) = refusal {
+            div.pi-notice.pi-notice-error role="alert" id="pi-error" {
+                p { (refusal.message) }
+            }
+        }
+    }
+}
+
+/// A scope as people read it: its label (or its name), its description, its name.
+pub(super) fn scope(catalog: ScopeCatalog, name: &str) -> Markup {
+    html! {
+        @if let Some(label) = catalog.label(name) {
+            strong { (label) } " "
+            code.pi-scope-name { (name) }
+            @if let Some(description) = catalog.description(name) {
+                span.pi-hint { (description) }
+            }
+        } @else {
+            code { (name) }
+        }
+    }
+}
+
+/// The three-dot menu of an integration: "Edit" and "Delete". A `<details>` element, so
+/// it opens without JavaScript.
+pub(super) fn menu(site: &Site, integration: &Integration) -> Markup {
+    let id = integration.id().as_str();
+    html! {
+        details.pi-menu {
+            summary aria-label={ "Actions for " (integration.name()) } title="Actions" { "⋯" }
+            ul {
+                li { a href=(site.url(&format!("/{id}/edit"))) { "Edit" } }
+                li { a.pi-menu-danger href=(site.url(&format!("/{id}/delete"))) { "Delete" } }
+            }
+        }
+    }
+}

@@ -1,0 +1,975 @@
+//! The settings page in a real browser: headless Chromium, driven through chromedriver,
+//! against the example server (`examples/server/app.rs`) on 127.0.0.1.
+//!
+//! One browser walks, in order:
+//! 1. the help article's whole story as a person clicks it: log in, "Create new
+//!    Integration", name and description, "Next", scopes, "Create", copy the token with the
+//!    copy button, call the protected API with it; "Edit" from the three-dot menu;
+//!    "Rotate and expire this token later", "Continue", "Cancel rotation"; again, then
+//!    "Expire now"; "Rotate and expire this token now"; a colleague's integration in its
+//!    rotation window on the list; a member who may not, then may, manage; the feature switched off in Labs; the
+//!    reminder once a token is due; the audit log; "Delete" from the three-dot menu; an
+//!    integration named like an attack;
+//! 2. the create flow with the keyboard alone;
+//! 3. axe-core on every screen: no serious or critical violation.
+//!
+//! Screenshots of the main screens go to `target/screenshots/`, or to `docs/` with
+//! `UPDATE_SCREENSHOTS=1`.
+//!
+//! Needs the Debian packages `chromium` and `chromium-driver`, and the npm package
+//! `axe-core` (found through `AXE_CORE_JS`, or in `target/axe-core/`, where this test
+//! installs it with npm when missing). Without Chromium the test says why and passes;
+//! under `CI=true` that is a failure.
+#![cfg(feature = "admin-ui")]
+
+#[path = "../examples/server/app.rs"]
+mod app;
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration as StdDuration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
+use fantoccini::{Client, ClientBuilder, Locator, key::Key};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use private_integrations::*;
+use serde_json::{Value, json};
+
+const SCRIPT_NAME: &str = "<script>alert(1)</script>";
+const IMG_NAME: &str = "\"><img src=x onerror=alert(1)>";
+
+// ---------------------------------------------------------------------------------------
+// The browser, the server, and what a person does with them.
+// ---------------------------------------------------------------------------------------
+
+/// chromedriver, ended when the test ends (it ends its Chromium).
+struct Driver {
+    child: Child,
+    profile: PathBuf,
+}
+
+impl Drop for Driver {
+    /// Ends chromedriver and, if the test failed before closing its session, the Chromium
+    /// processes it started: those whose command line names this test's own profile
+    /// directory (a unique path), by process id.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let marker = format!("--user-data-dir={}", self.profile.display());
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let ours = cmdline
+                .split(|b| *b == 0)
+                .any(|arg| arg.starts_with(marker.as_bytes()));
+            if ours {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.push("/usr/lib/chromium".into());
+    names
+        .iter()
+        .flat_map(|name| dirs.iter().map(move |dir| dir.join(name)))
+        .find(|path| path.is_file())
+}
+
+/// Starts chromedriver on a port of its choosing (`--port=0`; it prints the port).
+fn start_driver() -> Option<(Driver, u16, PathBuf)> {
+    let chromedriver = find_program(&["chromedriver"])?;
+    let chromium = Path::new("/usr/lib/chromium/chromium")
+        .is_file()
+        .then(|| PathBuf::from("/usr/lib/chromium/chromium"))
+        .or_else(|| find_program(&["chromium", "chromium-browser", "google-chrome"]))?;
+    let mut child = Command::new(chromedriver)
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let stdout = child.stdout.take().expect("chromedriver's stdout");
+    let mut port = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("chromedriver's output");
+        if let Some(rest) = line.split("started successfully on port ").nth(1) {
+            port = rest.trim_end_matches('.').parse().ok();
+            break;
+        }
+    }
+    let profile = std::env::temp_dir().join(format!("pi-browser-{}", support::unique_name()));
+    let driver = Driver { child, profile };
+    Some((driver, port.expect("chromedriver said its port"), chromium))
+}
+
+/// A Chromium session; `javascript: false` switches the page's scripts off (the browser's
+/// content setting, as a person would).
+async fn connect(port: u16, chromium: &Path, profile: &Path, javascript: bool) -> Client {
+    let mut caps = Capabilities::new();
+    let prefs = if javascript {
+        json!({})
+    } else {
+        json!({ "profile.managed_default_content_settings.javascript": 2 })
+    };
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "prefs": prefs,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session")
+}
+
+/// The WebDriver permissions extension: grant the page a permission (the clipboard).
+#[derive(Debug)]
+struct SetPermission(&'static str);
+
+impl WebDriverCompatibleCommand for SetPermission {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/permissions",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({"descriptor": {"name": self.0}, "state": "granted"});
+        (Method::POST, Some(body.to_string()))
+    }
+}
+
+/// The example server on 127.0.0.1, on a manual clock.
+struct Server {
+    base: String,
+    pi: PrivateIntegrations,
+    clock: ManualClock,
+    http: hyper_util::client::legacy::Client<HttpConnector, Body>,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let clock = ManualClock::new(support::T0);
+        let pi = PrivateIntegrations::builder(MemoryStorage::new())
+            .scope_catalog(app::catalog())
+            .clock(clock.clone())
+            .build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = app::app(pi.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Server {
+            base,
+            pi,
+            clock,
+            http: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// What the third party's call to the protected API gets.
+    async fn call_api(&self, method: Method, token: &str) -> StatusCode {
+        let body = if method == Method::POST {
+            r#"{"name":"Ada"}"#
+        } else {
+            ""
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{}/v1/contacts", self.base))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        self.http.request(request).await.unwrap().status()
+    }
+
+    async fn works(&self, token: &str) -> bool {
+        self.call_api(Method::GET, token).await == StatusCode::OK
+    }
+
+    async fn works_with_scope(&self, token: &str, scope: &str) -> bool {
+        self.pi
+            .verify(token)
+            .await
+            .is_ok_and(|v| v.has_scope(scope))
+    }
+}
+
+/// A person at the browser.
+struct Person<'a> {
+    client: Client,
+    server: &'a Server,
+    screenshots: PathBuf,
+    axe: Option<String>,
+    /// Every screen checked with axe, and its serious or critical violations.
+    audited: Vec<(String, Vec<String>)>,
+}
+
+impl Person<'_> {
+    async fn open(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.server.base))
+            .await
+            .unwrap();
+    }
+
+    async fn log_in(&self, user: &str, role: &str) {
+        self.client.delete_all_cookies().await.unwrap();
+        self.open("/login").await;
+        let user_select = self.client.find(Locator::Id("user")).await.unwrap();
+        user_select.select_by_value(user).await.unwrap();
+        let role_select = self.client.find(Locator::Id("role")).await.unwrap();
+        role_select.select_by_value(role).await.unwrap();
+        self.go("Log in").await;
+        self.sees("Private Integrations").await;
+    }
+
+    /// Finds (10 s at most) the button, or link styled as one, with exactly this text.
+    async fn button(&self, text: &str) -> fantoccini::elements::Element {
+        let xpath =
+            format!("//button[normalize-space()='{text}'] | //a[normalize-space()='{text}']");
+        self.client
+            .wait()
+            .at_most(StdDuration::from_secs(10))
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no {text:?} to click: {e}"))
+    }
+
+    /// Clicks a button that does not leave the page ("Copy").
+    async fn click_button(&self, text: &str) {
+        self.button(text).await.click().await.unwrap();
+    }
+
+    /// Clicks a button or link that leads to another page, and waits for that page.
+    async fn go(&self, text: &str) {
+        let element = self.button(text).await;
+        self.navigates(element.click()).await;
+    }
+
+    /// Runs `click` (which leaves the page), then waits (10 s at most) until the next page
+    /// has loaded: the page now shown is marked, and the wait ends on a page without the
+    /// mark. WebDriver's click may return before a form's response has arrived.
+    async fn navigates<F>(&self, click: F)
+    where
+        F: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
+        self.client
+            .execute("window.__piLeaving = true;", vec![])
+            .await
+            .unwrap();
+        click.await.unwrap();
+        let arrived = "return document.readyState === 'complete' && !window.__piLeaving;";
+        for _ in 0..400 {
+            if let Ok(Value::Bool(true)) = self.client.execute(arrived, vec![]).await {
+                return;
+            }
+            tokio::time::sleep(StdDuration::from_millis(25)).await;
+        }
+        panic!("the next page did not load");
+    }
+
+    /// Opens the three-dot menu of `name` and picks `item`.
+    async fn menu(&self, name: &str, item: &str) {
+        let summary = format!("//summary[@aria-label='Actions for {name}']");
+        let summary = self
+            .client
+            .wait()
+            .at_most(StdDuration::from_secs(10))
+            .for_element(Locator::XPath(&summary))
+            .await
+            .unwrap();
+        summary.click().await.unwrap();
+        let link = format!("//details[@open]//a[normalize-space()='{item}']");
+        let link = self.client.find(Locator::XPath(&link)).await.unwrap();
+        self.navigates(link.click()).await;
+    }
+
+    async fn type_into(&self, id: &str, text: &str) {
+        let field = self.client.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        if !text.is_empty() {
+            field.send_keys(text).await.unwrap();
+        }
+    }
+
+    async fn tick(&self, label: &str) {
+        let xpath = format!("//label[normalize-space()='{label}']");
+        self.client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// The text of the page now shown (read by a script, so a navigation under way gives
+    /// an error, not a stale element).
+    async fn text(&self) -> Option<String> {
+        let text = "return document.readyState === 'complete' ? document.body.innerText : null;";
+        let value = self.client.execute(text, vec![]).await.ok()?;
+        value.as_str().map(str::to_owned)
+    }
+
+    /// Waits (10 s at most) until the page shows `text`: a click that submits a form
+    /// returns before the next page is there.
+    async fn sees(&self, text: &str) {
+        let mut last = None;
+        for _ in 0..400 {
+            if let Some(body) = self.text().await {
+                if body.contains(text) {
+                    return;
+                }
+                last = Some(body);
+            }
+            tokio::time::sleep(StdDuration::from_millis(25)).await;
+        }
+        panic!(
+            "the page does not show {text:?}:\n{}",
+            last.unwrap_or_default()
+        );
+    }
+
+    /// Waits (10 s at most) until the page's heading is `title`.
+    async fn heading_is(&self, title: &str) {
+        let script = "return document.readyState === 'complete' && document.querySelector('h1')
+                        ? document.querySelector('h1').innerText : null;";
+        let mut last = String::new();
+        for _ in 0..400 {
+            if let Ok(value) = self.client.execute(script, vec![]).await {
+                last = value.as_str().unwrap_or_default().to_owned();
+                if last == title {
+                    return;
+                }
+            }
+            tokio::time::sleep(StdDuration::from_millis(25)).await;
+        }
+        panic!("the heading is {last:?}, not {title:?}");
+    }
+
+    /// The token on the token page.
+    async fn token_shown(&self) -> String {
+        let field = self.client.find(Locator::Id("pi-token")).await.unwrap();
+        field.prop("value").await.unwrap().expect("a token")
+    }
+
+    /// Clicks "Copy" and reads what the clipboard got.
+    async fn copy_token(&self) -> String {
+        self.click_button("Copy").await;
+        self.client
+            .wait()
+            .at_most(StdDuration::from_secs(10))
+            .for_element(Locator::XPath(
+                "//p[@id='pi-copied'][contains(., 'copied')]",
+            ))
+            .await
+            .expect("the page says the token was copied");
+        self.clipboard().await
+    }
+
+    async fn clipboard(&self) -> String {
+        let read = "const done = arguments[arguments.length - 1];
+                    navigator.clipboard.readText().then(done, e => done('error: ' + e));";
+        let value = self.client.execute_async(read, vec![]).await.unwrap();
+        value.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn no_alert(&self) {
+        assert!(
+            self.client.get_alert_text().await.is_err(),
+            "a script the page shows ran"
+        );
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::create_dir_all(&self.screenshots).unwrap();
+        std::fs::write(self.screenshots.join(format!("settings-{name}.png")), png).unwrap();
+    }
+
+    /// axe-core on the screen now shown; its serious and critical violations kept.
+    ///
+    /// A contrast axe measured but could not be sure of (an "incomplete" result, e.g. text
+    /// the same colour as its background: axe suspects hidden text) counts as serious too.
+    async fn audit(&mut self, screen: &str) {
+        let Some(axe) = &self.axe else { return };
+        self.client.execute(axe, vec![]).await.unwrap();
+        let run = "const done = arguments[arguments.length - 1];
+            const brief = v => ({ id: v.id, impact: v.impact, help: v.help,
+              nodes: v.nodes.map(n => n.target.join(' ') + ' ' + n.any.map(a => a.message).join(' ')) });
+            axe.run(document).then(r => done({
+                violations: r.violations.map(brief),
+                contrast: r.incomplete.filter(v => v.id === 'color-contrast').map(brief),
+              }),
+              e => done({ violations: [{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }],
+                          contrast: [] }));";
+        let result = self.client.execute_async(run, vec![]).await.unwrap();
+        let mut bad = Vec::new();
+        for v in result["violations"].as_array().cloned().unwrap_or_default() {
+            let impact = v["impact"].as_str().unwrap_or("");
+            let line = format!("{impact} {}: {} {}", v["id"], v["help"], v["nodes"]);
+            if matches!(impact, "serious" | "critical") {
+                bad.push(line);
+            } else {
+                eprintln!("axe ({screen}), {line}");
+            }
+        }
+        for v in result["contrast"].as_array().cloned().unwrap_or_default() {
+            for node in v["nodes"].as_array().cloned().unwrap_or_default() {
+                let node = node.as_str().unwrap_or_default();
+                if node.contains("contrast ratio") {
+                    bad.push(format!("serious (unsure) color-contrast: {node}"));
+                }
+            }
+        }
+        self.audited.push((screen.to_owned(), bad));
+    }
+
+    async fn current_path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        url.path().to_owned()
+    }
+}
+
+/// axe-core's script: `AXE_CORE_JS`, or `target/axe-core/`, installed with npm if missing.
+fn axe_source() -> Option<String> {
+    if let Ok(path) = std::env::var("AXE_CORE_JS") {
+        return Some(std::fs::read_to_string(path).expect("AXE_CORE_JS is readable"));
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/axe-core");
+    let script = dir.join("node_modules/axe-core/axe.min.js");
+    if !script.is_file() {
+        let _ = Command::new("npm")
+            .args([
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+            ])
+            .arg(&dir)
+            .arg("axe-core@4")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    std::fs::read_to_string(script).ok()
+}
+
+// ---------------------------------------------------------------------------------------
+// The test.
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_page_in_a_real_browser() {
+    let Some((driver, port, chromium)) = start_driver() else {
+        assert!(
+            !support::in_ci(),
+            "CI=true: chromium and chromium-driver must be installed (.ci/run installs them)"
+        );
+        eprintln!("SKIPPED: no chromium/chromedriver (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let axe = axe_source();
+    if axe.is_none() {
+        assert!(
+            !support::in_ci(),
+            "CI=true: axe-core must be installed (.ci/run installs it)"
+        );
+        eprintln!(
+            "axe-core not found (npm install axe-core): the accessibility checks are skipped"
+        );
+    }
+    let server = Server::start().await;
+    let client = connect(port, &chromium, &driver.profile, true).await;
+    let screenshots = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
+    };
+    let mut person = Person {
+        client,
+        server: &server,
+        screenshots,
+        axe,
+        audited: Vec::new(),
+    };
+
+    the_admins_story(&mut person).await;
+    create_with_the_keyboard_alone(&mut person).await;
+
+    let no_js = connect(port, &chromium, &driver.profile.join("no-js"), false).await;
+    let mut without = Person {
+        client: no_js,
+        server: &server,
+        screenshots: person.screenshots.clone(),
+        axe: None,
+        audited: Vec::new(),
+    };
+    with_javascript_off(&mut without).await;
+    without.client.close().await.unwrap();
+
+    let failures: Vec<String> = person
+        .audited
+        .iter()
+        .filter(|(_, bad)| !bad.is_empty())
+        .map(|(screen, bad)| format!("{screen}:\n  {}", bad.join("\n  ")))
+        .collect();
+    if person.axe.is_some() {
+        eprintln!("axe-core checked {} screens", person.audited.len());
+    }
+    person.client.close().await.unwrap();
+    drop(driver);
+    assert!(
+        failures.is_empty(),
+        "axe-core found serious or critical violations:\n{}",
+        failures.join("\n")
+    );
+}
+
+async fn the_admins_story(p: &mut Person<'_>) {
+    let server = p.server;
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+
+    // Log in (the example's stand-in); no integration yet.
+    p.open("/settings/private-integrations").await;
+    assert_eq!(
+        p.current_path().await,
+        "/login",
+        "the host's login comes first"
+    );
+    // The clipboard, for this origin (the WebDriver permissions extension).
+    for permission in ["clipboard-read", "clipboard-write"] {
+        p.client.issue_cmd(SetPermission(permission)).await.unwrap();
+    }
+    p.log_in("u_admin", "admin").await;
+    p.sees("No Private Integrations yet").await;
+    p.audit("the empty list").await;
+
+    // Step 1: "Create new Integration". Step 2: name and description, "Next" (refused
+    // without a name, then with one).
+    p.go("Create new Integration").await;
+    p.sees("Give a name and description to your Private Integration")
+        .await;
+    p.type_into("pi-name", "Zapier sync").await;
+    p.type_into("pi-description", "Pushes new contacts to the CRM")
+        .await;
+    p.screenshot("create-details").await;
+    p.audit("create: details").await;
+    p.type_into("pi-name", "").await;
+    p.go("Next").await;
+    p.sees("The name must not be empty.").await;
+    let description = p.client.find(Locator::Id("pi-description")).await.unwrap();
+    assert_eq!(
+        description.prop("value").await.unwrap().as_deref(),
+        Some("Pushes new contacts to the CRM"),
+        "the form kept as typed"
+    );
+    p.audit("create: details, refused").await;
+    p.type_into("pi-name", "Zapier sync").await;
+    p.go("Next").await;
+
+    // Step 3: the scopes, with the host's labels and descriptions ("Create" refused
+    // without one, then with one).
+    p.sees("Make sure to select only the necessary scopes for better data security.")
+        .await;
+    p.sees("Read the account's contacts: names, emails and phone numbers.")
+        .await;
+    p.tick("View contacts").await;
+    p.screenshot("create-scopes").await;
+    p.audit("create: scopes").await;
+    p.tick("View contacts").await;
+    p.go("Create").await;
+    p.sees("Select at least one scope.").await;
+    p.audit("create: scopes, refused").await;
+    p.tick("View contacts").await;
+    p.go("Create").await;
+
+    // Step 4: copy the token (shown once), with the article's warning.
+    p.heading_is("Copy your token").await;
+    p.sees("Make sure to share the token only with trusted parties. Do not share it publicly.")
+        .await;
+    p.sees("Note: Do not forget to copy the generated token, as you will not be able to do so again later.").await;
+    let token = p.token_shown().await;
+    let copied = p.copy_token().await;
+    assert_eq!(
+        copied, token,
+        "the copy button puts the token on the clipboard"
+    );
+    p.screenshot("token").await;
+    p.audit("the token").await;
+    // The third party calls the API with it.
+    assert_eq!(server.call_api(Method::GET, &copied).await, StatusCode::OK);
+    assert_eq!(
+        server.call_api(Method::POST, &copied).await,
+        StatusCode::FORBIDDEN
+    );
+
+    // The integration's page; then "Edit" from the three-dot menu: details, "Next",
+    // scopes, "Update". The token keeps working, with the new scope.
+    p.go("Done").await;
+    p.sees("Token issued").await;
+    p.sees("March 1, 2026 at 09:00 UTC").await;
+    p.audit("the integration").await;
+    p.menu("Zapier sync", "Edit").await;
+    p.type_into("pi-name", "Zapier sync (EU)").await;
+    p.audit("edit: details").await;
+    p.go("Next").await;
+    p.sees("Note: Updating the Private Integration details does not generate a new token. The existing token will continue to work.").await;
+    p.tick("Edit contacts").await;
+    p.audit("edit: scopes").await;
+    p.go("Update").await;
+    p.sees("Private Integration updated.").await;
+    p.heading_is("Zapier sync (EU)").await;
+    assert_eq!(
+        server.call_api(Method::POST, &token).await,
+        StatusCode::CREATED
+    );
+
+    // "Rotate and expire this token later": the warning, "Continue", the new token, and
+    // the 7-day window with its exact end.
+    p.go("Rotate and expire this token later").await;
+    p.sees("You will have a 7-day window where both the old and new tokens will continue to work.")
+        .await;
+    p.screenshot("rotate-warning").await;
+    p.audit("rotate later: warning").await;
+    p.go("Continue").await;
+    p.heading_is("Copy the new token").await;
+    p.sees("After 7 days, the old token will expire: on March 8, 2026 at 09:00 UTC.")
+        .await;
+    p.sees("Note: Don't forget to copy the generated token, as you won't be able to do it again later.").await;
+    p.audit("the new token").await;
+    let new = p.copy_token().await;
+    assert!(
+        server.works(&token).await && server.works(&new).await,
+        "both work in the window"
+    );
+    p.go("Done").await;
+    p.sees("Token rotation in progress").await;
+    p.sees("Both the old and the new token work until March 8, 2026 at 09:00 UTC.")
+        .await;
+    p.screenshot("rotation-window").await;
+    p.audit("the integration, rotating").await;
+
+    // "Cancel rotation": the new token stops, the old one keeps working.
+    p.go("Cancel rotation").await;
+    p.sees("Rotation cancelled.").await;
+    assert!(server.works(&token).await);
+    assert!(!server.works(&new).await);
+
+    // Again, then "Expire now": the old token stops, the new one stays.
+    p.go("Rotate and expire this token later").await;
+    p.go("Continue").await;
+    let newer = p.token_shown().await;
+    p.go("Done").await;
+    p.go("Expire now").await;
+    p.sees("The old token has expired.").await;
+    assert!(!server.works(&token).await);
+    assert!(server.works(&newer).await);
+
+    // "Rotate and expire this token now": every older token stops at once.
+    p.go("Rotate and expire this token now").await;
+    p.sees("the current token will stop working immediately")
+        .await;
+    p.audit("rotate now: warning").await;
+    p.go("Continue").await;
+    let newest = p.token_shown().await;
+    p.sees("The old token has stopped working.").await;
+    assert!(!server.works(&newer).await);
+    assert!(server.works(&newest).await);
+    p.go("Done").await;
+
+    // A colleague's integration, made through the admin API, in its rotation window.
+    let ann = Actor::admin(AccountId::new("acct_1"), UserId::new("u_ann"));
+    let export = NewIntegration::new("Nightly CRM export")
+        .description("Copies contacts to the data warehouse every night")
+        .scopes(["contacts.readonly"]);
+    let export = server.pi.create(&ann, export).await.unwrap().integration;
+    server
+        .pi
+        .rotate(&ann, export.id(), RotationMode::ExpireLater)
+        .await
+        .unwrap();
+    p.open("/settings/private-integrations").await;
+    p.sees("Nightly CRM export").await;
+    p.sees("Old token expires March 8, 2026 at 09:00 UTC").await;
+    p.screenshot("list").await;
+    p.audit("the list").await;
+
+    // A member may not manage integrations until an admin allows it.
+    p.log_in("u_bob", "member").await;
+    p.sees("You don't have permission to manage Private Integrations.")
+        .await;
+    p.audit("no permission").await;
+    p.log_in("u_admin", "admin").await;
+    p.go("Team permissions").await;
+    p.sees("Bob Member").await;
+    p.sees("Cannot manage (member)").await;
+    let bob = p
+        .client
+        .find(Locator::XPath(
+            "//select[@id=//label[normalize-space()='Permission of Bob Member']/@for]",
+        ))
+        .await
+        .unwrap();
+    bob.select_by_value("allow").await.unwrap();
+    let save = p.client.find(Locator::XPath("//tr[.//label[normalize-space()='Permission of Bob Member']]//button[normalize-space()='Save']")).await.unwrap();
+    p.navigates(save.click()).await;
+    p.sees("Permission saved.").await;
+    p.screenshot("team").await;
+    p.audit("team permissions").await;
+    p.log_in("u_bob", "member").await;
+    p.sees("Zapier sync (EU)").await;
+    p.sees("Create new Integration").await;
+    let tabs = p
+        .client
+        .find(Locator::Css("nav.pi-tabs"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !tabs.contains("Team permissions") && !tabs.contains("Labs"),
+        "{tabs}"
+    );
+
+    // Labs: the feature switched off, for everyone; tokens keep working.
+    p.log_in("u_admin", "admin").await;
+    p.go("Labs").await;
+    p.go("Switch off").await;
+    p.sees("Private Integrations are switched off.").await;
+    p.screenshot("labs").await;
+    p.audit("labs").await;
+    p.log_in("u_bob", "member").await;
+    p.sees("Private Integrations are switched off for this account.")
+        .await;
+    assert!(server.works(&newest).await);
+    p.log_in("u_admin", "admin").await;
+    p.go("Labs").await;
+    p.go("Switch on").await;
+    p.sees("Private Integrations are switched on.").await;
+
+    // 91 days on, the token is due for rotation.
+    server.clock.advance(time::Duration::days(91));
+    p.open("/settings/private-integrations").await;
+    p.sees("Rotation due").await;
+    p.go("Zapier sync (EU)").await;
+    p.sees("This token is due for rotation.").await;
+    p.screenshot("integration").await;
+    p.audit("the integration, due").await;
+
+    // The audit log: every step above, newest first.
+    p.go("Audit log").await;
+    p.sees("set u_bob's Private Integrations permission: allowed")
+        .await;
+    p.sees("cancelled the rotation").await;
+    p.screenshot("audit-log").await;
+    p.audit("the audit log").await;
+
+    // "Delete" from the three-dot menu, behind a confirmation.
+    p.open("/settings/private-integrations").await;
+    p.menu("Zapier sync (EU)", "Delete").await;
+    p.sees("Every token of this Private Integration stops working at once")
+        .await;
+    p.audit("delete: confirmation").await;
+    p.go("Delete").await;
+    p.sees("Private Integration deleted.").await;
+    assert!(!server.works(&newest).await);
+    p.go("Audit log").await;
+    p.sees("deleted the integration").await;
+    p.sees("Deleted").await;
+    let events = server.pi.audit_log(&admin).await.unwrap();
+    assert!(events.len() >= 12, "{events:?}");
+
+    // Names typed as attacks show as typed and run nothing.
+    p.open("/settings/private-integrations/new").await;
+    p.type_into("pi-name", SCRIPT_NAME).await;
+    p.type_into("pi-description", IMG_NAME).await;
+    p.go("Next").await;
+    p.no_alert().await;
+    p.tick("View contacts").await;
+    p.go("Create").await;
+    p.no_alert().await;
+    p.go("Done").await;
+    p.heading_is(SCRIPT_NAME).await;
+    p.sees(IMG_NAME).await;
+    p.no_alert().await;
+    p.open("/settings/private-integrations").await;
+    p.no_alert().await;
+    let link = p.client.find(Locator::LinkText(SCRIPT_NAME)).await.unwrap();
+    assert_eq!(link.text().await.unwrap(), SCRIPT_NAME);
+    let images = p.client.find_all(Locator::Css("img")).await.unwrap();
+    assert!(images.is_empty(), "no <img> came from what was typed");
+    p.audit("the list, with names typed as attacks").await;
+    p.go("Audit log").await;
+    p.no_alert().await;
+    assert!(
+        p.client
+            .find_all(Locator::Css("img"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// "Create new Integration" with the keyboard alone: Tab, type, Enter, Space.
+async fn create_with_the_keyboard_alone(p: &mut Person<'_>) {
+    p.open("/settings/private-integrations").await;
+    let press = |key: Key| {
+        let client = p.client.clone();
+        async move {
+            let focused = client.active_element().await.unwrap();
+            focused.send_keys(&key.to_string()).await.unwrap();
+        }
+    };
+    let focused_text = || {
+        let client = p.client.clone();
+        async move {
+            let focused = client.active_element().await.unwrap();
+            focused.text().await.unwrap_or_default()
+        }
+    };
+    let mut tabs = 0;
+    while focused_text().await.trim() != "Create new Integration" {
+        press(Key::Tab).await;
+        tabs += 1;
+        assert!(tabs < 30, "Tab never reaches \"Create new Integration\"");
+    }
+    press(Key::Enter).await;
+    // The name has the focus; Tab to the description, Tab to "Next", Enter.
+    p.client
+        .wait()
+        .for_element(Locator::Id("pi-name"))
+        .await
+        .unwrap();
+    p.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("Keyboard sync")
+        .await
+        .unwrap();
+    press(Key::Tab).await;
+    p.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("Typed without a mouse")
+        .await
+        .unwrap();
+    press(Key::Tab).await;
+    assert_eq!(focused_text().await, "Next");
+    press(Key::Enter).await;
+    // The scopes: the first has the focus; Space ticks it, Tab, Tab to "Create", Enter.
+    p.client
+        .wait()
+        .for_element(Locator::Css("fieldset.pi-scopes"))
+        .await
+        .unwrap();
+    press(Key::Space).await;
+    press(Key::Tab).await;
+    press(Key::Tab).await;
+    assert_eq!(focused_text().await, "Create");
+    press(Key::Enter).await;
+    p.client
+        .wait()
+        .for_element(Locator::Id("pi-token"))
+        .await
+        .unwrap();
+    p.heading_is("Copy your token").await;
+    let token = p.token_shown().await;
+    // Tab to "Copy", Enter: on the clipboard.
+    let mut tabs = 0;
+    while focused_text().await != "Copy" {
+        press(Key::Tab).await;
+        tabs += 1;
+        assert!(tabs < 30, "Tab never reaches \"Copy\"");
+    }
+    press(Key::Enter).await;
+    p.client
+        .wait()
+        .for_element(Locator::XPath(
+            "//p[@id='pi-copied'][contains(., 'copied')]",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(p.clipboard().await, token);
+    let verified = p.server.pi.verify(&token).await.expect("the token works");
+    assert_eq!(verified.integration_name(), "Keyboard sync");
+    assert!(verified.has_scope("contacts.readonly") && !verified.has_scope("contacts.write"));
+}
+
+/// With JavaScript off, every screen still works: create in two steps, the token to
+/// select (the copy button stays hidden), the three-dot menu, edit, rotate, cancel,
+/// delete.
+async fn with_javascript_off(p: &mut Person<'_>) {
+    let server = p.server;
+    p.open("/login").await;
+    p.log_in("u_admin", "admin").await;
+    p.go("Create new Integration").await;
+    p.type_into("pi-name", "No script").await;
+    p.go("Next").await;
+    p.tick("Edit contacts").await;
+    p.go("Create").await;
+    p.heading_is("Copy your token").await;
+    let token = p.token_shown().await;
+    assert!(server.works_with_scope(&token, "contacts.write").await);
+    let copy = p
+        .client
+        .find(Locator::Css("button[data-copy]"))
+        .await
+        .unwrap();
+    assert!(
+        !copy.is_displayed().await.unwrap(),
+        "without JavaScript the copy button stays hidden (so the script did not run)"
+    );
+    p.go("Done").await;
+    p.menu("No script", "Edit").await;
+    p.type_into("pi-name", "No script, edited").await;
+    p.go("Next").await;
+    p.go("Update").await;
+    p.sees("Private Integration updated.").await;
+    p.go("Rotate and expire this token later").await;
+    p.go("Continue").await;
+    let new = p.token_shown().await;
+    p.go("Done").await;
+    p.go("Cancel rotation").await;
+    p.sees("Rotation cancelled.").await;
+    assert!(server.works_with_scope(&token, "contacts.write").await);
+    assert!(!server.works(&new).await);
+    p.open("/settings/private-integrations").await;
+    p.menu("No script, edited", "Delete").await;
+    p.go("Delete").await;
+    p.sees("Private Integration deleted.").await;
+    assert!(!server.works(&token).await);
+}

@@ -1,0 +1,1069 @@
+//! The settings page over HTTP, without a browser: the example server's router
+//! (`examples/server/app.rs`), driven with form posts and its stand-in login cookie.
+//!
+//! - every response carries the security headers, and pages carry `no-store`;
+//! - no page holds an inline script, an inline style or an event-handler attribute;
+//! - the assets are embedded, with cache headers per kind;
+//! - whatever a user typed is escaped on every page;
+//! - the token is in the one response that creates it, and nowhere after;
+//! - every refusal of the service is a message on the page, with the form kept as typed
+//!   (but a token pasted into a field, which is refused and not shown back);
+//! - a cross-site post is refused, as a page, and changes nothing; the host's CSRF layer
+//!   decides which other origins are trusted;
+//! - the list and the audit log are read a page at a time; a token is due for rotation
+//!   once it is as old as the rotation interval;
+//! - the page works wherever it is mounted.
+#![cfg(feature = "admin-ui")]
+
+#[path = "../examples/server/app.rs"]
+mod app;
+mod support;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::header::{CONTENT_TYPE, COOKIE, ETAG, IF_NONE_MATCH, LOCATION};
+use axum::http::{HeaderMap, Request, StatusCode};
+use private_integrations::*;
+use tower::ServiceExt;
+
+const ADMIN: &str = "pi_demo_login=acct_1.u_admin.admin";
+const OTHER_ADMIN: &str = "pi_demo_login=acct_1.u_ann.admin";
+const BOB: &str = "pi_demo_login=acct_1.u_bob.member";
+const SETTINGS: &str = app::SETTINGS;
+
+const SCRIPT_NAME: &str = "<script>alert(1)</script>";
+const IMG_NAME: &str = "\"><img src=x onerror=alert(1)>";
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    #[track_caller]
+    fn assert_shows(&self, text: &str) {
+        assert!(
+            self.body.contains(text),
+            "the page does not show {text:?}:\n{}",
+            self.body
+        );
+    }
+}
+
+/// The example app on a manual clock, and a way to send it requests as a browser would.
+struct Site {
+    app: Router,
+    pi: PrivateIntegrations,
+    clock: ManualClock,
+}
+
+impl Site {
+    fn new() -> Self {
+        let clock = ManualClock::new(support::T0);
+        let pi = PrivateIntegrations::builder(MemoryStorage::new())
+            .scope_catalog(app::catalog())
+            .clock(clock.clone())
+            .build();
+        Site {
+            app: app::app(pi.clone()),
+            pi,
+            clock,
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    async fn get(&self, who: &str, path: &str) -> Reply {
+        let request = Request::get(format!("{SETTINGS}{path}"))
+            .header(COOKIE, who)
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// A form post from the page itself (`Sec-Fetch-Site: same-origin`, as a browser
+    /// sends it).
+    async fn post(&self, who: &str, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let request = form_request(who, path, fields)
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(encode(fields)))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Creates an integration through the page's two steps; returns the token page.
+    async fn create(&self, name: &str, description: &str, scopes: &[&str]) -> Reply {
+        let mut fields = vec![
+            ("step", "scopes"),
+            ("go", "submit"),
+            ("name", name),
+            ("description", description),
+        ];
+        fields.extend(scopes.iter().map(|s| ("scopes", *s)));
+        self.post(ADMIN, "/new", &fields).await
+    }
+
+    async fn only_integration(&self) -> Integration {
+        let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+        let mut all = self.pi.list(&admin).await.unwrap();
+        assert_eq!(all.len(), 1);
+        all.remove(0)
+    }
+}
+
+fn form_request(who: &str, path: &str, _fields: &[(&str, &str)]) -> axum::http::request::Builder {
+    Request::post(format!("{SETTINGS}{path}"))
+        .header(COOKIE, who)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("host", "example.test")
+}
+
+fn encode(fields: &[(&str, &str)]) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields {
+        form.append_pair(k, v);
+    }
+    form.finish()
+}
+
+/// The token a page shows, if any.
+fn token_in(body: &str) -> Option<String> {
+    regex::Regex::new(TOKEN_PATTERN)
+        .unwrap()
+        .find(body)
+        .map(|m| m.as_str().to_owned())
+}
+
+/// Every screen of the page, for an account with one integration in rotation.
+async fn every_screen(site: &Site) -> Vec<(String, Reply)> {
+    let id = site.only_integration().await.id().to_string();
+    let mut screens = Vec::new();
+    for path in [
+        String::new(),
+        "/new".into(),
+        format!("/{id}"),
+        format!("/{id}/rotate/later"),
+        format!("/{id}/rotate/now"),
+        format!("/{id}/edit"),
+        format!("/{id}/delete"),
+        "/team".into(),
+        "/labs".into(),
+        "/audit-log".into(),
+        format!("/audit-log?integration={id}"),
+    ] {
+        let reply = site.get(ADMIN, &path).await;
+        assert_eq!(reply.status, StatusCode::OK, "GET {path}: {}", reply.body);
+        screens.push((path, reply));
+    }
+    screens
+}
+
+#[track_caller]
+fn assert_page_headers(what: &str, reply: &Reply) {
+    let csp = reply.header("content-security-policy");
+    for rule in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(rule), "{what}: CSP {csp:?} lacks {rule}");
+    }
+    assert!(!csp.contains("unsafe"), "{what}: CSP {csp:?}");
+    assert_eq!(reply.header("cache-control"), "no-store", "{what}");
+    assert_eq!(reply.header("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(reply.header("x-frame-options"), "DENY", "{what}");
+    assert_eq!(reply.header("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(
+        reply.header("cross-origin-opener-policy"),
+        "same-origin",
+        "{what}"
+    );
+}
+
+#[tokio::test]
+async fn every_page_has_the_security_headers_and_no_inline_code() {
+    let site = Site::new();
+    let created = site
+        .create("Zapier sync", "Pushes contacts", &["contacts.readonly"])
+        .await;
+    assert_page_headers("the token page", &created);
+    let id = site.only_integration().await.id().to_string();
+    let rotated = site.post(ADMIN, &format!("/{id}/rotate/later"), &[]).await;
+    assert_page_headers("the rotated token page", &rotated);
+
+    let inline = regex::Regex::new(r"(?i)<style|\sstyle=|\son[a-z]+=|javascript:").unwrap();
+    let script = regex::Regex::new(r"(?i)<script[^>]*>").unwrap();
+    let mut screens = every_screen(&site).await;
+    screens.push(("the token page".into(), created));
+    screens.push(("the rotated token page".into(), rotated));
+    for (what, reply) in &screens {
+        assert_page_headers(what, reply);
+        assert_eq!(
+            reply.header("content-type"),
+            "text/html; charset=utf-8",
+            "{what}"
+        );
+        assert!(
+            !inline.is_match(&reply.body),
+            "{what} holds inline code: {:?}",
+            inline.find(&reply.body)
+        );
+        for tag in script.find_iter(&reply.body) {
+            assert!(
+                tag.as_str().contains(" src="),
+                "{what}: inline {}",
+                tag.as_str()
+            );
+        }
+        assert!(reply.body.starts_with("<!DOCTYPE html>"), "{what}");
+    }
+    // A refusal of the login, and a refusal page, carry them too.
+    let anonymous = site
+        .send(Request::get(SETTINGS).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        anonymous.location(),
+        "/login",
+        "the host's login runs first"
+    );
+    assert_page_headers("the login redirect", &anonymous);
+    let missing = site.get(ADMIN, "/AAAAAAAAAAAAAAAA").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_page_headers("not found", &missing);
+}
+
+#[tokio::test]
+async fn assets_are_embedded_and_cached_by_kind() {
+    let site = Site::new();
+    let page = site.get(ADMIN, "").await;
+    let links = regex::Regex::new(r#"(?:href|src)="([^"]*/assets/[^"]+)""#).unwrap();
+    let urls: Vec<String> = links
+        .captures_iter(&page.body)
+        .map(|c| c[1].to_owned())
+        .collect();
+    assert_eq!(urls.len(), 2, "one stylesheet, one script: {urls:?}");
+    for url in &urls {
+        assert!(url.starts_with(SETTINGS) && url.contains("?v="), "{url}");
+        let path = url.strip_prefix(SETTINGS).unwrap();
+        let versioned = site.get("", path).await;
+        assert_eq!(versioned.status, StatusCode::OK, "{url}");
+        assert_eq!(
+            versioned.header("cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        let kind = if url.contains(".css") {
+            "text/css; charset=utf-8"
+        } else {
+            "text/javascript; charset=utf-8"
+        };
+        assert_eq!(versioned.header("content-type"), kind);
+        assert_eq!(versioned.header("x-content-type-options"), "nosniff");
+        assert!(!versioned.body.is_empty());
+
+        let unversioned = site.get("", path.split('?').next().unwrap()).await;
+        assert_eq!(unversioned.header("cache-control"), "no-cache");
+        assert_eq!(unversioned.body, versioned.body);
+        let etag = unversioned.header("etag").to_owned();
+        let again = site
+            .send(
+                Request::get(format!("{SETTINGS}{}", path.split('?').next().unwrap()))
+                    .header(IF_NONE_MATCH, &etag)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+        assert_eq!(again.headers.get(ETAG).unwrap(), etag.as_str());
+    }
+    let script = site.get("", "/assets/settings.js").await;
+    assert!(script.body.contains("navigator.clipboard"));
+    assert_eq!(
+        site.get("", "/assets/other.js").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn what_users_type_is_escaped_everywhere() {
+    let site = Site::new();
+    let created = site
+        .create(SCRIPT_NAME, IMG_NAME, &["contacts.readonly"])
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let id = site.only_integration().await.id().to_string();
+    let renamed = site
+        .post(
+            ADMIN,
+            &format!("/{id}/edit"),
+            &[
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("version", "1"),
+                ("name", IMG_NAME),
+                ("description", SCRIPT_NAME),
+                ("scopes", "contacts.readonly"),
+            ],
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::SEE_OTHER, "{}", renamed.body);
+    // And a name that stays as typed in a refused form.
+    let refused = site
+        .post(
+            ADMIN,
+            "/new",
+            &[
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("name", SCRIPT_NAME),
+                ("description", IMG_NAME),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let lookup = site
+        .get(ADMIN, &format!("/team?{}", encode(&[("user", IMG_NAME)])))
+        .await;
+
+    let mut pages = every_screen(&site).await;
+    pages.push(("the token page".into(), created));
+    pages.push(("a refused form".into(), refused));
+    pages.push(("the team lookup".into(), lookup));
+    let escaped_script = "&lt;script&gt;alert(1)&lt;/script&gt;";
+    let escaped_img = "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;";
+    for (what, reply) in &pages {
+        assert!(
+            !reply.body.contains(SCRIPT_NAME),
+            "{what} holds the raw script"
+        );
+        assert!(!reply.body.contains("<img"), "{what} holds the raw img");
+        assert!(!reply.body.contains("onerror=alert(1)>"), "{what}");
+    }
+    let show = site.get(ADMIN, &format!("/{id}")).await;
+    show.assert_shows(escaped_img);
+    show.assert_shows(escaped_script);
+    site.get(ADMIN, "").await.assert_shows(escaped_img);
+    let (_, refused) = &pages[pages.len() - 2];
+    refused.assert_shows(escaped_script);
+    refused.assert_shows(escaped_img);
+}
+
+#[tokio::test]
+async fn the_token_is_only_in_the_response_that_creates_it() {
+    let site = Site::new();
+    let created = site
+        .create("Zapier sync", "Pushes contacts", &["contacts.readonly"])
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "rendered, not redirected");
+    assert_eq!(created.location(), "");
+    let first = token_in(&created.body).expect("the token page shows the token");
+    created.assert_shows(
+        "Copy the generated token and share it with your third-party application developer.",
+    );
+    created.assert_shows(
+        "Make sure to share the token only with trusted parties. Do not share it publicly.",
+    );
+    created.assert_shows(
+        "Note: Do not forget to copy the generated token, as you will not be able to do so again later.",
+    );
+    assert!(
+        site.pi.verify(&first).await.is_ok(),
+        "the token shown works"
+    );
+
+    let id = site.only_integration().await.id().to_string();
+    let rotated = site.post(ADMIN, &format!("/{id}/rotate/later"), &[]).await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    assert_eq!(rotated.location(), "");
+    let second = token_in(&rotated.body).expect("the rotation shows the new token");
+    assert_ne!(first, second);
+    rotated.assert_shows(
+        "You will have a 7-day window where both the old and new tokens will continue to work.",
+    );
+    rotated.assert_shows("March 8, 2026 at 09:00 UTC");
+    rotated.assert_shows(
+        "Note: Don't forget to copy the generated token, as you won't be able to do it again later.",
+    );
+
+    let secrets = [&first, &second].map(|t| t.rsplit('_').next().unwrap().to_owned());
+    for (what, reply) in every_screen(&site).await {
+        assert!(token_in(&reply.body).is_none(), "{what} shows a token");
+        for secret in &secrets {
+            assert!(!reply.body.contains(&secret[..12]), "{what} holds a secret");
+        }
+    }
+}
+
+#[tokio::test]
+async fn refusals_are_messages_with_the_form_kept_as_typed() {
+    let site = Site::new();
+    // A validation error on the first step: its own field, with the description kept.
+    let empty = site
+        .post(
+            ADMIN,
+            "/new",
+            &[
+                ("step", "details"),
+                ("go", "next"),
+                ("name", "   "),
+                ("description", "Kept as typed"),
+            ],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    empty.assert_shows("The name must not be empty.");
+    empty.assert_shows(r#"aria-invalid="true""#);
+    empty.assert_shows(">Kept as typed</textarea>");
+
+    // The first step passes: on to the scopes, the name carried along.
+    let next = site
+        .post(
+            ADMIN,
+            "/new",
+            &[
+                ("step", "details"),
+                ("go", "next"),
+                ("name", "Sync"),
+                ("description", ""),
+            ],
+        )
+        .await;
+    assert_eq!(next.status, StatusCode::OK);
+    next.assert_shows("Select the scopes/permissions you want the private integration to have access to in your account.");
+    next.assert_shows("View contacts");
+    next.assert_shows("Read the account's contacts");
+    next.assert_shows(r#"name="name" value="Sync""#);
+
+    // No scope: a message on the scopes step, the name kept.
+    let none = site.create("Sync", "", &[]).await;
+    assert_eq!(none.status, StatusCode::UNPROCESSABLE_ENTITY);
+    none.assert_shows("Select at least one scope.");
+    none.assert_shows(r#"name="name" value="Sync""#);
+    // "Back" keeps the ticked scopes.
+    let back = site
+        .post(
+            ADMIN,
+            "/new",
+            &[
+                ("step", "scopes"),
+                ("go", "back"),
+                ("name", "Sync"),
+                ("scopes", "contacts.write"),
+            ],
+        )
+        .await;
+    back.assert_shows(r#"name="scopes" value="contacts.write""#);
+    back.assert_shows(r#"value="Sync""#);
+
+    // A member without the permission; then the feature switched off.
+    let bob = site.get(BOB, "").await;
+    assert_eq!(bob.status, StatusCode::FORBIDDEN);
+    bob.assert_shows("You don't have permission to manage Private Integrations.");
+    let bob_create = site
+        .post(
+            BOB,
+            "/new",
+            &[
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("name", "Mine"),
+                ("scopes", "contacts.readonly"),
+            ],
+        )
+        .await;
+    assert_eq!(bob_create.status, StatusCode::FORBIDDEN);
+    bob_create.assert_shows("permission to manage Private Integrations");
+    bob_create.assert_shows(r#"value="Mine""#);
+    assert_eq!(site.get(BOB, "/team").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(site.get(BOB, "/labs").await.status, StatusCode::FORBIDDEN);
+
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let id = site.only_integration().await.id().to_string();
+
+    // A rotation in progress: "later" again is refused on the warning page.
+    site.post(ADMIN, &format!("/{id}/rotate/later"), &[]).await;
+    let again = site.post(ADMIN, &format!("/{id}/rotate/later"), &[]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    again.assert_shows("A rotation is already in progress for this token.");
+    assert!(token_in(&again.body).is_none());
+    // Past the window, "Expire now" finds nothing to expire.
+    site.clock.advance(time::Duration::days(8));
+    let late = site
+        .post(ADMIN, &format!("/{id}/rotation/expire"), &[])
+        .await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+    late.assert_shows("There is no rotation in progress");
+
+    // A stale edit: someone renamed it since the form was made (version 1).
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    let version = site.only_integration().await.version();
+    let integration_id: IntegrationId = id.parse().unwrap();
+    site.pi
+        .update(
+            &admin,
+            &integration_id,
+            IntegrationUpdate::new().name("Renamed by Ann"),
+        )
+        .await
+        .unwrap();
+    let stale = site
+        .post(
+            ADMIN,
+            &format!("/{id}/edit"),
+            &[
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("version", &version.to_string()),
+                ("name", "My rename"),
+                ("description", "typed"),
+                ("scopes", "contacts.write"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    stale.assert_shows("Someone changed this Private Integration since you opened this page");
+    stale.assert_shows("Renamed by Ann");
+    stale.assert_shows(r#"name="name" value="My rename""#);
+    stale.assert_shows(r#"value="contacts.write" checked"#);
+    assert_eq!(
+        site.only_integration().await.name(),
+        "Renamed by Ann",
+        "nothing saved"
+    );
+    // Update again, from the refreshed version: saved.
+    let current = site.only_integration().await.version().to_string();
+    stale.assert_shows(&format!(r#"name="version" value="{current}""#));
+    let retry = site
+        .post(
+            ADMIN,
+            &format!("/{id}/edit"),
+            &[
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("version", &current),
+                ("name", "My rename"),
+                ("description", "typed"),
+                ("scopes", "contacts.write"),
+            ],
+        )
+        .await;
+    assert_eq!(retry.status, StatusCode::SEE_OTHER, "{}", retry.body);
+    assert_eq!(site.only_integration().await.name(), "My rename");
+
+    // An admin cannot change their own permission.
+    let own = site
+        .post(
+            ADMIN,
+            "/team",
+            &[("user", "u_admin"), ("permission", "deny")],
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN);
+    own.assert_shows("You cannot change your own permission");
+
+    // Switched off: a message for everyone, and the tokens keep working.
+    let off = site.post(ADMIN, "/labs", &[("enabled", "false")]).await;
+    assert_eq!(off.location(), format!("{SETTINGS}/labs?done=off"));
+    let list = site.get(ADMIN, "").await;
+    assert_eq!(list.status, StatusCode::FORBIDDEN);
+    list.assert_shows("Private Integrations are switched off for this account.");
+    list.assert_shows("Open Labs");
+    let create = site.create("While off", "", &["contacts.readonly"]).await;
+    assert_eq!(create.status, StatusCode::FORBIDDEN);
+    create.assert_shows(r#"value="While off""#);
+    site.post(ADMIN, "/labs", &[("enabled", "true")]).await;
+
+    // Not found, malformed or unknown.
+    for path in [
+        "/AAAAAAAAAAAAAAAA",
+        "/nope/edit",
+        "/AAAAAAAAAAAAAAAA/rotate/later",
+        &format!("/{id}/rotate/sideways"),
+    ] {
+        let missing = site.get(ADMIN, path).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND, "{path}");
+        missing.assert_shows("This Private Integration does not exist in this account.");
+    }
+}
+
+#[tokio::test]
+async fn a_members_view_follows_their_permission() {
+    let site = Site::new();
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    assert_eq!(site.get(BOB, "").await.status, StatusCode::FORBIDDEN);
+    let team = site.get(ADMIN, "/team").await;
+    team.assert_shows("Bob Member");
+    team.assert_shows("Cannot manage (member)");
+    let saved = site
+        .post(
+            ADMIN,
+            "/team",
+            &[("user", "u_bob"), ("permission", "allow")],
+        )
+        .await;
+    assert_eq!(saved.location(), format!("{SETTINGS}/team?done=saved"));
+    let bob = site.get(BOB, "").await;
+    assert_eq!(bob.status, StatusCode::OK);
+    bob.assert_shows("Zapier sync");
+    assert!(
+        !bob.body.contains("Team permissions"),
+        "no admin tabs for a member"
+    );
+    let team = site.get(ADMIN, "/team?done=saved").await;
+    team.assert_shows("Permission saved.");
+    team.assert_shows(r#"<td>Member</td><td>Can manage</td>"#);
+    team.assert_shows(r#"<option value="allow" selected>Allow</option>"#);
+
+    // A deny applies to an admin too, set by another admin.
+    site.post(
+        OTHER_ADMIN,
+        "/team",
+        &[("user", "u_admin"), ("permission", "deny")],
+    )
+    .await;
+    assert_eq!(site.get(ADMIN, "").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        site.get(ADMIN, "/team").await.status,
+        StatusCode::OK,
+        "still an admin"
+    );
+    let bad = site
+        .post(
+            OTHER_ADMIN,
+            "/team",
+            &[("user", "u_bob"), ("permission", "maybe")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused_and_change_nothing() {
+    let site = Site::new();
+    let fields = [
+        ("step", "scopes"),
+        ("go", "submit"),
+        ("name", "Evil"),
+        ("scopes", "contacts.readonly"),
+    ];
+    let cases: [(&str, Option<&str>, Option<&str>); 5] = [
+        (
+            "another site",
+            Some("cross-site"),
+            Some("https://evil.test"),
+        ),
+        ("a sibling site", Some("same-site"), None),
+        (
+            "an old browser, another origin",
+            None,
+            Some("https://evil.test"),
+        ),
+        ("an opaque origin", None, Some("null")),
+        (
+            "two Sec-Fetch-Site headers",
+            Some("same-origin"),
+            Some("DUPLICATE"),
+        ),
+    ];
+    for (what, fetch_site, origin) in cases {
+        let mut request = form_request(ADMIN, "/new", &fields);
+        if let Some(v) = fetch_site {
+            request = request.header("sec-fetch-site", v);
+        }
+        match origin {
+            Some("DUPLICATE") => request = request.header("sec-fetch-site", "cross-site"),
+            Some(v) => request = request.header("origin", v),
+            None => {}
+        }
+        let reply = site
+            .send(request.body(Body::from(encode(&fields))).unwrap())
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{what}");
+        assert!(token_in(&reply.body).is_none());
+        // A screen of the page that says so, with the page's headers.
+        assert_page_headers(what, &reply);
+        assert_eq!(reply.header("content-type"), "text/html; charset=utf-8");
+        reply.assert_shows("<h1>Change refused</h1>");
+        reply.assert_shows("Your browser sent this change from another site, so it was refused and nothing was changed.");
+        reply.assert_shows(&format!(r#"href="{SETTINGS}/assets/settings.css?v="#));
+    }
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    assert!(
+        site.pi.list(&admin).await.unwrap().is_empty(),
+        "nothing was created"
+    );
+    // From the page itself, in an old browser (no Sec-Fetch-Site): created.
+    let same_origin = form_request(ADMIN, "/new", &fields)
+        .header("origin", "http://example.test")
+        .body(Body::from(encode(&fields)))
+        .unwrap();
+    assert_eq!(site.send(same_origin).await.status, StatusCode::OK);
+    // The actions that post no fields are refused the same way.
+    let id = site.only_integration().await.id().to_string();
+    for action in ["rotate/now", "rotate/later", "delete"] {
+        let forged = form_request(ADMIN, &format!("/{id}/{action}"), &[])
+            .header("sec-fetch-site", "cross-site")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(site.send(forged).await.status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        site.only_integration().await.version(),
+        1,
+        "not rotated, not deleted"
+    );
+    // A body that is not a form is refused before anything runs.
+    let json = Request::post(format!("{SETTINGS}/new"))
+        .header(COOKIE, ADMIN)
+        .header(CONTENT_TYPE, "application/json")
+        .header("sec-fetch-site", "same-origin")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(
+        site.send(json).await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+}
+
+/// A login that always finds the same admin, for pages mounted outside the example app.
+struct Fixed;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Fixed {
+    type Rejection = StatusCode;
+    async fn from_request_parts(
+        _: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, StatusCode> {
+        Ok(Fixed)
+    }
+}
+
+impl From<Fixed> for Actor {
+    fn from(_: Fixed) -> Actor {
+        Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"))
+    }
+}
+
+#[tokio::test]
+async fn the_page_works_wherever_it_is_mounted() {
+    let pi = PrivateIntegrations::builder(MemoryStorage::new())
+        .scope_catalog(app::catalog())
+        .build();
+    for (mount, request, base) in [
+        (
+            "/t/{tenant}/integrations",
+            "/t/acme/integrations",
+            "/t/acme/integrations",
+        ),
+        ("/settings/pi", "/settings/pi/new", "/settings/pi"),
+    ] {
+        let app: Router = Router::new().nest(mount, http::settings_router::<Fixed, _>(pi.clone()));
+        let response = app
+            .oneshot(Request::get(request).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{request}");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            body.contains(&format!(r#"href="{base}/assets/settings.css?v="#)),
+            "{body}"
+        );
+        assert!(
+            body.contains(&format!(r#"href="{base}/new""#))
+                || body.contains(&format!(r#"action="{base}/new""#)),
+            "{body}"
+        );
+    }
+    // At the root of the host's router.
+    let app: Router = http::settings_router::<Fixed, _>(pi);
+    let response = app
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    assert!(body.contains(r#"href="/new""#), "{body}");
+}
+
+#[tokio::test]
+async fn the_audit_log_is_paged() {
+    let site = Site::new();
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let id = site.only_integration().await.id().to_string();
+    // 1 create + 30 rotations = 31 events; 25 a page.
+    for _ in 0..30 {
+        site.post(ADMIN, &format!("/{id}/rotate/now"), &[]).await;
+    }
+    let first = site.get(ADMIN, "/audit-log").await;
+    assert_eq!(first.body.matches("rotated the token").count(), 25);
+    let older = regex::Regex::new(r#"href="([^"]+)">Older events"#).unwrap();
+    let next =
+        older.captures(&first.body).expect("a link to older events")[1].replace("&amp;", "&");
+    assert!(next.contains("cursor="), "{next}");
+    let second = site.get(ADMIN, next.strip_prefix(SETTINGS).unwrap()).await;
+    assert_eq!(second.body.matches("rotated the token").count(), 5);
+    second.assert_shows("created the integration");
+    second.assert_shows("Newest events");
+    assert!(!older.is_match(&second.body), "the last page");
+
+    // One integration's log, paged too: another integration's events stay out, and the
+    // next page keeps the filter.
+    site.create("Other", "", &["contacts.readonly"]).await;
+    let of_one = site
+        .get(ADMIN, &format!("/audit-log?integration={id}"))
+        .await;
+    of_one.assert_shows("Activity of <a class=\"pi-name\"");
+    assert_eq!(of_one.body.matches("rotated the token").count(), 25);
+    assert!(!of_one.body.contains(">Other</a>"));
+    let next = older
+        .captures(&of_one.body)
+        .expect("a link to older events")[1]
+        .replace("&amp;", "&");
+    assert!(next.contains(&format!("integration={id}")), "{next}");
+    let last = site.get(ADMIN, next.strip_prefix(SETTINGS).unwrap()).await;
+    assert_eq!(last.body.matches("rotated the token").count(), 5);
+    assert!(!last.body.contains(">Other</a>"));
+    // A deleted integration's log: its id, marked deleted.
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    site.pi
+        .delete(&admin, &id.parse::<IntegrationId>().unwrap())
+        .await
+        .unwrap();
+    let deleted = site
+        .get(ADMIN, &format!("/audit-log?integration={id}"))
+        .await;
+    deleted.assert_shows(&format!("<code>{id}</code> (deleted)"));
+    deleted.assert_shows("deleted the integration");
+    // A broken link: a message.
+    let broken = site.get(ADMIN, "/audit-log?cursor=a0").await;
+    assert_eq!(broken.status, StatusCode::BAD_REQUEST);
+    broken.assert_shows("This link to a page of the list is not valid");
+}
+
+#[tokio::test]
+async fn a_hosts_csrf_layer_decides_which_origins_are_trusted() {
+    let pi = PrivateIntegrations::builder(MemoryStorage::new())
+        .scope_catalog(app::catalog())
+        .build();
+    let console = http::CsrfLayer::new()
+        .trust_origin("https://console.example.test")
+        .unwrap();
+    let from_console = || {
+        Request::post("/s/new")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("host", "api.example.test")
+            .header("origin", "https://console.example.test")
+            .header("sec-fetch-site", "same-site")
+            .body(Body::from(encode(&[("step", "details"), ("name", "Sync")])))
+            .unwrap()
+    };
+    let trusting: Router = Router::new().nest(
+        "/s",
+        http::SettingsPage::new(pi.clone())
+            .csrf(console)
+            .router::<Fixed, _>(),
+    );
+    let response = trusting.oneshot(from_console()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the host trusts it");
+    let default: Router = Router::new().nest("/s", http::settings_router::<Fixed, _>(pi));
+    let response = default.oneshot(from_console()).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "a sibling site, trusted by no one"
+    );
+}
+
+#[tokio::test]
+async fn the_list_is_paged() {
+    let site = Site::new();
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    for n in 1..=27 {
+        let new = NewIntegration::new(format!("Sync {n:02}")).scopes(["contacts.readonly"]);
+        site.pi.create(&admin, new).await.unwrap();
+        site.clock.advance(time::Duration::seconds(1));
+    }
+    let rows = |reply: &Reply| reply.body.matches(r#"aria-label="Actions for "#).count();
+    let more = regex::Regex::new(r#"href="([^"]+)">More integrations"#).unwrap();
+    let first = site.get(ADMIN, "").await;
+    assert_eq!(rows(&first), 25, "25 a page");
+    first.assert_shows(">Sync 01</a>");
+    assert!(!first.body.contains(">Sync 26</a>"));
+    assert!(!first.body.contains("First page"));
+    let next = more.captures(&first.body).expect("a link to more")[1].replace("&amp;", "&");
+    assert!(next.starts_with(&format!("{SETTINGS}?cursor=")), "{next}");
+    let second = site.get(ADMIN, next.strip_prefix(SETTINGS).unwrap()).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(rows(&second), 2);
+    second.assert_shows(">Sync 26</a>");
+    second.assert_shows(">Sync 27</a>");
+    second.assert_shows(&format!(r#"href="{SETTINGS}">← First page</a>"#));
+    assert!(!more.is_match(&second.body), "the last page");
+
+    // A link cut short, or a cursor of the audit log: a message, not a list.
+    let log = site
+        .pi
+        .audit_log_page(
+            &admin,
+            AuditLogQuery::new().page(PageRequest::new().limit(1)),
+        )
+        .await
+        .unwrap();
+    let audit_cursor = log.next.unwrap().to_string();
+    for cursor in [&next[next.len() - 10..], &audit_cursor] {
+        let broken = site
+            .get(ADMIN, &format!("?{}", encode(&[("cursor", cursor)])))
+            .await;
+        assert_eq!(broken.status, StatusCode::BAD_REQUEST, "{cursor}");
+        broken.assert_shows("This link to a page of the list is not valid");
+    }
+}
+
+#[tokio::test]
+async fn a_token_is_due_for_rotation_once_as_old_as_the_interval() {
+    let site = Site::new();
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let id = site.only_integration().await.id().to_string();
+    let due = "This token is due for rotation.";
+    site.clock
+        .advance(time::Duration::days(90) - time::Duration::seconds(1));
+    assert!(!site.get(ADMIN, "").await.body.contains("Rotation due"));
+    assert!(!site.get(ADMIN, &format!("/{id}")).await.body.contains(due));
+    site.clock.advance(time::Duration::seconds(1));
+    site.get(ADMIN, "").await.assert_shows("Rotation due");
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    page.assert_shows(due);
+    page.assert_shows("It was issued <time datetime=\"2026-03-01T09:00:00Z\">");
+    // A new token is not due.
+    site.post(ADMIN, &format!("/{id}/rotate/now"), &[]).await;
+    assert!(!site.get(ADMIN, "").await.body.contains("Rotation due"));
+    assert!(!site.get(ADMIN, &format!("/{id}")).await.body.contains(due));
+}
+
+#[tokio::test]
+async fn a_token_pasted_into_a_form_is_refused_and_not_shown_back() {
+    let site = Site::new();
+    let created = site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let token = token_in(&created.body).unwrap();
+    let secret = token.rsplit('_').next().unwrap()[..12].to_owned();
+    let id = site.only_integration().await.id().to_string();
+    let pasted = format!("Sync {token}");
+    /// What the form is, where it posts, its fields, and what the page says.
+    type Pasted<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, &'a str);
+    let forms: [Pasted<'_>; 4] = [
+        (
+            "create, the name on the first step",
+            "/new".into(),
+            vec![
+                ("step", "details"),
+                ("go", "next"),
+                ("name", &pasted),
+                ("description", "Kept"),
+            ],
+            "The name held an access token, so it was cleared.",
+        ),
+        (
+            "create, the description on the last step",
+            "/new".into(),
+            vec![
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("name", "Kept"),
+                ("description", &pasted),
+                ("scopes", "contacts.readonly"),
+            ],
+            "The description held an access token, so it was cleared.",
+        ),
+        (
+            "edit, the name",
+            format!("/{id}/edit"),
+            vec![
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("version", "1"),
+                ("name", &pasted),
+                ("description", "Kept"),
+                ("scopes", "contacts.readonly"),
+            ],
+            "The name held an access token, so it was cleared.",
+        ),
+        (
+            "team, the user id",
+            "/team".into(),
+            vec![
+                ("user", &pasted),
+                ("permission", "allow"),
+                ("lookup", &pasted),
+            ],
+            "The user id held an access token, so it was cleared.",
+        ),
+    ];
+    for (what, path, fields, message) in forms {
+        let reply = site.post(ADMIN, &path, &fields).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}");
+        reply.assert_shows(message);
+        assert!(!reply.body.contains(&secret), "{what} shows the token back");
+        assert!(token_in(&reply.body).is_none(), "{what}");
+        if fields.iter().any(|(_, v)| *v == "Kept") {
+            reply.assert_shows("Kept");
+        }
+    }
+    let lookup = site
+        .get(ADMIN, &format!("/team?{}", encode(&[("user", &pasted)])))
+        .await;
+    lookup.assert_shows("The user id held an access token, so it was cleared.");
+    assert!(!lookup.body.contains(&secret));
+    // Without a team directory the page looks users up by id: not this one.
+    let lookup_by_id: Router = http::settings_router::<Fixed, _>(site.pi.clone());
+    let path = format!("/team?{}", encode(&[("user", &pasted)]));
+    let response = lookup_by_id
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    assert!(body.contains("The user id held an access token, so it was cleared."));
+    assert!(!body.contains(&secret), "the lookup shows the token back");
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    assert_eq!(
+        site.pi.list(&admin).await.unwrap().len(),
+        1,
+        "nothing saved"
+    );
+    assert_eq!(site.only_integration().await.version(), 1, "nothing saved");
+}
