@@ -601,6 +601,13 @@ impl PrivateIntegrations {
         self.inner.last_used_counters.snapshot()
     }
 
+    /// Whether this service records token uses (see
+    /// [`PrivateIntegrationsBuilder::last_used_interval`]): if not, an empty
+    /// [`Integration::last_used_at`] means "not recorded" rather than "never used".
+    pub(crate) fn records_last_used(&self) -> bool {
+        self.inner.last_used.is_some()
+    }
+
     /// What the change listener has seen so far; `None` if none runs (no
     /// [`change_listener`](PrivateIntegrationsBuilder::change_listener), a storage that
     /// announces nothing, or after [`shutdown`](Self::shutdown)).

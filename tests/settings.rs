@@ -1067,3 +1067,51 @@ async fn a_token_pasted_into_a_form_is_refused_and_not_shown_back() {
     );
     assert_eq!(site.only_integration().await.version(), 1, "nothing saved");
 }
+
+#[tokio::test]
+async fn the_integration_page_shows_when_each_token_was_last_used() {
+    let site = Site::new();
+    let first = token_in(
+        &site
+            .create("Zapier sync", "", &["contacts.readonly"])
+            .await
+            .body,
+    )
+    .expect("the token page shows the token");
+    let id = site.only_integration().await.id().to_string();
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    page.assert_shows("<dt>Last used</dt><dd>Never used</dd>");
+
+    // The old token is used during the window, the new one is not yet.
+    site.pi.verify(&first).await.unwrap();
+    site.clock.advance(time::Duration::minutes(5));
+    site.post(ADMIN, &format!("/{id}/rotate/later"), &[]).await;
+    site.pi.verify(&first).await.unwrap();
+    // Shutting down writes the pending batch of uses: per token, the first use of the
+    // interval (the writer's minute has not passed on tokio's clock).
+    site.pi.shutdown().await;
+
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    page.assert_shows("Old token last used: <time datetime=\"2026-03-01T09:00:00Z\">");
+    page.assert_shows("<dt>New token last used</dt><dd>Never used</dd>");
+}
+
+#[tokio::test]
+async fn last_used_is_not_shown_where_uses_are_not_recorded() {
+    let clock = ManualClock::new(support::T0);
+    let pi = PrivateIntegrations::builder(MemoryStorage::new())
+        .scope_catalog(app::catalog())
+        .clock(clock.clone())
+        .last_used_interval(time::Duration::ZERO)
+        .build();
+    let site = Site {
+        app: app::app(pi.clone()),
+        pi,
+        clock,
+    };
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let id = site.only_integration().await.id().to_string();
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    assert!(!page.body.contains("Never used"), "{}", page.body);
+    assert!(!page.body.contains("Last used"), "{}", page.body);
+}

@@ -116,7 +116,6 @@ mod labs;
 mod list;
 mod refusal;
 mod rotate;
-mod seams;
 mod team;
 mod views;
 mod web;

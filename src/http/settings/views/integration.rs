@@ -6,7 +6,6 @@ use maud::{Markup, html};
 use super::{Tab, days, last_used, layout, menu, notice, refusal, scope, when};
 use crate::domain::integration::Integration;
 use crate::http::settings::refusal::Refusal;
-use crate::http::settings::seams;
 use crate::http::settings::web::Site;
 
 /// What the integration's page shows.
@@ -34,7 +33,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>)
                     strong { (when(pending.previous_expires_at())) }
                     ". After that, the old token expires and only the new one works."
                 }
-                @if let Some(used) = last_used(seams::previous_last_used(&pending)) {
+                @if let Some(used) = last_used(site, pending.previous_last_used_at()) {
                     p.pi-small { "Old token last used: " (used) }
                 }
                 div.pi-actions {
@@ -88,7 +87,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>)
                 dd { (when(integration.updated_at())) }
                 dt { "Token issued" }
                 dd { (when(integration.token_issued_at())) }
-                @if let Some(used) = last_used(seams::last_used(integration)) {
+                @if let Some(used) = last_used(site, integration.last_used_at()) {
                     dt { @if pending.is_some() { "New token last used" } @else { "Last used" } }
                     dd { (used) }
                 }

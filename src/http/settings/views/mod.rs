@@ -17,7 +17,6 @@ use time::{OffsetDateTime, UtcOffset};
 
 use super::assets;
 use super::refusal::Refusal;
-use super::seams::LastUsed;
 use super::web::Site;
 use crate::domain::integration::Integration;
 use crate::domain::scope::ScopeCatalog;
@@ -137,12 +136,14 @@ pub(super) fn days(duration: time::Duration) -> i64 {
     duration.whole_days()
 }
 
-/// A last-used time, or nothing where the storage keeps none.
-pub(super) fn last_used(used: LastUsed) -> Option<Markup> {
+/// A token's last use: its time, "Never used", or nothing at all where this service
+/// records no uses (last used turned off, or no runtime to write them from), since
+/// "never" would then be a guess.
+pub(super) fn last_used(site: &Site, used: Option<OffsetDateTime>) -> Option<Markup> {
     match used {
-        LastUsed::Unknown => None,
-        LastUsed::Never => Some(html! { "Never used" }),
-        LastUsed::At(at) => Some(when(at)),
+        Some(at) => Some(when(at)),
+        None if site.config.pi.records_last_used() => Some(html! { "Never used" }),
+        None => None,
     }
 }
 
