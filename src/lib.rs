@@ -82,6 +82,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod cache;
 mod clock;
 pub mod domain;
 mod error;
@@ -95,6 +96,7 @@ pub mod storage;
 mod telemetry;
 mod verify;
 
+pub use cache::{CacheStats, VerificationCache};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use domain::access::{Actor, Permission, Role};
 pub use domain::audit::{AuditAction, AuditEvent};

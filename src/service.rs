@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use rand::rngs::SysRng;
 use time::{Duration, OffsetDateTime};
 
+use crate::cache::{Cache, CacheStats, VerificationCache};
 use crate::clock::{Clock, SystemClock};
 use crate::domain::access::{Actor, Permission};
 use crate::domain::audit::{AuditAction, AuditEvent};
@@ -104,6 +105,8 @@ pub(crate) struct Inner {
     /// Told of every change: this service's own writes, and (through `background.watch`)
     /// what the storage announces. `None`: nobody to tell.
     pub(crate) listener: Option<Arc<dyn ChangeListener>>,
+    /// The verification cache, if any (also in `listener`).
+    pub(crate) cache: Option<Arc<Cache>>,
     /// The background tasks, until `shutdown` takes them.
     background: Mutex<Background>,
 }
@@ -120,6 +123,23 @@ struct Background {
 
 /// Every listener of the builder, as one.
 struct Listeners(Vec<Arc<dyn ChangeListener>>);
+
+/// The one listener to tell of changes: the cache (first) and the builder's listeners.
+fn listeners(
+    listeners: &[Arc<dyn ChangeListener>],
+    cache: Option<&Arc<Cache>>,
+) -> Option<Arc<dyn ChangeListener>> {
+    let mut all: Vec<Arc<dyn ChangeListener>> = Vec::with_capacity(listeners.len() + 1);
+    if let Some(cache) = cache {
+        all.push(Arc::clone(cache) as Arc<dyn ChangeListener>);
+    }
+    all.extend(listeners.iter().cloned());
+    match all.len() {
+        0 => None,
+        1 => all.pop(),
+        _ => Some(Arc::new(Listeners(all))),
+    }
+}
 
 impl ChangeListener for Listeners {
     fn tokens_changed(&self, token_ids: &[crate::TokenId]) {
@@ -146,6 +166,7 @@ impl fmt::Debug for PrivateIntegrations {
             .field("grace_period", &inner.grace_period)
             .field("rotation_interval", &inner.rotation_interval)
             .field("last_used", &inner.last_used.is_some())
+            .field("verification_cache", &inner.cache)
             .finish_non_exhaustive()
     }
 }
@@ -188,6 +209,8 @@ pub struct PrivateIntegrationsBuilder<C = MissingCatalog> {
     format: TokenFormat,
     last_used_interval: Duration,
     listeners: Vec<Arc<dyn ChangeListener>>,
+    /// `None`: the default, a cache where the storage announces changes.
+    cache: Option<VerificationCache>,
 }
 
 impl<C: fmt::Debug> fmt::Debug for PrivateIntegrationsBuilder<C> {
@@ -201,6 +224,7 @@ impl<C: fmt::Debug> fmt::Debug for PrivateIntegrationsBuilder<C> {
             .field("format", &self.format)
             .field("last_used_interval", &self.last_used_interval)
             .field("change_listeners", &self.listeners.len())
+            .field("verification_cache", &self.cache)
             .finish()
     }
 }
@@ -227,6 +251,7 @@ impl<C> PrivateIntegrationsBuilder<C> {
             format: self.format,
             last_used_interval: self.last_used_interval,
             listeners: self.listeners,
+            cache: self.cache,
         }
     }
 
@@ -394,6 +419,33 @@ impl<C> PrivateIntegrationsBuilder<C> {
         self.listeners.push(listener);
         self
     }
+
+    /// The verification cache: token ids' records kept in this process, evicted by every
+    /// announced change, for at most a time-to-live (see [`VerificationCache`] for what
+    /// it guarantees).
+    ///
+    /// By default a service caches with [`VerificationCache::new`] where its storage
+    /// announces changes (`PostgresStorage`), and not otherwise. Given here, the cache
+    /// is used whatever the storage: for one that announces nothing (memory, SQLite, a
+    /// backend of your own) it hears of this service's own writes only, so other
+    /// processes' changes reach it when entries expire. [`VerificationCache::disabled`]
+    /// turns it off.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .verification_cache(VerificationCache::new().ttl(time::Duration::seconds(10)))
+    ///     .build();
+    /// assert_eq!(pi.cache_stats().unwrap().entries, 0);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn verification_cache(mut self, cache: VerificationCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
 }
 
 impl PrivateIntegrationsBuilder<ScopeCatalog> {
@@ -411,14 +463,20 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
     /// ```
     pub fn build(self) -> PrivateIntegrations {
         let runtime = tokio::runtime::Handle::try_current().ok();
-        let listener: Option<Arc<dyn ChangeListener>> = match self.listeners.len() {
-            0 => None,
-            1 => self.listeners.into_iter().next(),
-            _ => Some(Arc::new(Listeners(self.listeners))),
+        let chosen = self.cache.is_some();
+        let mut cache = match self.cache {
+            Some(settings) if !settings.is_enabled() => None,
+            settings => Some(Arc::new(Cache::new(settings.unwrap_or_default()))),
         };
+        let mut listener = listeners(&self.listeners, cache.as_ref());
         let watch = listener
             .as_ref()
             .and_then(|listener| self.storage.watch(Arc::clone(listener)));
+        if watch.is_none() && !chosen && cache.is_some() {
+            // The storage announces nothing: no cache unless asked for.
+            cache = None;
+            listener = listeners(&self.listeners, None);
+        }
         let counters = Arc::new(LastUsedCounters::default());
         let (last_used, writer) = match (self.last_used_interval.unsigned_abs(), &runtime) {
             (interval, _) if interval.is_zero() => (None, None),
@@ -453,6 +511,7 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                 last_used,
                 last_used_counters: counters,
                 listener,
+                cache,
                 background: Mutex::new(Background { writer, watch }),
             }),
         }
@@ -539,6 +598,7 @@ impl PrivateIntegrations {
             format: TokenFormat::default(),
             last_used_interval: DEFAULT_LAST_USED_INTERVAL,
             listeners: Vec::new(),
+            cache: None,
         }
     }
 
@@ -599,6 +659,30 @@ impl PrivateIntegrations {
     /// ```
     pub fn last_used_stats(&self) -> LastUsedStats {
         self.inner.last_used_counters.snapshot()
+    }
+
+    /// What the verification cache has done so far; `None` if this service has no cache
+    /// (see [`PrivateIntegrationsBuilder::verification_cache`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .verification_cache(VerificationCache::new())
+    ///     .build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let token = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?.token;
+    /// pi.verify(token.expose_secret()).await.unwrap(); // a miss: asks the storage
+    /// pi.verify(token.expose_secret()).await.unwrap(); // a hit
+    /// let stats = pi.cache_stats().unwrap();
+    /// assert_eq!((stats.misses, stats.hits, stats.entries), (1, 1, 1));
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.inner.cache.as_ref().map(|cache| cache.stats())
     }
 
     /// Whether this service records token uses (see

@@ -62,18 +62,18 @@ impl PrivateIntegrations {
         // Hash before the lookup: the digest depends on the input alone, so the CPU
         // computes it while the lookup waits on memory.
         let presented = inner.format.hash(parsed.secret);
-        let record = inner
-            .storage
-            .find_by_token(&parsed.id)
-            .await
-            .map_err(|err| {
-                tracing::warn!(
-                    token_id = %parsed.id,
-                    error = &err as &(dyn std::error::Error + 'static),
-                    "token refused: storage failed",
-                );
-                VerifyError::Storage(err)
-            })?;
+        let lookup = match &inner.cache {
+            Some(cache) => cache.find(&parsed.id, &*inner.storage, &*inner.clock).await,
+            None => inner.storage.find_by_token(&parsed.id).await,
+        };
+        let record = lookup.map_err(|err| {
+            tracing::warn!(
+                token_id = %parsed.id,
+                error = &err as &(dyn std::error::Error + 'static),
+                "token refused: storage failed",
+            );
+            VerifyError::Storage(err)
+        })?;
 
         // An unknown id takes the same steps on a stand-in record (a reference count,
         // the credential search, the compare), so the verifier's own work is that of a

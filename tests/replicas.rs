@@ -681,10 +681,13 @@ async fn a_lookup_on_a_silent_connection_gives_up_after_the_lookup_timeout() {
     let storage = PostgresStorage::new(pool).lookup_timeout(Duration::from_millis(500));
     storage.migrate().await.unwrap();
     let h = Harness::new(storage.clone());
-    let (_, token) = h.create("Zapier", &["contacts.readonly"]).await;
-    assert!(h.verifies(&token).await);
+    let (_, cached) = h.create("Zapier", &["contacts.readonly"]).await;
+    let (_, token) = h.create("Make", &["contacts.readonly"]).await;
+    assert!(h.verifies(&cached).await);
 
     proxy.cut();
+    // The verification cache answers for the token it holds; the other must ask.
+    assert!(h.verifies(&cached).await);
     let refused = tokio::time::timeout(PATIENCE, h.verify(&token))
         .await
         .expect("the lookup gives up instead of hanging");
@@ -726,6 +729,9 @@ async fn the_service_watches_postgres_and_shutdown_stops_it() {
     let (id, _) = other.create("Elsewhere", &["contacts.readonly"]).await;
     ears.until_tokens(&token_ids(&storage, &other, &id).await)
         .await;
+    // The other replica listens too (for its verification cache): stopped first, so that
+    // only this service's connection is left to watch.
+    other.pi.shutdown().await;
 
     pi.shutdown().await;
     assert!(pi.listener_stats().is_none());
@@ -751,8 +757,9 @@ async fn the_service_watches_postgres_and_shutdown_stops_it() {
 }
 
 /// The example server on PostgreSQL, configured as it is (`PostgresStorage::connect`):
-/// with the database cut away it answers `503` to a token and to the admin API within a
-/// few seconds instead of hanging, and `200` again once the database is back.
+/// with the database cut away it still answers `200` to a token its verification cache
+/// holds, `503` to any other token and to the admin API within a few seconds instead of
+/// hanging, and `200` again once the database is back.
 #[cfg(feature = "axum")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_server_answers_503_during_an_outage_and_recovers() {
@@ -775,21 +782,29 @@ async fn the_example_server_answers_503_during_an_outage_and_recovers() {
         .scope_catalog(app::catalog())
         .build();
     let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
-    let token = pi
-        .create(
-            &admin,
-            NewIntegration::new("Zapier").scopes(["contacts.readonly"]),
-        )
-        .await
-        .unwrap()
-        .token;
+    let create = |name: &'static str| {
+        let (pi, admin) = (pi.clone(), admin.clone());
+        async move {
+            pi.create(
+                &admin,
+                NewIntegration::new(name).scopes(["contacts.readonly"]),
+            )
+            .await
+            .unwrap()
+            .token
+        }
+    };
+    // `cached` is verified before the outage, so the verification cache holds it; `token`
+    // is not.
+    let (cached, token) = (create("Zapier").await, create("Make").await);
     let app = app::app(pi.clone());
-    let contacts = || {
+    let with = |token: &IssuedToken| {
         Request::get("/v1/contacts")
             .header("Authorization", format!("Bearer {}", token.expose_secret()))
             .body(Body::empty())
             .unwrap()
     };
+    let contacts = || with(&token);
     let admin_list = || {
         Request::get("/admin/integrations")
             .header("X-Account-Id", "acct_1")
@@ -810,9 +825,10 @@ async fn the_example_server_answers_503_during_an_outage_and_recovers() {
                 .status()
         }
     };
-    assert_eq!(status(contacts()).await, StatusCode::OK);
+    assert_eq!(status(with(&cached)).await, StatusCode::OK);
 
     proxy.cut();
+    assert_eq!(status(with(&cached)).await, StatusCode::OK);
     assert_eq!(status(contacts()).await, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(status(admin_list()).await, StatusCode::SERVICE_UNAVAILABLE);
 

@@ -109,8 +109,17 @@ impl fmt::Display for InjectedFault {
 impl std::error::Error for InjectedFault {}
 
 /// Whether `err` is a failure this module injected.
+/// Whether the injected fault caused `err` (directly, or as the cause of a lookup that
+/// a verification cache shared between concurrent verifications).
 pub fn is_injected(err: &StorageError) -> bool {
-    matches!(err, StorageError::Backend(source) if source.is::<InjectedFault>())
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = cause {
+        if err.is::<InjectedFault>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 #[derive(Default)]
@@ -124,6 +133,35 @@ struct Plan {
     injected: Vec<Injection>,
     /// Every batch of last uses that reached the wrapped storage, oldest first.
     batches: Vec<Vec<LastUse>>,
+    /// While set, token lookups are held (see [`Faults::hold_lookups`]).
+    gate: Option<Arc<LookupGate>>,
+}
+
+/// Holds token lookups open: each reads the wrapped storage's answer at once, then waits
+/// until released, so a test can change things while a lookup that began before is still
+/// on its way.
+#[derive(Debug)]
+pub struct LookupGate {
+    open: tokio::sync::watch::Sender<bool>,
+    arrived: tokio::sync::watch::Sender<usize>,
+}
+
+impl LookupGate {
+    /// Waits until `n` lookups have read their answer (and wait at the gate).
+    pub async fn until_arrived(&self, n: usize) {
+        let mut arrived = self.arrived.subscribe();
+        arrived.wait_for(|arrived| *arrived >= n).await.unwrap();
+    }
+
+    /// How many lookups have arrived so far.
+    pub fn arrived(&self) -> usize {
+        *self.arrived.borrow()
+    }
+
+    /// Lets every held lookup (and every later one) answer.
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
 }
 
 /// The fault plan, shared by a test and its [`FaultyStorage`]. Cheap to clone.
@@ -194,6 +232,16 @@ impl Faults {
         plan.at.clear();
         plan.on.clear();
         plan.random = None;
+    }
+
+    /// From now on, holds every token lookup at a [`LookupGate`] until it is released.
+    pub fn hold_lookups(&self) -> Arc<LookupGate> {
+        let gate = Arc::new(LookupGate {
+            open: tokio::sync::watch::Sender::new(false),
+            arrived: tokio::sync::watch::Sender::new(0),
+        });
+        self.plan().gate = Some(Arc::clone(&gate));
+        gate
     }
 
     /// Every fault injected so far, oldest first.
@@ -371,6 +419,18 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     }
 
     fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
+        let gate = self.faults.plan().gate.clone();
+        if let Some(gate) = gate {
+            let token_id = *token_id;
+            return TokenLookup::pending(async move {
+                // What the storage holds now, answered only once the gate opens.
+                let answer = self.inner.find_by_token(&token_id).await;
+                gate.arrived.send_modify(|arrived| *arrived += 1);
+                let mut open = gate.open.subscribe();
+                open.wait_for(|open| *open).await.unwrap();
+                answer
+            });
+        }
         let Some(injection) = self.faults.decide(Method::FindByToken) else {
             return self.inner.find_by_token(token_id);
         };

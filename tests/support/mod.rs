@@ -113,6 +113,14 @@ pub fn unknown_id(token: &str) -> String {
     })
 }
 
+/// The `n`th of a family of ids that were never issued, with a well-formed secret.
+pub fn unknown_id_n(token: &str, n: usize) -> String {
+    forge(token, |body| {
+        let start = body.iter().position(|b| *b == b'_').unwrap() + 1;
+        body[start..start + 16].copy_from_slice(format!("Z{n:015}").as_bytes());
+    })
+}
+
 /// Where test databases on files go: under Cargo's per-target temporary directory.
 /// Files older than an hour (left by earlier runs) are removed on the first call.
 #[cfg(feature = "sqlite")]
