@@ -1,5 +1,5 @@
 //! Heap use, counted by a wrapping global allocator: a successful verification on
-//! `MemoryStorage` allocates nothing, and a stored integration costs a bounded number of
+//! `MemoryStorage` allocates nothing, nor does a verification cache's hit, and a stored integration costs a bounded number of
 //! bytes. Counting allocations is deterministic, unlike timing, so these are asserted.
 //!
 //! One test function only: the allocator's counters are process-wide, and another test
@@ -111,4 +111,39 @@ fn verification_allocates_nothing_and_integrations_are_small() {
         assert!(ready(h.pi.verify("pit_garbage")).is_err());
     }
     assert_eq!(region.change().allocations, 0);
+
+    // A verification cache's hits allocate nothing: tokens and an unknown id, cached
+    // by a first round.
+    let cached = PrivateIntegrations::builder(h.storage.clone())
+        .scope_catalog(ScopeCatalog::new(support::SCOPES).unwrap())
+        .verification_cache(VerificationCache::new())
+        .build();
+    for token in &tokens {
+        assert!(ready(cached.verify(token.expose_secret())).is_ok());
+    }
+    assert!(ready(cached.verify(&unknown)).is_err());
+    let warm = cached.cache_stats().unwrap();
+    assert_eq!(
+        (warm.entries, warm.unknown_entries),
+        (INTEGRATIONS as u64, 1)
+    );
+    let region = Region::new(GLOBAL);
+    for token in &tokens {
+        let verified = ready(cached.verify(token.expose_secret())).unwrap();
+        assert!(verified.has_scope("contacts.readonly"));
+        assert!(ready(cached.verify(&wrong)).is_err());
+        assert!(ready(cached.verify(&unknown)).is_err());
+    }
+    let during = region.change();
+    assert_eq!(
+        (during.allocations, during.reallocations),
+        (0, 0),
+        "cache hits allocated: {during:?}"
+    );
+    let hits = cached.cache_stats().unwrap().hits - warm.hits;
+    assert_eq!(
+        hits,
+        3 * INTEGRATIONS as u64,
+        "every verification was a hit"
+    );
 }

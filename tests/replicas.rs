@@ -972,3 +972,302 @@ async fn revocation_lag() {
     report("A's call (delete or rotate), for reference", calls);
     drop_schema(&url, &schema).await;
 }
+
+// ---------------------------------------------------------------------------------------
+// The verification cache across replicas.
+
+/// A replica with its verification cache, told (beside the cache) of what it hears.
+struct Replica {
+    h: Harness,
+    ears: Arc<Ears>,
+}
+
+impl Replica {
+    /// A replica on its own pool, caching for ten minutes (well past `PATIENCE`: only an
+    /// announcement can make it forget in time), listening once this returns.
+    async fn new(url: &str, schema: &str) -> Self {
+        let storage = storage(url, schema).await;
+        let ears = Arc::new(Ears::default());
+        let clock = ManualClock::new(T0);
+        let pi = PrivateIntegrations::builder(storage.clone())
+            .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+            .clock(clock.clone())
+            .verification_cache(VerificationCache::new().ttl(time::Duration::minutes(10)))
+            .change_listener(ears.clone())
+            .build();
+        ears.until_losses(1).await;
+        let mut h = Harness::new(MemoryStorage::new());
+        h.pi = pi;
+        h.storage = Arc::new(storage);
+        h.clock = clock;
+        Self { h, ears }
+    }
+
+    fn cache(&self) -> CacheStats {
+        self.h
+            .pi
+            .cache_stats()
+            .expect("PostgreSQL caches by default")
+    }
+
+    /// Waits until this replica has heard everything `writer` committed so far.
+    async fn settle(&self, writer: &Harness) {
+        settle(&self.ears, writer).await;
+    }
+
+    /// Verifies until refused (each a cache hit until the announcement evicts it).
+    async fn until_refused(&self, token: &IssuedToken, what: &str) -> VerifyError {
+        let wait = async {
+            loop {
+                if let Err(err) = self.h.verify(token).await {
+                    return err;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, wait)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: the other replica still verifies the token"))
+    }
+}
+
+/// Waits until `ears` have heard everything `writer` committed so far: a fresh marker
+/// integration, created after it, is heard last (`writer` is another service than the
+/// one `ears` listen to, which would hear the marker before PostgreSQL announces it) (a change may be announced more than
+/// once, one notification per row it touched, so hearing a change's tokens once is not
+/// enough to know that nothing more of it is on its way).
+async fn settle(ears: &Ears, writer: &Harness) {
+    let (marker, _) = writer.create("Marker", &["contacts.readonly"]).await;
+    let ids = writer
+        .storage
+        .get(writer.admin.account(), &marker)
+        .await
+        .unwrap()
+        .unwrap()
+        .credentials
+        .token_ids()
+        .collect();
+    ears.until_tokens(&ids).await;
+}
+
+/// Another service on `storage` that only writes: no cache, so it does not listen.
+fn quiet_writer(storage: Arc<dyn Storage>) -> Harness {
+    let mut h = Harness::new(MemoryStorage::new());
+    h.pi = PrivateIntegrations::builder(storage.clone())
+        .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+        .clock(h.clock.clone())
+        .verification_cache(VerificationCache::disabled())
+        .build();
+    h.storage = storage;
+    h
+}
+
+/// Two replicas with separate pools on one database, both caching: whatever one revokes
+/// (scope edit, rotate now, cancel, expire previous now, delete) the other refuses once
+/// the announcement is processed, with a time-to-live far longer than the test waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_replica_refuses_what_another_revoked_once_announced() {
+    let (url, schema) = schema_or_skip!();
+    let a = Replica::new(&url, &schema).await;
+    let b = Replica::new(&url, &schema).await;
+    let admin = &a.h.admin;
+    let (id, first) =
+        a.h.create("Zapier", &["contacts.readonly", "contacts.write"])
+            .await;
+    b.settle(&a.h).await;
+
+    // Cached on B: the second verification is a hit.
+    assert!(b.h.verifies(&first).await);
+    let hits = b.cache().hits;
+    assert!(b.h.verifies(&first).await);
+    assert_eq!(b.cache().hits, hits + 1);
+
+    // A scope edit reaches B.
+    let evictions = b.cache().evictions;
+    a.h.pi
+        .update(
+            admin,
+            &id,
+            IntegrationUpdate::new().scopes(["contacts.readonly"]),
+        )
+        .await
+        .unwrap();
+    let seen = async {
+        while b
+            .h
+            .verify(&first)
+            .await
+            .unwrap()
+            .has_scope("contacts.write")
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, seen)
+        .await
+        .expect("B sees the new scopes");
+    assert!(b.cache().evictions > evictions);
+
+    // Rotate later, cancel: B refuses the new token.
+    let second =
+        a.h.pi
+            .rotate(admin, &id, RotationMode::ExpireLater)
+            .await
+            .unwrap()
+            .token;
+    b.settle(&a.h).await;
+    assert!(b.h.verifies(&second).await && b.h.verifies(&first).await);
+    a.h.pi.cancel_rotation(admin, &id).await.unwrap();
+    b.until_refused(&second, "cancel rotation").await;
+
+    // Rotate later, expire previous now: B refuses the old token.
+    let third =
+        a.h.pi
+            .rotate(admin, &id, RotationMode::ExpireLater)
+            .await
+            .unwrap()
+            .token;
+    b.settle(&a.h).await;
+    assert!(b.h.verifies(&first).await && b.h.verifies(&third).await);
+    a.h.pi.expire_previous_now(admin, &id).await.unwrap();
+    b.until_refused(&first, "expire previous now").await;
+
+    // Rotate now: B refuses the old token at once.
+    let fourth =
+        a.h.pi
+            .rotate(admin, &id, RotationMode::ExpireNow)
+            .await
+            .unwrap()
+            .token;
+    b.until_refused(&third, "rotate now").await;
+    b.settle(&a.h).await;
+
+    // Delete.
+    assert!(b.h.verifies(&fourth).await && b.h.verifies(&fourth).await);
+    a.h.pi.delete(admin, &id).await.unwrap();
+    assert!(matches!(
+        b.until_refused(&fourth, "delete").await,
+        VerifyError::Invalid
+    ));
+    a.h.pi.shutdown().await;
+    b.h.pi.shutdown().await;
+    drop_schema(&url, &schema).await;
+}
+
+/// An operator's `DELETE` in psql reaches a caching replica too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_replica_refuses_what_an_operator_deleted_in_sql() {
+    let (url, schema) = schema_or_skip!();
+    let b = Replica::new(&url, &schema).await;
+    let writer = quiet_writer(b.h.storage.clone());
+    let (id, token) = writer.create("Zapier", &["contacts.readonly"]).await;
+    b.settle(&writer).await;
+    assert!(b.h.verifies(&token).await && b.h.verifies(&token).await);
+    assert!(b.cache().hits >= 1);
+    operator(
+        &url,
+        &schema,
+        &format!("DELETE FROM pi_integrations WHERE id = '{id}'"),
+    )
+    .await;
+    b.until_refused(&token, "an operator's delete").await;
+    b.h.pi.shutdown().await;
+    drop_schema(&url, &schema).await;
+}
+
+/// The listener's backend is terminated: once it listens again the cache is emptied,
+/// since anything may have changed in the gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listener_empties_the_cache() {
+    let (url, schema) = schema_or_skip!();
+    let b = Replica::new(&url, &schema).await;
+    let writer = quiet_writer(b.h.storage.clone());
+    let (_, token) = writer.create("Zapier", &["contacts.readonly"]).await;
+    b.settle(&writer).await;
+    assert!(b.h.verifies(&token).await);
+    assert_eq!(b.cache().entries, 1);
+    let flushes = b.cache().flushes;
+
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(listener_name(&schema))
+    .fetch_all(&pool_on(&url, &schema).await)
+    .await
+    .unwrap();
+    assert_eq!(terminated, [true], "the replica's one listener");
+    b.ears.until_losses(2).await;
+    assert_eq!(b.cache().flushes, flushes + 1);
+    assert_eq!(b.cache().entries, 0);
+    assert!(b.h.verifies(&token).await, "and it fills again");
+    b.h.pi.shutdown().await;
+    drop_schema(&url, &schema).await;
+}
+
+/// The network between a caching replica and the database goes silent: the heartbeat
+/// finds it; meanwhile cached tokens keep verifying and others are refused in bounded
+/// time; once the network is back, the listener reconnects and the cache is emptied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_network_is_found_and_the_cache_emptied_once_back() {
+    let (url, schema) = schema_or_skip!();
+    let proxy = Proxy::start(server_addr(&url)).await;
+    let pool = pool_through(
+        &proxy,
+        &url,
+        &schema,
+        PgPoolOptions::new().acquire_timeout(Duration::from_millis(500)),
+    );
+    let storage = PostgresStorage::new(pool)
+        .lookup_timeout(Duration::from_millis(500))
+        .heartbeat(Duration::from_millis(300), Duration::from_millis(300))
+        .listener_application_name(&listener_name(&schema));
+    storage.migrate().await.unwrap();
+    let ears = Arc::new(Ears::default());
+    let mut h = Harness::new(MemoryStorage::new());
+    h.pi = PrivateIntegrations::builder(storage.clone())
+        .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+        .clock(h.clock.clone())
+        .change_listener(ears.clone())
+        .build();
+    ears.until_losses(1).await;
+    let (_, cached) = h.create("Zapier", &["contacts.readonly"]).await;
+    let (_, other) = h.create("Make", &["contacts.readonly"]).await;
+    // Every announcement of the creates is processed before the token is cached (the
+    // marker is written by another service: this one's listeners hear its own writes at
+    // once, before PostgreSQL announces them).
+    settle(&ears, &quiet_writer(Arc::new(storage.clone()))).await;
+    assert!(h.verifies(&cached).await);
+    assert_eq!(h.pi.cache_stats().unwrap().entries, 1);
+
+    proxy.cut();
+    let stats = || h.pi.listener_stats().unwrap();
+    let found = async {
+        while stats().heartbeat_failures == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, found)
+        .await
+        .expect("the heartbeat finds the silence");
+    let during = h.verify(&cached).await;
+    assert!(
+        during.is_ok(),
+        "a cached token verifies during the outage: {during:?} {:?} {:?}",
+        h.pi.cache_stats(),
+        ears.heard()
+    );
+    let refused = tokio::time::timeout(PATIENCE, h.verify(&other)).await;
+    assert!(
+        matches!(refused, Ok(Err(VerifyError::Storage(_)))),
+        "refused, not hung: {refused:?}"
+    );
+
+    let flushes = h.pi.cache_stats().unwrap().flushes;
+    proxy.restore();
+    ears.until_losses(2).await;
+    assert!(h.pi.cache_stats().unwrap().flushes > flushes);
+    assert!(h.verifies(&other).await, "healed");
+    h.pi.shutdown().await;
+    drop(proxy);
+    drop_schema(&url, &schema).await;
+}
