@@ -20,9 +20,10 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use time::{Duration, OffsetDateTime};
+use time::Duration;
+// Tokio's `Instant` is std's, except that tests can pause and advance it.
+use tokio::time::Instant;
 
-use crate::clock::Clock;
 use crate::domain::ids::TokenId;
 use crate::domain::integration::IntegrationRecord;
 use crate::error::StorageError;
@@ -152,8 +153,13 @@ impl VerificationCache {
 
     /// How long an entry may be used at most, announced changes or not: the bound on
     /// staleness when announcements cannot be had, and how long a cached token keeps
-    /// verifying while the storage is unreachable. Measured on the service's
-    /// [`Clock`](crate::Clock). Zero or less keeps nothing.
+    /// verifying while the storage is unreachable. Zero or less keeps nothing.
+    ///
+    /// Measured on a monotonic clock (tokio's `Instant`, which is std's unless a test
+    /// pauses tokio's time), not on the service's [`Clock`](crate::Clock): reading the
+    /// wall clock on every hit would cost more than the rest of the hit, and a duration
+    /// should not stretch when the wall clock is set back. A previous token's grace
+    /// period, a moment in time, is still checked on the service's clock.
     ///
     /// # Example
     ///
@@ -252,7 +258,7 @@ pub struct CacheStats {
 /// One cached answer.
 struct Entry<T> {
     value: T,
-    expires_at: OffsetDateTime,
+    expires_at: Instant,
 }
 
 type Map<T> = papaya::HashMap<TokenId, Entry<T>, foldhash::fast::RandomState>;
@@ -334,22 +340,16 @@ impl Cache {
         &self,
         token_id: &TokenId,
         storage: &dyn Storage,
-        clock: &dyn Clock,
     ) -> TokenLookupResult {
-        let now = clock.now();
-        if let Some(hit) = self.get(token_id, now) {
+        if let Some(hit) = self.get(token_id, Instant::now()) {
             self.counters.hits.add();
             return Ok(hit);
         }
-        self.miss(token_id, storage, clock).await
+        self.miss(token_id, storage).await
     }
 
     /// A live entry: `Some(Some(record))` for a token, `Some(None)` for an unknown id.
-    fn get(
-        &self,
-        token_id: &TokenId,
-        now: OffsetDateTime,
-    ) -> Option<Option<Arc<IntegrationRecord>>> {
+    fn get(&self, token_id: &TokenId, now: Instant) -> Option<Option<Arc<IntegrationRecord>>> {
         if let Some(entry) = self.records.pin().get(token_id) {
             if now < entry.expires_at {
                 return Some(Some(Arc::clone(&entry.value)));
@@ -362,12 +362,7 @@ impl Cache {
         None
     }
 
-    async fn miss(
-        &self,
-        token_id: &TokenId,
-        storage: &dyn Storage,
-        clock: &dyn Clock,
-    ) -> TokenLookupResult {
+    async fn miss(&self, token_id: &TokenId, storage: &dyn Storage) -> TokenLookupResult {
         let flight = {
             let mut flights = lock(&self.flights);
             // Counted once joined: a miss counted is a miss that shares the flight.
@@ -385,7 +380,7 @@ impl Cache {
                 let ticket = lock(&self.fill).generation;
                 let found = storage.find_by_token(token_id).await;
                 if let Ok(found) = &found {
-                    self.put(token_id, found.clone(), ticket, clock.now());
+                    self.put(token_id, found.clone(), ticket, Instant::now());
                 }
                 found.map_err(Arc::new)
             })
@@ -402,13 +397,15 @@ impl Cache {
         token_id: &TokenId,
         found: Option<Arc<IntegrationRecord>>,
         ticket: u64,
-        now: OffsetDateTime,
+        now: Instant,
     ) {
-        let ttl = self.settings.ttl;
-        if ttl <= Duration::ZERO {
+        let Some(expires_at) = std::time::Duration::try_from(self.settings.ttl)
+            .ok()
+            .filter(|ttl| !ttl.is_zero())
+            .and_then(|ttl| now.checked_add(ttl))
+        else {
             return;
-        }
-        let expires_at = now.saturating_add(ttl);
+        };
         let mut fill = lock(&self.fill);
         if fill.generation != ticket {
             return;
@@ -453,7 +450,7 @@ fn make_room<T>(
     map: &Map<T>,
     len: &mut usize,
     max: usize,
-    now: OffsetDateTime,
+    now: Instant,
     counters: &Counters,
 ) -> bool {
     if max == 0 {

@@ -688,6 +688,7 @@ impl PrivateIntegrations {
     /// Whether this service records token uses (see
     /// [`PrivateIntegrationsBuilder::last_used_interval`]): if not, an empty
     /// [`Integration::last_used_at`] means "not recorded" rather than "never used".
+    #[cfg(feature = "admin-ui")]
     pub(crate) fn records_last_used(&self) -> bool {
         self.inner.last_used.is_some()
     }

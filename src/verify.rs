@@ -63,7 +63,7 @@ impl PrivateIntegrations {
         // computes it while the lookup waits on memory.
         let presented = inner.format.hash(parsed.secret);
         let lookup = match &inner.cache {
-            Some(cache) => cache.find(&parsed.id, &*inner.storage, &*inner.clock).await,
+            Some(cache) => cache.find(&parsed.id, &*inner.storage).await,
             None => inner.storage.find_by_token(&parsed.id).await,
         };
         let record = lookup.map_err(|err| {
