@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo run --example server --features admin-ui` (listens on 127.0.0.1:3000; set
 //! `ADDR` to change it; with `--features admin-ui,postgres` and `DATABASE_URL` set, it
-//! keeps integrations in PostgreSQL). Open http://127.0.0.1:3000/login in a browser, or
+//! keeps integrations in PostgreSQL, with the verification cache on unless
+//! `PI_VERIFICATION_CACHE=off`). Open http://127.0.0.1:3000/login in a browser, or
 //! follow the curl walk-through it prints.
 //!
 //! Both sit behind STAND-IN logins, NOT FOR PRODUCTION: the settings page believes a
@@ -33,8 +34,17 @@ async fn storage() -> Result<PrivateIntegrationsBuilder, Box<dyn std::error::Err
     if let Ok(url) = std::env::var("DATABASE_URL") {
         let storage = private_integrations::PostgresStorage::connect(&url).await?;
         storage.migrate().await?;
-        println!("Storage: PostgreSQL (DATABASE_URL)");
-        return Ok(PrivateIntegrations::builder(storage));
+        let builder = PrivateIntegrations::builder(storage);
+        // On PostgreSQL the verification cache is on by default; this turns it off, to
+        // compare (BENCHMARKS.md).
+        if std::env::var("PI_VERIFICATION_CACHE").as_deref() == Ok("off") {
+            println!("Storage: PostgreSQL (DATABASE_URL), no verification cache");
+            return Ok(
+                builder.verification_cache(private_integrations::VerificationCache::disabled())
+            );
+        }
+        println!("Storage: PostgreSQL (DATABASE_URL), with the verification cache");
+        return Ok(builder);
     }
     println!("Storage: in memory (everything is gone when the server stops)");
     Ok(PrivateIntegrations::builder(MemoryStorage::new()))

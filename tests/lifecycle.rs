@@ -3,7 +3,8 @@
 //!
 //! The cases are plain async functions on a [`Harness`]; `lifecycle_tests!` runs every
 //! one of them against a storage backend, so each backend walks the same story: memory,
-//! SQLite (in memory and on a file) and PostgreSQL, with their features. Failures
+//! SQLite (in memory and on a file) and PostgreSQL, with their features, each with the
+//! verification cache and without (PostgreSQL caches by default). Failures
 //! injected into the story are in `tests/faults.rs`.
 
 mod support;
@@ -14,7 +15,10 @@ use time::Duration;
 
 macro_rules! lifecycle_tests {
     ($backend:ident, $storage:expr) => {
-        lifecycle_tests!(@cases $backend, $storage, [
+        lifecycle_tests!($backend, $storage, cache: None);
+    };
+    ($backend:ident, $storage:expr, cache: $cache:expr) => {
+        lifecycle_tests!(@cases $backend, $storage, $cache, [
             create_shows_the_token_once_and_it_verifies,
             bad_input_is_refused_and_changes_nothing,
             get_and_list_are_scoped_to_the_account,
@@ -38,13 +42,13 @@ macro_rules! lifecycle_tests {
             a_stale_edit_is_refused_and_changes_nothing,
         ]);
     };
-    (@cases $backend:ident, $storage:expr, [$($case:ident),* $(,)?]) => {
+    (@cases $backend:ident, $storage:expr, $cache:expr, [$($case:ident),* $(,)?]) => {
         mod $backend {
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    cases::$case(Harness::new($storage)).await;
+                    cases::$case(Harness::with_cache($storage, $cache)).await;
                 }
             )*
         }
@@ -59,6 +63,25 @@ lifecycle_tests!(sqlite_file, sqlite_file().await.0);
 // Skipped (with a message) without DATABASE_URL, except under CI=true.
 #[cfg(feature = "postgres")]
 lifecycle_tests!(postgres, crate::postgres_or_skip!());
+// With the verification cache on where the storage announces nothing (asked for), and
+// off where it does (PostgreSQL caches by default): the story is the same either way.
+lifecycle_tests!(
+    memory_cached,
+    MemoryStorage::new(),
+    cache: Some(VerificationCache::new())
+);
+#[cfg(feature = "sqlite")]
+lifecycle_tests!(
+    sqlite_cached,
+    sqlite_in_memory().await,
+    cache: Some(VerificationCache::new())
+);
+#[cfg(feature = "postgres")]
+lifecycle_tests!(
+    postgres_uncached,
+    crate::postgres_or_skip!(),
+    cache: Some(VerificationCache::disabled())
+);
 // The same story through the fault-injection wrapper delaying a fifth of the storage
 // calls (no failures): the wrapper is transparent, and yielding inside storage calls
 // changes no outcome, not even the race of `concurrent_actions_on_one_integration`.
