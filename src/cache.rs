@@ -351,15 +351,11 @@ impl Cache {
     /// A live entry: `Some(Some(record))` for a token, `Some(None)` for an unknown id.
     fn get(&self, token_id: &TokenId, now: Instant) -> Option<Option<Arc<IntegrationRecord>>> {
         if let Some(entry) = self.records.pin().get(token_id) {
-            if now < entry.expires_at {
-                return Some(Some(Arc::clone(&entry.value)));
-            }
-        } else if let Some(entry) = self.unknown.pin().get(token_id) {
-            if now < entry.expires_at {
-                return Some(None);
-            }
+            return (now < entry.expires_at).then(|| Some(Arc::clone(&entry.value)));
         }
-        None
+        let unknown = self.unknown.pin();
+        let entry = unknown.get(token_id)?;
+        (now < entry.expires_at).then_some(None)
     }
 
     async fn miss(&self, token_id: &TokenId, storage: &dyn Storage) -> TokenLookupResult {
@@ -367,7 +363,7 @@ impl Cache {
             let mut flights = lock(&self.flights);
             // Counted once joined: a miss counted is a miss that shares the flight.
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
-            Arc::clone(flights.entry(*token_id).or_insert_with(Flight::default))
+            Arc::clone(flights.entry(*token_id).or_default())
         };
         let _leave = Leave {
             cache: self,
