@@ -537,7 +537,8 @@ impl ChangeListener for Cache {
         };
         lock(&self.flights).clear();
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(
+        // The listener reports the loss at INFO; this says what it cost.
+        tracing::debug!(
             target: "private_integrations::cache",
             entries = dropped,
             "verification cache flushed: announcements may have been missed",

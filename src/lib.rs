@@ -50,7 +50,10 @@
 //!   `SqliteStorage` (`sqlite`) and `PostgresStorage` (`postgres`); the conformance suite
 //!   for any backend (`conformance`).
 //! - Many replicas: `PostgresStorage` announces every committed change through
-//!   PostgreSQL ([`Storage::watch`], [`storage::ChangeListener`]); tokens' last use is
+//!   PostgreSQL ([`Storage::watch`], [`storage::ChangeListener`]), and a
+//!   [`VerificationCache`] (on by default there) verifies at memory speed and evicts on
+//!   every announcement ([`PrivateIntegrationsBuilder::verification_cache`],
+//!   [`PrivateIntegrations::cache_stats`]); tokens' last use is
 //!   noted on verification and written in batches
 //!   ([`PrivateIntegrationsBuilder::last_used_interval`], [`Integration::last_used_at`]);
 //!   [`PrivateIntegrations::shutdown`] stops the background work cleanly.

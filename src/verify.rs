@@ -25,8 +25,10 @@ impl PrivateIntegrations {
     /// comparison is constant-time, so timing tells neither which ids exist nor how much
     /// of a secret was right. The feature switch does not affect verification.
     ///
-    /// With [`MemoryStorage`](crate::MemoryStorage) a successful verification takes no
-    /// lock and makes no heap allocation.
+    /// With [`MemoryStorage`](crate::MemoryStorage), or a hit of the
+    /// [`VerificationCache`](crate::VerificationCache) in front of any storage, a
+    /// successful verification takes no lock and makes no heap allocation. A refusal from
+    /// the cache (an unknown id it remembers) is as cheap.
     ///
     /// A refusal is reported through `tracing` at `DEBUG` (a storage failure at `WARN`)
     /// with the reason and, once parsed, the public token id; never the presented text.
