@@ -121,9 +121,10 @@ impl VerificationCache {
         }
     }
 
-    /// At most this many tokens' records are kept. When the cache is full, expired
-    /// entries go first, then about a sixteenth of the rest, chosen by the map's hash
-    /// order (in effect at random). Zero keeps none.
+    /// At most this many tokens' records are kept. When the cache is full, every expired
+    /// entry goes, and then others until a sixteenth of the bound is free, picked in the
+    /// map's hash order from a starting point that moves each time (in effect at
+    /// random). Zero keeps none.
     ///
     /// # Example
     ///
@@ -153,7 +154,8 @@ impl VerificationCache {
 
     /// How long an entry may be used at most, announced changes or not: the bound on
     /// staleness when announcements cannot be had, and how long a cached token keeps
-    /// verifying while the storage is unreachable. Zero or less keeps nothing.
+    /// verifying while the storage is unreachable. Zero or less keeps nothing; more than
+    /// ten years is taken as ten years.
     ///
     /// Measured on a monotonic clock (tokio's `Instant`, which is std's unless a test
     /// pauses tokio's time), not on the service's [`Clock`](crate::Clock): reading the
@@ -253,6 +255,8 @@ pub struct CacheStats {
     pub entries: u64,
     /// Unknown ids remembered now.
     pub unknown_entries: u64,
+    /// Token ids whose storage lookup is under way now.
+    pub in_flight: u64,
 }
 
 /// One cached answer.
@@ -263,32 +267,120 @@ struct Entry<T> {
 
 type Map<T> = papaya::HashMap<TokenId, Entry<T>, foldhash::fast::RandomState>;
 
-/// A lookup of one token id, shared by every verification that misses on it meanwhile.
-type Flight = Arc<tokio::sync::OnceCell<Result<Option<Arc<IntegrationRecord>>, Arc<StorageError>>>>;
+/// What a lookup of one token id gives everyone who waited on it. An error is shared as
+/// its text: the verification that made the lookup gets the backend's own error.
+type Answer = Result<Option<Arc<IntegrationRecord>>, Arc<SharedLookupError>>;
+
+/// A lookup of one token id, shared by every verification that misses on it meanwhile,
+/// and how many of them are still waiting on it.
+struct Flight {
+    answer: Arc<tokio::sync::OnceCell<Answer>>,
+    waiting: usize,
+}
+
+/// The longest time-to-live kept: longer ones are cut to it (far beyond any sensible
+/// setting, and safe to add to a monotonic instant).
+const MAX_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Evictions move the generation of the ids they touch; a lookup fills only if the
+/// generation of its id (and the flush count) did not move meanwhile. Ids are spread
+/// over this many generations, so a change to one token does not keep the lookups of
+/// the others from filling.
+const GENERATIONS: usize = 64;
 
 /// The verification cache of one service.
 pub(crate) struct Cache {
     settings: VerificationCache,
     records: Map<Arc<IntegrationRecord>>,
     unknown: Map<()>,
-    /// Serializes fills and evictions; holds the generation and the maps' sizes.
+    /// Serializes fills and evictions; holds the generations and the maps' sizes.
     fill: Mutex<Fill>,
     flights: Mutex<HashMap<TokenId, Flight>>,
     counters: Counters,
+    /// Set by the service's shutdown: with no one listening any more, the cache is
+    /// emptied and no longer used.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Fill {
-    /// Moves on every eviction: a lookup that saw another generation does not fill.
-    generation: u64,
+    /// Moves on every flush.
+    flushes: u64,
+    /// Moves, for the ids of one slot, on every eviction of one of them.
+    generations: [u64; GENERATIONS],
     records: usize,
     unknown: usize,
+    /// Where the next eviction for room starts, so that it does not always fall on the
+    /// same entries.
+    cursor: usize,
+}
+
+impl Default for Fill {
+    fn default() -> Self {
+        Self {
+            flushes: 0,
+            generations: [0; GENERATIONS],
+            records: 0,
+            unknown: 0,
+            cursor: 0,
+        }
+    }
+}
+
+/// What a lookup noted before asking the storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ticket {
+    flushes: u64,
+    generation: u64,
+}
+
+impl Fill {
+    fn ticket(&self, token_id: &TokenId) -> Ticket {
+        Ticket {
+            flushes: self.flushes,
+            generation: self.generations[slot(token_id)],
+        }
+    }
+}
+
+/// The generation slot of an id: its last character (ids are random base62).
+fn slot(token_id: &TokenId) -> usize {
+    usize::from(token_id.as_str().as_bytes().last().copied().unwrap_or(0)) % GENERATIONS
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded state is consistent between statements: a panic elsewhere leaves
     // nothing half-done.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A storage error as the verifications that shared its lookup see it.
+#[derive(Debug)]
+pub(crate) struct SharedLookupError(String);
+
+impl fmt::Display for SharedLookupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a token lookup shared with concurrent verifications failed: {}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for SharedLookupError {}
+
+impl SharedLookupError {
+    fn of(err: &StorageError) -> Self {
+        let mut text = err.to_string();
+        let mut cause = std::error::Error::source(err);
+        while let Some(err) = cause {
+            text.push_str(": ");
+            text.push_str(&err.to_string());
+            cause = err.source();
+        }
+        Self(text)
+    }
 }
 
 impl fmt::Debug for Cache {
@@ -315,7 +407,15 @@ impl Cache {
             fill: Mutex::default(),
             flights: Mutex::default(),
             counters: Counters::default(),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Stops caching: from now on every verification asks the storage. Called by the
+    /// service's shutdown, once it no longer hears of changes.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.announcements_lost();
     }
 
     pub(crate) fn stats(&self) -> CacheStats {
@@ -323,6 +423,7 @@ impl Cache {
             let fill = lock(&self.fill);
             (fill.records, fill.unknown)
         };
+        let in_flight = lock(&self.flights).len();
         CacheStats {
             hits: self.counters.hits.sum(),
             misses: self.counters.misses.load(Ordering::Relaxed),
@@ -332,6 +433,7 @@ impl Cache {
             flushes: self.counters.flushes.load(Ordering::Relaxed),
             entries: records as u64,
             unknown_entries: unknown as u64,
+            in_flight: in_flight as u64,
         }
     }
 
@@ -341,6 +443,9 @@ impl Cache {
         token_id: &TokenId,
         storage: &dyn Storage,
     ) -> TokenLookupResult {
+        if self.stopped.load(Ordering::Relaxed) {
+            return storage.find_by_token(token_id).await;
+        }
         if let Some(hit) = self.get(token_id, Instant::now()) {
             self.counters.hits.add();
             return Ok(hit);
@@ -349,6 +454,7 @@ impl Cache {
     }
 
     /// A live entry: `Some(Some(record))` for a token, `Some(None)` for an unknown id.
+    /// (An id is in one map at most: a fill removes it from the other.)
     fn get(&self, token_id: &TokenId, now: Instant) -> Option<Option<Arc<IntegrationRecord>>> {
         if let Some(entry) = self.records.pin().get(token_id) {
             return (now < entry.expires_at).then(|| Some(Arc::clone(&entry.value)));
@@ -359,58 +465,86 @@ impl Cache {
     }
 
     async fn miss(&self, token_id: &TokenId, storage: &dyn Storage) -> TokenLookupResult {
-        let flight = {
+        let answer = {
             let mut flights = lock(&self.flights);
             // Counted once joined: a miss counted is a miss that shares the flight.
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
-            Arc::clone(flights.entry(*token_id).or_default())
+            let flight = flights.entry(*token_id).or_insert_with(|| Flight {
+                answer: Arc::default(),
+                waiting: 0,
+            });
+            flight.waiting += 1;
+            Arc::clone(&flight.answer)
         };
         let _leave = Leave {
             cache: self,
             token_id,
-            flight: &flight,
+            answer: &answer,
         };
-        let answer = flight
+        // The backend's own error, for the verification whose lookup failed.
+        let mut own_error = None;
+        let shared = answer
             .get_or_init(|| async {
                 self.counters.lookups.fetch_add(1, Ordering::Relaxed);
-                let ticket = lock(&self.fill).generation;
-                let found = storage.find_by_token(token_id).await;
-                if let Ok(found) = &found {
-                    self.put(token_id, found.clone(), ticket, Instant::now());
+                let ticket = lock(&self.fill).ticket(token_id);
+                match storage.find_by_token(token_id).await {
+                    Ok(found) => {
+                        self.put(token_id, found.clone(), ticket, Instant::now());
+                        Ok(found)
+                    }
+                    Err(err) => {
+                        let shared = Arc::new(SharedLookupError::of(&err));
+                        own_error = Some(err);
+                        Err(shared)
+                    }
                 }
-                found.map_err(Arc::new)
             })
             .await;
-        match answer {
-            Ok(found) => Ok(found.clone()),
-            Err(err) => Err(StorageError::backend(Arc::clone(err))),
+        match (shared, own_error) {
+            (Ok(found), _) => Ok(found.clone()),
+            (Err(_), Some(own)) => Err(own),
+            (Err(shared), None) => Err(StorageError::backend(Arc::clone(shared))),
         }
     }
 
-    /// Fills, unless anything was evicted since the lookup's `ticket` was taken.
+    /// Fills, unless an eviction touched this id (or a flush happened) since the lookup's
+    /// `ticket` was taken.
     fn put(
         &self,
         token_id: &TokenId,
         found: Option<Arc<IntegrationRecord>>,
-        ticket: u64,
+        ticket: Ticket,
         now: Instant,
     ) {
-        let Some(expires_at) = std::time::Duration::try_from(self.settings.ttl)
+        let Some(ttl) = std::time::Duration::try_from(self.settings.ttl)
             .ok()
             .filter(|ttl| !ttl.is_zero())
-            .and_then(|ttl| now.checked_add(ttl))
+            .map(|ttl| ttl.min(MAX_TTL))
         else {
             return;
         };
+        let expires_at = now + ttl;
         let mut fill = lock(&self.fill);
-        if fill.generation != ticket {
+        if fill.ticket(token_id) != ticket || self.stopped.load(Ordering::SeqCst) {
             return;
         }
+        let fill = &mut *fill;
         match found {
             Some(record) => {
+                if self.unknown.pin().remove(token_id).is_some() {
+                    fill.unknown -= 1;
+                }
                 let max = self.settings.max_entries;
-                let fill = &mut *fill;
-                if !make_room(&self.records, &mut fill.records, max, now, &self.counters) {
+                if self.records.pin().get(token_id).is_none()
+                    && !make_room(
+                        &self.records,
+                        &mut fill.records,
+                        &mut fill.cursor,
+                        max,
+                        now,
+                        &self.counters,
+                    )
+                {
                     return;
                 }
                 let entry = Entry {
@@ -422,9 +556,20 @@ impl Cache {
                 }
             }
             None => {
+                if self.records.pin().remove(token_id).is_some() {
+                    fill.records -= 1;
+                }
                 let max = self.settings.max_unknown_entries;
-                let fill = &mut *fill;
-                if !make_room(&self.unknown, &mut fill.unknown, max, now, &self.counters) {
+                if self.unknown.pin().get(token_id).is_none()
+                    && !make_room(
+                        &self.unknown,
+                        &mut fill.unknown,
+                        &mut fill.cursor,
+                        max,
+                        now,
+                        &self.counters,
+                    )
+                {
                     return;
                 }
                 let entry = Entry {
@@ -439,12 +584,15 @@ impl Cache {
     }
 }
 
-/// Makes room for one more entry in a map holding `len` of at most `max`: expired
-/// entries first, then about a sixteenth of the rest. False if the map may hold none.
-/// Called with the fill lock held.
+/// Makes room for one more entry in a map holding `len` of at most `max`: when it is
+/// full, every expired entry goes, and then, until a sixteenth of `max` is free, every
+/// sixteenth entry from a starting point that moves on each time (papaya's iteration
+/// order is the hash order, so in effect at random). False if the map may hold none.
+/// Called with the fill lock held: one pass over the map, for `max / 16` inserts.
 fn make_room<T>(
     map: &Map<T>,
     len: &mut usize,
+    cursor: &mut usize,
     max: usize,
     now: Instant,
     counters: &Counters,
@@ -456,18 +604,20 @@ fn make_room<T>(
         return true;
     }
     let map = map.pin();
-    let expired: Vec<TokenId> = map
-        .iter()
-        .filter(|(_, entry)| entry.expires_at <= now)
-        .map(|(id, _)| *id)
-        .collect();
-    let victims = if expired.is_empty() {
-        let batch = (max / 16).max(1);
-        map.keys().take(batch).copied().collect()
-    } else {
-        expired
-    };
-    for id in &victims {
+    let batch = (max / 16).max(1);
+    let start = *cursor % 16;
+    *cursor = cursor.wrapping_add(1);
+    let mut expired = Vec::new();
+    let mut others = Vec::new();
+    for (n, (id, entry)) in map.iter().enumerate() {
+        if entry.expires_at <= now {
+            expired.push(*id);
+        } else if n % 16 == start {
+            others.push(*id);
+        }
+    }
+    let wanted = batch.saturating_sub(expired.len());
+    for id in expired.iter().chain(others.iter().take(wanted)) {
         if map.remove(id).is_some() {
             *len -= 1;
             counters.expirations.fetch_add(1, Ordering::Relaxed);
@@ -476,22 +626,26 @@ fn make_room<T>(
     *len < max
 }
 
-/// Drops a finished (or abandoned) flight from the table, if it is still the table's.
+/// Leaves a flight: the last one waiting, or anyone once it has its answer, takes it off
+/// the table (if it is still the table's), so the next miss starts afresh. Runs also
+/// when the verification is cancelled.
 struct Leave<'a> {
     cache: &'a Cache,
     token_id: &'a TokenId,
-    flight: &'a Flight,
+    answer: &'a Arc<tokio::sync::OnceCell<Answer>>,
 }
 
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
         let mut flights = lock(&self.cache.flights);
-        let ours = flights
-            .get(self.token_id)
-            .is_some_and(|flight| Arc::ptr_eq(flight, self.flight));
-        // Done, or everyone who waited on it gave up (the table and this one hold it):
-        // either way the next miss starts afresh.
-        if ours && (self.flight.initialized() || Arc::strong_count(self.flight) <= 2) {
+        let Some(flight) = flights.get_mut(self.token_id) else {
+            return;
+        };
+        if !Arc::ptr_eq(&flight.answer, self.answer) {
+            return;
+        }
+        flight.waiting -= 1;
+        if flight.waiting == 0 || flight.answer.initialized() {
             flights.remove(self.token_id);
         }
     }
@@ -501,10 +655,10 @@ impl ChangeListener for Cache {
     fn tokens_changed(&self, token_ids: &[TokenId]) {
         {
             let mut fill = lock(&self.fill);
-            fill.generation += 1;
             let (records, unknown) = (self.records.pin(), self.unknown.pin());
             let mut evicted = 0;
             for id in token_ids {
+                fill.generations[slot(id)] += 1;
                 if records.remove(id).is_some() {
                     fill.records -= 1;
                     evicted += 1;
@@ -527,7 +681,7 @@ impl ChangeListener for Cache {
     fn announcements_lost(&self) {
         let dropped = {
             let mut fill = lock(&self.fill);
-            fill.generation += 1;
+            fill.flushes += 1;
             self.records.pin().clear();
             self.unknown.pin().clear();
             let dropped = fill.records + fill.unknown;

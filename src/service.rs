@@ -121,7 +121,7 @@ struct Background {
     watch: Option<Watch>,
 }
 
-/// Every listener of the builder, as one.
+/// Every listener of the builder (and the cache), as one.
 struct Listeners(Vec<Arc<dyn ChangeListener>>);
 
 /// The one listener to tell of changes: the cache (first) and the builder's listeners.
@@ -134,24 +134,39 @@ fn listeners(
         all.push(Arc::clone(cache) as Arc<dyn ChangeListener>);
     }
     all.extend(listeners.iter().cloned());
-    match all.len() {
-        0 => None,
-        1 => all.pop(),
-        _ => Some(Arc::new(Listeners(all))),
+    (!all.is_empty()).then(|| Arc::new(Listeners(all)) as Arc<dyn ChangeListener>)
+}
+
+impl Listeners {
+    /// Tells every listener, each on its own: a listener that panics is reported and the
+    /// others are still told, and the backend's listening task goes on.
+    fn tell(&self, what: &str, tell: impl Fn(&dyn ChangeListener)) {
+        for listener in &self.0 {
+            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                tell(&**listener);
+            }));
+            if told.is_err() {
+                tracing::error!(
+                    target: "private_integrations::listener",
+                    call = what,
+                    "private integrations: a change listener panicked; the others were told",
+                );
+            }
+        }
     }
 }
 
 impl ChangeListener for Listeners {
     fn tokens_changed(&self, token_ids: &[crate::TokenId]) {
-        for listener in &self.0 {
-            listener.tokens_changed(token_ids);
-        }
+        self.tell("tokens_changed", |listener| {
+            listener.tokens_changed(token_ids)
+        });
     }
 
     fn announcements_lost(&self) {
-        for listener in &self.0 {
-            listener.announcements_lost();
-        }
+        self.tell("announcements_lost", |listener| {
+            listener.announcements_lost()
+        });
     }
 }
 
@@ -608,7 +623,9 @@ impl PrivateIntegrations {
     /// drained its requests (e.g. after axum's graceful shutdown).
     ///
     /// The service keeps answering afterwards (every clone shares it), but no longer
-    /// records uses, and no longer hears of other replicas' changes.
+    /// records uses, and no longer hears of other replicas' changes; so its
+    /// verification cache, if any, is emptied and no longer used (every verification
+    /// asks the storage).
     ///
     /// **Dropped without `shutdown`**, the service stops its listener at once; its writer
     /// notices, writes what is pending and ends, but only if the tokio runtime still
@@ -639,6 +656,9 @@ impl PrivateIntegrations {
         };
         if let Some(watch) = watch {
             watch.stop().await;
+        }
+        if let Some(cache) = &self.inner.cache {
+            cache.stop();
         }
         if let Some(writer) = writer {
             writer.stop().await;
@@ -771,8 +791,9 @@ impl PrivateIntegrations {
             now,
         );
         let event = audit(actor, Some(&record.id), AuditAction::Created, now);
+        let announcement = Announcement(self, &[&record]);
         let written = self.inner.storage.insert(&record, &event).await;
-        self.announce(&[&record]);
+        drop(announcement);
         written?;
         telemetry::recorded(&event);
         Ok(Created {
@@ -904,12 +925,13 @@ impl PrivateIntegrations {
         let now = self.now();
         let record = self.load(actor, id).await?;
         let event = audit(actor, Some(id), AuditAction::Deleted, now);
+        let announcement = Announcement(self, &[&record]);
         let written = self
             .inner
             .storage
             .delete(actor.account(), id, record.version, &event)
             .await;
-        self.announce(&[&record]);
+        drop(announcement);
         written?;
         telemetry::recorded(&event);
         Ok(())
@@ -1193,20 +1215,22 @@ impl PrivateIntegrations {
         let record = self.load(actor, id).await?;
         let updated = next(&record)?;
         let event = audit(actor, Some(id), action, now);
+        let announcement = Announcement(self, &[&record, &updated]);
         let written = self
             .inner
             .storage
             .update(&updated, record.version, &event)
             .await;
-        self.announce(&[&record, &updated]);
+        drop(announcement);
         written?;
         telemetry::recorded(&event);
         Ok(self.view(&updated, now))
     }
 
     /// Tells the listener (if any) that a write touched these records' tokens: called
-    /// once the write has reached storage, whatever its outcome (a write whose
-    /// acknowledgment was lost may have landed).
+    /// (by [`Announcement`]) once the write has reached storage, whatever its outcome (a
+    /// write whose acknowledgment was lost may have landed), and also when the call is
+    /// dropped while its write is under way (it may have landed too).
     fn announce(&self, records: &[&IntegrationRecord]) {
         if let Some(listener) = &self.inner.listener {
             let token_ids: Vec<crate::TokenId> = records
@@ -1215,6 +1239,16 @@ impl PrivateIntegrations {
                 .collect();
             listener.tokens_changed(&token_ids);
         }
+    }
+}
+
+/// Announces a write's records when dropped: after the write, or when the caller drops
+/// the call while the write is under way.
+struct Announcement<'a>(&'a PrivateIntegrations, &'a [&'a IntegrationRecord]);
+
+impl Drop for Announcement<'_> {
+    fn drop(&mut self) {
+        self.0.announce(self.1);
     }
 }
 

@@ -367,3 +367,180 @@ async fn cache_settings_and_stats_hold_no_secret() {
     let shown = format!("{:?} {:?} {:?}", c.pi, c.stats(), VerificationCache::new());
     assert_no_secret(&[shown], &[&token]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_lookup_is_shared_by_its_burst_and_leaves_nothing_behind() {
+    let c = Arc::new(Cached::new(VerificationCache::new()));
+    let (_, token) = c.create("Zapier").await;
+    let token = Arc::new(token);
+    let gate = c.faults.hold_lookups();
+    c.faults.on_next(Method::FindByToken, Fault::FailBefore);
+
+    const BURST: u64 = 8;
+    let verifications: Vec<_> = (0..BURST)
+        .map(|_| {
+            let (c, token) = (Arc::clone(&c), Arc::clone(&token));
+            tokio::spawn(async move { c.verify(&token).await })
+        })
+        .collect();
+    tokio::time::timeout(PATIENCE, async {
+        while c.stats().misses < BURST {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("every verification misses");
+    assert_eq!(c.stats().in_flight, 1);
+    gate.release();
+    let mut own = 0;
+    for verification in verifications {
+        match verification.await.unwrap() {
+            // The one that looked up gets the backend's own error; the others, its text.
+            Err(VerifyError::Storage(err)) if is_injected(&err) => own += 1,
+            Err(VerifyError::Storage(err)) => {
+                assert!(err.to_string().contains("storage backend error"), "{err}");
+                let source = std::error::Error::source(&err).unwrap().to_string();
+                assert!(source.contains("injected fault"), "{source}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(own, 1);
+    let stats = c.stats();
+    assert_eq!((stats.lookups, stats.entries, stats.in_flight), (1, 0, 0));
+    // The storage answers again: so does the cache.
+    c.verify(&token).await.unwrap();
+    assert_eq!(c.stats().entries, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_lookup_is_taken_over_by_a_verification_still_waiting() {
+    let c = Arc::new(Cached::new(VerificationCache::new()));
+    let (_, token) = c.create("Zapier").await;
+    let token = Arc::new(token);
+    let gate = c.faults.hold_lookups();
+    let spawn = || {
+        let (c, token) = (Arc::clone(&c), Arc::clone(&token));
+        tokio::spawn(async move { c.verify(&token).await.is_ok() })
+    };
+    let first = spawn();
+    tokio::time::timeout(PATIENCE, gate.until_arrived(1))
+        .await
+        .unwrap();
+    let second = spawn();
+    tokio::time::timeout(PATIENCE, async {
+        while c.stats().misses < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+    // The verification that made the lookup gives up (its client went away).
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    tokio::time::timeout(PATIENCE, gate.until_arrived(2))
+        .await
+        .expect("the waiting verification looks up itself");
+    gate.release();
+    assert!(second.await.unwrap());
+    let stats = c.stats();
+    assert_eq!((stats.lookups, stats.entries, stats.in_flight), (2, 1, 0));
+
+    // Everyone cancelled: nothing is left in flight.
+    let (_, other) = c.create("Make").await;
+    let other = Arc::new(other);
+    let gate = c.faults.hold_lookups();
+    let waiting: Vec<_> = (0..4)
+        .map(|_| {
+            let (c, other) = (Arc::clone(&c), Arc::clone(&other));
+            tokio::spawn(async move { c.verify(&other).await.is_ok() })
+        })
+        .collect();
+    tokio::time::timeout(PATIENCE, gate.until_arrived(1))
+        .await
+        .unwrap();
+    for verification in waiting {
+        verification.abort();
+        let _ = verification.await;
+    }
+    assert_eq!(c.stats().in_flight, 0);
+    gate.release();
+}
+
+#[tokio::test]
+async fn a_time_to_live_beyond_ten_years_is_ten_years() {
+    let c = Cached::new(VerificationCache::new().ttl(Duration::MAX));
+    let (_, token) = c.create("Zapier").await;
+    c.verify(&token).await.unwrap();
+    c.verify(&token).await.unwrap();
+    let stats = c.stats();
+    assert_eq!((stats.entries, stats.hits), (1, 1));
+}
+
+/// A token deleted behind the cache's back (by a process it does not hear from): once its
+/// entry expires, the lookup finds it unknown, and the id moves from the tokens' map to
+/// the unknown ids' (one entry, not two), answered from there afterwards.
+#[tokio::test(start_paused = true)]
+async fn an_expired_token_found_unknown_moves_to_the_unknown_ids() {
+    let c = Cached::new(VerificationCache::new().ttl(Duration::seconds(60)));
+    let (id, token) = c.create("Zapier").await;
+    c.verify(&token).await.unwrap();
+    c.elsewhere().delete(&c.admin, &id).await.unwrap();
+    tokio::time::advance(StdDuration::from_secs(60)).await;
+
+    assert!(matches!(c.verify(&token).await, Err(VerifyError::Invalid)));
+    let stats = c.stats();
+    assert_eq!((stats.entries, stats.unknown_entries), (0, 1));
+    let lookups = stats.lookups;
+    assert!(matches!(c.verify(&token).await, Err(VerifyError::Invalid)));
+    assert_eq!(c.stats().lookups, lookups, "answered from the unknown ids");
+}
+
+/// A change whose call is dropped while its write is under way may still land: it is
+/// announced anyway, so the cache forgets the token.
+#[tokio::test(start_paused = true)]
+async fn a_write_dropped_midway_is_announced_anyway() {
+    let c = Arc::new(Cached::new(VerificationCache::new()));
+    let (id, token) = c.create("Zapier").await;
+    c.verify(&token).await.unwrap();
+    let lookups = c.stats().lookups;
+
+    c.faults
+        .on_next(Method::Delete, Fault::Delay(StdDuration::from_secs(3600)));
+    let delete = {
+        let c = Arc::clone(&c);
+        tokio::spawn(async move { c.pi.delete(&c.admin, &id).await })
+    };
+    tokio::time::timeout(PATIENCE, async {
+        while c.faults.injected().is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the delete reaches storage");
+    delete.abort();
+    assert!(delete.await.unwrap_err().is_cancelled());
+
+    // (The delayed write never ran, so the token still verifies: after a new lookup.)
+    c.verify(&token).await.unwrap();
+    assert_eq!(
+        c.stats().lookups,
+        lookups + 1,
+        "evicted by the announcement"
+    );
+}
+
+#[tokio::test]
+async fn after_shutdown_the_cache_is_emptied_and_no_longer_used() {
+    let c = Cached::new(VerificationCache::new());
+    let (_, token) = c.create("Zapier").await;
+    c.verify(&token).await.unwrap();
+    assert_eq!(c.stats().entries, 1);
+    c.pi.shutdown().await;
+    assert_eq!(c.stats().entries, 0);
+    let lookups = c.stats().lookups;
+    c.verify(&token).await.unwrap();
+    c.verify(&token).await.unwrap();
+    let stats = c.stats();
+    assert_eq!((stats.entries, stats.lookups, stats.hits), (0, lookups, 0));
+}

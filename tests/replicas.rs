@@ -1033,10 +1033,7 @@ impl Replica {
     }
 
     fn cache(&self) -> CacheStats {
-        self.h
-            .pi
-            .cache_stats()
-            .expect("PostgreSQL caches by default")
+        self.h.pi.cache_stats().expect("a cache")
     }
 
     /// Waits until this replica has heard everything `writer` committed so far.
@@ -1298,5 +1295,18 @@ async fn a_silent_network_is_found_and_the_cache_emptied_once_back() {
     assert!(h.verifies(&other).await, "healed");
     h.pi.shutdown().await;
     drop(proxy);
+    drop_schema(&url, &schema).await;
+}
+
+/// On PostgreSQL a service caches unless told not to.
+#[tokio::test]
+async fn postgres_caches_by_default() {
+    let (url, schema) = schema_or_skip!();
+    let storage = storage(&url, &schema).await;
+    let cached = Harness::new(storage.clone());
+    assert!(cached.pi.cache_stats().is_some());
+    let uncached = quiet_writer(Arc::new(storage));
+    assert!(uncached.pi.cache_stats().is_none());
+    cached.pi.shutdown().await;
     drop_schema(&url, &schema).await;
 }

@@ -420,33 +420,33 @@ impl<S: Storage> Storage for FaultyStorage<S> {
 
     fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
         let gate = self.faults.plan().gate.clone();
-        if let Some(gate) = gate {
-            let token_id = *token_id;
-            return TokenLookup::pending(async move {
-                // What the storage holds now, answered only once the gate opens.
-                let answer = self.inner.find_by_token(&token_id).await;
+        let injection = self.faults.decide(Method::FindByToken);
+        if gate.is_none() && injection.is_none() {
+            return self.inner.find_by_token(token_id);
+        }
+        let token_id = *token_id;
+        TokenLookup::pending(async move {
+            let answer = match injection {
+                None => self.inner.find_by_token(&token_id).await,
+                Some(injection) => match injection.fault {
+                    Fault::FailBefore => Err(StorageError::backend(InjectedFault { injection })),
+                    Fault::FailAfter => {
+                        let _lost = self.inner.find_by_token(&token_id).await;
+                        Err(StorageError::backend(InjectedFault { injection }))
+                    }
+                    Fault::Delay(delay) => {
+                        tokio::time::sleep(delay).await;
+                        self.inner.find_by_token(&token_id).await
+                    }
+                },
+            };
+            if let Some(gate) = gate {
+                // The answer is what the storage held (or the fault) before the hold.
                 gate.arrived.send_modify(|arrived| *arrived += 1);
                 let mut open = gate.open.subscribe();
                 open.wait_for(|open| *open).await.unwrap();
-                answer
-            });
-        }
-        let Some(injection) = self.faults.decide(Method::FindByToken) else {
-            return self.inner.find_by_token(token_id);
-        };
-        let token_id = *token_id;
-        TokenLookup::pending(async move {
-            match injection.fault {
-                Fault::FailBefore => Err(StorageError::backend(InjectedFault { injection })),
-                Fault::FailAfter => {
-                    let _lost = self.inner.find_by_token(&token_id).await;
-                    Err(StorageError::backend(InjectedFault { injection }))
-                }
-                Fault::Delay(delay) => {
-                    tokio::time::sleep(delay).await;
-                    self.inner.find_by_token(&token_id).await
-                }
             }
+            answer
         })
     }
 
