@@ -680,9 +680,18 @@ async fn a_lookup_on_a_silent_connection_gives_up_after_the_lookup_timeout() {
     );
     let storage = PostgresStorage::new(pool).lookup_timeout(Duration::from_millis(500));
     storage.migrate().await.unwrap();
-    let h = Harness::new(storage.clone());
+    let ears = Arc::new(Ears::default());
+    let mut h = Harness::new(MemoryStorage::new());
+    h.pi = PrivateIntegrations::builder(storage.clone())
+        .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+        .clock(h.clock.clone())
+        .change_listener(ears.clone())
+        .build();
+    ears.until_losses(1).await;
     let (_, cached) = h.create("Zapier", &["contacts.readonly"]).await;
     let (_, token) = h.create("Make", &["contacts.readonly"]).await;
+    // Every announcement of the creates is processed before the token is cached.
+    settle(&ears, &quiet_writer(Arc::new(storage.clone()))).await;
     assert!(h.verifies(&cached).await);
 
     proxy.cut();
@@ -778,9 +787,12 @@ async fn the_example_server_answers_503_during_an_outage_and_recovers() {
     );
     let storage = PostgresStorage::connect(&through_proxy).await.unwrap();
     storage.migrate().await.unwrap();
-    let pi = PrivateIntegrations::builder(storage)
+    let ears = Arc::new(Ears::default());
+    let pi = PrivateIntegrations::builder(storage.clone())
         .scope_catalog(app::catalog())
+        .change_listener(ears.clone())
         .build();
+    ears.until_losses(1).await;
     let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
     let create = |name: &'static str| {
         let (pi, admin) = (pi.clone(), admin.clone());
@@ -797,6 +809,8 @@ async fn the_example_server_answers_503_during_an_outage_and_recovers() {
     // `cached` is verified before the outage, so the verification cache holds it; `token`
     // is not.
     let (cached, token) = (create("Zapier").await, create("Make").await);
+    // Every announcement of the creates is processed before the token is cached.
+    settle(&ears, &quiet_writer(Arc::new(storage))).await;
     let app = app::app(pi.clone());
     let with = |token: &IssuedToken| {
         Request::get("/v1/contacts")
