@@ -528,58 +528,64 @@ impl Cache {
         if fill.ticket(token_id) != ticket || self.stopped.load(Ordering::SeqCst) {
             return;
         }
-        let fill = &mut *fill;
+        let Fill {
+            records,
+            unknown,
+            cursor,
+            ..
+        } = &mut *fill;
+        let (max_records, max_unknown) =
+            (self.settings.max_entries, self.settings.max_unknown_entries);
         match found {
-            Some(record) => {
-                if self.unknown.pin().remove(token_id).is_some() {
-                    fill.unknown -= 1;
-                }
-                let max = self.settings.max_entries;
-                if self.records.pin().get(token_id).is_none()
-                    && !make_room(
-                        &self.records,
-                        &mut fill.records,
-                        &mut fill.cursor,
-                        max,
-                        now,
-                        &self.counters,
-                    )
-                {
-                    return;
-                }
-                let entry = Entry {
+            Some(record) => self.place(
+                token_id,
+                Entry {
                     value: record,
                     expires_at,
-                };
-                if self.records.pin().insert(*token_id, entry).is_none() {
-                    fill.records += 1;
-                }
-            }
-            None => {
-                if self.records.pin().remove(token_id).is_some() {
-                    fill.records -= 1;
-                }
-                let max = self.settings.max_unknown_entries;
-                if self.unknown.pin().get(token_id).is_none()
-                    && !make_room(
-                        &self.unknown,
-                        &mut fill.unknown,
-                        &mut fill.cursor,
-                        max,
-                        now,
-                        &self.counters,
-                    )
-                {
-                    return;
-                }
-                let entry = Entry {
+                },
+                (&self.records, records, max_records),
+                (&self.unknown, unknown),
+                cursor,
+                now,
+            ),
+            None => self.place(
+                token_id,
+                Entry {
                     value: (),
                     expires_at,
-                };
-                if self.unknown.pin().insert(*token_id, entry).is_none() {
-                    fill.unknown += 1;
-                }
-            }
+                },
+                (&self.unknown, unknown, max_unknown),
+                (&self.records, records),
+                cursor,
+                now,
+            ),
+        }
+    }
+}
+
+impl Cache {
+    /// Puts `entry` in the map `into` (holding `len` of at most `max`), making room if it
+    /// is full, and takes the id out of the other map, so an id is in one map at most.
+    /// Called with the fill lock held.
+    fn place<T, U>(
+        &self,
+        token_id: &TokenId,
+        entry: Entry<T>,
+        (into, len, max): (&Map<T>, &mut usize, usize),
+        (out_of, out_of_len): (&Map<U>, &mut usize),
+        cursor: &mut usize,
+        now: Instant,
+    ) {
+        if out_of.pin().remove(token_id).is_some() {
+            *out_of_len -= 1;
+        }
+        let into = into.pin();
+        if into.get(token_id).is_none() && !make_room(&into, len, cursor, max, now, &self.counters)
+        {
+            return;
+        }
+        if into.insert(*token_id, entry).is_none() {
+            *len += 1;
         }
     }
 }
@@ -590,7 +596,13 @@ impl Cache {
 /// order is the hash order, so in effect at random). False if the map may hold none.
 /// Called with the fill lock held: one pass over the map, for `max / 16` inserts.
 fn make_room<T>(
-    map: &Map<T>,
+    map: &papaya::HashMapRef<
+        '_,
+        TokenId,
+        Entry<T>,
+        foldhash::fast::RandomState,
+        impl papaya::Guard,
+    >,
     len: &mut usize,
     cursor: &mut usize,
     max: usize,
@@ -603,7 +615,6 @@ fn make_room<T>(
     if *len < max {
         return true;
     }
-    let map = map.pin();
     let batch = (max / 16).max(1);
     let start = *cursor % 16;
     *cursor = cursor.wrapping_add(1);
