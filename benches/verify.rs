@@ -12,6 +12,9 @@
 //!   do it.
 //! - `throughput/{1,2}_threads`: verifications per second with 1 and 2 reader threads
 //!   while a third thread rotates and edits integrations all along (3,000 changes/s).
+//! - `scaling/{hot_token,distinct_tokens}/{1,2}_threads`: verifications per second of
+//!   one token verified by every thread at once (one large integration sending most of
+//!   the traffic), and of 1,000 tokens, each thread on its own part; no writer.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -288,6 +291,44 @@ fn throughput(c: &mut Criterion) {
     group.finish();
 }
 
+/// How verification scales with threads: one hot token on every thread, or distinct
+/// tokens per thread. Criterion's elem/s is all threads' throughput together.
+fn scaling(c: &mut Criterion) {
+    let fixture = Fixture::new(1_000);
+    let mut group = c.benchmark_group("scaling");
+    group.throughput(Throughput::Elements(1));
+    for (shape, hot) in [("hot_token", true), ("distinct_tokens", false)] {
+        for threads in [1usize, 2] {
+            group.bench_function(format!("{shape}/{threads}_threads"), |b| {
+                b.iter_custom(|iters| {
+                    let per_thread = iters.div_ceil(threads as u64);
+                    let start = Instant::now();
+                    std::thread::scope(|s| {
+                        for t in 0..threads {
+                            let fixture = &fixture;
+                            s.spawn(move || {
+                                let tokens = &fixture.tokens;
+                                let part = tokens.len() / threads;
+                                for i in 0..per_thread as usize {
+                                    let token = if hot {
+                                        &tokens[0]
+                                    } else {
+                                        &tokens[t * part + i % part]
+                                    };
+                                    black_box(ready(fixture.pi.verify(token)).is_ok());
+                                }
+                            });
+                        }
+                    });
+                    let done = per_thread * threads as u64;
+                    start.elapsed().mul_f64(iters as f64 / done as f64)
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 /// Rotates and edits the fixture's integrations until told to stop, and returns how
 /// many changes it made: three changes (rotate, cancel, rename) every millisecond, a
 /// steady stream far above what admins produce. It paces itself rather than spin,
@@ -310,5 +351,5 @@ fn churn(fixture: &Fixture, stop: &AtomicBool) -> u64 {
     writes
 }
 
-criterion_group!(benches, verify, peers, throughput);
+criterion_group!(benches, verify, peers, throughput, scaling);
 criterion_main!(benches);
