@@ -258,32 +258,17 @@ fn throughput(c: &mut Criterion) {
                         let (fixture, stop) = (Arc::clone(&fixture), Arc::clone(&stop));
                         std::thread::spawn(move || churn(&fixture, &stop))
                     };
-                    let per_thread = iters.div_ceil(threads as u64);
-                    let start = Instant::now();
-                    std::thread::scope(|s| {
-                        for t in 0..threads {
-                            let fixture = &fixture;
-                            s.spawn(move || {
-                                let tokens = &fixture.tokens;
-                                let offset = t * tokens.len() / threads;
-                                for i in 0..per_thread as usize {
-                                    let token = &tokens[(offset + i) % tokens.len()];
-                                    black_box(ready(fixture.pi.verify(token)).is_ok());
-                                }
-                            });
-                        }
+                    let elapsed = on_threads(&fixture, threads, iters, |t, i| {
+                        let n = fixture.tokens.len();
+                        (t * n / threads + i) % n
                     });
-                    let elapsed = start.elapsed();
                     stop.store(true, Ordering::Relaxed);
                     let writes = writer.join().unwrap();
                     assert!(
                         writes > 0,
                         "the writer made no change during the measurement"
                     );
-                    // Scale to `iters` verifications, so Criterion's elem/s is the total
-                    // throughput of all reader threads.
-                    let done = per_thread * threads as u64;
-                    elapsed.mul_f64(iters as f64 / done as f64)
+                    elapsed
                 })
             },
         );
@@ -301,32 +286,41 @@ fn scaling(c: &mut Criterion) {
         for threads in [1usize, 2] {
             group.bench_function(format!("{shape}/{threads}_threads"), |b| {
                 b.iter_custom(|iters| {
-                    let per_thread = iters.div_ceil(threads as u64);
-                    let start = Instant::now();
-                    std::thread::scope(|s| {
-                        for t in 0..threads {
-                            let fixture = &fixture;
-                            s.spawn(move || {
-                                let tokens = &fixture.tokens;
-                                let part = tokens.len() / threads;
-                                for i in 0..per_thread as usize {
-                                    let token = if hot {
-                                        &tokens[0]
-                                    } else {
-                                        &tokens[t * part + i % part]
-                                    };
-                                    black_box(ready(fixture.pi.verify(token)).is_ok());
-                                }
-                            });
-                        }
-                    });
-                    let done = per_thread * threads as u64;
-                    start.elapsed().mul_f64(iters as f64 / done as f64)
+                    let part = fixture.tokens.len() / threads;
+                    on_threads(&fixture, threads, iters, |t, i| {
+                        if hot { 0 } else { t * part + i % part }
+                    })
                 })
             });
         }
     }
     group.finish();
+}
+
+/// About `iters` verifications spread over `threads` threads, thread `t` verifying
+/// `fixture.tokens[token_of(t, i)]` for its `i`th; the time, scaled to exactly `iters`
+/// verifications, so that Criterion's elem/s is all threads' throughput together.
+fn on_threads(
+    fixture: &Fixture,
+    threads: usize,
+    iters: u64,
+    token_of: impl Fn(usize, usize) -> usize + Sync,
+) -> Duration {
+    let per_thread = iters.div_ceil(threads as u64);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let token_of = &token_of;
+            s.spawn(move || {
+                for i in 0..per_thread as usize {
+                    let token = &fixture.tokens[token_of(t, i)];
+                    black_box(ready(fixture.pi.verify(token)).is_ok());
+                }
+            });
+        }
+    });
+    let done = per_thread * threads as u64;
+    start.elapsed().mul_f64(iters as f64 / done as f64)
 }
 
 /// Rotates and edits the fixture's integrations until told to stop, and returns how

@@ -370,19 +370,6 @@ impl fmt::Display for SharedLookupError {
 
 impl std::error::Error for SharedLookupError {}
 
-impl SharedLookupError {
-    fn of(err: &StorageError) -> Self {
-        let mut text = err.to_string();
-        let mut cause = std::error::Error::source(err);
-        while let Some(err) = cause {
-            text.push_str(": ");
-            text.push_str(&err.to_string());
-            cause = err.source();
-        }
-        Self(text)
-    }
-}
-
 impl fmt::Debug for Cache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
@@ -493,7 +480,7 @@ impl Cache {
                         Ok(found)
                     }
                     Err(err) => {
-                        let shared = Arc::new(SharedLookupError::of(&err));
+                        let shared = Arc::new(SharedLookupError(err.chain()));
                         own_error = Some(err);
                         Err(shared)
                     }

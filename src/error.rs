@@ -256,6 +256,19 @@ impl StorageError {
     pub fn backend(err: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
         StorageError::Backend(err.into())
     }
+
+    /// This error and its causes, on one line ("a: b: c"), for a log line or a message
+    /// that must stand alone.
+    pub(crate) fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = StdError::source(self);
+        while let Some(err) = cause {
+            text.push_str(": ");
+            text.push_str(&err.to_string());
+            cause = err.source();
+        }
+        text
+    }
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ pub(super) async fn run(
                         Event::Connected
                     }
                     Ok(Err(err)) => {
-                        failed_to_connect(&chain(&err));
+                        failed_to_connect(&err.chain());
                         Event::ConnectFailed
                     }
                     Err(_) => {
@@ -89,7 +89,7 @@ pub(super) async fn run(
                             Event::Lost
                         }
                         Some(Err(err)) => {
-                            lost(&chain(&backend(err)));
+                            lost(&backend(err).chain());
                             Event::Lost
                         }
                     }
@@ -101,7 +101,7 @@ pub(super) async fn run(
                     match timeout(limit, sqlx::query("SELECT 1").execute(&mut *open)).await {
                         Ok(Ok(_)) => Event::HeartbeatOk,
                         Ok(Err(err)) => {
-                            lost(&chain(&backend(err)));
+                            lost(&backend(err).chain());
                             Event::Lost
                         }
                         Err(_) => Event::HeartbeatFailed,
@@ -227,16 +227,4 @@ fn lost(err: &dyn std::fmt::Display) {
         error = %err,
         "private integrations: the change listener lost its connection; reconnecting",
     );
-}
-
-/// An error and its causes, on one line.
-fn chain(err: &StorageError) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
