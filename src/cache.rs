@@ -28,6 +28,7 @@ use crate::domain::ids::TokenId;
 use crate::domain::integration::IntegrationRecord;
 use crate::error::StorageError;
 use crate::storage::{ChangeListener, Storage, TokenLookupResult};
+use crate::verify::TokenEntry;
 
 /// The verification cache's settings, for
 /// [`PrivateIntegrationsBuilder::verification_cache`](crate::PrivateIntegrationsBuilder::verification_cache).
@@ -291,7 +292,8 @@ const GENERATIONS: usize = 64;
 /// The verification cache of one service.
 pub(crate) struct Cache {
     settings: VerificationCache,
-    records: Map<Arc<IntegrationRecord>>,
+    /// Token entries, read in place by verification.
+    records: Map<TokenEntry>,
     unknown: Map<()>,
     /// Serializes fills and evictions; holds the generations and the maps' sizes.
     fill: Mutex<Fill>,
@@ -424,8 +426,34 @@ impl Cache {
         }
     }
 
-    /// The record of the integration holding `token_id`, from the cache or the storage.
-    pub(crate) async fn find(
+    /// Gives `f` what the cache holds for `token_id`, read in place: `Some(entry)` for a
+    /// token, `None` for an unknown id. `None` (and `f` not called) on a miss, or once the
+    /// cache is stopped. An id is in one map at most: a fill removes it from the other.
+    pub(crate) fn with_hit<R>(
+        &self,
+        token_id: &TokenId,
+        f: impl FnOnce(Option<&TokenEntry>) -> R,
+    ) -> Option<R> {
+        if self.stopped.load(Ordering::Relaxed) {
+            return None;
+        }
+        let now = Instant::now();
+        let hit = if let Some(entry) = self.records.pin().get(token_id) {
+            (now < entry.expires_at).then(|| f(Some(&entry.value)))
+        } else {
+            let unknown = self.unknown.pin();
+            let entry = unknown.get(token_id)?;
+            (now < entry.expires_at).then(|| f(None))
+        };
+        if hit.is_some() {
+            self.counters.hits.add();
+        }
+        hit
+    }
+
+    /// The record of the integration holding `token_id`, from the storage, after a miss
+    /// (or, once the cache is stopped, straight from the storage).
+    pub(crate) async fn miss(
         &self,
         token_id: &TokenId,
         storage: &dyn Storage,
@@ -433,25 +461,6 @@ impl Cache {
         if self.stopped.load(Ordering::Relaxed) {
             return storage.find_by_token(token_id).await;
         }
-        if let Some(hit) = self.get(token_id, Instant::now()) {
-            self.counters.hits.add();
-            return Ok(hit);
-        }
-        self.miss(token_id, storage).await
-    }
-
-    /// A live entry: `Some(Some(record))` for a token, `Some(None)` for an unknown id.
-    /// (An id is in one map at most: a fill removes it from the other.)
-    fn get(&self, token_id: &TokenId, now: Instant) -> Option<Option<Arc<IntegrationRecord>>> {
-        if let Some(entry) = self.records.pin().get(token_id) {
-            return (now < entry.expires_at).then(|| Some(Arc::clone(&entry.value)));
-        }
-        let unknown = self.unknown.pin();
-        let entry = unknown.get(token_id)?;
-        (now < entry.expires_at).then_some(None)
-    }
-
-    async fn miss(&self, token_id: &TokenId, storage: &dyn Storage) -> TokenLookupResult {
         let answer = {
             let mut flights = lock(&self.flights);
             // Counted once joined: a miss counted is a miss that shares the flight.
@@ -527,7 +536,7 @@ impl Cache {
             Some(record) => self.place(
                 token_id,
                 Entry {
-                    value: record,
+                    value: TokenEntry::new(record),
                     expires_at,
                 },
                 (&self.records, records, max_records),

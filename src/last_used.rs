@@ -79,10 +79,9 @@ impl LastUsedCounters {
     }
 }
 
-/// The epoch in which a token's use was last noted (0: never).
-// For the verification cache: each cached token carries one, and its hit path calls
-// `LastUsedRecorder::used`. Until then, the verifier notes every use (`used_unmarked`).
-#[allow(dead_code)]
+/// The epoch in which a token's use was last noted (0: never). Every entry of a token
+/// index carries one (`TokenEntry`); an entry built for one verification (a storage
+/// without an index) carries a fresh one, so that use is noted.
 #[derive(Debug, Default)]
 pub(crate) struct UseMark(AtomicU32);
 
@@ -108,7 +107,6 @@ impl LastUsedRecorder {
     /// A verification of `token` succeeded. Reads the clock and notes the use only the
     /// first time `mark` is seen in this epoch.
     #[inline]
-    #[allow(dead_code)] // See `UseMark`.
     pub(crate) fn used(&self, mark: &UseMark, token: &TokenId, clock: &dyn Clock) {
         let epoch = self.epoch.load(Ordering::Relaxed);
         if mark.0.load(Ordering::Relaxed) == epoch {
@@ -118,12 +116,6 @@ impl LastUsedRecorder {
         if mark.0.swap(epoch, Ordering::Relaxed) != epoch {
             self.note(*token, clock.now());
         }
-    }
-
-    /// A verification of `token` succeeded on a record with no mark (looked up afresh):
-    /// noted every time, kept once per epoch.
-    pub(crate) fn used_unmarked(&self, token: &TokenId, clock: &dyn Clock) {
-        self.note(*token, clock.now());
     }
 
     #[cold]
@@ -305,13 +297,14 @@ mod tests {
     }
 
     #[test]
-    fn unmarked_uses_keep_the_first_of_the_epoch() {
+    fn fresh_marks_keep_the_first_use_of_the_epoch() {
+        // An entry built for one verification carries a fresh mark every time.
         let clock = ManualClock::new(datetime!(2026-01-01 0:00 UTC));
         let recorder = LastUsedRecorder::default();
         let a = TokenId::parse("AAAAAAAAAAAAAAAA").unwrap();
-        recorder.used_unmarked(&a, &clock);
+        recorder.used(&UseMark::default(), &a, &clock);
         clock.advance(Duration::seconds(30));
-        recorder.used_unmarked(&a, &clock);
+        recorder.used(&UseMark::default(), &a, &clock);
         assert_eq!(
             recorder.advance(),
             [LastUse {

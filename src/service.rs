@@ -27,7 +27,7 @@ use crate::error::{Error, InvalidInput};
 use crate::last_used::{
     DEFAULT_LAST_USED_INTERVAL, LastUsedCounters, LastUsedRecorder, LastUsedStats, Writer,
 };
-use crate::storage::{ChangeListener, ListenerStats, Storage, Watch};
+use crate::storage::{ChangeListener, ListenerStats, MemoryStorage, Storage, Watch};
 use crate::telemetry;
 
 /// The default grace period of a rotation with [`RotationMode::ExpireLater`]: 7 days.
@@ -107,6 +107,9 @@ pub(crate) struct Inner {
     pub(crate) listener: Option<Arc<dyn ChangeListener>>,
     /// The verification cache, if any (also in `listener`).
     pub(crate) cache: Option<Arc<Cache>>,
+    /// The storage, when it is a `MemoryStorage` and no cache was chosen: verification
+    /// reads its token index in place.
+    pub(crate) memory: Option<MemoryStorage>,
     /// The background tasks, until `shutdown` takes them.
     background: Mutex<Background>,
 }
@@ -226,6 +229,8 @@ pub struct PrivateIntegrationsBuilder<C = MissingCatalog> {
     listeners: Vec<Arc<dyn ChangeListener>>,
     /// `None`: the default, a cache where the storage announces changes.
     cache: Option<VerificationCache>,
+    /// The storage, if it is a `MemoryStorage`.
+    memory: Option<MemoryStorage>,
 }
 
 impl<C: fmt::Debug> fmt::Debug for PrivateIntegrationsBuilder<C> {
@@ -267,6 +272,7 @@ impl<C> PrivateIntegrationsBuilder<C> {
             last_used_interval: self.last_used_interval,
             listeners: self.listeners,
             cache: self.cache,
+            memory: self.memory,
         }
     }
 
@@ -526,6 +532,8 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                 last_used,
                 last_used_counters: counters,
                 listener,
+                // A chosen cache is used as chosen, in front of any storage.
+                memory: if cache.is_some() { None } else { self.memory },
                 cache,
                 background: Mutex::new(Background { writer, watch }),
             }),
@@ -604,7 +612,11 @@ impl PrivateIntegrations {
     /// # Ok::<(), private_integrations::Error>(())
     /// ```
     pub fn builder<S: Storage>(storage: S) -> PrivateIntegrationsBuilder<MissingCatalog> {
+        // `MemoryStorage`'s token index is read in place by verification; any other
+        // storage is asked through the trait.
+        let memory = storage.as_memory_storage().cloned();
         PrivateIntegrationsBuilder {
+            memory,
             storage: Arc::new(storage),
             catalog: MissingCatalog,
             clock: Arc::new(SystemClock),

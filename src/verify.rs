@@ -1,20 +1,25 @@
 //! The hot path: is this token good, and for which account and scopes?
+//!
+//! A token index (`MemoryStorage`'s, the verification cache's) keeps one [`TokenEntry`]
+//! per token id. A verification reads it and its record in place, under the index's
+//! epoch guard, and copies what it hands out into the [`Verified`]: it touches no
+//! reference count and writes to no memory another verification of the same token reads.
 
+use std::borrow::Borrow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
 
-use crate::domain::credentials::TokenRole;
-use crate::domain::credentials::{Credentials, TokenCredential};
-use crate::domain::ids::{AccountId, IntegrationId};
-use crate::domain::ids::{ID_LEN, TokenId};
+use crate::domain::credentials::{Credentials, TokenCredential, TokenRole};
+use crate::domain::ids::{AccountId, ID_LEN, IntegrationId, TokenId};
 use crate::domain::integration::IntegrationRecord;
-use crate::domain::scope::ScopeSet;
-use crate::domain::scope::StoredScopes;
+use crate::domain::scope::{ScopeSet, StoredScopes};
 use crate::domain::token::TokenHash;
 use crate::error::VerifyError;
-use crate::service::PrivateIntegrations;
+use crate::last_used::UseMark;
+use crate::service::{Inner, PrivateIntegrations};
 
 impl PrivateIntegrations {
     /// Verifies a presented token: parse, look up, hash, compare, check state.
@@ -22,13 +27,18 @@ impl PrivateIntegrations {
     /// Fails closed: a malformed token, an unknown id, a wrong secret, a previous token
     /// past its grace period, a token of a deleted integration and a storage failure are
     /// all refusals. An unknown id is hashed and compared like a known one, and the
-    /// comparison is constant-time, so timing tells neither which ids exist nor how much
-    /// of a secret was right. The feature switch does not affect verification.
+    /// comparison is constant-time, so timing tells nothing of how much of a secret was
+    /// right (whether an id exists may show: see `SECURITY.md`). The feature switch does
+    /// not affect verification.
     ///
     /// With [`MemoryStorage`](crate::MemoryStorage), or a hit of the
     /// [`VerificationCache`](crate::VerificationCache) in front of any storage, a
-    /// successful verification takes no lock and makes no heap allocation. A refusal from
-    /// the cache (an unknown id it remembers) is as cheap.
+    /// verification takes no lock, makes no heap allocation and writes nothing that
+    /// other verifications of the same token read, so one token verified on every core
+    /// at once scales with the cores. (Two exceptions: an account id longer than 24 bytes
+    /// is shared behind a reference count rather than copied, and last used notes a
+    /// token's first use in each interval.) Any other storage is asked for the record on
+    /// every call.
     ///
     /// A refusal is reported through `tracing` at `DEBUG` (a storage failure at `WARN`)
     /// with the reason and, once parsed, the public token id; never the presented text.
@@ -64,83 +74,146 @@ impl PrivateIntegrations {
         // Hash before the lookup: the digest depends on the input alone, so the CPU
         // computes it while the lookup waits on memory.
         let presented = inner.format.hash(parsed.secret);
+        let id = &parsed.id;
+
+        // An index in this process: decided in place, without waiting.
+        if let Some(memory) = &inner.memory {
+            return memory.with_token(id, |entry| {
+                decide(inner, id, &presented, entry.map(TokenEntry::view))
+            });
+        }
         let lookup = match &inner.cache {
-            Some(cache) => cache.find(&parsed.id, &*inner.storage).await,
-            None => inner.storage.find_by_token(&parsed.id).await,
+            Some(cache) => {
+                let hit = cache.with_hit(id, |entry| {
+                    decide(inner, id, &presented, entry.map(TokenEntry::view))
+                });
+                if let Some(hit) = hit {
+                    return hit;
+                }
+                cache.miss(id, &*inner.storage).await
+            }
+            None => inner.storage.find_by_token(id).await,
         };
         let record = lookup.map_err(|err| {
             tracing::warn!(
-                token_id = %parsed.id,
+                token_id = %id,
                 error = &err as &(dyn std::error::Error + 'static),
                 "token refused: storage failed",
             );
             VerifyError::Storage(err)
         })?;
-
-        // An unknown id takes the same steps on a stand-in record (a reference count,
-        // the credential search, the compare), so the verifier's own work is that of a
-        // known id with a wrong secret. (The map's hit or miss may still differ: see
-        // SECURITY.md.)
-        let known = record.is_some();
-        let record = record.unwrap_or_else(|| STAND_IN.with(Arc::clone));
-        let found = record.credentials.find(&parsed.id);
-        let expected = found.map_or(&record.credentials.current().hash, |(credential, _)| {
-            &credential.hash
-        });
-        let matches = bool::from(presented.ct_eq(expected));
-        let role = found.map(|(_, role)| role);
-
-        let (true, Some(role), true) = (known, role, matches) else {
-            // One reason for an unknown id and a wrong secret, as in the error.
-            tracing::debug!(token_id = %parsed.id, reason = "invalid", "token refused");
-            return Err(VerifyError::Invalid);
-        };
-        if let TokenRole::Previous { expires_at } = role {
-            // Only a previous token needs the clock.
-            if inner.clock.now() >= expires_at {
-                tracing::debug!(token_id = %parsed.id, reason = "expired", "token refused");
-                return Err(VerifyError::Expired);
-            }
-        }
-        if let Some(recorder) = &inner.last_used {
-            // Noted in memory only; the last-used writer stores it later, off this path.
-            recorder.used_unmarked(&parsed.id, &*inner.clock);
-        }
-        let scopes = record.scopes.granted(inner.catalog);
-        Ok(Verified { record, scopes })
+        // Looked up for this verification alone: its mark is fresh, so the use is noted.
+        let entry = record.map(TokenEntry::new);
+        decide(inner, id, &presented, entry.as_ref().map(TokenEntry::view))
     }
 }
 
-thread_local! {
-    /// What an unknown token id is checked against. One per thread, so that probes for
-    /// unknown ids never contend on a shared reference count.
-    static STAND_IN: Arc<IntegrationRecord> = Arc::new(stand_in());
+/// The decision on a presented token whose id is `id` and whose hash is `presented`, given
+/// what the index holds for `id`: the record and the token's last-used mark (`None`: an
+/// unknown id).
+#[inline]
+fn decide(
+    inner: &Inner,
+    id: &TokenId,
+    presented: &TokenHash,
+    found: Option<(&IntegrationRecord, &UseMark)>,
+) -> Result<Verified, VerifyError> {
+    // An unknown id takes the same steps on a stand-in record (the credential search, the
+    // compare), so the verifier's own work is that of a known id with a wrong secret.
+    // (The index's hit or miss may still differ: see SECURITY.md.)
+    let (record, mark) = found.unwrap_or_else(|| STAND_IN.view());
+    let credential = record.credentials.find(id);
+    let expected = credential.map_or(&record.credentials.current().hash, |(c, _)| &c.hash);
+    let matches = bool::from(presented.ct_eq(expected));
+    let (true, Some((_, role)), true) = (found.is_some(), credential, matches) else {
+        // One reason for an unknown id and a wrong secret, as in the error.
+        tracing::debug!(token_id = %id, reason = "invalid", "token refused");
+        return Err(VerifyError::Invalid);
+    };
+    if let TokenRole::Previous { expires_at } = role {
+        // Only a previous token needs the clock.
+        if inner.clock.now() >= expires_at {
+            tracing::debug!(token_id = %id, reason = "expired", "token refused");
+            return Err(VerifyError::Expired);
+        }
+    }
+    if let Some(recorder) = &inner.last_used {
+        // Noted once per interval (the entry's mark); the writer stores it later.
+        recorder.used(mark, id, &*inner.clock);
+    }
+    // Copies, not a reference count: nothing here writes to the shared record.
+    Ok(Verified {
+        integration: record.id.clone(),
+        account: record.account.clone(),
+        scopes: record.scopes.granted(inner.catalog),
+    })
 }
 
-/// A record no token can match: its hash is all zeros, which no known input produces,
-/// and the verifier refuses any token found on it anyway.
-fn stand_in() -> IntegrationRecord {
+/// One token id's slot in a token index: the integration's record, read in place by
+/// verifications, and the token's last-used mark.
+///
+/// `MemoryStorage` keeps the record in the slot itself (`R = IntegrationRecord`), so a
+/// verification reaches it in the index's own node; the verification cache shares the
+/// record a storage lookup gave (`R = Arc<IntegrationRecord>`), whose reference count
+/// verifications never touch.
+pub(crate) struct TokenEntry<R = Arc<IntegrationRecord>> {
+    record: R,
+    /// The last-used epoch in which the token's use was last noted.
+    mark: UseMark,
+}
+
+impl<R: Borrow<IntegrationRecord>> TokenEntry<R> {
+    /// The slot of a token of `record`.
+    pub(crate) fn new(record: R) -> Self {
+        Self {
+            record,
+            mark: UseMark::default(),
+        }
+    }
+
+    /// The integration's record.
+    pub(crate) fn record(&self) -> &IntegrationRecord {
+        self.record.borrow()
+    }
+
+    /// What verification reads.
+    fn view(&self) -> (&IntegrationRecord, &UseMark) {
+        (self.record.borrow(), &self.mark)
+    }
+}
+
+/// What an unknown token id is checked against: a record no token can match. Its hash is
+/// all zeros, which no known input produces, and the verifier refuses any token found on
+/// it anyway.
+static STAND_IN: LazyLock<TokenEntry<IntegrationRecord>> = LazyLock::new(|| {
     let credential = TokenCredential {
         id: TokenId::from_bytes([b'0'; ID_LEN]),
         hash: TokenHash::from_bytes([0; 32]),
-        issued_at: time::OffsetDateTime::UNIX_EPOCH,
+        issued_at: OffsetDateTime::UNIX_EPOCH,
     };
-    IntegrationRecord {
+    TokenEntry::new(IntegrationRecord {
         id: IntegrationId::from_bytes([b'0'; ID_LEN]),
         account: AccountId::new("stand-in"),
         name: "".into(),
         description: "".into(),
         scopes: StoredScopes::default(),
         credentials: Credentials::new(credential),
-        created_at: time::OffsetDateTime::UNIX_EPOCH,
-        updated_at: time::OffsetDateTime::UNIX_EPOCH,
+        created_at: OffsetDateTime::UNIX_EPOCH,
+        updated_at: OffsetDateTime::UNIX_EPOCH,
         version: 0,
         last_used: Default::default(),
-    }
-}
+    })
+});
 
 /// A token that passed [`PrivateIntegrations::verify`]: who it acts for and what it may
-/// do. Cheap to clone; holds no secret.
+/// do. Holds no secret.
+///
+/// A value of its own: verification copies the integration id, the account id and the
+/// granted scopes into it, so it shares nothing with other verifications of the same
+/// token, and a clone is a copy too (an account id longer than 24 bytes is shared behind
+/// a reference count instead). It carries no name: a name is up to 400 bytes, which
+/// would mean a large copy, or a shared count, on every verification; the integration
+/// id is the key to log, and [`PrivateIntegrations::get`] gives the rest.
 ///
 /// Scopes are those of the integration at the moment of verification, limited to the
 /// service's catalog: a scope the host has removed from its catalog is not granted.
@@ -156,7 +229,8 @@ fn stand_in() -> IntegrationRecord {
 /// ```
 #[derive(Clone)]
 pub struct Verified {
-    record: Arc<IntegrationRecord>,
+    integration: IntegrationId,
+    account: AccountId,
     scopes: ScopeSet,
 }
 
@@ -177,7 +251,7 @@ impl Verified {
     /// # Ok::<(), Error>(()) }).unwrap();
     /// ```
     pub fn account(&self) -> &AccountId {
-        &self.record.account
+        &self.account
     }
 
     /// The integration the token belongs to.
@@ -196,26 +270,7 @@ impl Verified {
     /// # Ok::<(), Error>(()) }).unwrap();
     /// ```
     pub fn integration_id(&self) -> &IntegrationId {
-        &self.record.id
-    }
-
-    /// The integration's name (for logs and consent screens).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use private_integrations::*;
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
-    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly", "contacts.write"])?).build();
-    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
-    /// let token = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?.token;
-    /// let verified = pi.verify(token.expose_secret()).await.unwrap();
-    /// assert_eq!(verified.integration_name(), "Sync");
-    /// # Ok::<(), Error>(()) }).unwrap();
-    /// ```
-    pub fn integration_name(&self) -> &str {
-        &self.record.name
+        &self.integration
     }
 
     /// The granted scopes.

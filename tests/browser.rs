@@ -925,7 +925,14 @@ async fn create_with_the_keyboard_alone(p: &mut Person<'_>) {
         .unwrap();
     assert_eq!(p.clipboard().await, token);
     let verified = p.server.pi.verify(&token).await.expect("the token works");
-    assert_eq!(verified.integration_name(), "Keyboard sync");
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    let integration = p
+        .server
+        .pi
+        .get(&admin, verified.integration_id())
+        .await
+        .unwrap();
+    assert_eq!(integration.name(), "Keyboard sync");
     assert!(verified.has_scope("contacts.readonly") && !verified.has_scope("contacts.write"));
 }
 

@@ -98,7 +98,8 @@ async fn everything_survives_closing_and_reopening_the_file() {
         .expect("the edited one's token");
     assert!(verified.has_scope("contacts.write"));
     assert!(!verified.has_scope("contacts.readonly"));
-    assert_eq!(verified.integration_name(), "Reporting (EU)");
+    let edited = h.pi.get(&h.admin, verified.integration_id()).await.unwrap();
+    assert_eq!(edited.name(), "Reporting (EU)");
     assert!(matches!(
         h.verify(&deleted_token).await,
         Err(VerifyError::Invalid)

@@ -411,7 +411,6 @@ async fn add_contact(
 struct WhoAmI {
     account: AccountId,
     integration_id: String,
-    integration_name: String,
     scopes: Vec<&'static str>,
 }
 
@@ -420,7 +419,6 @@ async fn whoami(verified: Verified) -> Json<WhoAmI> {
     Json(WhoAmI {
         account: verified.account().clone(),
         integration_id: verified.integration_id().to_string(),
-        integration_name: verified.integration_name().to_owned(),
         scopes: verified.scopes().iter().collect(),
     })
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::{Mutex, OnceLock};
 
 use serde::ser::{Serialize, SerializeSeq, Serializer};
@@ -622,9 +623,42 @@ impl Serialize for ScopeSet {
 /// ```
 #[derive(Clone, Default)]
 pub struct StoredScopes {
-    names: Box<[Box<str>]>,
+    /// Every name, each after its length in bytes and a colon
+    /// (`17:contacts.readonly5:a.b.c`): one allocation for all the names, whatever they
+    /// hold.
+    packed: Box<str>,
     compiled: OnceLock<ScopeSet>,
 }
+
+/// The first name of a packed list, and the rest of the list.
+fn unpack(packed: &str) -> Option<(&str, &str)> {
+    let (len, rest) = packed.split_once(':')?;
+    let len: usize = len.parse().ok()?;
+    Some((rest.get(..len)?, rest.get(len..)?))
+}
+
+/// The names of a [`StoredScopes`], in order.
+struct Names<'a> {
+    rest: &'a str,
+    left: usize,
+}
+
+impl<'a> Iterator for Names<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let (name, rest) = unpack(self.rest)?;
+        self.rest = rest;
+        self.left -= 1;
+        Some(name)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for Names<'_> {}
 
 impl StoredScopes {
     /// Wraps stored scope names.
@@ -641,8 +675,14 @@ impl StoredScopes {
         I: IntoIterator<Item = S>,
         S: Into<Box<str>>,
     {
+        let mut packed = String::new();
+        for name in names {
+            let name: Box<str> = name.into();
+            // Writing to a `String` cannot fail.
+            let _ = write!(packed, "{}:{name}", name.len());
+        }
         Self {
-            names: names.into_iter().map(Into::into).collect(),
+            packed: packed.into_boxed_str(),
             compiled: OnceLock::new(),
         }
     }
@@ -657,7 +697,11 @@ impl StoredScopes {
     /// assert_eq!(stored.names().collect::<Vec<_>>(), ["a.read", "b.read"]);
     /// ```
     pub fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.names.iter().map(|name| &**name)
+        let left = std::iter::successors(unpack(&self.packed), |(_, rest)| unpack(rest)).count();
+        Names {
+            rest: &self.packed,
+            left,
+        }
     }
 
     /// The names `catalog` grants, as a set. Allocation-free; computed once per value
@@ -690,7 +734,7 @@ impl From<Vec<String>> for StoredScopes {
 
 impl PartialEq for StoredScopes {
     fn eq(&self, other: &Self) -> bool {
-        self.names == other.names
+        self.packed == other.packed
     }
 }
 
@@ -698,13 +742,24 @@ impl Eq for StoredScopes {}
 
 impl fmt::Debug for StoredScopes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(&self.names).finish()
+        f.debug_list().entries(self.names()).finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_names_come_back_whatever_they_hold() {
+        let odd = ["", "12:x", "a:b", "é.ü", "contacts.readonly", "\n:"];
+        let stored = StoredScopes::new(odd);
+        assert_eq!(stored.names().len(), odd.len());
+        assert_eq!(stored.names().collect::<Vec<_>>(), odd);
+        assert_eq!(StoredScopes::default().names().len(), 0);
+        assert_ne!(StoredScopes::new(["a", "b"]), StoredScopes::new(["a:b"]));
+        assert_ne!(StoredScopes::new(["ab"]), StoredScopes::new(["a", "b"]));
+    }
 
     #[test]
     fn catalogs_are_interned() {

@@ -333,7 +333,7 @@ mod tests {
     }
 
     async fn who(verified: Verified) -> String {
-        verified.integration_name().to_owned()
+        verified.account().to_string()
     }
 
     #[tokio::test]
@@ -349,7 +349,7 @@ mod tests {
         let body = axum::body::to_bytes(response.into_body(), 1024)
             .await
             .unwrap();
-        assert_eq!(&body[..], b"Sync");
+        assert_eq!(&body[..], b"acct_1");
     }
 
     #[tokio::test]
@@ -425,7 +425,7 @@ mod tests {
     #[tokio::test]
     async fn an_optional_extractor_lets_anonymous_requests_in_but_not_bad_tokens() {
         async fn maybe(verified: Option<Verified>) -> String {
-            verified.map_or("anonymous".into(), |v| v.integration_name().to_owned())
+            verified.map_or("anonymous".into(), |v| v.account().to_string())
         }
         let (pi, token) = service().await;
         let app: Router = Router::new().route("/", get(maybe)).with_state(pi);
@@ -433,7 +433,7 @@ mod tests {
         for (auth, status, body) in [
             (None, StatusCode::OK, &b"anonymous"[..]),
             (Some("Basic eA=="), StatusCode::OK, b"anonymous"),
-            (Some(&*bearer), StatusCode::OK, b"Sync"),
+            (Some(&*bearer), StatusCode::OK, b"acct_1"),
         ] {
             let response = app.clone().oneshot(request(auth)).await.unwrap();
             assert_eq!(response.status(), status);

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+use crate::verify::TokenEntry;
 
 /// Storage in this process's memory: the embedded default, for tests, examples and
 /// single-process services that can lose their integrations on restart.
@@ -47,9 +48,18 @@ impl std::fmt::Debug for MemoryStorage {
     }
 }
 
+/// A token's slot: its integration's record, kept in the index node itself.
+type Slot = TokenEntry<IntegrationRecord>;
+
+/// The token index, pinned.
+type Pinned<'a> =
+    papaya::HashMapRef<'a, TokenId, Slot, foldhash::fast::RandomState, papaya::LocalGuard<'a>>;
+
 struct Inner {
-    /// Every live token id → the current record of its integration. Read without locks.
-    tokens: papaya::HashMap<TokenId, Arc<IntegrationRecord>, foldhash::fast::RandomState>,
+    /// Every live token id → its slot, which holds the current record of its integration
+    /// (the two tokens of a rotation each hold a copy). Read without locks: verification
+    /// reads the record in place, in the index's own node.
+    tokens: papaya::HashMap<TokenId, Slot, foldhash::fast::RandomState>,
     /// Everything else; also serializes writers.
     tables: Mutex<Tables>,
 }
@@ -71,7 +81,8 @@ impl Default for Inner {
 
 #[derive(Debug, Default)]
 struct Tables {
-    integrations: HashMap<IntegrationId, Arc<IntegrationRecord>>,
+    /// Every integration → its current token id; its record is in that token's slot.
+    integrations: HashMap<IntegrationId, TokenId>,
     accounts: HashMap<AccountId, Account>,
     /// When each live token was last used (tokens never used have no entry), apart from
     /// the records: recording a use replaces no record.
@@ -92,10 +103,10 @@ impl Tables {
 }
 
 /// `record` as kept: its last-used times are kept apart, by the storage.
-fn kept(record: &IntegrationRecord) -> Arc<IntegrationRecord> {
+fn kept(record: &IntegrationRecord) -> IntegrationRecord {
     let mut kept = record.clone();
     kept.last_used = LastUsedTimes::new();
-    Arc::new(kept)
+    kept
 }
 
 #[derive(Debug, Default)]
@@ -139,32 +150,52 @@ impl MemoryStorage {
             .map_err(|_| StorageError::backend("memory storage is poisoned by an earlier panic"))
     }
 
-    /// Points every token id of `record` at it, then forgets the ids of `old` it no
-    /// longer holds. Inserting first means a token that stays valid is never missing.
-    fn index(&self, record: &Arc<IntegrationRecord>, old: Option<&IntegrationRecord>) {
-        let tokens = self.inner.tokens.pin();
-        for id in record.credentials.token_ids() {
-            tokens.insert(id, Arc::clone(record));
+    /// Gives `f` the slot of token `id`, read in place (`None`: no such token). Lock-free.
+    pub(crate) fn with_token<R>(&self, id: &TokenId, f: impl FnOnce(Option<&Slot>) -> R) -> R {
+        f(self.inner.tokens.pin().get(id))
+    }
+
+    /// The stored record of integration `id`, from its current token's slot.
+    fn stored<'g>(
+        tables: &Tables,
+        tokens: &'g Pinned<'_>,
+        id: &IntegrationId,
+    ) -> Option<&'g IntegrationRecord> {
+        let token = tables.integrations.get(id)?;
+        tokens.get(token).map(Slot::record)
+    }
+
+    /// Gives every token id of `record` a slot holding it, then forgets the ids of `old`
+    /// it no longer holds. Inserting first means a token that stays valid is never
+    /// missing.
+    fn index(tokens: &Pinned<'_>, record: IntegrationRecord, old: Option<&IntegrationRecord>) {
+        let (current, previous) = (
+            record.credentials.current().id,
+            record.credentials.previous().map(|(p, _)| p.id),
+        );
+        let gone: Vec<TokenId> = old
+            .into_iter()
+            .flat_map(|old| old.credentials.token_ids())
+            .filter(|id| record.credentials.find(id).is_none())
+            .collect();
+        if let Some(previous) = previous {
+            tokens.insert(previous, Slot::new(record.clone()));
         }
-        if let Some(old) = old {
-            for id in old.credentials.token_ids() {
-                if record.credentials.find(&id).is_none() {
-                    tokens.remove(&id);
-                }
-            }
+        tokens.insert(current, Slot::new(record));
+        for id in &gone {
+            tokens.remove(id);
         }
     }
 
     /// The stored record `id` of `account` at `expected_version`.
-    fn expect<'t>(
-        tables: &'t Tables,
+    fn expect<'g>(
+        tables: &Tables,
+        tokens: &'g Pinned<'_>,
         account: &AccountId,
         id: &IntegrationId,
         expected_version: u64,
-    ) -> Result<&'t Arc<IntegrationRecord>, StorageError> {
-        let stored = tables
-            .integrations
-            .get(id)
+    ) -> Result<&'g IntegrationRecord, StorageError> {
+        let stored = Self::stored(tables, tokens, id)
             .filter(|r| r.account == *account)
             .ok_or(StorageError::NotFound)?;
         if stored.version != expected_version {
@@ -191,12 +222,12 @@ impl Storage for MemoryStorage {
         {
             return Err(StorageError::AlreadyExists);
         }
-        let record = kept(record);
-        self.index(&record, None);
         let account = tables.accounts.entry(record.account.clone()).or_default();
         account.integrations.insert(record.id.clone());
         account.record(event);
-        tables.integrations.insert(record.id.clone(), record);
+        let current = record.credentials.current().id;
+        tables.integrations.insert(record.id.clone(), current);
+        Self::index(&tokens, kept(record), None);
         Ok(())
     }
 
@@ -207,31 +238,33 @@ impl Storage for MemoryStorage {
         event: &AuditEvent,
     ) -> Result<(), StorageError> {
         let mut tables = self.tables()?;
-        let old = Arc::clone(Self::expect(
+        let tokens = self.inner.tokens.pin();
+        let old = Self::expect(
             &tables,
+            &tokens,
             &record.account,
             &record.id,
             expected_version,
-        )?);
-        let tokens = self.inner.tokens.pin();
-        let taken = record
-            .credentials
-            .token_ids()
-            .any(|id| tokens.get(&id).is_some_and(|holder| holder.id != record.id));
+        )?;
+        let taken = record.credentials.token_ids().any(|id| {
+            tokens
+                .get(&id)
+                .is_some_and(|holder| holder.record().id != record.id)
+        });
         if taken {
             return Err(StorageError::AlreadyExists);
         }
-        let record = kept(record);
-        self.index(&record, Some(&old));
         for id in old.credentials.token_ids() {
             if record.credentials.find(&id).is_none() {
                 tables.last_used.remove(&id);
             }
         }
-        tables.integrations.insert(record.id.clone(), record);
+        let current = record.credentials.current().id;
+        tables.integrations.insert(record.id.clone(), current);
         if let Some(account) = tables.accounts.get_mut(&old.account) {
             account.record(event);
         }
+        Self::index(&tokens, kept(record), Some(old));
         Ok(())
     }
 
@@ -243,13 +276,13 @@ impl Storage for MemoryStorage {
         event: &AuditEvent,
     ) -> Result<(), StorageError> {
         let mut tables = self.tables()?;
-        Self::expect(&tables, account, id, expected_version)?;
-        if let Some(old) = tables.integrations.remove(id) {
-            let tokens = self.inner.tokens.pin();
-            for token_id in old.credentials.token_ids() {
-                tokens.remove(&token_id);
-                tables.last_used.remove(&token_id);
-            }
+        let tokens = self.inner.tokens.pin();
+        let old = Self::expect(&tables, &tokens, account, id, expected_version)?;
+        let token_ids: Vec<TokenId> = old.credentials.token_ids().collect();
+        tables.integrations.remove(id);
+        for token_id in &token_ids {
+            tokens.remove(token_id);
+            tables.last_used.remove(token_id);
         }
         if let Some(account) = tables.accounts.get_mut(account) {
             account.integrations.remove(id);
@@ -264,9 +297,8 @@ impl Storage for MemoryStorage {
         id: &IntegrationId,
     ) -> Result<Option<IntegrationRecord>, StorageError> {
         let tables = self.tables()?;
-        Ok(tables
-            .integrations
-            .get(id)
+        let tokens = self.inner.tokens.pin();
+        Ok(Self::stored(&tables, &tokens, id)
             .filter(|r| r.account == *account)
             .map(|r| tables.read(r)))
     }
@@ -276,9 +308,10 @@ impl Storage for MemoryStorage {
         let Some(ids) = tables.accounts.get(account).map(|a| &a.integrations) else {
             return Ok(Vec::new());
         };
+        let tokens = self.inner.tokens.pin();
         let mut records: Vec<IntegrationRecord> = ids
             .iter()
-            .filter_map(|id| tables.integrations.get(id))
+            .filter_map(|id| Self::stored(&tables, &tokens, id))
             .map(|r| tables.read(r))
             .collect();
         records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -286,7 +319,11 @@ impl Storage for MemoryStorage {
     }
 
     fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
-        TokenLookup::ready(Ok(self.inner.tokens.pin().get(token_id).cloned()))
+        // A copy (three allocations): a service on this storage reads the slot in place
+        // instead (`Storage::as_memory_storage`), so only a wrapper that hides it (fault
+        // injection in tests) or a verification cache in front of it comes here.
+        let record = self.with_token(token_id, |slot| slot.map(|s| Arc::new(s.record().clone())));
+        TokenLookup::ready(Ok(record))
     }
 
     async fn access(
@@ -353,9 +390,10 @@ impl Storage for MemoryStorage {
         };
         let after = page.cursor().and_then(Cursor::integration_key);
         let key = |r: &IntegrationRecord| (r.created_at, r.id.clone());
-        let mut candidates: Vec<&Arc<IntegrationRecord>> = ids
+        let tokens = self.inner.tokens.pin();
+        let mut candidates: Vec<&IntegrationRecord> = ids
             .iter()
-            .filter_map(|id| tables.integrations.get(id))
+            .filter_map(|id| Self::stored(&tables, &tokens, id))
             .filter(|r| after.is_none_or(|(at, id)| (r.created_at, &r.id) > (at, id)))
             .collect();
         // One more than the page tells whether another page follows.
@@ -411,6 +449,10 @@ impl Storage for MemoryStorage {
             Cursor::after_audit_event(e.at, *p)
         });
         Ok(page.map(|(event, _)| event))
+    }
+
+    fn as_memory_storage(&self) -> Option<&MemoryStorage> {
+        Some(self)
     }
 
     async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError> {

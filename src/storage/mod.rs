@@ -455,6 +455,26 @@ pub trait Storage: Debug + Send + Sync + 'static {
         let _ = listener;
         None
     }
+
+    /// The [`MemoryStorage`] this storage is, if it is one (the default: `None`).
+    ///
+    /// A service built on a `MemoryStorage` verifies by reading its token index in place,
+    /// never through [`find_by_token`](Self::find_by_token): no reference count, no copy.
+    /// `Arc<S>` forwards this, so `Arc<dyn Storage>` holding a `MemoryStorage` is read in
+    /// place too. A wrapper that changes what lookups answer (fault injection, counting
+    /// `find_by_token` calls) keeps the default.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use private_integrations::{MemoryStorage, Storage};
+    /// let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::new());
+    /// assert!(storage.as_memory_storage().is_some());
+    /// ```
+    fn as_memory_storage(&self) -> Option<&MemoryStorage> {
+        None
+    }
 }
 
 #[async_trait]
@@ -557,5 +577,9 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
 
     fn watch(&self, listener: Arc<dyn ChangeListener>) -> Option<Watch> {
         (**self).watch(listener)
+    }
+
+    fn as_memory_storage(&self) -> Option<&MemoryStorage> {
+        (**self).as_memory_storage()
     }
 }
