@@ -744,3 +744,35 @@ impl Striped {
         self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    /// The shared write issue #12 removed: a verification copies what it hands out, so
+    /// the cached record's reference count stays where the cache put it, however many
+    /// verifications of its token are alive.
+    #[test]
+    fn verifications_leave_the_cached_records_reference_count_alone() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async {
+            let pi = PrivateIntegrations::builder(MemoryStorage::new())
+                .scope_catalog(ScopeCatalog::new(["contacts.readonly"]).unwrap())
+                .verification_cache(VerificationCache::new())
+                .build();
+            let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+            let new = NewIntegration::new("Sync").scopes(["contacts.readonly"]);
+            let token = pi.create(&admin, new).await.unwrap().token;
+            let mut held = Vec::new();
+            for _ in 0..100 {
+                held.push(pi.verify(token.expose_secret()).await.unwrap());
+            }
+            let cache = pi.inner.cache.as_ref().unwrap();
+            assert_eq!(cache.stats().hits, 99);
+            let records = cache.records.pin();
+            let (_, entry) = records.iter().next().expect("the token is cached");
+            assert_eq!(std::sync::Arc::strong_count(entry.value.held()), 1);
+            assert!(held.iter().all(|v| v.has_scope("contacts.readonly")));
+        });
+    }
+}

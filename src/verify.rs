@@ -71,21 +71,20 @@ impl PrivateIntegrations {
             tracing::debug!(reason = "malformed", len = token.len(), "token refused");
             VerifyError::Malformed
         })?;
-        // Hash before the lookup: the digest depends on the input alone, so the CPU
-        // computes it while the lookup waits on memory.
-        let presented = inner.format.hash(parsed.secret);
         let id = &parsed.id;
-
-        // An index in this process: decided in place, without waiting.
+        // The digest depends on the input alone. With an index in this process it is
+        // computed after the lookup is issued, so that the CPU hashes while the lookup
+        // waits on memory; the decision is then taken in place, without waiting.
+        let hash = || inner.format.hash(parsed.secret);
         if let Some(memory) = &inner.memory {
             return memory.with_token(id, |entry| {
-                decide(inner, id, &presented, entry.map(TokenEntry::view))
+                decide(inner, id, &hash(), entry.map(TokenEntry::view))
             });
         }
         let lookup = match &inner.cache {
             Some(cache) => {
                 let hit = cache.with_hit(id, |entry| {
-                    decide(inner, id, &presented, entry.map(TokenEntry::view))
+                    decide(inner, id, &hash(), entry.map(TokenEntry::view))
                 });
                 if let Some(hit) = hit {
                     return hit;
@@ -104,7 +103,7 @@ impl PrivateIntegrations {
         })?;
         // Looked up for this verification alone: its mark is fresh, so the use is noted.
         let entry = record.map(TokenEntry::new);
-        decide(inner, id, &presented, entry.as_ref().map(TokenEntry::view))
+        decide(inner, id, &hash(), entry.as_ref().map(TokenEntry::view))
     }
 }
 
@@ -156,6 +155,9 @@ fn decide(
 /// verification reaches it in the index's own node; the verification cache shares the
 /// record a storage lookup gave (`R = Arc<IntegrationRecord>`), whose reference count
 /// verifications never touch.
+// The record first: it starts right after the index node's key (or the `Arc`'s counts),
+// where its layout expects to be (see `IntegrationRecord`).
+#[repr(C)]
 pub(crate) struct TokenEntry<R = Arc<IntegrationRecord>> {
     record: R,
     /// The last-used epoch in which the token's use was last noted.
@@ -179,6 +181,12 @@ impl<R: Borrow<IntegrationRecord>> TokenEntry<R> {
     /// What verification reads.
     fn view(&self) -> (&IntegrationRecord, &UseMark) {
         (self.record.borrow(), &self.mark)
+    }
+
+    /// The record as held.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> &R {
+        &self.record
     }
 }
 

@@ -382,3 +382,29 @@ generated_id!(
     "token id",
     Copy
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_and_shared_ids_compare_hash_and_sort_by_content() {
+        use std::hash::BuildHasher;
+        let short = "a".repeat(INLINE_HOST_ID);
+        let long = "a".repeat(INLINE_HOST_ID + 1);
+        let (a, b) = (AccountId::new(short.clone()), AccountId::new(long.clone()));
+        assert!(matches!(a.0, SmallStr::Inline(_)));
+        assert!(matches!(b.0, SmallStr::Shared(_)));
+        assert_eq!((a.as_str(), b.as_str()), (short.as_str(), long.as_str()));
+        // The string order, not the order of the two forms.
+        let z = AccountId::new("z");
+        assert!(a < b && b < z && a < z);
+        assert_eq!(a, AccountId::new(short.clone()));
+        assert_eq!(b.clone(), b);
+        let hasher = std::collections::hash_map::RandomState::new();
+        assert_eq!(hasher.hash_one(&b), hasher.hash_one(AccountId::new(long)));
+        assert_eq!(format!("{a:?}"), format!("AccountId({short:?})"));
+        let json = serde_json::to_string(&b).unwrap();
+        assert_eq!(serde_json::from_str::<AccountId>(&json).unwrap(), b);
+    }
+}

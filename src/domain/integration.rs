@@ -511,19 +511,20 @@ fn stored(scopes: &ScopeSet) -> StoredScopes {
 /// # Ok::<(), Error>(())
 /// ```
 #[derive(Debug, Clone)]
-// Field order is memory order: what verification reads (credentials, then the cached
-// scope set) comes first, next to the reference count, so a lookup among a million
-// records touches as few cache lines as it can.
+// Field order is memory order: what verification reads comes first, in three cache
+// lines once behind a 16-byte header (a token index slot's key, an `Arc`'s counts): the
+// id and account it copies, the cached scope set, then the current token's id and hash.
+// A lookup among a million records touches as few lines as it can.
 #[repr(C)]
 pub struct IntegrationRecord {
-    /// The token state.
-    pub credentials: Credentials,
-    /// The granted scope names, in catalog order at the time of writing.
-    pub scopes: StoredScopes,
     /// The integration id.
     pub id: IntegrationId,
     /// The owning account.
     pub account: AccountId,
+    /// The granted scope names, in catalog order at the time of writing.
+    pub scopes: StoredScopes,
+    /// The token state.
+    pub credentials: Credentials,
     /// The compare-and-swap version.
     pub version: u64,
     /// When it was created.
