@@ -7,12 +7,14 @@
 //! Welch's t statistic of the two timing distributions, raw and with the slowest
 //! samples cropped at several percentiles (as dudect does, since the tail is mostly
 //! interrupts and preemption). |t| above 5 would say the classes are told apart by
-//! timing; the test prints every |t| and exits non-zero if the largest reaches 5.
+//! timing; the test prints every |t| and exits non-zero if the largest of test 1 reaches
+//! 5 (test 2 is reported only: see below).
 //!
 //! 1. Secret prefix: at a known token id, a secret wrong in its first character
 //!    against one wrong in its last character. A byte-by-byte compare would tell them
 //!    apart.
-//! 2. Id existence: a known id with a wrong secret against an unknown id.
+//! 2. Id existence: a known id with a wrong secret against an unknown id. Not a target:
+//!    an id carries 95 random bits and is not a secret (SECURITY.md).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -151,28 +153,31 @@ fn main() -> ExitCode {
         }
     });
 
-    let worst = [
-        measure(
-            &h.pi,
-            [&first_wrong, &last_wrong],
-            samples,
-            "secret wrong in its first vs its last character",
-        ),
-        measure(
-            &h.pi,
-            [&last_wrong, &unknown],
-            samples,
-            "known id with a wrong secret vs unknown id",
-        ),
-    ]
-    .into_iter()
-    .fold(0.0, f64::max);
+    let secret = measure(
+        &h.pi,
+        [&first_wrong, &last_wrong],
+        samples,
+        "secret wrong in its first vs its last character",
+    );
+    // Reported, not a target: token ids carry 95 random bits, so telling a known id from
+    // an unknown one finds no one and reveals nothing about a secret (SECURITY.md).
+    let existence = measure(
+        &h.pi,
+        [&last_wrong, &unknown],
+        samples,
+        "known id with a wrong secret vs unknown id",
+    );
+    println!("id existence: largest |t| = {existence:.2} (reported only)");
 
-    if worst < THRESHOLD {
-        println!("largest |t| = {worst:.2} < {THRESHOLD}: no timing difference found");
+    if secret < THRESHOLD {
+        println!(
+            "secret prefix: largest |t| = {secret:.2} < {THRESHOLD}: no timing difference found"
+        );
         ExitCode::SUCCESS
     } else {
-        println!("largest |t| = {worst:.2} ≥ {THRESHOLD}: the classes are told apart by timing");
+        println!(
+            "secret prefix: largest |t| = {secret:.2} ≥ {THRESHOLD}: the classes are told apart by timing"
+        );
         ExitCode::FAILURE
     }
 }

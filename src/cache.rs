@@ -754,7 +754,9 @@ mod tests {
     /// verifications of its token are alive.
     #[test]
     fn verifications_leave_the_cached_records_reference_count_alone() {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             let pi = PrivateIntegrations::builder(MemoryStorage::new())
                 .scope_catalog(ScopeCatalog::new(["contacts.readonly"]).unwrap())
