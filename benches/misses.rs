@@ -15,30 +15,20 @@
 //! integrations out of it, as a million are out of a 32 MiB one. Run natively, it only
 //! prints the counts of tokens verified. `BENCHMARKS.md` holds the figures.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::collections::HashMap;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use private_integrations::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
+use support::ready;
 
 type FloorMap = HashMap<[u8; 16], [u8; 32], foldhash::fast::RandomState>;
-
-/// Polls once: every `MemoryStorage` call completes at once.
-fn ready<F: Future>(future: F) -> F::Output {
-    match pin!(future)
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("a MemoryStorage call did not complete at once"),
-    }
-}
 
 #[inline(never)]
 fn warm(pi: &PrivateIntegrations, tokens: &[String]) -> usize {

@@ -19,28 +19,16 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::process::ExitCode;
-use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use private_integrations::*;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use support::ready;
 
 const THRESHOLD: f64 = 5.0;
-
-fn ready<F: Future>(future: F) -> F::Output {
-    match pin!(future)
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("a MemoryStorage call did not complete at once"),
-    }
-}
 
 /// Online mean and variance (Welford).
 #[derive(Default, Clone, Copy)]

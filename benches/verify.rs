@@ -21,12 +21,9 @@
 mod support;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -35,20 +32,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use sha2::{Digest, Sha256};
-use support::{unknown_id, wrong_secret};
-
-/// Runs a future that completes without waiting, as every `MemoryStorage` call does,
-/// with no executor in the measurement.
-fn ready<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("a MemoryStorage call did not complete at once"),
-    }
-}
+use support::{ready, unknown_id, wrong_secret};
 
 /// A service with `n` integrations of one account, and their tokens in random order.
 struct Fixture {

@@ -8,27 +8,13 @@
 mod support;
 
 use std::alloc::System;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use private_integrations::*;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use support::ready;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// Polls once with a no-op waker: every `MemoryStorage` call completes at once, and no
-/// executor allocates inside the measurement.
-fn ready<F: Future>(future: F) -> F::Output {
-    match pin!(future)
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("did not complete at once"),
-    }
-}
 
 const INTEGRATIONS: usize = 10_000;
 const NAME: &str = "Integration 01234"; // 17 bytes, as every name below

@@ -16,6 +16,21 @@ pub const SCOPES: [&str; 3] = [
     "calendars/events.write",
 ];
 
+/// Runs a future that completes without waiting, as every `MemoryStorage` call does:
+/// polled once with a no-op waker, so no executor runs (or allocates) in a measurement.
+///
+/// # Panics
+///
+/// If the future is not ready at once.
+pub fn ready<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("a MemoryStorage call did not complete at once"),
+    }
+}
+
 /// A service on `storage` with a manual clock at [`T0`] and the default settings.
 pub struct Harness {
     pub pi: PrivateIntegrations,
