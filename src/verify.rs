@@ -35,10 +35,11 @@ impl PrivateIntegrations {
     /// [`VerificationCache`](crate::VerificationCache) in front of any storage, a
     /// verification takes no lock, makes no heap allocation and writes nothing that
     /// other verifications of the same token read, so one token verified on every core
-    /// at once scales with the cores. (Two exceptions: an account id longer than 24 bytes
-    /// is shared behind a reference count rather than copied, and last used notes a
-    /// token's first use in each interval.) Any other storage is asked for the record on
-    /// every call.
+    /// at once scales with the cores. (The exceptions, each bounded: an account id longer
+    /// than 24 bytes is shared behind a reference count rather than copied; last used
+    /// notes a token's first use in each interval; the first verification after each
+    /// change compiles the record's scope set once, into a write-once cell.) Any other
+    /// storage is asked for the record on every call.
     ///
     /// A refusal is reported through `tracing` at `DEBUG` (a storage failure at `WARN`)
     /// with the reason and, once parsed, the public token id; never the presented text.

@@ -461,8 +461,13 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// A service built on a `MemoryStorage` verifies by reading its token index in place,
     /// never through [`find_by_token`](Self::find_by_token): no reference count, no copy.
     /// `Arc<S>` forwards this, so `Arc<dyn Storage>` holding a `MemoryStorage` is read in
-    /// place too. A wrapper that changes what lookups answer (fault injection, counting
-    /// `find_by_token` calls) keeps the default.
+    /// place too.
+    ///
+    /// Only `MemoryStorage` itself, and a wrapper that passes every call through to that
+    /// very `MemoryStorage` unchanged, may return `Some`: verification then bypasses the
+    /// wrapper's `find_by_token`. A wrapper that changes what lookups answer (a blocklist,
+    /// fault injection, counting calls) must keep the default, including when it
+    /// forwards the other methods wholesale.
     ///
     /// # Example
     ///
