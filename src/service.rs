@@ -229,8 +229,6 @@ pub struct PrivateIntegrationsBuilder<C = MissingCatalog> {
     listeners: Vec<Arc<dyn ChangeListener>>,
     /// `None`: the default, a cache where the storage announces changes.
     cache: Option<VerificationCache>,
-    /// The storage, if it is a `MemoryStorage`.
-    memory: Option<MemoryStorage>,
 }
 
 impl<C: fmt::Debug> fmt::Debug for PrivateIntegrationsBuilder<C> {
@@ -272,7 +270,6 @@ impl<C> PrivateIntegrationsBuilder<C> {
             last_used_interval: self.last_used_interval,
             listeners: self.listeners,
             cache: self.cache,
-            memory: self.memory,
         }
     }
 
@@ -521,6 +518,12 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                 (None, None)
             }
         };
+        // `MemoryStorage`'s token index is read in place by verification; a chosen cache
+        // is used as chosen, in front of any storage.
+        let memory = match cache {
+            Some(_) => None,
+            None => self.storage.as_memory_storage().cloned(),
+        };
         PrivateIntegrations {
             inner: Arc::new(Inner {
                 storage: self.storage,
@@ -532,8 +535,7 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                 last_used,
                 last_used_counters: counters,
                 listener,
-                // A chosen cache is used as chosen, in front of any storage.
-                memory: if cache.is_some() { None } else { self.memory },
+                memory,
                 cache,
                 background: Mutex::new(Background { writer, watch }),
             }),
@@ -612,11 +614,7 @@ impl PrivateIntegrations {
     /// # Ok::<(), private_integrations::Error>(())
     /// ```
     pub fn builder<S: Storage>(storage: S) -> PrivateIntegrationsBuilder<MissingCatalog> {
-        // `MemoryStorage`'s token index is read in place by verification; any other
-        // storage is asked through the trait.
-        let memory = storage.as_memory_storage().cloned();
         PrivateIntegrationsBuilder {
-            memory,
             storage: Arc::new(storage),
             catalog: MissingCatalog,
             clock: Arc::new(SystemClock),

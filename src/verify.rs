@@ -363,3 +363,30 @@ impl fmt::Debug for Verified {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    /// An account id too long to keep inline is shared, not copied: verification hands
+    /// it out all the same, on the in-place path.
+    #[test]
+    fn a_long_account_id_verifies_like_a_short_one() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let pi = PrivateIntegrations::builder(MemoryStorage::new())
+                .scope_catalog(ScopeCatalog::new(["contacts.readonly"]).unwrap())
+                .build();
+            for account in ["acct_1", "0e4f9c1a-6b7d-4c8e-9f10-2a3b4c5d6e7f"] {
+                let admin = Actor::admin(AccountId::new(account), UserId::new("u_admin"));
+                let new = NewIntegration::new("Sync").scopes(["contacts.readonly"]);
+                let token = pi.create(&admin, new).await.unwrap().token;
+                let verified = pi.verify(token.expose_secret()).await.unwrap();
+                assert_eq!(verified.account().as_str(), account);
+                assert_eq!(verified.clone().account(), admin.account());
+            }
+        });
+    }
+}

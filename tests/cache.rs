@@ -273,31 +273,42 @@ async fn a_flood_of_unknown_ids_never_pushes_out_a_live_token() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_verifications_of_one_uncached_token_makes_one_storage_call() {
-    let c = Arc::new(Cached::new(VerificationCache::new()));
-    let (_, token) = c.create("Zapier").await;
-    let gate = c.faults.hold_lookups();
-    let token = Arc::new(token);
-
-    const BURST: u64 = 64;
-    let verifications: Vec<_> = (0..BURST)
+/// Spawns `n` verifications of `token` and returns once every one of them has missed
+/// the cache (and so waits on the shared lookup, which the caller holds).
+async fn burst(
+    c: &Arc<Cached>,
+    token: &Arc<IssuedToken>,
+    n: u64,
+) -> Vec<tokio::task::JoinHandle<Result<Verified, VerifyError>>> {
+    let verifications = (0..n)
         .map(|_| {
-            let (c, token) = (Arc::clone(&c), Arc::clone(&token));
-            tokio::spawn(async move { c.verify(&token).await.is_ok() })
+            let (c, token) = (Arc::clone(c), Arc::clone(token));
+            tokio::spawn(async move { c.verify(&token).await })
         })
         .collect();
-    // Every verification has joined the one lookup before it is let through.
     tokio::time::timeout(PATIENCE, async {
-        while c.stats().misses < BURST {
+        while c.stats().misses < n {
             tokio::task::yield_now().await;
         }
     })
     .await
     .expect("every verification misses");
+    verifications
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_verifications_of_one_uncached_token_makes_one_storage_call() {
+    let c = Arc::new(Cached::new(VerificationCache::new()));
+    let (_, token) = c.create("Zapier").await;
+    let gate = c.faults.hold_lookups();
+
+    const BURST: u64 = 64;
+    // Every verification has joined the one lookup before it is let through.
+    let token = Arc::new(token);
+    let verifications = burst(&c, &token, BURST).await;
     gate.release();
     for verification in verifications {
-        assert!(verification.await.unwrap());
+        assert!(verification.await.unwrap().is_ok());
     }
     assert_eq!(gate.arrived(), 1);
     let stats = c.stats();
@@ -372,24 +383,12 @@ async fn cache_settings_and_stats_hold_no_secret() {
 async fn a_failed_lookup_is_shared_by_its_burst_and_leaves_nothing_behind() {
     let c = Arc::new(Cached::new(VerificationCache::new()));
     let (_, token) = c.create("Zapier").await;
-    let token = Arc::new(token);
     let gate = c.faults.hold_lookups();
     c.faults.on_next(Method::FindByToken, Fault::FailBefore);
 
     const BURST: u64 = 8;
-    let verifications: Vec<_> = (0..BURST)
-        .map(|_| {
-            let (c, token) = (Arc::clone(&c), Arc::clone(&token));
-            tokio::spawn(async move { c.verify(&token).await })
-        })
-        .collect();
-    tokio::time::timeout(PATIENCE, async {
-        while c.stats().misses < BURST {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("every verification misses");
+    let token = Arc::new(token);
+    let verifications = burst(&c, &token, BURST).await;
     assert_eq!(c.stats().in_flight, 1);
     gate.release();
     let mut own = 0;

@@ -680,14 +680,7 @@ async fn a_lookup_on_a_silent_connection_gives_up_after_the_lookup_timeout() {
     );
     let storage = PostgresStorage::new(pool).lookup_timeout(Duration::from_millis(500));
     storage.migrate().await.unwrap();
-    let ears = Arc::new(Ears::default());
-    let mut h = Harness::new(MemoryStorage::new());
-    h.pi = PrivateIntegrations::builder(storage.clone())
-        .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
-        .clock(h.clock.clone())
-        .change_listener(ears.clone())
-        .build();
-    ears.until_losses(1).await;
+    let (h, ears) = listening_service(&storage).await;
     let (_, cached) = h.create("Zapier", &["contacts.readonly"]).await;
     let (_, token) = h.create("Make", &["contacts.readonly"]).await;
     // Every announcement of the creates is processed before the token is cached.
@@ -1090,6 +1083,21 @@ async fn settle(ears: &Ears, writer: &Harness) {
     ears.until_tokens(&ids).await;
 }
 
+/// A service on `storage` (caching by default) that also tells `ears` what it hears;
+/// listening once this returns.
+async fn listening_service(storage: &PostgresStorage) -> (Harness, Arc<Ears>) {
+    let ears = Arc::new(Ears::default());
+    let mut h = Harness::new(MemoryStorage::new());
+    h.pi = PrivateIntegrations::builder(storage.clone())
+        .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+        .clock(h.clock.clone())
+        .change_listener(ears.clone())
+        .build();
+    h.storage = Arc::new(storage.clone());
+    ears.until_losses(1).await;
+    (h, ears)
+}
+
 /// Another service on `storage` that only writes: no cache, so it does not listen.
 fn quiet_writer(storage: Arc<dyn Storage>) -> Harness {
     let mut h = Harness::new(MemoryStorage::new());
@@ -1262,14 +1270,7 @@ async fn a_silent_network_is_found_and_the_cache_emptied_once_back() {
         .heartbeat(Duration::from_millis(300), Duration::from_millis(300))
         .listener_application_name(&listener_name(&schema));
     storage.migrate().await.unwrap();
-    let ears = Arc::new(Ears::default());
-    let mut h = Harness::new(MemoryStorage::new());
-    h.pi = PrivateIntegrations::builder(storage.clone())
-        .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
-        .clock(h.clock.clone())
-        .change_listener(ears.clone())
-        .build();
-    ears.until_losses(1).await;
+    let (h, ears) = listening_service(&storage).await;
     let (_, cached) = h.create("Zapier", &["contacts.readonly"]).await;
     let (_, other) = h.create("Make", &["contacts.readonly"]).await;
     // Every announcement of the creates is processed before the token is cached (the

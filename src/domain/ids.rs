@@ -41,19 +41,19 @@ fn validate_host_id(field: &'static str, value: &str) -> Result<(), InvalidInput
 /// past its memory aim; a longer id is shared behind a reference count instead.
 pub(crate) const INLINE_HOST_ID: usize = 24;
 
-/// A string kept inline when it is at most `N` bytes long, so that a clone copies it and
-/// touches no memory shared with other clones; a longer one is shared behind a reference
-/// count.
+/// An account or user id: kept inline when it is at most [`INLINE_HOST_ID`] bytes long,
+/// so that a clone copies it and touches no memory shared with other clones; a longer one
+/// is shared behind a reference count.
 ///
 /// Verification hands out copies of the account id ([`Verified`](crate::Verified)); kept
 /// inline, a token verified on every core at once writes to no shared cache line.
 #[derive(Clone)]
-pub(crate) enum SmallStr<const N: usize> {
-    Inline(arrayvec::ArrayString<N>),
+pub(crate) enum HostStr {
+    Inline(arrayvec::ArrayString<INLINE_HOST_ID>),
     Shared(Arc<str>),
 }
 
-impl<const N: usize> SmallStr<N> {
+impl HostStr {
     pub(crate) fn as_str(&self) -> &str {
         match self {
             Self::Inline(s) => s.as_str(),
@@ -62,7 +62,7 @@ impl<const N: usize> SmallStr<N> {
     }
 }
 
-impl<const N: usize> From<String> for SmallStr<N> {
+impl From<String> for HostStr {
     fn from(s: String) -> Self {
         match arrayvec::ArrayString::from(&s) {
             Ok(inline) => Self::Inline(inline),
@@ -73,33 +73,33 @@ impl<const N: usize> From<String> for SmallStr<N> {
 
 // By content: which form a string takes depends on its length alone, but the order of
 // the forms is not the order of the strings.
-impl<const N: usize> PartialEq for SmallStr<N> {
+impl PartialEq for HostStr {
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
-impl<const N: usize> Eq for SmallStr<N> {}
+impl Eq for HostStr {}
 
-impl<const N: usize> std::hash::Hash for SmallStr<N> {
+impl std::hash::Hash for HostStr {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_str().hash(state);
     }
 }
 
-impl<const N: usize> PartialOrd for SmallStr<N> {
+impl PartialOrd for HostStr {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl<const N: usize> Ord for SmallStr<N> {
+impl Ord for HostStr {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.as_str().cmp(other.as_str())
     }
 }
 
-impl<const N: usize> fmt::Debug for SmallStr<N> {
+impl fmt::Debug for HostStr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
     }
@@ -114,7 +114,7 @@ macro_rules! host_id {
         /// cheap: an id of up to 24 bytes is kept inline and copied, a longer one (a
         /// UUID) is shared behind a reference count.
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(SmallStr<INLINE_HOST_ID>);
+        pub struct $name(HostStr);
 
         impl $name {
             /// Wraps a trusted id of the host application, such as a literal or a value
@@ -158,7 +158,7 @@ macro_rules! host_id {
             pub fn try_new(id: impl Into<String>) -> Result<Self, InvalidInput> {
                 let id = id.into();
                 validate_host_id($field, &id)?;
-                Ok(Self(SmallStr::from(id)))
+                Ok(Self(HostStr::from(id)))
             }
 
             /// The id as the host gave it.
@@ -393,8 +393,8 @@ mod tests {
         let short = "a".repeat(INLINE_HOST_ID);
         let long = "a".repeat(INLINE_HOST_ID + 1);
         let (a, b) = (AccountId::new(short.clone()), AccountId::new(long.clone()));
-        assert!(matches!(a.0, SmallStr::Inline(_)));
-        assert!(matches!(b.0, SmallStr::Shared(_)));
+        assert!(matches!(a.0, HostStr::Inline(_)));
+        assert!(matches!(b.0, HostStr::Shared(_)));
         assert_eq!((a.as_str(), b.as_str()), (short.as_str(), long.as_str()));
         // The string order, not the order of the two forms.
         let z = AccountId::new("z");
