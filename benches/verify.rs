@@ -6,7 +6,8 @@
 //!   1,000,000 integrations, tokens visited in a fixed random order: a valid token, a
 //!   wrong secret at a known id, an unknown id, a bad checksum.
 //! - `floor/…`: the work verification cannot avoid, done by hand: SHA-256 of the 43
-//!   secret characters, and SHA-256 plus a lookup in a plain map of the same size.
+//!   secret characters, and SHA-256 plus a lookup in a plain map of the same size; and
+//!   `TokenFormat::hash`, the digest verification computes, for comparison.
 //! - `peers/…`: the same valid-token check as the `prefixed-api-key` crate does it (its
 //!   keys in a `HashMap`), and an Argon2id-hashed key as password-hashing API-key crates
 //!   do it.
@@ -172,6 +173,12 @@ fn verify(c: &mut Criterion) {
     let secret = [b'x'; 43];
     c.bench_function("floor/sha256_of_the_secret", |b| {
         b.iter(|| black_box(Sha256::digest(black_box(&secret))))
+    });
+    // The digest verification computes (the prefix's tag and the secret, one block), for
+    // comparison with the floor's SHA-256 through `sha2`'s `Digest` API.
+    let format = TokenFormat::default();
+    c.bench_function("floor/token_format_hash", |b| {
+        b.iter(|| black_box(format.hash(black_box(&secret))))
     });
 }
 

@@ -82,30 +82,43 @@ impl PrivateIntegrations {
                 decide(inner, id, &hash(), entry.map(TokenEntry::view))
             });
         }
-        let lookup = match &inner.cache {
-            Some(cache) => {
-                let hit = cache.with_hit(id, |entry| {
-                    decide(inner, id, &hash(), entry.map(TokenEntry::view))
-                });
-                if let Some(hit) = hit {
-                    return hit;
-                }
-                cache.miss(id, &*inner.storage).await
+        if let Some(cache) = &inner.cache {
+            let hit = cache.with_hit(id, |entry| {
+                decide(inner, id, &hash(), entry.map(TokenEntry::view))
+            });
+            if let Some(hit) = hit {
+                return hit;
             }
-            None => inner.storage.find_by_token(id).await,
-        };
-        let record = lookup.map_err(|err| {
-            tracing::warn!(
-                token_id = %id,
-                error = &err as &(dyn std::error::Error + 'static),
-                "token refused: storage failed",
-            );
-            VerifyError::Storage(err)
-        })?;
-        // Looked up for this verification alone: its mark is fresh, so the use is noted.
-        let entry = record.map(TokenEntry::new);
-        decide(inner, id, &hash(), entry.as_ref().map(TokenEntry::view))
+        }
+        // Boxed: a storage lookup's future is large, and kept inline it would make every
+        // verification's future as large (about 500 bytes, moved by each caller). The one
+        // allocation joins those of the lookup itself.
+        Box::pin(verify_in_storage(inner, id, hash())).await
     }
+}
+
+/// Verifies a token by asking storage, through the cache if there is one: the path of a
+/// storage without an index in this process, or of a cache miss.
+async fn verify_in_storage(
+    inner: &Inner,
+    id: &TokenId,
+    presented: TokenHash,
+) -> Result<Verified, VerifyError> {
+    let lookup = match &inner.cache {
+        Some(cache) => cache.miss(id, &*inner.storage).await,
+        None => inner.storage.find_by_token(id).await,
+    };
+    let record = lookup.map_err(|err| {
+        tracing::warn!(
+            token_id = %id,
+            error = &err as &(dyn std::error::Error + 'static),
+            "token refused: storage failed",
+        );
+        VerifyError::Storage(err)
+    })?;
+    // Looked up for this verification alone: its mark is fresh, so the use is noted.
+    let entry = record.map(TokenEntry::new);
+    decide(inner, id, &presented, entry.as_ref().map(TokenEntry::view))
 }
 
 /// The decision on a presented token whose id is `id` and whose hash is `presented`, given
@@ -367,6 +380,21 @@ impl fmt::Debug for Verified {
 #[cfg(test)]
 mod tests {
     use crate::*;
+
+    /// A verification's future stays small, so that a caller that moves it (every
+    /// `.await` in a handler may) copies little: the storage path is boxed.
+    #[test]
+    fn the_verification_future_is_small() {
+        let pi = PrivateIntegrations::builder(MemoryStorage::new())
+            .scope_catalog(ScopeCatalog::new(["contacts.readonly"]).unwrap())
+            .build();
+        let future = pi.verify("pit_x");
+        assert!(
+            size_of_val(&future) <= 128,
+            "{} bytes",
+            size_of_val(&future)
+        );
+    }
 
     /// An account id too long to keep inline is shared, not copied: verification hands
     /// it out all the same, on the in-place path.
