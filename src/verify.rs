@@ -39,7 +39,9 @@ impl PrivateIntegrations {
     /// than 24 bytes is shared behind a reference count rather than copied; last used
     /// notes a token's first use in each interval; the first verification after each
     /// change compiles the record's scope set once, into a write-once cell.) Any other
-    /// storage is asked for the record on every call.
+    /// storage is asked for the record on every call, as storage is on a cache miss;
+    /// that path allocates (the lookup itself, and a box around it that keeps every
+    /// verification's future small).
     ///
     /// A refusal is reported through `tracing` at `DEBUG` (a storage failure at `WARN`)
     /// with the reason and, once parsed, the public token id; never the presented text.
