@@ -64,6 +64,16 @@ pub enum Error {
     /// this call. Reload and retry.
     #[error("a concurrent change won: reload and retry")]
     Conflict,
+    /// The [`IdempotencyKey`](crate::IdempotencyKey) was already used by this user for
+    /// another request (another operation, integration or arguments); nothing was
+    /// changed. Use a new key for a new request.
+    #[error("this idempotency key was already used for another request: use a new key")]
+    IdempotencyKeyMismatch,
+    /// A call with the same [`IdempotencyKey`](crate::IdempotencyKey) is still under way
+    /// in this service; nothing was changed by this one. Retry once it has finished: the
+    /// retry gets its outcome.
+    #[error("a request with this idempotency key is still in progress: retry later")]
+    RequestInProgress,
     /// The operating system's random number generator failed; nothing was changed.
     #[error("the system random number generator failed")]
     Randomness(#[source] rand::rngs::SysError),

@@ -92,7 +92,9 @@ mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
+mod housekeeping;
 mod last_used;
+mod once;
 mod service;
 mod service_reads;
 pub mod storage;
@@ -104,6 +106,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use domain::access::{Actor, Permission, Role};
 pub use domain::audit::{AuditAction, AuditEvent};
 pub use domain::credentials::RotationMode;
+pub use domain::idempotency::{
+    AlreadyDone, Fingerprint, IDEMPOTENCY_KEY_RETENTION, IdempotencyKey, IdempotencyRecord,
+    MAX_IDEMPOTENCY_KEY_LEN, Outcome,
+};
 pub use domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 pub use domain::integration::{Integration, IntegrationUpdate, NewIntegration, PendingRotation};
 pub use domain::page::{
@@ -115,6 +121,7 @@ pub use domain::token::{
 };
 pub use error::{Error, InvalidInput, StorageError, VerifyError};
 pub use last_used::{DEFAULT_LAST_USED_INTERVAL, LastUsedStats};
+pub use once::Once;
 pub use service::{
     Created, DEFAULT_GRACE_PERIOD, DEFAULT_ROTATION_INTERVAL, MissingCatalog, PrivateIntegrations,
     PrivateIntegrationsBuilder, Rotated,

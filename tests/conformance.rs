@@ -50,7 +50,7 @@ mod default_paging {
         async fn insert(
             &self,
             record: &IntegrationRecord,
-            event: &AuditEvent,
+            event: storage::Change<'_>,
         ) -> Result<(), StorageError> {
             self.0.insert(record, event).await
         }
@@ -58,7 +58,7 @@ mod default_paging {
             &self,
             record: &IntegrationRecord,
             expected_version: u64,
-            event: &AuditEvent,
+            event: storage::Change<'_>,
         ) -> Result<(), StorageError> {
             self.0.update(record, expected_version, event).await
         }
@@ -67,7 +67,7 @@ mod default_paging {
             account: &AccountId,
             id: &IntegrationId,
             expected_version: u64,
-            event: &AuditEvent,
+            event: storage::Change<'_>,
         ) -> Result<(), StorageError> {
             self.0.delete(account, id, expected_version, event).await
         }
@@ -96,7 +96,7 @@ mod default_paging {
             account: &AccountId,
             user: &UserId,
             permission: Permission,
-            event: &AuditEvent,
+            event: storage::Change<'_>,
         ) -> Result<(), StorageError> {
             self.0
                 .set_permission(account, user, permission, event)
@@ -106,12 +106,27 @@ mod default_paging {
             &self,
             account: &AccountId,
             enabled: bool,
-            event: &AuditEvent,
+            event: storage::Change<'_>,
         ) -> Result<(), StorageError> {
             self.0.set_feature_enabled(account, enabled, event).await
         }
         async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
             self.0.audit_log(account).await
+        }
+        async fn idempotency_record(
+            &self,
+            account: &AccountId,
+            user: &UserId,
+            key: &IdempotencyKey,
+        ) -> Result<Option<IdempotencyRecord>, StorageError> {
+            self.0.idempotency_record(account, user, key).await
+        }
+        async fn remove_idempotency_records(
+            &self,
+            made_before: time::OffsetDateTime,
+            limit: usize,
+        ) -> Result<usize, StorageError> {
+            self.0.remove_idempotency_records(made_before, limit).await
         }
         async fn record_last_used(
             &self,

@@ -86,7 +86,7 @@ impl Storage for FaultyStorage {
     async fn insert(
         &self,
         record: &IntegrationRecord,
-        event: &AuditEvent,
+        event: private_integrations::storage::Change<'_>,
     ) -> Result<(), StorageError> {
         self.faults.write()?;
         self.inner.insert(record, event).await
@@ -96,7 +96,7 @@ impl Storage for FaultyStorage {
         &self,
         record: &IntegrationRecord,
         expected_version: u64,
-        event: &AuditEvent,
+        event: private_integrations::storage::Change<'_>,
     ) -> Result<(), StorageError> {
         self.faults.write()?;
         self.inner.update(record, expected_version, event).await
@@ -107,7 +107,7 @@ impl Storage for FaultyStorage {
         account: &AccountId,
         id: &IntegrationId,
         expected_version: u64,
-        event: &AuditEvent,
+        event: private_integrations::storage::Change<'_>,
     ) -> Result<(), StorageError> {
         self.faults.write()?;
         self.inner
@@ -151,7 +151,7 @@ impl Storage for FaultyStorage {
         account: &AccountId,
         user: &UserId,
         permission: Permission,
-        event: &AuditEvent,
+        event: private_integrations::storage::Change<'_>,
     ) -> Result<(), StorageError> {
         self.faults.read()?;
         self.inner
@@ -163,7 +163,7 @@ impl Storage for FaultyStorage {
         &self,
         account: &AccountId,
         enabled: bool,
-        event: &AuditEvent,
+        event: private_integrations::storage::Change<'_>,
     ) -> Result<(), StorageError> {
         self.faults.read()?;
         self.inner
@@ -174,6 +174,23 @@ impl Storage for FaultyStorage {
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
         self.faults.read()?;
         self.inner.audit_log(account).await
+    }
+
+    async fn idempotency_record(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+        key: &private_integrations::IdempotencyKey,
+    ) -> Result<Option<private_integrations::IdempotencyRecord>, StorageError> {
+        self.inner.idempotency_record(account, user, key).await
+    }
+
+    async fn remove_idempotency_records(
+        &self,
+        made_before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        self.inner.remove_idempotency_records(made_before, limit).await
     }
 }
 

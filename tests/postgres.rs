@@ -19,10 +19,11 @@ use rand::{RngExt, SeedableRng};
 use support::*;
 
 /// This crate's PostgreSQL migrations: version and description.
-const MIGRATIONS: [(i64, &str); 3] = [
+const MIGRATIONS: [(i64, &str); 4] = [
     (1, "initial"),
     (2, "audit by integration"),
     (3, "announce changes"),
+    (4, "idempotency keys"),
 ];
 
 /// A service replica: its own pool on the shared schema, the system clock.
@@ -386,6 +387,7 @@ async fn tables_live_beside_the_hosts() {
                 "integrations",
                 "pi_account_settings",
                 "pi_audit_events",
+                "pi_idempotency_keys",
                 "pi_integrations",
                 "pi_migrations",
                 "pi_permissions",
@@ -508,7 +510,7 @@ async fn database_errors_never_quote_a_token_hash() {
         action: AuditAction::Created,
         at: now,
     };
-    let err = storage.insert(&record, &event).await.unwrap_err();
+    let err = storage.insert(&record, (&event).into()).await.unwrap_err();
     let text = error_chain(&err);
     assert!(matches!(err, StorageError::Backend(_)), "{text}");
     assert!(text.contains("23514"), "names the refusal: {text}");

@@ -217,7 +217,8 @@ async fn tables_live_beside_the_hosts() {
             [
                 (1, "initial".to_owned()),
                 (2, "audit by integration".to_owned()),
-                (3, "last used".to_owned())
+                (3, "last used".to_owned()),
+                (4, "idempotency keys".to_owned())
             ]
         );
 
@@ -237,6 +238,7 @@ async fn tables_live_beside_the_hosts() {
                 "integrations",
                 "pi_account_settings",
                 "pi_audit_events",
+                "pi_idempotency_keys",
                 "pi_integrations",
                 "pi_migrations",
                 "pi_permissions",

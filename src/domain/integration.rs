@@ -59,9 +59,9 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct NewIntegration {
-    name: String,
-    description: String,
-    scopes: Vec<String>,
+    pub(super) name: String,
+    pub(super) description: String,
+    pub(super) scopes: Vec<String>,
 }
 
 impl NewIntegration {
@@ -172,10 +172,10 @@ pub struct ValidIntegrationFields {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct IntegrationUpdate {
-    name: Option<String>,
-    description: Option<String>,
-    scopes: Option<Vec<String>>,
-    expected_version: Option<u64>,
+    pub(super) name: Option<String>,
+    pub(super) description: Option<String>,
+    pub(super) scopes: Option<Vec<String>>,
+    pub(super) expected_version: Option<u64>,
 }
 
 impl IntegrationUpdate {

@@ -7,6 +7,7 @@ pub mod access;
 pub mod audit;
 pub mod credentials;
 pub mod ids;
+pub mod idempotency;
 pub mod integration;
 pub mod page;
 pub mod scope;

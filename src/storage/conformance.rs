@@ -370,7 +370,7 @@ pub async fn create_never_overwrites(storage: Arc<dyn Storage>) {
     let (a, b) = (account(), account());
     let original = record(&a, t0());
     storage
-        .insert(&original, &created(&original))
+        .insert(&original, (&created(&original)).into())
         .await
         .expect("insert");
 
@@ -380,7 +380,7 @@ pub async fn create_never_overwrites(storage: Arc<dyn Storage>) {
         twin.id = original.id.clone();
         twin.name = "Impostor".into();
         expect_err(
-            storage.insert(&twin, &created(&twin)).await,
+            storage.insert(&twin, (&created(&twin)).into()).await,
             StorageError::AlreadyExists,
             "insert of an integration id already stored",
         );
@@ -412,7 +412,7 @@ pub async fn create_never_overwrites(storage: Arc<dyn Storage>) {
     };
     for refused in [&reuses_current, &reuses_previous] {
         expect_err(
-            storage.insert(refused, &created(refused)).await,
+            storage.insert(refused, (&created(refused)).into()).await,
             StorageError::AlreadyExists,
             "insert of a token id already stored",
         );
@@ -462,11 +462,11 @@ pub async fn stale_versions_conflict_and_write_nothing(storage: Arc<dyn Storage>
     let storage = &*storage;
     let a = account();
     let v1 = record(&a, t0());
-    storage.insert(&v1, &created(&v1)).await.expect("insert");
+    storage.insert(&v1, (&created(&v1)).into()).await.expect("insert");
     let at = t0() + Duration::MINUTE;
     let v2 = edited(&v1, "second", at);
     let v2_event = event(&v2, AuditAction::Updated, at);
-    storage.update(&v2, 1, &v2_event).await.expect("update");
+    storage.update(&v2, 1, (&v2_event).into()).await.expect("update");
 
     // A writer that read version 1 and rotates: stale.
     let stale = transitioned(&v1, rotation(RotationMode::ExpireNow, at), at);
@@ -478,19 +478,19 @@ pub async fn stale_versions_conflict_and_write_nothing(storage: Arc<dyn Storage>
         at,
     );
     expect_err(
-        storage.update(&stale, 1, &stale_event).await,
+        storage.update(&stale, 1, (&stale_event).into()).await,
         StorageError::Conflict,
         "update at a stale version",
     );
     // A version from the future is no better.
     expect_err(
-        storage.update(&stale, 3, &stale_event).await,
+        storage.update(&stale, 3, (&stale_event).into()).await,
         StorageError::Conflict,
         "update at a version not reached yet",
     );
     let delete_event = event(&v2, AuditAction::Deleted, at);
     expect_err(
-        storage.delete(&a, &v1.id, 1, &delete_event).await,
+        storage.delete(&a, &v1.id, 1, (&delete_event).into()).await,
         StorageError::Conflict,
         "delete at a stale version",
     );
@@ -532,7 +532,7 @@ pub async fn missing_records_are_not_found(storage: Arc<dyn Storage>) {
                 .update(
                     &update,
                     version,
-                    &event(&update, AuditAction::Updated, t0()),
+                    (&event(&update, AuditAction::Updated, t0())).into(),
                 )
                 .await,
             StorageError::NotFound,
@@ -544,7 +544,7 @@ pub async fn missing_records_are_not_found(storage: Arc<dyn Storage>) {
                     &a,
                     &never.id,
                     version,
-                    &event(&never, AuditAction::Deleted, t0()),
+                    (&event(&never, AuditAction::Deleted, t0())).into(),
                 )
                 .await,
             StorageError::NotFound,
@@ -560,24 +560,24 @@ pub async fn missing_records_are_not_found(storage: Arc<dyn Storage>) {
 
     let gone = record(&a, t0());
     storage
-        .insert(&gone, &created(&gone))
+        .insert(&gone, (&created(&gone)).into())
         .await
         .expect("insert");
     let deleted = event(&gone, AuditAction::Deleted, t0());
     storage
-        .delete(&a, &gone.id, 1, &deleted)
+        .delete(&a, &gone.id, 1, (&deleted).into())
         .await
         .expect("delete");
     let late = edited(&gone, "late", t0());
     expect_err(
         storage
-            .update(&late, 1, &event(&late, AuditAction::Updated, t0()))
+            .update(&late, 1, (&event(&late, AuditAction::Updated, t0())).into())
             .await,
         StorageError::NotFound,
         "update of a deleted integration",
     );
     expect_err(
-        storage.delete(&a, &gone.id, 1, &deleted).await,
+        storage.delete(&a, &gone.id, 1, (&deleted).into()).await,
         StorageError::NotFound,
         "delete of a deleted integration",
     );
@@ -610,7 +610,7 @@ pub async fn other_accounts_records_are_absent(storage: Arc<dyn Storage>) {
     let (a, b) = (account(), account());
     let theirs = record(&a, t0());
     storage
-        .insert(&theirs, &created(&theirs))
+        .insert(&theirs, (&created(&theirs)).into())
         .await
         .expect("insert");
 
@@ -630,7 +630,7 @@ pub async fn other_accounts_records_are_absent(storage: Arc<dyn Storage>) {
                 .update(
                     &hijack,
                     version,
-                    &event(&hijack, AuditAction::Updated, t0()),
+                    (&event(&hijack, AuditAction::Updated, t0())).into(),
                 )
                 .await,
             StorageError::NotFound,
@@ -642,7 +642,7 @@ pub async fn other_accounts_records_are_absent(storage: Arc<dyn Storage>) {
                     &b,
                     &theirs.id,
                     version,
-                    &event(&hijack, AuditAction::Deleted, t0()),
+                    (&event(&hijack, AuditAction::Deleted, t0())).into(),
                 )
                 .await,
             StorageError::NotFound,
@@ -703,7 +703,7 @@ pub async fn concurrent_compare_and_swap_loses_no_update(storage: Arc<dyn Storag
     let a = account();
     let counter = record(&a, t0());
     storage
-        .insert(&counter, &created(&counter))
+        .insert(&counter, (&created(&counter)).into())
         .await
         .expect("insert");
 
@@ -722,7 +722,7 @@ pub async fn concurrent_compare_and_swap_loses_no_update(storage: Arc<dyn Storag
                         };
                         let next = edited(&read, &(count + 1).to_string(), t0());
                         let note = event(&next, AuditAction::Updated, t0());
-                        match storage.update(&next, read.version, &note).await {
+                        match storage.update(&next, read.version, (&note).into()).await {
                             Ok(()) => break,
                             Err(StorageError::Conflict) => conflicts += 1,
                             Err(other) => panic!("a racing update failed: {other:?}"),
@@ -776,7 +776,7 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
     let mut expected: Vec<AuditEvent> = Vec::new();
 
     let v1 = record(&a, t0());
-    storage.insert(&v1, &created(&v1)).await.expect("insert");
+    storage.insert(&v1, (&created(&v1)).into()).await.expect("insert");
     expected.push(created(&v1));
     assert_eq!(log(storage, &a).await, expected, "after insert");
 
@@ -784,7 +784,7 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
     let mut twin = record(&a, t0());
     twin.id = v1.id.clone();
     expect_err(
-        storage.insert(&twin, &created(&twin)).await,
+        storage.insert(&twin, (&created(&twin)).into()).await,
         StorageError::AlreadyExists,
         "insert of an id already stored",
     );
@@ -794,7 +794,7 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
     let at = t0() + Duration::SECOND;
     let v2 = edited(&v1, "two", at);
     let v2_event = event(&v2, AuditAction::Updated, at);
-    storage.update(&v2, 1, &v2_event).await.expect("update");
+    storage.update(&v2, 1, (&v2_event).into()).await.expect("update");
     expected.push(v2_event);
     let v3 = transitioned(&v2, rotation(RotationMode::ExpireLater, at), at);
     let v3_event = event(
@@ -804,7 +804,7 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
         },
         at,
     );
-    storage.update(&v3, 2, &v3_event).await.expect("rotate");
+    storage.update(&v3, 2, (&v3_event).into()).await.expect("rotate");
     expected.push(v3_event);
     let mut newest_first = expected.clone();
     newest_first.reverse();
@@ -814,14 +814,14 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
     let stale = edited(&v1, "stale", at);
     expect_err(
         storage
-            .update(&stale, 1, &event(&stale, AuditAction::Updated, at))
+            .update(&stale, 1, (&event(&stale, AuditAction::Updated, at)).into())
             .await,
         StorageError::Conflict,
         "update at a stale version",
     );
     expect_err(
         storage
-            .delete(&a, &fresh_id(), 1, &event(&v1, AuditAction::Deleted, at))
+            .delete(&a, &fresh_id(), 1, (&event(&v1, AuditAction::Deleted, at)).into())
             .await,
         StorageError::NotFound,
         "delete of an integration never stored",
@@ -842,7 +842,7 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
         at: later,
     };
     storage
-        .set_permission(&a, &bob, Permission::Allow, &permission_event)
+        .set_permission(&a, &bob, Permission::Allow, (&permission_event).into())
         .await
         .expect("set_permission");
     expected.push(permission_event);
@@ -852,13 +852,13 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
         ..expected[expected.len() - 1].clone()
     };
     storage
-        .set_feature_enabled(&a, false, &switch_event)
+        .set_feature_enabled(&a, false, (&switch_event).into())
         .await
         .expect("set_feature_enabled");
     expected.push(switch_event);
     let deleted = event(&v3, AuditAction::Deleted, later + Duration::MINUTE);
     storage
-        .delete(&a, &v3.id, 3, &deleted)
+        .delete(&a, &v3.id, 3, (&deleted).into())
         .await
         .expect("delete");
     expected.push(deleted);
@@ -874,7 +874,7 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
         ..expected[expected.len() - 3].clone()
     };
     storage
-        .set_permission(&a, &bob, Permission::Deny, &lagging)
+        .set_permission(&a, &bob, Permission::Deny, (&lagging).into())
         .await
         .expect("set_permission");
     expected.push(lagging);
@@ -911,7 +911,7 @@ pub async fn token_lookup_follows_the_credentials(storage: Arc<dyn Storage>) {
     let mut issued: Vec<TokenId> = Vec::new();
     let mut current = record(&a, t0());
     storage
-        .insert(&current, &created(&current))
+        .insert(&current, (&created(&current)).into())
         .await
         .expect("insert");
     issued.push(current.credentials.current().id);
@@ -948,7 +948,7 @@ pub async fn token_lookup_follows_the_credentials(storage: Arc<dyn Storage>) {
         let at = t0() + Duration::minutes(n as i64 + 1);
         let next = transitioned(&current, transition, at);
         storage
-            .update(&next, current.version, &event(&next, action.clone(), at))
+            .update(&next, current.version, (&event(&next, action.clone(), at)).into())
             .await
             .expect("update");
         current = next;
@@ -973,7 +973,7 @@ pub async fn token_lookup_follows_the_credentials(storage: Arc<dyn Storage>) {
             &a,
             &current.id,
             current.version,
-            &event(&current, AuditAction::Deleted, t0()),
+            (&event(&current, AuditAction::Deleted, t0())).into(),
         )
         .await
         .expect("delete");
@@ -1003,7 +1003,7 @@ pub async fn a_token_id_held_by_another_integration_is_refused(storage: Arc<dyn 
     let holder = record(&a, t0());
     let other = record(&a, t0());
     for r in [&holder, &other] {
-        storage.insert(r, &created(r)).await.expect("insert");
+        storage.insert(r, (&created(r)).into()).await.expect("insert");
     }
     let taken = *holder.credentials.current();
     let grab = transitioned(
@@ -1023,13 +1023,13 @@ pub async fn a_token_id_held_by_another_integration_is_refused(storage: Arc<dyn 
             .update(
                 &grab,
                 1,
-                &event(
+                (&event(
                     &grab,
                     AuditAction::Rotated {
                         mode: RotationMode::ExpireLater,
                     },
                     t0(),
-                ),
+                )).into(),
             )
             .await,
         StorageError::AlreadyExists,
@@ -1074,7 +1074,7 @@ pub async fn listings_are_per_account_oldest_first(storage: Arc<dyn Storage>) {
         record(&a, t0() - Duration::days(400)),
     ];
     for r in &records {
-        storage.insert(r, &created(r)).await.expect("insert");
+        storage.insert(r, (&created(r)).into()).await.expect("insert");
     }
     let ids = |account: &AccountId| {
         let mut ids: Vec<_> = records
@@ -1093,7 +1093,7 @@ pub async fn listings_are_per_account_oldest_first(storage: Arc<dyn Storage>) {
 
     let gone = &records[3];
     storage
-        .delete(&a, &gone.id, 1, &event(gone, AuditAction::Deleted, t0()))
+        .delete(&a, &gone.id, 1, (&event(gone, AuditAction::Deleted, t0())).into())
         .await
         .expect("delete");
     let mut remaining = ids(&a);
@@ -1149,7 +1149,7 @@ pub async fn access_settings_round_trip_with_defaults(storage: Arc<dyn Storage>)
             permission,
         };
         storage
-            .set_permission(&a, &bob, permission, &note(&a, action))
+            .set_permission(&a, &bob, permission, (&note(&a, action)).into())
             .await
             .expect("set_permission");
         assert_eq!(access(&a, &bob).await, settings(true, permission));
@@ -1167,7 +1167,7 @@ pub async fn access_settings_round_trip_with_defaults(storage: Arc<dyn Storage>)
     for enabled in [false, true, false] {
         let action = AuditAction::FeatureSwitched { enabled };
         storage
-            .set_feature_enabled(&a, enabled, &note(&a, action))
+            .set_feature_enabled(&a, enabled, (&note(&a, action)).into())
             .await
             .expect("set_feature_enabled");
         assert_eq!(access(&a, &bob).await, settings(enabled, Permission::Deny));
@@ -1217,7 +1217,7 @@ pub async fn records_round_trip_exactly(storage: Arc<dyn Storage>) {
     rotating.scopes = StoredScopes::default();
 
     for r in [&plain, &rotating] {
-        storage.insert(r, &created(r)).await.expect("insert");
+        storage.insert(r, (&created(r)).into()).await.expect("insert");
         assert_same(&stored(storage, r).await, r, "get");
         for id in r.credentials.token_ids() {
             let found = lookup(storage, &id).await.expect("find_by_token");
@@ -1270,7 +1270,7 @@ pub async fn timestamps_round_trip_to_the_microsecond(storage: Arc<dyn Storage>)
             previous_expires_at: expires,
         };
         let e = event(&r, AuditAction::Created, at);
-        storage.insert(&r, &e).await.expect("insert");
+        storage.insert(&r, (&e).into()).await.expect("insert");
         let back = stored(storage, &r).await;
         assert_same(&back, &r, "timestamps of a record");
         assert_eq!(back.created_at.unix_timestamp_nanos() % 1_000, 0);
@@ -1372,7 +1372,7 @@ fn numbered(
 async fn append(storage: &dyn Storage, event: &AuditEvent) {
     let enabled = matches!(event.action, AuditAction::FeatureSwitched { enabled: true });
     storage
-        .set_feature_enabled(&event.account, enabled, event)
+        .set_feature_enabled(&event.account, enabled, (event).into())
         .await
         .expect("set_feature_enabled");
 }
@@ -1403,7 +1403,7 @@ pub async fn integration_pages_follow_the_listing(storage: Arc<dyn Storage>) {
     ];
     for (n, at) in times.iter().enumerate() {
         let r = record(if n == 4 { &b } else { &a }, *at);
-        storage.insert(&r, &created(&r)).await.expect("insert");
+        storage.insert(&r, (&created(&r)).into()).await.expect("insert");
     }
     let listed = storage.list(&a).await.expect("list");
     assert_eq!(listed.len(), 6);
@@ -1487,7 +1487,7 @@ pub async fn audit_pages_follow_the_log(storage: Arc<dyn Storage>) {
     let (a, b) = (account(), account());
     let (first, second) = (record(&a, t0()), record(&a, t0()));
     for r in [&first, &second] {
-        storage.insert(r, &created(r)).await.expect("insert");
+        storage.insert(r, (&created(r)).into()).await.expect("insert");
     }
     // Runs of events at one instant, some longer than a page, interleaved between the two
     // integrations and the account, with a clock that goes back once.
@@ -1510,7 +1510,7 @@ pub async fn audit_pages_follow_the_log(storage: Arc<dyn Storage>) {
             &a,
             &second.id,
             1,
-            &event(&second, AuditAction::Deleted, t0()),
+            (&event(&second, AuditAction::Deleted, t0())).into(),
         )
         .await
         .expect("delete");
@@ -1585,7 +1585,7 @@ pub async fn pages_neither_repeat_nor_skip_under_concurrent_writes(storage: Arc<
     let mut existing = Vec::new();
     for n in 0..EXISTING {
         let r = record(&a, t0() + Duration::seconds((n / 4) as i64));
-        storage.insert(&r, &created(&r)).await.expect("insert");
+        storage.insert(&r, (&created(&r)).into()).await.expect("insert");
         existing.push(r);
     }
     for n in 0..EXISTING {
@@ -1608,7 +1608,7 @@ pub async fn pages_neither_repeat_nor_skip_under_concurrent_writes(storage: Arc<
                     let at = t0() + Duration::seconds((n % 13) as i64);
                     append(&*storage, &numbered(&a, 10_000 * (w + 1) + n, None, at)).await;
                     let r = record(&a, at);
-                    storage.insert(&r, &created(&r)).await.expect("insert");
+                    storage.insert(&r, (&created(&r)).into()).await.expect("insert");
                     n += 1;
                     tokio::task::yield_now().await;
                 }
@@ -1645,7 +1645,7 @@ pub async fn pages_neither_repeat_nor_skip_under_concurrent_writes(storage: Arc<
         let behind = record(&a, at + Duration::microseconds(1));
         let before = record(&a, at - Duration::microseconds(1));
         for r in [&behind, &before] {
-            storage.insert(r, &created(r)).await.expect("insert");
+            storage.insert(r, (&created(r)).into()).await.expect("insert");
         }
         must_see.insert(behind.id.clone());
         // Edit one already read and one not yet read; delete one not yet read.
@@ -1656,7 +1656,7 @@ pub async fn pages_neither_repeat_nor_skip_under_concurrent_writes(storage: Arc<
                 .update(
                     &next,
                     now.version,
-                    &event(&next, AuditAction::Updated, t0()),
+                    (&event(&next, AuditAction::Updated, t0())).into(),
                 )
                 .await
                 .expect("update of a read record");
@@ -1672,7 +1672,7 @@ pub async fn pages_neither_repeat_nor_skip_under_concurrent_writes(storage: Arc<
                 .update(
                     &next,
                     now.version,
-                    &event(&next, AuditAction::Updated, t0()),
+                    (&event(&next, AuditAction::Updated, t0())).into(),
                 )
                 .await
                 .expect("update of an unread record");
@@ -1685,7 +1685,7 @@ pub async fn pages_neither_repeat_nor_skip_under_concurrent_writes(storage: Arc<
                     &a,
                     &r.id,
                     stored(&*storage, r).await.version,
-                    &event(r, AuditAction::Deleted, t0()),
+                    (&event(r, AuditAction::Deleted, t0())).into(),
                 )
                 .await
                 .expect("delete");
@@ -1815,7 +1815,7 @@ async fn replace(
         .update(
             &next,
             previous.version,
-            &event(&next, action, next.updated_at),
+            (&event(&next, action, next.updated_at)).into(),
         )
         .await
         .expect("update");
@@ -1837,7 +1837,7 @@ pub async fn last_used_keeps_the_latest_use_and_is_not_a_change(storage: Arc<dyn
     let storage = &*storage;
     let a = account();
     let r = record(&a, t0());
-    storage.insert(&r, &created(&r)).await.expect("insert");
+    storage.insert(&r, (&created(&r)).into()).await.expect("insert");
     let id = r.credentials.current().id;
     assert_eq!(last_used_of(storage, &r).await, [(id, None)], "never used");
     let events = log(storage, &a).await;
@@ -1882,7 +1882,7 @@ pub async fn last_used_keeps_the_latest_use_and_is_not_a_change(storage: Arc<dyn
         .update(
             &next,
             r.version,
-            &event(&next, AuditAction::Updated, at(10)),
+            (&event(&next, AuditAction::Updated, at(10))).into(),
         )
         .await
         .expect("update at the version read before the uses");
@@ -1909,7 +1909,7 @@ pub async fn last_used_follows_the_tokens(storage: Arc<dyn Storage>) {
     let a = account();
     let at = |minutes: i64| t0() + Duration::minutes(minutes);
     let r = record(&a, t0());
-    storage.insert(&r, &created(&r)).await.expect("insert");
+    storage.insert(&r, (&created(&r)).into()).await.expect("insert");
     let first = r.credentials.current().id;
     storage
         .record_last_used(&[used(first, at(1))])
@@ -2009,7 +2009,7 @@ pub async fn last_used_follows_the_tokens(storage: Arc<dyn Storage>) {
             &a,
             &r.id,
             r.version,
-            &event(&r, AuditAction::Deleted, at(12)),
+            (&event(&r, AuditAction::Deleted, at(12))).into(),
         )
         .await
         .expect("delete");

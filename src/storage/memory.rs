@@ -1,16 +1,18 @@
 //! The embedded default: everything in this process's memory.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
 use super::{
-    AccessSettings, AuditEvent, AuditLogQuery, Cursor, IntegrationRecord, LastUse, LastUsedTimes,
-    Page, PageRequest, Storage, StorageError, TokenLookup, paging,
+    AccessSettings, AuditEvent, AuditLogQuery, Change, Cursor, IdempotencyKey, IdempotencyRecord,
+    IntegrationRecord, LastUse, LastUsedTimes, Page, PageRequest, Storage, StorageError,
+    TokenLookup, paging,
 };
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+use time::OffsetDateTime;
 use crate::verify::TokenEntry;
 
 /// Storage in this process's memory: the embedded default, for tests, examples and
@@ -87,9 +89,53 @@ struct Tables {
     /// When each live token was last used (tokens never used have no entry), apart from
     /// the records: recording a use replaces no record.
     last_used: HashMap<TokenId, time::OffsetDateTime>,
+    /// The records of changes made under an idempotency key.
+    once: HashMap<OnceKey, IdempotencyRecord>,
+    /// The same keys by the time of their change (then an order of writing), so that the
+    /// oldest are removed first without a scan.
+    once_by_time: BTreeMap<(OffsetDateTime, u64), OnceKey>,
+    /// The order of writing of the next idempotency record.
+    once_written: u64,
+}
+
+/// An idempotency key with its owner.
+type OnceKey = (AccountId, UserId, IdempotencyKey);
+
+fn once_key(record: &IdempotencyRecord) -> OnceKey {
+    (
+        record.account.clone(),
+        record.user.clone(),
+        record.key.clone(),
+    )
 }
 
 impl Tables {
+    /// Fails if the change's idempotency key is stored already. Writers call it before
+    /// they change anything.
+    fn check_once(&self, change: Change<'_>) -> Result<(), StorageError> {
+        match change.once {
+            Some(once) if self.once.contains_key(&once_key(once)) => {
+                Err(StorageError::AlreadyExists)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Stores the change's audit event in `account` and its idempotency record, if any.
+    fn record(&mut self, account: &AccountId, change: Change<'_>) {
+        self.accounts
+            .entry(account.clone())
+            .or_default()
+            .record(change.event);
+        if let Some(once) = change.once {
+            let key = once_key(once);
+            self.once_written += 1;
+            self.once_by_time
+                .insert((once.at, self.once_written), key.clone());
+            self.once.insert(key, once.clone());
+        }
+    }
+
     /// `record` as read by `get` and `list`: with its tokens' last-used times.
     fn read(&self, record: &IntegrationRecord) -> IntegrationRecord {
         let mut read = record.clone();
@@ -210,9 +256,10 @@ impl Storage for MemoryStorage {
     async fn insert(
         &self,
         record: &IntegrationRecord,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError> {
         let mut tables = self.tables()?;
+        tables.check_once(change)?;
         let tokens = self.inner.tokens.pin();
         if tables.integrations.contains_key(&record.id)
             || record
@@ -224,7 +271,7 @@ impl Storage for MemoryStorage {
         }
         let account = tables.accounts.entry(record.account.clone()).or_default();
         account.integrations.insert(record.id.clone());
-        account.record(event);
+        tables.record(&record.account, change);
         let current = record.credentials.current().id;
         tables.integrations.insert(record.id.clone(), current);
         Self::index(&tokens, kept(record), None);
@@ -235,7 +282,7 @@ impl Storage for MemoryStorage {
         &self,
         record: &IntegrationRecord,
         expected_version: u64,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError> {
         let mut tables = self.tables()?;
         let tokens = self.inner.tokens.pin();
@@ -254,6 +301,7 @@ impl Storage for MemoryStorage {
         if taken {
             return Err(StorageError::AlreadyExists);
         }
+        tables.check_once(change)?;
         for id in old.credentials.token_ids() {
             if record.credentials.find(&id).is_none() {
                 tables.last_used.remove(&id);
@@ -261,9 +309,7 @@ impl Storage for MemoryStorage {
         }
         let current = record.credentials.current().id;
         tables.integrations.insert(record.id.clone(), current);
-        if let Some(account) = tables.accounts.get_mut(&old.account) {
-            account.record(event);
-        }
+        tables.record(&old.account, change);
         Self::index(&tokens, kept(record), Some(old));
         Ok(())
     }
@@ -273,21 +319,22 @@ impl Storage for MemoryStorage {
         account: &AccountId,
         id: &IntegrationId,
         expected_version: u64,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError> {
         let mut tables = self.tables()?;
         let tokens = self.inner.tokens.pin();
         let old = Self::expect(&tables, &tokens, account, id, expected_version)?;
+        tables.check_once(change)?;
         let token_ids: Vec<TokenId> = old.credentials.token_ids().collect();
         tables.integrations.remove(id);
         for token_id in &token_ids {
             tokens.remove(token_id);
             tables.last_used.remove(token_id);
         }
-        if let Some(account) = tables.accounts.get_mut(account) {
-            account.integrations.remove(id);
-            account.record(event);
+        if let Some(stored) = tables.accounts.get_mut(account) {
+            stored.integrations.remove(id);
         }
+        tables.record(account, change);
         Ok(())
     }
 
@@ -345,12 +392,17 @@ impl Storage for MemoryStorage {
         account: &AccountId,
         user: &UserId,
         permission: Permission,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError> {
         let mut tables = self.tables()?;
-        let account = tables.accounts.entry(account.clone()).or_default();
-        account.permissions.insert(user.clone(), permission);
-        account.record(event);
+        tables.check_once(change)?;
+        tables
+            .accounts
+            .entry(account.clone())
+            .or_default()
+            .permissions
+            .insert(user.clone(), permission);
+        tables.record(account, change);
         Ok(())
     }
 
@@ -358,13 +410,51 @@ impl Storage for MemoryStorage {
         &self,
         account: &AccountId,
         enabled: bool,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError> {
         let mut tables = self.tables()?;
-        let account = tables.accounts.entry(account.clone()).or_default();
-        account.feature_enabled = Some(enabled);
-        account.record(event);
+        tables.check_once(change)?;
+        tables
+            .accounts
+            .entry(account.clone())
+            .or_default()
+            .feature_enabled = Some(enabled);
+        tables.record(account, change);
         Ok(())
+    }
+
+    async fn idempotency_record(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StorageError> {
+        let tables = self.tables()?;
+        Ok(tables
+            .once
+            .get(&(account.clone(), user.clone(), key.clone()))
+            .cloned())
+    }
+
+    async fn remove_idempotency_records(
+        &self,
+        made_before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        let mut tables = self.tables()?;
+        let mut removed = 0;
+        while removed < limit {
+            let Some(entry) = tables.once_by_time.first_entry() else {
+                break;
+            };
+            if entry.key().0 >= made_before {
+                break;
+            }
+            let key = entry.remove();
+            tables.once.remove(&key);
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {

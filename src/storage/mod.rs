@@ -62,6 +62,7 @@ use async_trait::async_trait;
 pub use crate::domain::access::AccessSettings;
 pub use crate::domain::audit::{AuditAction, AuditEvent};
 pub use crate::domain::credentials::{Credentials, TokenCredential};
+pub use crate::domain::idempotency::{Fingerprint, IdempotencyKey, IdempotencyRecord};
 pub use crate::domain::integration::{IntegrationRecord, LastUsedTimes};
 pub use crate::domain::scope::StoredScopes;
 pub use crate::error::StorageError;
@@ -92,6 +93,45 @@ use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 pub use crate::domain::page::{AuditLogQuery, Cursor, Page, PageRequest};
 use time::OffsetDateTime;
+
+/// What a write stores beside the state it changes, in the same transaction: the
+/// change's audit event and, when the call carried an [`IdempotencyKey`], the record of
+/// that key ([`IdempotencyRecord`]).
+///
+/// A backend must store both with the change or store nothing: a crash between the two
+/// can neither let the change run again under the same key nor lose its record. If a
+/// record of the same account, user and key is stored already, the write must fail with
+/// [`StorageError::AlreadyExists`] and write nothing (PostgreSQL: the key's row is
+/// inserted first in the transaction, under a unique key, so that of two writers racing
+/// with one key the second waits for the first and then fails).
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{AuditAction, AuditEvent, AccountId, UserId, storage::Change};
+/// let event = AuditEvent {
+///     account: AccountId::new("acct_1"),
+///     actor: UserId::new("u_admin"),
+///     integration: None,
+///     action: AuditAction::FeatureSwitched { enabled: true },
+///     at: time::OffsetDateTime::UNIX_EPOCH,
+/// };
+/// let change = Change::from(&event);
+/// assert!(change.once.is_none());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    /// The audit event of the change.
+    pub event: &'a AuditEvent,
+    /// The record of the idempotency key the change was made under, if any.
+    pub once: Option<&'a IdempotencyRecord>,
+}
+
+impl<'a> From<&'a AuditEvent> for Change<'a> {
+    fn from(event: &'a AuditEvent) -> Self {
+        Self { event, once: None }
+    }
+}
 
 /// One token's use, as the last-used batch writes it: the token id and when it was used.
 ///
@@ -268,20 +308,22 @@ impl Debug for TokenLookup<'_> {
 /// ```
 #[async_trait]
 pub trait Storage: Debug + Send + Sync + 'static {
-    /// Stores a new integration and its audit event, atomically.
+    /// Stores a new integration and its [`Change`] (audit event, idempotency record),
+    /// atomically.
     ///
     /// Must fail with [`StorageError::AlreadyExists`], writing nothing, if the
     /// integration id or any token id of `record.credentials` is already stored (in any
-    /// account). Never overwrites.
+    /// account), or if the change's idempotency key is (see [`Change`]). Never
+    /// overwrites.
     async fn insert(
         &self,
         record: &IntegrationRecord,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError>;
 
     /// Replaces the integration `record.id` of `record.account` with `record`, and
-    /// appends `event`, atomically, if and only if the stored version is
-    /// `expected_version`.
+    /// stores `change`, atomically, if and only if the stored version is
+    /// `expected_version` and the change's idempotency key is not stored yet.
     ///
     /// Must fail with [`StorageError::NotFound`] if no such integration exists in that
     /// account, and [`StorageError::Conflict`] if its version differs; either way nothing
@@ -293,11 +335,12 @@ pub trait Storage: Debug + Send + Sync + 'static {
         &self,
         record: &IntegrationRecord,
         expected_version: u64,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError>;
 
-    /// Deletes the integration and appends `event`, atomically, if and only if the stored
-    /// version is `expected_version`; none of its token ids is found afterwards.
+    /// Deletes the integration and stores `change`, atomically, if and only if the stored
+    /// version is `expected_version` (and the change's idempotency key is not stored
+    /// yet); none of its token ids is found afterwards.
     ///
     /// Errors as [`update`](Self::update).
     async fn delete(
@@ -305,7 +348,7 @@ pub trait Storage: Debug + Send + Sync + 'static {
         account: &AccountId,
         id: &IntegrationId,
         expected_version: u64,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError>;
 
     /// The integration `id` of `account`, if it exists in that account.
@@ -333,28 +376,49 @@ pub trait Storage: Debug + Send + Sync + 'static {
         user: &UserId,
     ) -> Result<AccessSettings, StorageError>;
 
-    /// Sets a user's permission and appends `event`, atomically. A plain set: the value
-    /// does not depend on the one before, so concurrent sets need no version.
+    /// Sets a user's permission and stores `change`, atomically. A plain set: the value
+    /// does not depend on the one before, so concurrent sets need no version. Fails
+    /// with [`StorageError::AlreadyExists`], writing nothing, if the change's
+    /// idempotency key is stored already.
     async fn set_permission(
         &self,
         account: &AccountId,
         user: &UserId,
         permission: Permission,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError>;
 
-    /// Sets the account's feature switch and appends `event`, atomically. A plain set,
+    /// Sets the account's feature switch and stores `change`, atomically. A plain set,
     /// as [`set_permission`](Self::set_permission).
     async fn set_feature_enabled(
         &self,
         account: &AccountId,
         enabled: bool,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError>;
 
     /// The account's audit events, newest first (events of the same instant: the one
     /// written last first).
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError>;
+
+    /// The record of the change that `user` of `account` made under `key`, if one is
+    /// stored (see [`Change::once`]).
+    async fn idempotency_record(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StorageError>;
+
+    /// Removes at most `limit` idempotency records made before `made_before` (any
+    /// account), and says how many it removed: the service calls it in bounded batches
+    /// from its background work, so that one call never holds the storage for long and
+    /// the records never grow without bound.
+    async fn remove_idempotency_records(
+        &self,
+        made_before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError>;
 
     /// One page of [`list`](Self::list): at most `page.page_size()` integrations of
     /// `account`, oldest first, those whose (creation time, id) sorts strictly after the
@@ -487,18 +551,18 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     async fn insert(
         &self,
         record: &IntegrationRecord,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError> {
-        (**self).insert(record, event).await
+        (**self).insert(record, change).await
     }
 
     async fn update(
         &self,
         record: &IntegrationRecord,
         expected_version: u64,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError> {
-        (**self).update(record, expected_version, event).await
+        (**self).update(record, expected_version, change).await
     }
 
     async fn delete(
@@ -506,9 +570,9 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         account: &AccountId,
         id: &IntegrationId,
         expected_version: u64,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError> {
-        (**self).delete(account, id, expected_version, event).await
+        (**self).delete(account, id, expected_version, change).await
     }
 
     async fn get(
@@ -540,10 +604,10 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         account: &AccountId,
         user: &UserId,
         permission: Permission,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError> {
         (**self)
-            .set_permission(account, user, permission, event)
+            .set_permission(account, user, permission, change)
             .await
     }
 
@@ -551,13 +615,32 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         &self,
         account: &AccountId,
         enabled: bool,
-        event: &AuditEvent,
+        change: Change<'_>,
     ) -> Result<(), StorageError> {
-        (**self).set_feature_enabled(account, enabled, event).await
+        (**self).set_feature_enabled(account, enabled, change).await
     }
 
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
         (**self).audit_log(account).await
+    }
+
+    async fn idempotency_record(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StorageError> {
+        (**self).idempotency_record(account, user, key).await
+    }
+
+    async fn remove_idempotency_records(
+        &self,
+        made_before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        (**self)
+            .remove_idempotency_records(made_before, limit)
+            .await
     }
 
     async fn list_page(

@@ -17,8 +17,8 @@ use sqlx::{AssertSqlSafe, SqlSafeStr};
 use time::OffsetDateTime;
 
 use super::{
-    AccessSettings, AuditAction, AuditEvent, Credentials, IntegrationRecord, LastUsedTimes,
-    StorageError, TokenCredential,
+    AccessSettings, AuditAction, AuditEvent, Credentials, Fingerprint, IdempotencyKey,
+    IdempotencyRecord, IntegrationRecord, LastUsedTimes, StorageError, TokenCredential,
 };
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
@@ -181,7 +181,9 @@ pub(crate) fn version(version: u64) -> Result<i64, StorageError> {
     })
 }
 
-/// A row of `pi_integrations` as read, timestamps already decoded.
+/// A row of `pi_integrations` as read, timestamps already decoded; also, as JSON, the
+/// integration an idempotency record keeps (`pi_idempotency_keys.integration`).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct IntegrationRow {
     pub(crate) id: String,
     pub(crate) account: String,
@@ -190,18 +192,97 @@ pub(crate) struct IntegrationRow {
     pub(crate) scopes: String,
     pub(crate) current_token_id: String,
     pub(crate) current_token_hash: Vec<u8>,
+    #[serde(with = "time::serde::rfc3339")]
     pub(crate) current_issued_at: OffsetDateTime,
     pub(crate) previous_token_id: Option<String>,
     pub(crate) previous_token_hash: Option<Vec<u8>>,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub(crate) previous_issued_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub(crate) previous_expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
     pub(crate) created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub(crate) updated_at: OffsetDateTime,
     pub(crate) version: i64,
     /// When the current token was last used (its row in `pi_tokens`).
+    #[serde(skip)]
     pub(crate) current_last_used_at: Option<OffsetDateTime>,
     /// When the previous token was last used.
+    #[serde(skip)]
     pub(crate) previous_last_used_at: Option<OffsetDateTime>,
+}
+
+/// The JSON an idempotency record keeps its integration as (without last-used times).
+pub(crate) fn integration_json(record: &IntegrationRecord) -> Result<String, StorageError> {
+    let c = IntegrationColumns::of(record)?;
+    let previous = c.previous.as_ref();
+    let row = IntegrationRow {
+        id: c.id.to_owned(),
+        account: c.account.to_owned(),
+        name: c.name.to_owned(),
+        description: c.description.to_owned(),
+        scopes: c.scopes.clone(),
+        current_token_id: c.current.id.to_owned(),
+        current_token_hash: c.current.hash.to_vec(),
+        current_issued_at: c.current.issued_at,
+        previous_token_id: previous.map(|(p, _)| p.id.to_owned()),
+        previous_token_hash: previous.map(|(p, _)| p.hash.to_vec()),
+        previous_issued_at: previous.map(|(p, _)| p.issued_at),
+        previous_expires_at: previous.map(|(_, at)| *at),
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        version: c.version,
+        current_last_used_at: None,
+        previous_last_used_at: None,
+    };
+    serde_json::to_string(&row).map_err(StorageError::backend)
+}
+
+/// An idempotency record's integration, from its JSON.
+pub(crate) fn integration_of_json(json: &str) -> Result<IntegrationRecord, StorageError> {
+    serde_json::from_str::<IntegrationRow>(json)
+        .map_err(|_| corrupt("an idempotency record's integration"))?
+        .into_record()
+}
+
+/// A row of `pi_idempotency_keys` as read, the timestamp already decoded.
+pub(crate) struct IdempotencyRow {
+    pub(crate) fingerprint: Vec<u8>,
+    pub(crate) action: String,
+    pub(crate) integration: Option<String>,
+    pub(crate) at: OffsetDateTime,
+}
+
+impl IdempotencyRow {
+    /// The record of `key` of `user` in `account`, if every value is one a record could
+    /// have written.
+    pub(crate) fn into_record(
+        self,
+        account: &AccountId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<IdempotencyRecord, StorageError> {
+        let fingerprint: [u8; 32] = self
+            .fingerprint
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt("a fingerprint that is not 32 bytes long"))?;
+        Ok(IdempotencyRecord {
+            account: account.clone(),
+            user: user.clone(),
+            key: key.clone(),
+            fingerprint: Fingerprint::from_bytes(fingerprint),
+            action: serde_json::from_str(&self.action)
+                .map_err(|_| corrupt("an idempotency record's action"))?,
+            integration: self
+                .integration
+                .as_deref()
+                .map(integration_of_json)
+                .transpose()?,
+            at: self.at,
+        })
+    }
 }
 
 impl IntegrationRow {
@@ -389,6 +470,24 @@ pub(crate) fn last_uses(uses: &[super::LastUse]) -> Vec<super::LastUse> {
         .map(|(token_id, at)| super::LastUse { token_id, at })
         .collect()
 }
+
+/// The record of a change made under an idempotency key: fails on the primary key if
+/// the key is stored (or being stored by a transaction not yet committed, which it waits
+/// for).
+pub(crate) const INSERT_IDEMPOTENCY_KEY: &str = "\
+    INSERT INTO pi_idempotency_keys (account, user_id, key, fingerprint, action, integration, at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// The record of a key.
+pub(crate) const SELECT_IDEMPOTENCY_KEY: &str = "\
+    SELECT fingerprint, action, integration, at FROM pi_idempotency_keys \
+    WHERE account = $1 AND user_id = $2 AND key = $3";
+
+/// Removes at most `$2` records older than `$1`, the oldest first, through the index on
+/// `at`.
+pub(crate) const REMOVE_IDEMPOTENCY_KEYS: &str = "\
+    DELETE FROM pi_idempotency_keys WHERE (account, user_id, key) IN \
+    (SELECT account, user_id, key FROM pi_idempotency_keys WHERE at < $1 ORDER BY at LIMIT $2)";
 
 /// An audit event.
 pub(crate) const INSERT_AUDIT_EVENT: &str = "\
@@ -583,12 +682,15 @@ macro_rules! impl_storage {
             use $crate::domain::access::Permission;
             use $crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
             use $crate::storage::sql::{
-                self, AuditRow, IntegrationColumns, IntegrationRow, backend, write_error,
+                self, AuditRow, IdempotencyRow, IntegrationColumns, IntegrationRow, backend,
+                write_error,
             };
             use $crate::storage::{
-                AccessSettings, AuditEvent, AuditLogQuery, Cursor, IntegrationRecord, Page,
-                PageRequest, Storage, StorageError, TokenLookup, paging,
+                AccessSettings, AuditEvent, AuditLogQuery, Change, Cursor, IdempotencyKey,
+                IdempotencyRecord, IntegrationRecord, Page, PageRequest, Storage, StorageError,
+                TokenLookup, paging,
             };
+            use time::OffsetDateTime;
 
             type Tx = Transaction<'static, $db>;
             type DbRow = <$db as Database>::Row;
@@ -685,6 +787,31 @@ macro_rules! impl_storage {
                 Ok(())
             }
 
+            /// Begins a write's transaction and, first of all, stores the change's
+            /// idempotency record, if any: a key already stored (or being stored by a
+            /// transaction not yet committed, which this one then waits for) fails the
+            /// write with `AlreadyExists` before it changes anything.
+            async fn begin_change(
+                storage: &$backend,
+                change: Change<'_>,
+            ) -> Result<Tx, StorageError> {
+                let mut tx = storage.begin().await?;
+                if let Some(once) = change.once {
+                    sqlx::query(sql::INSERT_IDEMPOTENCY_KEY)
+                        .bind(once.account.as_str())
+                        .bind(once.user.as_str())
+                        .bind(once.key.as_str())
+                        .bind(once.fingerprint.as_bytes().as_slice())
+                        .bind(sql::action_json(&once.action)?)
+                        .bind(once.integration.as_ref().map(sql::integration_json).transpose()?)
+                        .bind($backend::encode_time(once.at)?)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(write_error)?;
+                }
+                Ok(tx)
+            }
+
             /// Appends the change's audit event and commits: both land, or neither does.
             async fn commit_with(mut tx: Tx, event: &AuditEvent) -> Result<(), StorageError> {
                 sqlx::query(sql::INSERT_AUDIT_EVENT)
@@ -720,27 +847,27 @@ macro_rules! impl_storage {
                 async fn insert(
                     &self,
                     record: &IntegrationRecord,
-                    event: &AuditEvent,
+                    change: Change<'_>,
                 ) -> Result<(), StorageError> {
                     let c = IntegrationColumns::of(record)?;
-                    let mut tx = self.begin().await?;
+                    let mut tx = begin_change(self, change).await?;
                     bind_record(sqlx::query(sql::INSERT_INTEGRATION), &c)?
                         .execute(&mut *tx)
                         .await
                         .map_err(write_error)?;
                     index_tokens(&mut tx, &c).await?;
-                    commit_with(tx, event).await
+                    commit_with(tx, change.event).await
                 }
 
                 async fn update(
                     &self,
                     record: &IntegrationRecord,
                     expected_version: u64,
-                    event: &AuditEvent,
+                    change: Change<'_>,
                 ) -> Result<(), StorageError> {
                     let c = IntegrationColumns::of(record)?;
                     let expected = sql::version(expected_version)?;
-                    let mut tx = self.begin().await?;
+                    let mut tx = begin_change(self, change).await?;
                     let changed = bind_record(sqlx::query(sql::UPDATE_INTEGRATION), &c)?
                         .bind(expected)
                         .execute(&mut *tx)
@@ -766,7 +893,7 @@ macro_rules! impl_storage {
                             .await
                             .map_err(write_error)?;
                     }
-                    commit_with(tx, event).await
+                    commit_with(tx, change.event).await
                 }
 
                 async fn delete(
@@ -774,10 +901,10 @@ macro_rules! impl_storage {
                     account: &AccountId,
                     id: &IntegrationId,
                     expected_version: u64,
-                    event: &AuditEvent,
+                    change: Change<'_>,
                 ) -> Result<(), StorageError> {
                     let expected = sql::version(expected_version)?;
-                    let mut tx = self.begin().await?;
+                    let mut tx = begin_change(self, change).await?;
                     let changed = sqlx::query(sql::DELETE_INTEGRATION)
                         .bind(id.as_str())
                         .bind(account.as_str())
@@ -790,7 +917,7 @@ macro_rules! impl_storage {
                         return Err(missed(&mut tx, account.as_str(), id.as_str()).await);
                     }
                     $backend::delete_token_rows(&mut tx, id.as_str()).await?;
-                    commit_with(tx, event).await
+                    commit_with(tx, change.event).await
                 }
 
                 async fn get(
@@ -853,9 +980,9 @@ macro_rules! impl_storage {
                     account: &AccountId,
                     user: &UserId,
                     permission: Permission,
-                    event: &AuditEvent,
+                    change: Change<'_>,
                 ) -> Result<(), StorageError> {
-                    let mut tx = self.begin().await?;
+                    let mut tx = begin_change(self, change).await?;
                     sqlx::query(sql::UPSERT_PERMISSION)
                         .bind(account.as_str())
                         .bind(user.as_str())
@@ -863,23 +990,64 @@ macro_rules! impl_storage {
                         .execute(&mut *tx)
                         .await
                         .map_err(backend)?;
-                    commit_with(tx, event).await
+                    commit_with(tx, change.event).await
                 }
 
                 async fn set_feature_enabled(
                     &self,
                     account: &AccountId,
                     enabled: bool,
-                    event: &AuditEvent,
+                    change: Change<'_>,
                 ) -> Result<(), StorageError> {
-                    let mut tx = self.begin().await?;
+                    let mut tx = begin_change(self, change).await?;
                     sqlx::query(sql::UPSERT_FEATURE_ENABLED)
                         .bind(account.as_str())
                         .bind(enabled)
                         .execute(&mut *tx)
                         .await
                         .map_err(backend)?;
-                    commit_with(tx, event).await
+                    commit_with(tx, change.event).await
+                }
+
+                async fn idempotency_record(
+                    &self,
+                    account: &AccountId,
+                    user: &UserId,
+                    key: &IdempotencyKey,
+                ) -> Result<Option<IdempotencyRecord>, StorageError> {
+                    let row = sqlx::query(sql::SELECT_IDEMPOTENCY_KEY)
+                        .bind(account.as_str())
+                        .bind(user.as_str())
+                        .bind(key.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                    let Some(row) = row else {
+                        return Ok(None);
+                    };
+                    IdempotencyRow {
+                        fingerprint: row.try_get("fingerprint").map_err(backend)?,
+                        action: row.try_get("action").map_err(backend)?,
+                        integration: row.try_get("integration").map_err(backend)?,
+                        at: $backend::decode_time(row.try_get("at").map_err(backend)?)?,
+                    }
+                    .into_record(account, user, key)
+                    .map(Some)
+                }
+
+                async fn remove_idempotency_records(
+                    &self,
+                    made_before: OffsetDateTime,
+                    limit: usize,
+                ) -> Result<usize, StorageError> {
+                    let removed = sqlx::query(sql::REMOVE_IDEMPOTENCY_KEYS)
+                        .bind($backend::encode_time(made_before)?)
+                        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(backend)?
+                        .rows_affected();
+                    Ok(usize::try_from(removed).unwrap_or(usize::MAX))
                 }
 
                 async fn audit_log(

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use private_integrations::storage::{
-    AccessSettings, AuditEvent, ChangeListener, IntegrationRecord, LastUse, Storage, StorageError,
-    TokenLookup, Watch,
+    AccessSettings, AuditEvent, Change, ChangeListener, IdempotencyKey, IdempotencyRecord,
+    IntegrationRecord, LastUse, Storage, StorageError, TokenLookup, Watch,
 };
 use private_integrations::{AccountId, IntegrationId, Permission, TokenId, UserId};
 use rand::rngs::StdRng;
@@ -38,6 +38,7 @@ pub enum Method {
     SetPermission,
     SetFeatureEnabled,
     AuditLog,
+    IdempotencyRecord,
     /// Runs in the background, at times tests do not control: not numbered, never faulted
     /// at random or by number, only by [`Faults::on_next`].
     RecordLastUsed,
@@ -379,7 +380,7 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     async fn insert(
         &self,
         record: &IntegrationRecord,
-        event: &AuditEvent,
+        event: Change<'_>,
     ) -> Result<(), StorageError> {
         self.run(Method::Insert, self.inner.insert(record, event))
             .await
@@ -389,7 +390,7 @@ impl<S: Storage> Storage for FaultyStorage<S> {
         &self,
         record: &IntegrationRecord,
         expected_version: u64,
-        event: &AuditEvent,
+        event: Change<'_>,
     ) -> Result<(), StorageError> {
         let call = self.inner.update(record, expected_version, event);
         self.run(Method::Update, call).await
@@ -400,7 +401,7 @@ impl<S: Storage> Storage for FaultyStorage<S> {
         account: &AccountId,
         id: &IntegrationId,
         expected_version: u64,
-        event: &AuditEvent,
+        event: Change<'_>,
     ) -> Result<(), StorageError> {
         let call = self.inner.delete(account, id, expected_version, event);
         self.run(Method::Delete, call).await
@@ -464,7 +465,7 @@ impl<S: Storage> Storage for FaultyStorage<S> {
         account: &AccountId,
         user: &UserId,
         permission: Permission,
-        event: &AuditEvent,
+        event: Change<'_>,
     ) -> Result<(), StorageError> {
         let call = self.inner.set_permission(account, user, permission, event);
         self.run(Method::SetPermission, call).await
@@ -474,7 +475,7 @@ impl<S: Storage> Storage for FaultyStorage<S> {
         &self,
         account: &AccountId,
         enabled: bool,
-        event: &AuditEvent,
+        event: Change<'_>,
     ) -> Result<(), StorageError> {
         let call = self.inner.set_feature_enabled(account, enabled, event);
         self.run(Method::SetFeatureEnabled, call).await
@@ -482,6 +483,27 @@ impl<S: Storage> Storage for FaultyStorage<S> {
 
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
         self.run(Method::AuditLog, self.inner.audit_log(account))
+            .await
+    }
+
+    async fn idempotency_record(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StorageError> {
+        let call = self.inner.idempotency_record(account, user, key);
+        self.run(Method::IdempotencyRecord, call).await
+    }
+
+    /// Background work at times tests do not control: never faulted.
+    async fn remove_idempotency_records(
+        &self,
+        made_before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        self.inner
+            .remove_idempotency_records(made_before, limit)
             .await
     }
 

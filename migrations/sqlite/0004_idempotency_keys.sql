@@ -1,0 +1,19 @@
+-- private-integrations, SQLite schema version 4: idempotency keys.
+--
+-- One row per change made under an `Idempotency-Key`, written in the change's own
+-- transaction: a change is made once per key. Rows older than the retention (24 hours
+-- at least) are removed in bounded batches by the service. No secret: the integration
+-- is kept as the change left it (token ids and SHA-256 digests), never a token.
+CREATE TABLE pi_idempotency_keys (
+    account     TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint BLOB NOT NULL,    -- SHA-256 of the request's operation and arguments
+    action      TEXT NOT NULL,    -- JSON of the AuditAction
+    integration TEXT,             -- JSON of the integration as the change left it
+    at          INTEGER NOT NULL, -- when the change was made, microseconds since the epoch
+    PRIMARY KEY (account, user_id, key)
+);
+
+-- Removal of the oldest rows, a batch at a time.
+CREATE INDEX pi_idempotency_keys_at ON pi_idempotency_keys (at);
