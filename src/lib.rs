@@ -89,10 +89,10 @@ mod cache;
 mod clock;
 pub mod domain;
 mod error;
+mod housekeeping;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
-mod housekeeping;
 mod last_used;
 mod once;
 mod service;

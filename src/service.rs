@@ -958,9 +958,14 @@ impl PrivateIntegrations {
         let grace = self.inner.grace_period;
         let transition = Transition::Rotate { mode, new, grace };
         let written = self
-            .write(actor, id, AuditAction::Rotated { mode }, now, call, |record| {
-                record.transition(transition, now)
-            })
+            .write(
+                actor,
+                id,
+                AuditAction::Rotated { mode },
+                now,
+                call,
+                |record| record.transition(transition, now),
+            )
             .await?;
         Ok(written.map(|integration| Rotated { integration, token }))
     }
@@ -1101,7 +1106,9 @@ impl PrivateIntegrations {
             "admin role required, not on oneself",
         )?;
         let call = match self
-            .begin_once(actor, key, || Fingerprint::of_set_permission(user, permission))
+            .begin_once(actor, key, || {
+                Fingerprint::of_set_permission(user, permission)
+            })
             .await?
         {
             Begun::Fresh(call) => call,

@@ -153,7 +153,7 @@ impl Storage for FaultyStorage {
         permission: Permission,
         event: private_integrations::storage::Change<'_>,
     ) -> Result<(), StorageError> {
-        self.faults.read()?;
+        self.faults.write()?;
         self.inner
             .set_permission(account, user, permission, event)
             .await
@@ -165,7 +165,7 @@ impl Storage for FaultyStorage {
         enabled: bool,
         event: private_integrations::storage::Change<'_>,
     ) -> Result<(), StorageError> {
-        self.faults.read()?;
+        self.faults.write()?;
         self.inner
             .set_feature_enabled(account, enabled, event)
             .await
@@ -190,7 +190,9 @@ impl Storage for FaultyStorage {
         made_before: time::OffsetDateTime,
         limit: usize,
     ) -> Result<usize, StorageError> {
-        self.inner.remove_idempotency_records(made_before, limit).await
+        self.inner
+            .remove_idempotency_records(made_before, limit)
+            .await
     }
 }
 
@@ -473,6 +475,105 @@ impl Server {
         assert_eq!(reply.json()["token_notice"], TOKEN_NOTICE);
         reply.json()["token"].as_str().unwrap().to_owned()
     }
+}
+
+/// Issue 19: a client that retries with its `Idempotency-Key` never repeats an action; a
+/// retried create or rotation gets no token (it was shown once) but the integration's
+/// id; a malformed key, or a token sent as one, is refused and not shown back.
+#[tokio::test]
+async fn a_retry_with_an_idempotency_key_never_repeats_an_action() {
+    let s = Server::start().await;
+    let send = async |method: Method, path: &str, key: &str, body: Value| {
+        let headers = [
+            ("content-type", "application/json"),
+            ("idempotency-key", key),
+        ];
+        s.admin_with(Login::Admin, method, path, &headers, body.to_string())
+            .await
+    };
+    let new = json!({ "name": "Retried", "scopes": ["contacts.readonly"] });
+
+    let first = send(Method::POST, "/integrations", "create-1", new.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let id = first.json()["integration"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = first.json()["token"].as_str().unwrap().to_owned();
+    // The same request, with JSON spelled otherwise: nothing is created again.
+    let spelled = json!({ "scopes": ["contacts.readonly"], "name": "Retried" });
+    let again = send(Method::POST, "/integrations", "create-1", spelled).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    let body = again.json();
+    assert_eq!(body["error"], "idempotency_key_reused");
+    assert_eq!(body["integration"], id.as_str());
+    assert_eq!(
+        body["token_issued_at"],
+        first.json()["integration"]["token_issued_at"]
+    );
+    assert!(body.get("token").is_none() && !again.shows(&token[4..20]));
+    let listed = s
+        .admin(Login::Admin, Method::GET, "/integrations", None)
+        .await;
+    assert_eq!(listed.json()["integrations"].as_array().unwrap().len(), 1);
+
+    // A rotation that expires the old token now, sent twice: rotated once.
+    let rotate = format!("/integrations/{id}/rotate");
+    let now = json!({ "mode": "expire_now" });
+    let rotated = send(Method::POST, &rotate, "rotate-1", now.clone()).await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let new_token = rotated.json()["token"].as_str().unwrap().to_owned();
+    let again = send(Method::POST, &rotate, "rotate-1", now.clone()).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.json()["error"], "idempotency_key_reused");
+    assert_eq!(s.contacts(&new_token).await.status, StatusCode::OK);
+    assert_eq!(s.contacts(&token).await.status, StatusCode::UNAUTHORIZED);
+    let got = s
+        .admin(
+            Login::Admin,
+            Method::GET,
+            &format!("/integrations/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(got.json()["version"], 2, "rotated once");
+
+    // An edit sent twice: the first answer again; the same key for another edit: 422.
+    let path = format!("/integrations/{id}");
+    let edit = json!({ "description": "Retried edit" });
+    let edited = send(Method::PATCH, &path, "edit-1", edit.clone()).await;
+    let again = send(Method::PATCH, &path, "edit-1", edit).await;
+    assert_eq!(
+        (edited.status, again.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert_eq!(again.json(), edited.json());
+    assert_eq!(again.header("etag"), edited.header("etag"));
+    let other = send(
+        Method::PATCH,
+        &path,
+        "edit-1",
+        json!({ "description": "x" }),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(other.json()["error"], "idempotency_key_mismatch");
+
+    // Malformed keys: 400, never shown back; nothing changes.
+    let long = "k".repeat(256);
+    for bad in ["", "two words", long.as_str(), new_token.as_str()] {
+        let refused = send(Method::POST, "/integrations", bad, new.clone()).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad:?}");
+        assert_eq!(refused.json()["error"], "invalid_idempotency_key");
+        if bad.len() > 3 {
+            assert!(!refused.shows(bad), "the key was echoed");
+        }
+    }
+    let listed = s
+        .admin(Login::Admin, Method::GET, "/integrations", None)
+        .await;
+    assert_eq!(listed.json()["integrations"].as_array().unwrap().len(), 1);
 }
 
 const MISSING: &str = r#"Bearer realm="api""#;
@@ -2020,7 +2121,80 @@ async fn sweep(s: &Server, operations: &[Operation]) {
             s.admin_raw(Admin, method.clone(), &target, json, huge)
                 .await;
         }
+        if method != Method::GET {
+            idempotency_sweep(s, op, &prepare, &path).await;
+        }
     }
+}
+
+/// `Idempotency-Key` on a state-changing operation: malformed (400), the same request
+/// twice (the first answer again, or 409 for a token), the same key for another request
+/// (422).
+async fn idempotency_sweep(
+    s: &Server,
+    op: &Operation,
+    prepare: &impl AsyncFn() -> String,
+    path: &impl Fn(&str, &str) -> String,
+) {
+    let method = op.method.clone();
+    let body = op.example.clone().unwrap_or_default();
+    let text = |body: &Value| {
+        if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        }
+    };
+    let key = format!("sweep-{}", op.id);
+    let with_key = |key: &str| {
+        [
+            ("content-type", "application/json".to_owned()),
+            ("idempotency-key", key.to_owned()),
+        ]
+    };
+    let send = async |target: &str, key: &str, body: &Value| {
+        let headers = with_key(key);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        s.admin_with(Login::Admin, method.clone(), target, &headers, text(body))
+            .await
+    };
+    let target = prepare().await;
+    assert_eq!(send(&target, "two words", &body).await.status, 400);
+    let first = send(&target, &key, &body).await;
+    assert!(first.status.is_success(), "{}: {first:?}", op.id);
+    let again = send(&target, &key, &body).await;
+    assert_eq!(
+        again.header("idempotent-replayed"),
+        Some("true"),
+        "{}",
+        op.id
+    );
+    if first.status.as_u16() == 200 && first.json().get("token").is_none() {
+        assert_eq!(
+            again.json(),
+            first.json(),
+            "{}: the first answer again",
+            op.id
+        );
+    }
+    // The same key for another request: another integration, user or body.
+    let (other_target, other_body) = if op.template.contains("{id}") {
+        (prepare().await, body.clone())
+    } else if op.template.contains("{user_id}") {
+        (path("", "u_carol"), body.clone())
+    } else if body.get("enabled").is_some() {
+        (target.clone(), json!({ "enabled": false }))
+    } else {
+        let mut other = body.clone();
+        other["name"] = json!("Another name");
+        (target.clone(), other)
+    };
+    assert_eq!(
+        send(&other_target, &key, &other_body).await.status,
+        422,
+        "{}",
+        op.id
+    );
 }
 
 #[tokio::test]

@@ -631,7 +631,11 @@ mod tests {
             integration: None,
             at: OffsetDateTime::UNIX_EPOCH,
         };
-        assert!(record.decide(Fingerprint::of_set_feature_enabled(true)).is_ok());
+        assert!(
+            record
+                .decide(Fingerprint::of_set_feature_enabled(true))
+                .is_ok()
+        );
         assert!(matches!(
             record.decide(Fingerprint::of_set_feature_enabled(false)),
             Err(Error::IdempotencyKeyMismatch)

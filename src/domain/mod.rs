@@ -6,8 +6,8 @@
 pub mod access;
 pub mod audit;
 pub mod credentials;
-pub mod ids;
 pub mod idempotency;
+pub mod ids;
 pub mod integration;
 pub mod page;
 pub mod scope;

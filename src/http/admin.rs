@@ -20,6 +20,7 @@ use super::csrf::CsrfLayer;
 use crate::domain::access::{Actor, Permission};
 use crate::domain::audit::AuditEvent;
 use crate::domain::credentials::RotationMode;
+use crate::domain::idempotency::{AlreadyDone, IdempotencyKey, Outcome};
 use crate::domain::ids::{IntegrationId, UserId};
 use crate::domain::integration::{Integration, IntegrationUpdate, NewIntegration, holds_token};
 use crate::domain::page::{AuditLogQuery, Cursor, PageRequest};
@@ -88,6 +89,18 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// integration's events. Parameters an operation does not take are ignored; a malformed,
 /// repeated or out-of-range one is `422 invalid_input`. See [`PrivateIntegrations::list_page`].
 ///
+/// **Retries.** Every state-changing route takes an `Idempotency-Key` header (IETF
+/// httpapi draft; see [`PrivateIntegrations::once`]): a client that cannot tell whether
+/// its request happened sends it again with the same key, and the change is made at most
+/// once. The key is the header's value as sent, 1 to 255 visible ASCII characters,
+/// scoped to the account and user, kept at least 24 hours. A retry of a completed
+/// request (same operation, integration and arguments) changes nothing and gets the
+/// first answer again, with `Idempotent-Replayed: true`; but a create's or rotation's
+/// token is stored nowhere, so their retry is `409 idempotency_key_reused`, naming the
+/// integration and when its token was issued. The same key for another request is `422
+/// idempotency_key_mismatch`; while the first is under way, `409 request_in_progress`;
+/// a malformed or repeated key, `400 invalid_idempotency_key` (never shown back).
+///
 /// Every route is guarded by a [`CsrfLayer`] that trusts no other origin: a
 /// state-changing request that a browser sent from another site is refused before the
 /// login runs. Same-origin browser requests and clients that are no browser (curl,
@@ -98,17 +111,20 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// | status | `error` | when |
 /// |---|---|---|
 /// | 400 | `malformed_json` | the body is not JSON (the message gives the line and column) |
+/// | 400 | `invalid_idempotency_key` | a malformed or repeated `Idempotency-Key` |
 /// | 404 | `not_found` | a path under the router that names no operation |
 /// | 405 | `method_not_allowed` | a method the path does not take (with `Allow`) |
 /// | 403 | `permission_denied`, `feature_disabled` | [`Error::PermissionDenied`], [`Error::FeatureDisabled`] |
 /// | 403 | `cross_site_request` | a browser sent a change from another site ([`CsrfLayer`]) |
 /// | 404 | `not_found` | [`Error::NotFound`]; also a malformed integration id, without a storage call |
 /// | 409 | `rotation_in_progress`, `no_rotation_in_progress`, `conflict` | the errors of the same names (`conflict`: reload and retry) |
+/// | 409 | `request_in_progress`, `idempotency_key_reused` | [`Error::RequestInProgress`]; a create or rotation repeated with its `Idempotency-Key` (with `integration`, `token_issued_at`, `done_at`) |
 /// | 412 | `precondition_failed`, `malformed_precondition` | a `PATCH` whose `If-Match` names no version the integration is at ([`IntegrationUpdate::expect_version`]), or is not `*` or a list of entity tags |
 /// | 413 | `body_too_large` | the body is over axum's limit (2 MB by default) |
 /// | 415 | `unsupported_media_type` | a body without `Content-Type: application/json` |
 /// | 422 | `invalid_body` | JSON of the wrong shape (a missing field, an unknown field, a wrong type or value) |
 /// | 422 | `invalid_input`, `unknown_scope` | [`Error::InvalidInput`], [`Error::UnknownScope`]; also a malformed user id |
+/// | 422 | `idempotency_key_mismatch` | [`Error::IdempotencyKeyMismatch`] |
 /// | 500 | `internal_error` | the system's random number generator failed |
 /// | 503 | `storage_unavailable` | [`Error::Storage`]; the message never shows the storage error |
 ///
@@ -315,6 +331,10 @@ impl From<Error> for ApiError {
             Error::RotationInProgress => (StatusCode::CONFLICT, "rotation_in_progress"),
             Error::NoRotationInProgress => (StatusCode::CONFLICT, "no_rotation_in_progress"),
             Error::Conflict => (StatusCode::CONFLICT, "conflict"),
+            Error::IdempotencyKeyMismatch => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_mismatch")
+            }
+            Error::RequestInProgress => (StatusCode::CONFLICT, "request_in_progress"),
             // The storage error's source stays here: it may name hosts, users or queries.
             Error::Storage(_) => {
                 return ApiError::new(
@@ -652,6 +672,7 @@ fn page_query(raw: Option<&str>, with_integration: bool) -> Result<PageQuery, Er
 async fn create<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
+    Keyed(key): Keyed,
     json: Result<JsonBody<CreateBody>, ApiError>,
 ) -> ApiResult<Response> {
     let CreateBody {
@@ -663,15 +684,17 @@ async fn create<A>(
     let new = NewIntegration::new(name)
         .description(description)
         .scopes(scopes.iter().cloned());
-    let created = pi
-        .create(&actor, new)
-        .await
-        .map_err(|err| scope_error(err, &pi, &scopes))?;
-    Ok(token_shown(
-        StatusCode::CREATED,
-        &created.integration,
-        &created.token,
-    ))
+    let created = match &key {
+        Some(key) => pi.once(&actor, key).create(new).await,
+        None => pi.create(&actor, new).await.map(Outcome::Done),
+    }
+    .map_err(|err| scope_error(err, &pi, &scopes))?;
+    Ok(match created {
+        Outcome::Done(created) => {
+            token_shown(StatusCode::CREATED, &created.integration, &created.token)
+        }
+        Outcome::AlreadyDone(first) => token_not_replayed(&first),
+    })
 }
 
 async fn list<A>(
@@ -701,8 +724,9 @@ async fn update<A>(
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
+    Keyed(key): Keyed,
     json: Result<JsonBody<UpdateBody>, ApiError>,
-) -> ApiResult<Tagged> {
+) -> ApiResult<Response> {
     let id = integration_id(path)?;
     let precondition = if_match(&headers);
     let UpdateBody {
@@ -728,7 +752,11 @@ async fn update<A>(
         Some(version) => update.expect_version(version),
         None => update,
     };
-    match pi.update(&actor, &id, update).await {
+    let updated = match &key {
+        Some(key) => pi.once(&actor, key).update(&id, update).await,
+        None => pi.update(&actor, &id, update).await.map(Outcome::Done),
+    };
+    match updated {
         Err(Error::Conflict) if precondition == IfMatch::Malformed => Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,
             "malformed_precondition",
@@ -736,7 +764,7 @@ async fn update<A>(
         )),
         Err(Error::Conflict) if precondition.is_conditional() => Err(precondition_failed()),
         Err(err) => Err(scope_error(err, &pi, scopes.as_deref().unwrap_or_default())),
-        Ok(integration) => Ok(Tagged(integration)),
+        Ok(outcome) => Ok(tagged(outcome)),
     }
 }
 
@@ -900,52 +928,172 @@ async fn delete<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-) -> ApiResult<StatusCode> {
+    Keyed(key): Keyed,
+) -> ApiResult<Response> {
     let id = integration_id(path)?;
-    pi.delete(&actor, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let deleted = match &key {
+        Some(key) => pi.once(&actor, key).delete(&id).await?,
+        None => Outcome::Done(pi.delete(&actor, &id).await?),
+    };
+    Ok(no_content(deleted))
 }
 
 async fn rotate<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
+    Keyed(key): Keyed,
     json: Result<JsonBody<RotateBody>, ApiError>,
 ) -> ApiResult<Response> {
     let id = integration_id(path)?;
     let RotateBody { mode } = body(json)?;
-    let rotated = pi.rotate(&actor, &id, mode).await?;
-    Ok(token_shown(
-        StatusCode::OK,
-        &rotated.integration,
-        &rotated.token,
-    ))
+    let rotated = match &key {
+        Some(key) => pi.once(&actor, key).rotate(&id, mode).await?,
+        None => Outcome::Done(pi.rotate(&actor, &id, mode).await?),
+    };
+    Ok(match rotated {
+        Outcome::Done(rotated) => token_shown(StatusCode::OK, &rotated.integration, &rotated.token),
+        Outcome::AlreadyDone(first) => token_not_replayed(&first),
+    })
 }
 
 async fn cancel_rotation<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-) -> ApiResult<Tagged> {
+    Keyed(key): Keyed,
+) -> ApiResult<Response> {
     let id = integration_id(path)?;
-    Ok(Tagged(pi.cancel_rotation(&actor, &id).await?))
+    Ok(tagged(match &key {
+        Some(key) => pi.once(&actor, key).cancel_rotation(&id).await?,
+        None => Outcome::Done(pi.cancel_rotation(&actor, &id).await?),
+    }))
 }
 
 async fn expire_previous_now<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
-) -> ApiResult<Tagged> {
+    Keyed(key): Keyed,
+) -> ApiResult<Response> {
     let id = integration_id(path)?;
-    Ok(Tagged(pi.expire_previous_now(&actor, &id).await?))
+    Ok(tagged(match &key {
+        Some(key) => pi.once(&actor, key).expire_previous_now(&id).await?,
+        None => Outcome::Done(pi.expire_previous_now(&actor, &id).await?),
+    }))
+}
+
+/// The header that says an answer is the first one again: the request was made before
+/// with its `Idempotency-Key`, and this one did nothing.
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The `Idempotency-Key` of a state-changing request, if it has one (IETF httpapi
+/// draft): the header's value as sent, 1 to 255 visible ASCII characters. A malformed or
+/// repeated key, or one that holds a token, is `400 invalid_idempotency_key`, and never
+/// shown back.
+struct Keyed(Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Keyed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let refused = |message: &'static str| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", message)
+        };
+        let mut values = parts.headers.get_all(IDEMPOTENCY_KEY).iter();
+        let Some(value) = values.next() else {
+            return Ok(Keyed(None));
+        };
+        if values.next().is_some() {
+            return Err(refused("send one Idempotency-Key header, not several"));
+        }
+        // The value as sent is the key, quotes included (a structured-field string, as
+        // the draft has it, is its own key, the same at every retry).
+        let key = std::str::from_utf8(value.as_bytes())
+            .ok()
+            .and_then(|raw| IdempotencyKey::new(raw).ok())
+            .ok_or_else(|| refused(KEY_RULE))?;
+        if holds_token(key.as_str()) {
+            // Keys are stored: a token there would be a secret at rest.
+            return Err(refused(
+                "Idempotency-Key holds an access token: tokens are secrets, never send one as a key",
+            ));
+        }
+        Ok(Keyed(Some(key)))
+    }
+}
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// What a key must be.
+const KEY_RULE: &str = "Idempotency-Key must be 1 to 255 visible ASCII characters (no space): \
+    a new one, a UUID say, for each new request";
+
+/// The answer of an edit, cancel or expire: the integration as the call left it, the
+/// first answer again if the call was a repeat.
+fn tagged(outcome: Outcome<Integration>) -> Response {
+    match outcome {
+        Outcome::Done(integration) => Tagged(integration).into_response(),
+        Outcome::AlreadyDone(AlreadyDone {
+            integration: Some(integration),
+            ..
+        }) => replayed(Tagged(integration)),
+        // Every edit, cancel and expire keeps its integration.
+        Outcome::AlreadyDone(_) => replayed(StatusCode::NO_CONTENT),
+    }
+}
+
+/// `204`, flagged as the first answer again if the call was a repeat.
+fn no_content(outcome: Outcome<()>) -> Response {
+    match outcome {
+        Outcome::Done(()) => StatusCode::NO_CONTENT.into_response(),
+        Outcome::AlreadyDone(_) => replayed(StatusCode::NO_CONTENT),
+    }
+}
+
+fn replayed(answer: impl IntoResponse) -> Response {
+    let mut response = answer.into_response();
+    response
+        .headers_mut()
+        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    response
+}
+
+/// The answer to a repeated create or rotation: its token was shown once, to the first
+/// request, and is stored nowhere, so it cannot be shown again. `409
+/// idempotency_key_reused`, naming the integration and when its token was issued, so a
+/// client that lost the first answer knows which integration to rotate.
+fn token_not_replayed(first: &AlreadyDone) -> Response {
+    #[derive(Serialize)]
+    struct KeyReused<'a> {
+        error: &'static str,
+        message: &'static str,
+        integration: Option<&'a IntegrationId>,
+        #[serde(with = "time::serde::rfc3339::option")]
+        token_issued_at: Option<time::OffsetDateTime>,
+        #[serde(with = "time::serde::rfc3339")]
+        done_at: time::OffsetDateTime,
+    }
+    let integration = first.integration.as_ref();
+    let body = KeyReused {
+        error: "idempotency_key_reused",
+        message: "this request was already made with this Idempotency-Key: the token was \
+            shown once, in the answer to the first request, and is not stored. If it was \
+            lost, rotate this integration with mode expire_now to issue a new one",
+        integration: integration.map(Integration::id),
+        token_issued_at: integration.map(Integration::token_issued_at),
+        done_at: first.at,
+    };
+    replayed((StatusCode::CONFLICT, Json(body)))
 }
 
 async fn set_permission<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
     path: Result<Path<String>, PathRejection>,
+    Keyed(key): Keyed,
     json: Result<JsonBody<PermissionBody>, ApiError>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let user = path.map_err(|_| invalid_user_id()).and_then(|Path(raw)| {
         if !raw.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
             return Err(invalid_user_id());
@@ -957,8 +1105,14 @@ async fn set_permission<A>(
         UserId::try_new(raw).map_err(|err| Error::from(err).into())
     })?;
     let PermissionBody { permission } = body(json)?;
-    pi.set_permission(&actor, &user, permission).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(no_content(match &key {
+        Some(key) => {
+            pi.once(&actor, key)
+                .set_permission(&user, permission)
+                .await?
+        }
+        None => Outcome::Done(pi.set_permission(&actor, &user, permission).await?),
+    }))
 }
 
 /// The limits `openapi.yaml` states for a name and a description, as sent: at most 100
@@ -1009,11 +1163,14 @@ fn invalid_user_id() -> ApiError {
 async fn set_feature<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
+    Keyed(key): Keyed,
     json: Result<JsonBody<FeatureBody>, ApiError>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let FeatureBody { enabled } = body(json)?;
-    pi.set_feature_enabled(&actor, enabled).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(no_content(match &key {
+        Some(key) => pi.once(&actor, key).set_feature_enabled(enabled).await?,
+        None => Outcome::Done(pi.set_feature_enabled(&actor, enabled).await?),
+    }))
 }
 
 async fn rotation_due<A>(

@@ -462,11 +462,17 @@ pub async fn stale_versions_conflict_and_write_nothing(storage: Arc<dyn Storage>
     let storage = &*storage;
     let a = account();
     let v1 = record(&a, t0());
-    storage.insert(&v1, (&created(&v1)).into()).await.expect("insert");
+    storage
+        .insert(&v1, (&created(&v1)).into())
+        .await
+        .expect("insert");
     let at = t0() + Duration::MINUTE;
     let v2 = edited(&v1, "second", at);
     let v2_event = event(&v2, AuditAction::Updated, at);
-    storage.update(&v2, 1, (&v2_event).into()).await.expect("update");
+    storage
+        .update(&v2, 1, (&v2_event).into())
+        .await
+        .expect("update");
 
     // A writer that read version 1 and rotates: stale.
     let stale = transitioned(&v1, rotation(RotationMode::ExpireNow, at), at);
@@ -776,7 +782,10 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
     let mut expected: Vec<AuditEvent> = Vec::new();
 
     let v1 = record(&a, t0());
-    storage.insert(&v1, (&created(&v1)).into()).await.expect("insert");
+    storage
+        .insert(&v1, (&created(&v1)).into())
+        .await
+        .expect("insert");
     expected.push(created(&v1));
     assert_eq!(log(storage, &a).await, expected, "after insert");
 
@@ -794,7 +803,10 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
     let at = t0() + Duration::SECOND;
     let v2 = edited(&v1, "two", at);
     let v2_event = event(&v2, AuditAction::Updated, at);
-    storage.update(&v2, 1, (&v2_event).into()).await.expect("update");
+    storage
+        .update(&v2, 1, (&v2_event).into())
+        .await
+        .expect("update");
     expected.push(v2_event);
     let v3 = transitioned(&v2, rotation(RotationMode::ExpireLater, at), at);
     let v3_event = event(
@@ -804,7 +816,10 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
         },
         at,
     );
-    storage.update(&v3, 2, (&v3_event).into()).await.expect("rotate");
+    storage
+        .update(&v3, 2, (&v3_event).into())
+        .await
+        .expect("rotate");
     expected.push(v3_event);
     let mut newest_first = expected.clone();
     newest_first.reverse();
@@ -821,7 +836,12 @@ pub async fn each_change_writes_exactly_its_audit_event(storage: Arc<dyn Storage
     );
     expect_err(
         storage
-            .delete(&a, &fresh_id(), 1, (&event(&v1, AuditAction::Deleted, at)).into())
+            .delete(
+                &a,
+                &fresh_id(),
+                1,
+                (&event(&v1, AuditAction::Deleted, at)).into(),
+            )
             .await,
         StorageError::NotFound,
         "delete of an integration never stored",
@@ -948,7 +968,11 @@ pub async fn token_lookup_follows_the_credentials(storage: Arc<dyn Storage>) {
         let at = t0() + Duration::minutes(n as i64 + 1);
         let next = transitioned(&current, transition, at);
         storage
-            .update(&next, current.version, (&event(&next, action.clone(), at)).into())
+            .update(
+                &next,
+                current.version,
+                (&event(&next, action.clone(), at)).into(),
+            )
             .await
             .expect("update");
         current = next;
@@ -1003,7 +1027,10 @@ pub async fn a_token_id_held_by_another_integration_is_refused(storage: Arc<dyn 
     let holder = record(&a, t0());
     let other = record(&a, t0());
     for r in [&holder, &other] {
-        storage.insert(r, (&created(r)).into()).await.expect("insert");
+        storage
+            .insert(r, (&created(r)).into())
+            .await
+            .expect("insert");
     }
     let taken = *holder.credentials.current();
     let grab = transitioned(
@@ -1029,7 +1056,8 @@ pub async fn a_token_id_held_by_another_integration_is_refused(storage: Arc<dyn 
                         mode: RotationMode::ExpireLater,
                     },
                     t0(),
-                )).into(),
+                ))
+                    .into(),
             )
             .await,
         StorageError::AlreadyExists,
@@ -1074,7 +1102,10 @@ pub async fn listings_are_per_account_oldest_first(storage: Arc<dyn Storage>) {
         record(&a, t0() - Duration::days(400)),
     ];
     for r in &records {
-        storage.insert(r, (&created(r)).into()).await.expect("insert");
+        storage
+            .insert(r, (&created(r)).into())
+            .await
+            .expect("insert");
     }
     let ids = |account: &AccountId| {
         let mut ids: Vec<_> = records
@@ -1093,7 +1124,12 @@ pub async fn listings_are_per_account_oldest_first(storage: Arc<dyn Storage>) {
 
     let gone = &records[3];
     storage
-        .delete(&a, &gone.id, 1, (&event(gone, AuditAction::Deleted, t0())).into())
+        .delete(
+            &a,
+            &gone.id,
+            1,
+            (&event(gone, AuditAction::Deleted, t0())).into(),
+        )
         .await
         .expect("delete");
     let mut remaining = ids(&a);
@@ -1217,7 +1253,10 @@ pub async fn records_round_trip_exactly(storage: Arc<dyn Storage>) {
     rotating.scopes = StoredScopes::default();
 
     for r in [&plain, &rotating] {
-        storage.insert(r, (&created(r)).into()).await.expect("insert");
+        storage
+            .insert(r, (&created(r)).into())
+            .await
+            .expect("insert");
         assert_same(&stored(storage, r).await, r, "get");
         for id in r.credentials.token_ids() {
             let found = lookup(storage, &id).await.expect("find_by_token");
@@ -1403,7 +1442,10 @@ pub async fn integration_pages_follow_the_listing(storage: Arc<dyn Storage>) {
     ];
     for (n, at) in times.iter().enumerate() {
         let r = record(if n == 4 { &b } else { &a }, *at);
-        storage.insert(&r, (&created(&r)).into()).await.expect("insert");
+        storage
+            .insert(&r, (&created(&r)).into())
+            .await
+            .expect("insert");
     }
     let listed = storage.list(&a).await.expect("list");
     assert_eq!(listed.len(), 6);
@@ -1487,7 +1529,10 @@ pub async fn audit_pages_follow_the_log(storage: Arc<dyn Storage>) {
     let (a, b) = (account(), account());
     let (first, second) = (record(&a, t0()), record(&a, t0()));
     for r in [&first, &second] {
-        storage.insert(r, (&created(r)).into()).await.expect("insert");
+        storage
+            .insert(r, (&created(r)).into())
+            .await
+            .expect("insert");
     }
     // Runs of events at one instant, some longer than a page, interleaved between the two
     // integrations and the account, with a clock that goes back once.
@@ -1585,7 +1630,10 @@ pub async fn pages_neither_repeat_nor_skip_under_concurrent_writes(storage: Arc<
     let mut existing = Vec::new();
     for n in 0..EXISTING {
         let r = record(&a, t0() + Duration::seconds((n / 4) as i64));
-        storage.insert(&r, (&created(&r)).into()).await.expect("insert");
+        storage
+            .insert(&r, (&created(&r)).into())
+            .await
+            .expect("insert");
         existing.push(r);
     }
     for n in 0..EXISTING {
@@ -1608,7 +1656,10 @@ pub async fn pages_neither_repeat_nor_skip_under_concurrent_writes(storage: Arc<
                     let at = t0() + Duration::seconds((n % 13) as i64);
                     append(&*storage, &numbered(&a, 10_000 * (w + 1) + n, None, at)).await;
                     let r = record(&a, at);
-                    storage.insert(&r, (&created(&r)).into()).await.expect("insert");
+                    storage
+                        .insert(&r, (&created(&r)).into())
+                        .await
+                        .expect("insert");
                     n += 1;
                     tokio::task::yield_now().await;
                 }
@@ -1645,7 +1696,10 @@ pub async fn pages_neither_repeat_nor_skip_under_concurrent_writes(storage: Arc<
         let behind = record(&a, at + Duration::microseconds(1));
         let before = record(&a, at - Duration::microseconds(1));
         for r in [&behind, &before] {
-            storage.insert(r, (&created(r)).into()).await.expect("insert");
+            storage
+                .insert(r, (&created(r)).into())
+                .await
+                .expect("insert");
         }
         must_see.insert(behind.id.clone());
         // Edit one already read and one not yet read; delete one not yet read.
@@ -1837,7 +1891,10 @@ pub async fn last_used_keeps_the_latest_use_and_is_not_a_change(storage: Arc<dyn
     let storage = &*storage;
     let a = account();
     let r = record(&a, t0());
-    storage.insert(&r, (&created(&r)).into()).await.expect("insert");
+    storage
+        .insert(&r, (&created(&r)).into())
+        .await
+        .expect("insert");
     let id = r.credentials.current().id;
     assert_eq!(last_used_of(storage, &r).await, [(id, None)], "never used");
     let events = log(storage, &a).await;
@@ -1909,7 +1966,10 @@ pub async fn last_used_follows_the_tokens(storage: Arc<dyn Storage>) {
     let a = account();
     let at = |minutes: i64| t0() + Duration::minutes(minutes);
     let r = record(&a, t0());
-    storage.insert(&r, (&created(&r)).into()).await.expect("insert");
+    storage
+        .insert(&r, (&created(&r)).into())
+        .await
+        .expect("insert");
     let first = r.credentials.current().id;
     storage
         .record_last_used(&[used(first, at(1))])

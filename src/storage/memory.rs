@@ -12,8 +12,8 @@ use super::{
 };
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
-use time::OffsetDateTime;
 use crate::verify::TokenEntry;
+use time::OffsetDateTime;
 
 /// Storage in this process's memory: the embedded default, for tests, examples and
 /// single-process services that can lose their integrations on restart.

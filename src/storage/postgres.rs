@@ -30,7 +30,8 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         3,
         "announce changes",
         include_str!("../../migrations/postgres/0003_announce_changes.sql"),
-    ),    (
+    ),
+    (
         4,
         "idempotency keys",
         include_str!("../../migrations/postgres/0004_idempotency_keys.sql"),

@@ -679,6 +679,7 @@ macro_rules! impl_storage {
             use ::async_trait::async_trait;
             use ::sqlx::query::Query;
             use ::sqlx::{Database, Row, Transaction};
+            use time::OffsetDateTime;
             use $crate::domain::access::Permission;
             use $crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
             use $crate::storage::sql::{
@@ -690,7 +691,6 @@ macro_rules! impl_storage {
                 IdempotencyRecord, IntegrationRecord, Page, PageRequest, Storage, StorageError,
                 TokenLookup, paging,
             };
-            use time::OffsetDateTime;
 
             type Tx = Transaction<'static, $db>;
             type DbRow = <$db as Database>::Row;
@@ -803,7 +803,12 @@ macro_rules! impl_storage {
                         .bind(once.key.as_str())
                         .bind(once.fingerprint.as_bytes().as_slice())
                         .bind(sql::action_json(&once.action)?)
-                        .bind(once.integration.as_ref().map(sql::integration_json).transpose()?)
+                        .bind(
+                            once.integration
+                                .as_ref()
+                                .map(sql::integration_json)
+                                .transpose()?,
+                        )
                         .bind($backend::encode_time(once.at)?)
                         .execute(&mut *tx)
                         .await

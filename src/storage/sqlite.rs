@@ -25,7 +25,8 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         3,
         "last used",
         include_str!("../../migrations/sqlite/0003_last_used.sql"),
-    ),    (
+    ),
+    (
         4,
         "idempotency keys",
         include_str!("../../migrations/sqlite/0004_idempotency_keys.sql"),

@@ -470,6 +470,7 @@ where
     assert!(h.pi.get(&h.admin, &healthy).await.is_ok());
 }
 pub mod faults;
+pub mod gate;
 pub mod proxy;
 
 /// Walks the story that leaves the most tokens behind in storage (created, rotated with
