@@ -582,7 +582,6 @@ mod race {
 #[tokio::test(start_paused = true)]
 async fn housekeeping_keeps_records_a_day_then_removes_them() {
     const CHANGES: usize = 2_500;
-    const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
     let clock = ManualClock::new(T0);
     let (storage, gate) = HeldWrites::new(MemoryStorage::new());
     let pi = PrivateIntegrations::builder(storage.clone())
@@ -606,56 +605,66 @@ async fn housekeeping_keeps_records_a_day_then_removes_them() {
     }
     let (older, newer) = keys.split_at(half);
 
-    // Sets the manual clock to `at`, lets one hour of tokio time pass, and waits for the
-    // sweep it brings to end.
-    let sweep_at = |at: time::OffsetDateTime| {
-        let (clock, gate) = (clock.clone(), Arc::clone(&gate));
-        async move {
-            clock.set(at);
-            let sweeps = gate.sweeps();
-            tokio::time::advance(SWEEP_EVERY).await;
-            gate.until_sweeps(sweeps + 1).await;
-        }
-    };
-    let kept = |keys: &'static [IdempotencyKey]| {
-        let (storage, admin) = (storage.clone(), admin.clone());
-        async move {
-            let mut kept = 0;
-            for key in keys {
-                let record = storage
-                    .idempotency_record(admin.account(), admin.user(), key)
-                    .await
-                    .expect("read");
-                kept += usize::from(record.is_some());
-            }
-            kept
-        }
-    };
-    let (older, newer): (&'static [IdempotencyKey], &'static [IdempotencyKey]) =
-        (Vec::leak(older.to_vec()), Vec::leak(newer.to_vec()));
-
     // 23 hours, then exactly 24 hours after the older half: all kept, a retry replays.
     for at in [
         T0 + time::Duration::hours(23),
         T0 + time::Duration::hours(24),
     ] {
-        sweep_at(at).await;
-        assert_eq!(kept(older).await, half, "at {at}");
-        assert_eq!(kept(newer).await, CHANGES - half, "at {at}");
+        sweep_at(&clock, &gate, at).await;
+        assert_eq!(kept(&storage, &admin, older).await, half, "at {at}");
+        assert_eq!(
+            kept(&storage, &admin, newer).await,
+            CHANGES - half,
+            "at {at}"
+        );
         let retry = pi.once(&admin, &older[0]).set_feature_enabled(true).await;
         assert!(matches!(retry, Ok(Outcome::AlreadyDone(_))), "{retry:?}");
     }
 
     // Past 24 hours for the older half only.
-    sweep_at(T0 + time::Duration::hours(24) + time::Duration::SECOND).await;
-    assert_eq!(kept(older).await, 0, "the older half is removed");
-    assert_eq!(kept(newer).await, CHANGES - half, "the newer half is kept");
+    let at = T0 + time::Duration::hours(24) + time::Duration::SECOND;
+    sweep_at(&clock, &gate, at).await;
+    assert_eq!(
+        kept(&storage, &admin, older).await,
+        0,
+        "the older half is removed"
+    );
+    let newer_kept = kept(&storage, &admin, newer).await;
+    assert_eq!(newer_kept, CHANGES - half, "the newer half is kept");
 
     // Past 24 hours for both.
-    sweep_at(T0 + time::Duration::minutes(24 * 60 + 30) + time::Duration::SECOND).await;
-    assert_eq!(kept(newer).await, 0, "the newer half is removed");
+    let at = T0 + time::Duration::minutes(24 * 60 + 30) + time::Duration::SECOND;
+    sweep_at(&clock, &gate, at).await;
+    assert_eq!(
+        kept(&storage, &admin, newer).await,
+        0,
+        "the newer half is removed"
+    );
     // Forgotten: the same key makes the change again.
     let again = pi.once(&admin, &older[0]).set_feature_enabled(true).await;
     assert!(matches!(again, Ok(Outcome::Done(()))), "{again:?}");
     pi.shutdown().await;
+}
+
+/// Sets the manual clock to `at`, lets one sweep interval of tokio time pass, and waits
+/// for the sweep it brings to end.
+async fn sweep_at(clock: &ManualClock, gate: &WriteGate, at: time::OffsetDateTime) {
+    const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+    clock.set(at);
+    let sweeps = gate.sweeps();
+    tokio::time::advance(SWEEP_EVERY).await;
+    gate.until_sweeps(sweeps + 1).await;
+}
+
+/// How many of `keys` (of `admin`) still have their record.
+async fn kept(storage: &impl Storage, admin: &Actor, keys: &[IdempotencyKey]) -> usize {
+    let mut kept = 0;
+    for key in keys {
+        let record = storage
+            .idempotency_record(admin.account(), admin.user(), key)
+            .await
+            .expect("read");
+        kept += usize::from(record.is_some());
+    }
+    kept
 }
