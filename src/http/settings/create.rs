@@ -6,10 +6,12 @@ use axum::response::Response;
 use super::refusal::{self, Refusal};
 use super::views::steps::{self, Wizard};
 use super::views::token::{self, Issued};
-use super::web::{Ctx, Fields, Form, html, refused};
+use super::web::{Ctx, Fields, Form, already_done, html, once_key, refused};
+use crate::domain::idempotency::Outcome;
 use crate::domain::integration::NewIntegration;
 use crate::domain::page::PageRequest;
 use crate::error::{Error, InvalidInput};
+use crate::service::Created;
 
 const TITLE: &str = "Create new Integration";
 
@@ -31,8 +33,9 @@ pub(super) async fn submit<A>(ctx: Ctx<A>, Form(mut form): Form) -> Response {
         .scopes(form.all("scopes"));
     match (form.get("step"), form.get("go")) {
         ("scopes", "back") => details(&ctx, &form, StatusCode::OK, None),
-        ("scopes", _) => match pi.create(&ctx.actor, new).await {
-            Ok(created) => html(
+        ("scopes", _) => match once(&ctx, &form, new).await {
+            Ok(Outcome::AlreadyDone(first)) => already_done(&ctx.site, &first),
+            Ok(Outcome::Done(created)) => html(
                 StatusCode::OK,
                 token::render(
                     &ctx.site,
@@ -50,6 +53,18 @@ pub(super) async fn submit<A>(ctx: Ctx<A>, Form(mut form): Form) -> Response {
             }
             Err(err) => refuse(&ctx, &mut form, &err),
         },
+    }
+}
+
+/// The create, under the form's one-time key if it has one.
+async fn once<A>(
+    ctx: &Ctx<A>,
+    form: &Fields,
+    new: NewIntegration,
+) -> Result<Outcome<Created>, Error> {
+    match once_key(form) {
+        Some(key) => ctx.pi().once(&ctx.actor, &key).create(new).await,
+        None => ctx.pi().create(&ctx.actor, new).await.map(Outcome::Done),
     }
 }
 

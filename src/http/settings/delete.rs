@@ -6,7 +6,8 @@ use axum::response::Response;
 
 use super::refusal::Refusal;
 use super::views::delete::render;
-use super::web::{Ctx, html, integration_id, refused, see_other};
+use super::web::{Ctx, Form, already_done, html, integration_id, once_key, refused, see_other};
+use crate::domain::idempotency::Outcome;
 
 const TITLE: &str = "Delete Private Integration";
 
@@ -14,13 +15,19 @@ pub(super) async fn confirm<A>(ctx: Ctx<A>, Path(id): Path<String>) -> Response 
     confirmation(&ctx, &id, None).await
 }
 
-pub(super) async fn submit<A>(ctx: Ctx<A>, Path(id): Path<String>) -> Response {
-    let deleted = match integration_id(&id) {
-        Ok(parsed) => ctx.pi().delete(&ctx.actor, &parsed).await,
-        Err(err) => Err(err),
+pub(super) async fn submit<A>(ctx: Ctx<A>, Path(id): Path<String>, Form(form): Form) -> Response {
+    let deleted = match (integration_id(&id), once_key(&form)) {
+        (Ok(parsed), Some(key)) => ctx.pi().once(&ctx.actor, &key).delete(&parsed).await,
+        (Ok(parsed), None) => ctx
+            .pi()
+            .delete(&ctx.actor, &parsed)
+            .await
+            .map(Outcome::Done),
+        (Err(err), _) => Err(err),
     };
     match deleted {
-        Ok(()) => see_other(ctx.site.url("?done=deleted")),
+        Ok(Outcome::Done(())) => see_other(ctx.site.url("?done=deleted")),
+        Ok(Outcome::AlreadyDone(first)) => already_done(&ctx.site, &first),
         Err(err) => confirmation(&ctx, &id, Some(&Refusal::from(&err))).await,
     }
 }

@@ -7,7 +7,11 @@ use axum::response::Response;
 
 use super::refusal::Refusal;
 use super::views::integration::{IntegrationView, render};
-use super::web::{Ctx, Query, done, html, integration_id, refused, see_other};
+use super::web::{
+    Ctx, Form, Query, already_done, done, html, integration_id, once_key, refused, see_other,
+};
+use crate::domain::idempotency::Outcome;
+use crate::domain::integration::Integration;
 use crate::error::Error;
 
 const TITLE: &str = "Private Integration";
@@ -16,34 +20,40 @@ pub(super) async fn show<A>(ctx: Ctx<A>, Path(id): Path<String>, Query(query): Q
     page(&ctx, &id, done(&query), None).await
 }
 
-pub(super) async fn cancel<A>(ctx: Ctx<A>, Path(id): Path<String>) -> Response {
-    let result = match integration_id(&id) {
-        Ok(parsed) => ctx
-            .pi()
-            .cancel_rotation(&ctx.actor, &parsed)
-            .await
-            .map(drop),
-        Err(err) => Err(err),
+pub(super) async fn cancel<A>(ctx: Ctx<A>, Path(id): Path<String>, Form(form): Form) -> Response {
+    let (pi, actor) = (ctx.pi(), &ctx.actor);
+    let result = match (integration_id(&id), once_key(&form)) {
+        (Ok(parsed), Some(key)) => pi.once(actor, &key).cancel_rotation(&parsed).await,
+        (Ok(parsed), None) => pi.cancel_rotation(actor, &parsed).await.map(Outcome::Done),
+        (Err(err), _) => Err(err),
     };
     after(&ctx, &id, result, "cancelled").await
 }
 
-pub(super) async fn expire<A>(ctx: Ctx<A>, Path(id): Path<String>) -> Response {
-    let result = match integration_id(&id) {
-        Ok(parsed) => ctx
-            .pi()
-            .expire_previous_now(&ctx.actor, &parsed)
+pub(super) async fn expire<A>(ctx: Ctx<A>, Path(id): Path<String>, Form(form): Form) -> Response {
+    let (pi, actor) = (ctx.pi(), &ctx.actor);
+    let result = match (integration_id(&id), once_key(&form)) {
+        (Ok(parsed), Some(key)) => pi.once(actor, &key).expire_previous_now(&parsed).await,
+        (Ok(parsed), None) => pi
+            .expire_previous_now(actor, &parsed)
             .await
-            .map(drop),
-        Err(err) => Err(err),
+            .map(Outcome::Done),
+        (Err(err), _) => Err(err),
     };
     after(&ctx, &id, result, "expired").await
 }
 
-/// Back to the integration with a notice, or the integration with the refusal.
-async fn after<A>(ctx: &Ctx<A>, id: &str, result: Result<(), Error>, notice: &str) -> Response {
+/// Back to the integration with a notice, the page of a form sent twice, or the
+/// integration with the refusal.
+async fn after<A>(
+    ctx: &Ctx<A>,
+    id: &str,
+    result: Result<Outcome<Integration>, Error>,
+    notice: &str,
+) -> Response {
     match result {
-        Ok(()) => see_other(ctx.site.url(&format!("/{id}?done={notice}"))),
+        Ok(Outcome::Done(_)) => see_other(ctx.site.url(&format!("/{id}?done={notice}"))),
+        Ok(Outcome::AlreadyDone(first)) => already_done(&ctx.site, &first),
         Err(err) => page(ctx, id, None, Some(&Refusal::from(&err))).await,
     }
 }

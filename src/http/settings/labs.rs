@@ -5,7 +5,10 @@ use axum::response::Response;
 
 use super::refusal::Refusal;
 use super::views::labs::render;
-use super::web::{Ctx, Form, Query, done, html, refused, refused_with, see_other};
+use super::web::{
+    Ctx, Form, Query, already_done, done, html, once_key, refused, refused_with, see_other,
+};
+use crate::domain::idempotency::Outcome;
 use crate::error::Error;
 
 const TITLE: &str = "Labs";
@@ -27,8 +30,22 @@ pub(super) async fn save<A>(ctx: Ctx<A>, Form(form): Form) -> Response {
             return page(&ctx, None, Some(&refusal)).await;
         }
     };
-    match ctx.pi().set_feature_enabled(&ctx.actor, enabled).await {
-        Ok(()) => see_other(ctx.site.url(if enabled {
+    let switched = match once_key(&form) {
+        Some(key) => {
+            ctx.pi()
+                .once(&ctx.actor, &key)
+                .set_feature_enabled(enabled)
+                .await
+        }
+        None => ctx
+            .pi()
+            .set_feature_enabled(&ctx.actor, enabled)
+            .await
+            .map(Outcome::Done),
+    };
+    match switched {
+        Ok(Outcome::AlreadyDone(first)) => already_done(&ctx.site, &first),
+        Ok(Outcome::Done(())) => see_other(ctx.site.url(if enabled {
             "/labs?done=on"
         } else {
             "/labs?done=off"

@@ -6,8 +6,9 @@ use axum::response::Response;
 
 use super::refusal::Refusal;
 use super::views::{rotate, token};
-use super::web::{Ctx, html, integration_id, refused};
+use super::web::{Ctx, Form, already_done, html, integration_id, once_key, refused};
 use crate::domain::credentials::RotationMode;
+use crate::domain::idempotency::Outcome;
 use crate::error::Error;
 
 const TITLE: &str = "Rotate token";
@@ -27,18 +28,24 @@ pub(super) async fn warn<A>(ctx: Ctx<A>, Path((id, segment)): Path<(String, Stri
 pub(super) async fn confirm<A>(
     ctx: Ctx<A>,
     Path((id, segment)): Path<(String, String)>,
+    Form(form): Form,
 ) -> Response {
     let rotated = match (integration_id(&id), mode(&segment)) {
-        (Ok(parsed), Ok(mode)) => ctx
-            .pi()
-            .rotate(&ctx.actor, &parsed, mode)
-            .await
-            .map(|r| (r, mode)),
+        (Ok(parsed), Ok(mode)) => match once_key(&form) {
+            Some(key) => ctx.pi().once(&ctx.actor, &key).rotate(&parsed, mode).await,
+            None => ctx
+                .pi()
+                .rotate(&ctx.actor, &parsed, mode)
+                .await
+                .map(Outcome::Done),
+        }
+        .map(|r| (r, mode)),
         (Err(err), _) | (_, Err(err)) => Err(err),
     };
     match rotated {
+        Ok((Outcome::AlreadyDone(first), _)) => already_done(&ctx.site, &first),
         // The new token, in this response only: no redirect, no URL holds it.
-        Ok((rotated, mode)) => html(
+        Ok((Outcome::Done(rotated), mode)) => html(
             StatusCode::OK,
             token::render(
                 &ctx.site,

@@ -223,6 +223,21 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     }
 }
 
+/// The one-time key a form carries (see `views::once`), if it carries a well-formed
+/// one. A form without one (a page rendered before keys existed) is sent without a key.
+pub(super) fn once_key(form: &Fields) -> Option<crate::domain::idempotency::IdempotencyKey> {
+    crate::domain::idempotency::IdempotencyKey::new(form.get("once")).ok()
+}
+
+/// The page for a form sent a second time: nothing was done again; what the first
+/// submission did, and when.
+pub(super) fn already_done(
+    site: &Site,
+    first: &crate::domain::idempotency::AlreadyDone,
+) -> Response {
+    html(StatusCode::OK, super::views::again::render(site, first))
+}
+
 /// A rendered screen.
 pub(super) fn html(status: StatusCode, markup: Markup) -> Response {
     (

@@ -24,6 +24,7 @@ pub(in crate::http::settings) fn render(
                 }
             }
             form method="post" action=(site.url(&format!("/{id}/delete"))) {
+                (super::once())
                 div.pi-actions {
                     button.pi-danger type="submit" { "Delete" }
                     a.pi-button.pi-secondary href=(site.url(&format!("/{id}"))) { "Cancel" }

@@ -38,9 +38,11 @@ pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>)
                 }
                 div.pi-actions {
                     form method="post" action=(site.url(&format!("/{id}/rotation/cancel"))) {
+                        (super::once())
                         button.pi-secondary type="submit" { "Cancel rotation" }
                     }
                     form method="post" action=(site.url(&format!("/{id}/rotation/expire"))) {
+                        (super::once())
                         button type="submit" { "Expire now" }
                     }
                 }

@@ -17,6 +17,7 @@ pub(in crate::http::settings) fn render(
         (refusal(refused))
         p.pi-lead { "Features you can switch on or off for your whole account." }
         form.pi-card method="post" action=(site.url("/labs")) {
+            (super::once())
             h2 { "Private Integrations" }
             p {
                 "Private Integrations are " strong { @if enabled { "on" } @else { "off" } }

@@ -1,6 +1,7 @@
 //! The screens, one module each, and the layout and pieces they share. Templates are
 //! maud's `html!`: checked when the crate compiles, and every `(value)` is escaped.
 
+pub(super) mod again;
 pub(super) mod audit;
 pub(super) mod delete;
 pub(super) mod integration;
@@ -20,6 +21,20 @@ use super::refusal::Refusal;
 use super::web::Site;
 use crate::domain::integration::Integration;
 use crate::domain::scope::ScopeCatalog;
+
+/// A form's one-time key (`once`, a hidden field): a fresh random key each time a
+/// form that changes something is shown, so that a second submission of that very form
+/// (a reload of the answer, Back then Forward, a double click, a second tab) is known
+/// and does nothing ([`PrivateIntegrations::once`](crate::PrivateIntegrations::once)).
+/// Without randomness the field is left out, and the form works as before.
+pub(super) fn once() -> Markup {
+    let key = crate::domain::ids::IntegrationId::generate(&mut rand::rngs::SysRng).ok();
+    html! {
+        @if let Some(key) = key {
+            input type="hidden" name="once" value=(key.as_str());
+        }
+    }
+}
 
 /// The tabs of the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,6 +53,7 @@ pub(in crate::http::settings) fn render(
             }
             p { "Are you sure you want to proceed with the rotation?" }
             form method="post" action=(site.url(&format!("/{id}/rotate/{}", segment(mode)))) {
+                (super::once())
                 div.pi-actions {
                     button type="submit" { "Continue" }
                     a.pi-button.pi-secondary href=(site.url(&format!("/{id}"))) { "Cancel" }

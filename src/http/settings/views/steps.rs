@@ -48,6 +48,7 @@ fn steps(current: u8) -> Markup {
 fn carried(w: &Wizard<'_>, step: &str) -> Markup {
     html! {
         input type="hidden" name="step" value=(step);
+        (super::once())
         @if let Some(version) = w.version {
             input type="hidden" name="version" value=(version);
         }

@@ -114,6 +114,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &TeamView<'_>) -> Mar
                                     } @else {
                                         @let select = format!("pi-permission-{i}");
                                         form.pi-actions method="post" action=(site.url("/team")) {
+                                            (super::once())
                                             input type="hidden" name="user" value=(row.user.as_str());
                                             @if !view.directory {
                                                 input type="hidden" name="lookup" value=(row.user.as_str());
