@@ -114,6 +114,7 @@ mod edit;
 mod integration;
 mod labs;
 mod list;
+mod rebase;
 mod refusal;
 mod rotate;
 mod team;
