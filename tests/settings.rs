@@ -1354,3 +1354,217 @@ async fn a_stale_edit_shows_a_colleagues_new_name_and_description() {
         ("My rename", "")
     );
 }
+
+/// Whether `body` holds `secret` in any form a page or a URL could carry it: as it is,
+/// HTML-escaped, or percent-encoded.
+fn holds(body: &str, secret: &str) -> bool {
+    let escaped = secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    let encoded = encode(&[("x", secret)]);
+    let encoded = encoded.trim_start_matches("x=");
+    [secret, &escaped, encoded]
+        .iter()
+        .any(|form| body.contains(form))
+}
+
+#[tokio::test]
+async fn an_unknown_scope_is_refused_and_never_shown_back() {
+    let site = Site::new();
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    let leaky = site
+        .pi
+        .create(
+            &admin,
+            NewIntegration::new("Leaky").scopes(["contacts.readonly"]),
+        )
+        .await
+        .unwrap();
+    let token = leaky.token.expose_secret().to_owned();
+    let secret = token.rsplit('_').next().unwrap().to_owned();
+    let id = leaky.integration.id().to_string();
+    let edit = format!("/{id}/edit");
+    let version = leaky.integration.version().to_string();
+    let refused = "A scope sent with this form is not in this service's scope catalog";
+
+    /// What the form is, where it posts, its fields, and the status of the answer.
+    type Sent<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, StatusCode);
+    let forms: [Sent<'_>; 6] = [
+        (
+            "create, Create",
+            "/new",
+            vec![
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("name", "Kept"),
+                ("scopes", "contacts.readonly"),
+                ("scopes", &token),
+            ],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "create, Next (the scopes carried in hidden fields)",
+            "/new",
+            vec![
+                ("step", "details"),
+                ("go", "next"),
+                ("name", "Kept"),
+                ("scopes", "contacts.readonly"),
+                ("scopes", &token),
+            ],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "create, Back",
+            "/new",
+            vec![
+                ("step", "scopes"),
+                ("go", "back"),
+                ("name", "Kept"),
+                ("scopes", &token),
+            ],
+            StatusCode::OK,
+        ),
+        (
+            "edit, Update",
+            &edit,
+            vec![
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("version", &version),
+                ("name", "Kept"),
+                ("scopes", "contacts.readonly"),
+                ("scopes", &token),
+            ],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "edit, Back, with what the form was opened with",
+            &edit,
+            vec![
+                ("step", "scopes"),
+                ("go", "back"),
+                ("version", &version),
+                ("was_name", "Leaky"),
+                ("was_description", ""),
+                ("was_scopes", &token),
+                ("name", "Kept"),
+                ("scopes", &token),
+            ],
+            StatusCode::OK,
+        ),
+        (
+            "edit, Update from a stale version",
+            &edit,
+            vec![
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("version", "0"),
+                ("was_name", "Leaky"),
+                ("was_scopes", "contacts.readonly"),
+                ("was_scopes", &token),
+                ("name", "Kept"),
+                ("scopes", "contacts.readonly"),
+            ],
+            StatusCode::CONFLICT,
+        ),
+    ];
+    for (what, path, fields, status) in forms {
+        let reply = site.post(ADMIN, path, &fields).await;
+        assert_eq!(reply.status, status, "{what}: {}", reply.body);
+        assert!(!holds(&reply.body, &token), "{what} shows the token back");
+        assert!(!holds(&reply.body, &secret), "{what} shows its secret back");
+        assert!(!holds(&reply.body, &secret[..12]), "{what}");
+        assert!(token_in(&reply.body).is_none(), "{what}");
+        assert!(!holds(reply.location(), &secret), "{what}");
+        reply.assert_shows(r#"value="Kept""#);
+        if status == StatusCode::UNPROCESSABLE_ENTITY {
+            reply.assert_shows(refused);
+            reply.assert_shows(r#"value="contacts.readonly" checked"#);
+        }
+    }
+    assert_eq!(
+        site.pi.list(&admin).await.unwrap().len(),
+        1,
+        "nothing created"
+    );
+    assert_eq!(
+        site.pi
+            .get(&admin, leaky.integration.id())
+            .await
+            .unwrap()
+            .version(),
+        leaky.integration.version(),
+        "nothing saved"
+    );
+}
+
+#[tokio::test]
+async fn team_permissions_show_back_no_user_id_that_is_not_one() {
+    let site = Site::new();
+    let token = token_in(
+        &site
+            .create("Zapier sync", "", &["contacts.readonly"])
+            .await
+            .body,
+    )
+    .unwrap();
+    let secret = token.rsplit('_').next().unwrap().to_owned();
+    // A save sent with a `lookup` field other than the user saved: the redirect names the
+    // user saved, not what the field held.
+    let saved = site
+        .post(
+            ADMIN,
+            "/team",
+            &[
+                ("user", "u_bob"),
+                ("permission", "allow"),
+                ("lookup", &token),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        saved.location(),
+        format!("{SETTINGS}/team?done=saved&user=u_bob")
+    );
+    assert!(!holds(saved.location(), &secret));
+
+    // Without a team directory, a user id that is not one is refused and not shown back.
+    let by_id: Router = http::settings_router::<Fixed, _>(site.pi.clone());
+    let malformed = "u_bob\nmarker-of-the-typed-value";
+    for query in [
+        encode(&[("user", malformed)]),
+        encode(&[("user", &"u".repeat(1000))]),
+    ] {
+        let response = by_id
+            .clone()
+            .oneshot(
+                Request::get(format!("/team?{query}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!body.contains("marker-of-the-typed-value"), "{body}");
+        assert!(!body.contains(&"u".repeat(1000)), "{body}");
+        assert!(body.contains(r#"name="user" value="""#), "{body}");
+    }
+    // A user id that is one is shown, as the lookup's answer.
+    let response = by_id
+        .oneshot(
+            Request::get("/team?user=u_bob")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
