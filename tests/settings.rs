@@ -8,6 +8,11 @@
 //! - the token is in the one response that creates it, and nowhere after;
 //! - every refusal of the service is a message on the page, with the form kept as typed
 //!   (but a token pasted into a field, which is refused and not shown back);
+//! - a value outside a known set (a scope not in the catalog, a user id that is not one)
+//!   is refused and never shown back, in the page or a redirect;
+//! - an edit made from a stale page says what the other admin changed, starts again from
+//!   the current values with the admin's own changes marked, and never ticks again a
+//!   scope the other admin removed;
 //! - a cross-site post is refused, as a page, and changes nothing; the host's CSRF layer
 //!   decides which other origins are trusted;
 //! - the list and the audit log are read a page at a time; a token is due for rotation
@@ -177,6 +182,7 @@ fn form_as_shown(body: &str, go: &str) -> Vec<(String, String)> {
     };
     let mut fields = Vec::new();
     let inputs = regex::Regex::new(r"<input[^>]*>|<textarea[^>]*>[^<]*</textarea>").unwrap();
+    let checked = regex::Regex::new(r"\schecked[\s>]").unwrap();
     for tag in inputs.find_iter(form).map(|m| m.as_str()) {
         let Some(name) = attr(tag, "name") else {
             continue;
@@ -187,7 +193,7 @@ fn form_as_shown(body: &str, go: &str) -> Vec<(String, String)> {
             continue;
         }
         let checkbox = attr(tag, "type").as_deref() == Some("checkbox");
-        let ticked = regex::Regex::new(r"\schecked[\s>]").unwrap().is_match(tag);
+        let ticked = checked.is_match(tag);
         if !checkbox || ticked {
             fields.push((name, attr(tag, "value").unwrap_or_default()));
         }

@@ -147,7 +147,7 @@ async fn stale<A>(ctx: &Ctx<A>, parsed: &IntegrationId, id: &str, typed: &Typed)
     let (values, notice) = match &typed.original {
         Some(original) => {
             let rebased = rebase(ctx.pi().scope_catalog(), original, &now, &typed.values);
-            (rebased.values.clone(), Stale::Rebased(rebased))
+            (rebased.values.clone(), Stale::Rebased(Box::new(rebased)))
         }
         None => (now.clone(), Stale::Unknown),
     };

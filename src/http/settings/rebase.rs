@@ -114,7 +114,7 @@ pub(super) struct Rebased {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Stale {
     /// What each side changed, and the form rebuilt from the current values.
-    Rebased(Rebased),
+    Rebased(Box<Rebased>),
     /// The form did not say what it was opened with (or said something the service
     /// could never have stored), so its changes cannot be told from the other person's:
     /// it starts again from the current values, with nothing of the admin's re-applied.
