@@ -1244,6 +1244,9 @@ async fn a_stale_edit_never_restores_what_a_colleague_removed() {
         "Description changed from “Pushes contacts” to “Pushes contacts to the EU shop”",
     );
     stale.assert_shows(r#"name="description" value="Pushes contacts to the EU shop""#);
+    stale.assert_shows(
+        r#"Description: <span class="pi-name">Pushes contacts to the EU shop</span> <span class="pi-badge pi-badge-ok" id="pi-description-change">Your change</span>"#,
+    );
     let after_ann = site.only_integration().await;
     assert_eq!(after_ann.description(), "Pushes contacts", "nothing saved");
     stale.assert_shows(&format!(

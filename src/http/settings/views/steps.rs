@@ -173,6 +173,19 @@ pub(in crate::http::settings) fn scopes(site: &Site, w: &Wizard<'_>) -> Markup {
                 "Integration: " strong.pi-name { (w.values.name) }
                 @if mine.name.is_some() { " " (your_change("pi-name-change")) }
             }
+            // The description is not a field of this step: shown when the admin changed
+            // it, so that every change of theirs is in sight before "Update".
+            @if mine.description.is_some() {
+                p {
+                    "Description: "
+                    @if w.values.description.trim().is_empty() {
+                        span.pi-muted { "(empty)" }
+                    } @else {
+                        span.pi-name { (w.values.description) }
+                    }
+                    " " (your_change("pi-description-change"))
+                }
+            }
             fieldset.pi-scopes aria-describedby=[scopes_error.map(|_| "pi-scopes-error")] {
                 legend { "Scopes" }
                 p.pi-muted {
