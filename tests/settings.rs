@@ -8,6 +8,11 @@
 //! - the token is in the one response that creates it, and nowhere after;
 //! - every refusal of the service is a message on the page, with the form kept as typed
 //!   (but a token pasted into a field, which is refused and not shown back);
+//! - a value outside a known set (a scope not in the catalog, a user id that is not one)
+//!   is refused and never shown back, in the page or a redirect;
+//! - an edit made from a stale page says what the other admin changed, starts again from
+//!   the current values with the admin's own changes marked, and never ticks again a
+//!   scope the other admin removed;
 //! - a cross-site post is refused, as a page, and changes nothing; the host's CSRF layer
 //!   decides which other origins are trusted;
 //! - the list and the audit log are read a page at a time; a token is due for rotation
@@ -127,6 +132,20 @@ impl Site {
         self.post(ADMIN, "/new", &fields).await
     }
 
+    /// The example app on a manual clock, with a catalog of its own.
+    fn with_catalog(catalog: ScopeCatalog) -> Self {
+        let clock = ManualClock::new(support::T0);
+        let pi = PrivateIntegrations::builder(MemoryStorage::new())
+            .scope_catalog(catalog)
+            .clock(clock.clone())
+            .build();
+        Site {
+            app: app::app(pi.clone()),
+            pi,
+            clock,
+        }
+    }
+
     async fn only_integration(&self) -> Integration {
         let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
         let mut all = self.pi.list(&admin).await.unwrap();
@@ -148,6 +167,55 @@ fn encode(fields: &[(&str, &str)]) -> String {
         form.append_pair(k, v);
     }
     form.finish()
+}
+
+/// The fields a browser would send for the first form of a page, as it is shown (hidden
+/// fields, text fields, ticked boxes), with the button `go` pressed.
+fn form_as_shown(body: &str, go: &str) -> Vec<(String, String)> {
+    let form = regex::Regex::new(r"(?s)<form[^>]*>(.*?)</form>").unwrap();
+    let form = &form.captures(body).expect("a form")[1];
+    let attr = |tag: &str, name: &str| {
+        regex::Regex::new(&format!(r#"\s{name}="([^"]*)""#))
+            .unwrap()
+            .captures(tag)
+            .map(|c| unescape(&c[1]))
+    };
+    let mut fields = Vec::new();
+    let inputs = regex::Regex::new(r"<input[^>]*>|<textarea[^>]*>[^<]*</textarea>").unwrap();
+    let checked = regex::Regex::new(r"\schecked[\s>]").unwrap();
+    for tag in inputs.find_iter(form).map(|m| m.as_str()) {
+        let Some(name) = attr(tag, "name") else {
+            continue;
+        };
+        if let Some(text) = tag.strip_prefix("<textarea") {
+            let content = &text[text.find('>').unwrap() + 1..text.rfind("</textarea>").unwrap()];
+            fields.push((name, unescape(content)));
+            continue;
+        }
+        let checkbox = attr(tag, "type").as_deref() == Some("checkbox");
+        let ticked = checked.is_match(tag);
+        if !checkbox || ticked {
+            fields.push((name, attr(tag, "value").unwrap_or_default()));
+        }
+    }
+    fields.push(("go".to_owned(), go.to_owned()));
+    fields
+}
+
+fn unescape(html: &str) -> String {
+    html.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// `fields` as [`Site::post`] takes them.
+fn borrowed(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 /// The token a page shows, if any.
@@ -549,9 +617,12 @@ async fn refusals_are_messages_with_the_form_kept_as_typed() {
         .await;
     assert_eq!(stale.status, StatusCode::CONFLICT);
     stale.assert_shows("Someone changed this Private Integration since you opened this page");
-    stale.assert_shows("Renamed by Ann");
-    stale.assert_shows(r#"name="name" value="My rename""#);
-    stale.assert_shows(r#"value="contacts.write" checked"#);
+    // This form does not say what it was opened with (no `was_*` fields), so its changes
+    // cannot be told from Ann's: it starts again from the current values.
+    stale.assert_shows("This form did not record what it was opened with");
+    stale.assert_shows(r#"name="name" value="Renamed by Ann""#);
+    stale.assert_shows(r#"value="contacts.readonly" checked"#);
+    assert!(!stale.body.contains(r#"value="contacts.write" checked"#));
     assert_eq!(
         site.only_integration().await.name(),
         "Renamed by Ann",
@@ -1114,4 +1185,395 @@ async fn last_used_is_not_shown_where_uses_are_not_recorded() {
     let page = site.get(ADMIN, &format!("/{id}")).await;
     assert!(!page.body.contains("Never used"), "{}", page.body);
     assert!(!page.body.contains("Last used"), "{}", page.body);
+}
+
+/// Ann, the other admin, changing an integration through the service while the admin's
+/// form is open.
+async fn as_ann(site: &Site, update: IntegrationUpdate) {
+    let ann = Actor::admin(AccountId::new("acct_1"), UserId::new("u_ann"));
+    let id = site.only_integration().await.id().clone();
+    site.pi.update(&ann, &id, update).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stale_edit_never_restores_what_a_colleague_removed() {
+    let [read, write, events] = support::SCOPES;
+    let site = Site::with_catalog(ScopeCatalog::new(support::SCOPES).unwrap());
+    site.create("Zapier sync", "Pushes contacts", &[read, write])
+        .await;
+    let id = site.only_integration().await.id().to_string();
+    let edit = format!("/{id}/edit");
+
+    // The admin opens "Edit", changes the description, "Next", ticks one more scope.
+    let opened = site.get(ADMIN, &edit).await;
+    assert_eq!(opened.status, StatusCode::OK);
+    let mut details = form_as_shown(&opened.body, "next");
+    for (key, value) in &mut details {
+        if key == "description" {
+            *value = "Pushes contacts to the EU shop".into();
+        }
+    }
+    let step = site.post(ADMIN, &edit, &borrowed(&details)).await;
+    assert_eq!(step.status, StatusCode::OK, "{}", step.body);
+    let mut scopes = form_as_shown(&step.body, "submit");
+    scopes.push(("scopes".into(), events.into()));
+
+    // Meanwhile Ann removes `contacts.write`.
+    as_ann(&site, IntegrationUpdate::new().scopes([read])).await;
+
+    // "Update" on the stale form, `contacts.write` still ticked: refused, and explained.
+    let stale = site.post(ADMIN, &edit, &borrowed(&scopes)).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    stale.assert_shows("Someone changed this Private Integration since you opened this page");
+    stale.assert_shows("Changed by someone else");
+    stale.assert_shows(&format!("Scope removed: <code>{write}</code>"));
+    stale.assert_shows(&format!(
+        r#"value="{write}" aria-describedby="pi-scope-1-change">"#
+    ));
+    stale.assert_shows(r#"id="pi-scope-1-change">Removed by someone else</span>"#);
+    assert!(
+        !stale.body.contains(&format!(r#"value="{write}" checked"#)),
+        "what Ann removed is not ticked again"
+    );
+    // The admin's own changes, re-applied on top of Ann's, and marked.
+    stale.assert_shows("Your changes, applied again");
+    stale.assert_shows(&format!("Scope added: <code>{events}</code>"));
+    stale.assert_shows(&format!(r#"value="{events}" checked"#));
+    stale.assert_shows(r#"id="pi-scope-2-change">Your change: added</span>"#);
+    stale.assert_shows(
+        "Description changed from “Pushes contacts” to “Pushes contacts to the EU shop”",
+    );
+    stale.assert_shows(r#"name="description" value="Pushes contacts to the EU shop""#);
+    stale.assert_shows(
+        r#"Description: <span class="pi-name">Pushes contacts to the EU shop</span> <span class="pi-badge pi-badge-ok" id="pi-description-change">Your change</span>"#,
+    );
+    let after_ann = site.only_integration().await;
+    assert_eq!(after_ann.description(), "Pushes contacts", "nothing saved");
+    stale.assert_shows(&format!(
+        r#"name="version" value="{}""#,
+        after_ann.version()
+    ));
+
+    // "Update" on the form as shown: saved, without what Ann removed.
+    let saved = site
+        .post(
+            ADMIN,
+            &edit,
+            &borrowed(&form_as_shown(&stale.body, "submit")),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let integration = site.only_integration().await;
+    assert_eq!(
+        integration.scopes().iter().collect::<Vec<_>>(),
+        [read, events]
+    );
+    assert!(!integration.scopes().contains(write));
+    assert_eq!(integration.description(), "Pushes contacts to the EU shop");
+    assert_eq!(integration.name(), "Zapier sync");
+}
+
+#[tokio::test]
+async fn a_stale_edit_shows_a_colleagues_new_name_and_description() {
+    let site = Site::new();
+    site.create("Zapier sync", "Pushes contacts", &["contacts.readonly"])
+        .await;
+    let id = site.only_integration().await.id().to_string();
+    let edit = format!("/{id}/edit");
+    let opened = site.get(ADMIN, &edit).await;
+    let step = site
+        .post(
+            ADMIN,
+            &edit,
+            &borrowed(&form_as_shown(&opened.body, "next")),
+        )
+        .await;
+    // The admin renames it on the first step; the scopes step carries the new name.
+    let mut scopes = form_as_shown(&step.body, "submit");
+    for (key, value) in &mut scopes {
+        if key == "name" {
+            *value = "My rename".into();
+        }
+    }
+    as_ann(
+        &site,
+        IntegrationUpdate::new()
+            .name("Renamed by Ann")
+            .description("Ann's notes"),
+    )
+    .await;
+
+    let stale = site.post(ADMIN, &edit, &borrowed(&scopes)).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    stale.assert_shows("Name changed from “Zapier sync” to “Renamed by Ann”");
+    stale.assert_shows("Description changed from “Pushes contacts” to “Ann's notes”");
+    // Both renamed it: Ann's name stays in the form, the admin's is set aside, shown.
+    stale.assert_shows("Your changes not applied");
+    stale.assert_shows(
+        "Your name “My rename” was not applied: someone else changed it too, and the form \
+         keeps theirs, “Renamed by Ann”.",
+    );
+    stale.assert_shows(r#"name="name" value="Renamed by Ann""#);
+    stale.assert_shows(r#"name="description" value="Ann's notes""#);
+    assert!(!stale.body.contains("Your changes, applied again"));
+    assert!(
+        !stale.body.contains("pi-name-change"),
+        "nothing marked as the admin's"
+    );
+
+    // "Back" from there shows the form from Ann's version, to rename it again.
+    let back = site
+        .post(ADMIN, &edit, &borrowed(&form_as_shown(&stale.body, "back")))
+        .await;
+    assert_eq!(back.status, StatusCode::OK);
+    back.assert_shows(r#"name="name" value="Renamed by Ann""#);
+    back.assert_shows(">Ann's notes</textarea>");
+
+    // Only Ann's change to the description, only the admin's to the name: both kept.
+    let step = site
+        .post(
+            ADMIN,
+            &edit,
+            &borrowed(&form_as_shown(&site.get(ADMIN, &edit).await.body, "next")),
+        )
+        .await;
+    let mut scopes = form_as_shown(&step.body, "submit");
+    for (key, value) in &mut scopes {
+        if key == "name" {
+            *value = "My rename".into();
+        }
+    }
+    as_ann(&site, IntegrationUpdate::new().description("")).await;
+    let stale = site.post(ADMIN, &edit, &borrowed(&scopes)).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
+    stale.assert_shows("Description removed (it was “Ann's notes”)");
+    stale.assert_shows("Name changed from “Renamed by Ann” to “My rename”");
+    stale.assert_shows(r#"<strong class="pi-name">My rename</strong> <span class="pi-badge pi-badge-ok" id="pi-name-change">Your change</span>"#);
+    let saved = site
+        .post(
+            ADMIN,
+            &edit,
+            &borrowed(&form_as_shown(&stale.body, "submit")),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let integration = site.only_integration().await;
+    assert_eq!(
+        (integration.name(), integration.description()),
+        ("My rename", "")
+    );
+}
+
+/// Whether `body` holds `secret` in any form a page or a URL could carry it: as it is,
+/// HTML-escaped, or percent-encoded.
+fn holds(body: &str, secret: &str) -> bool {
+    let escaped = secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    let encoded = encode(&[("x", secret)]);
+    let encoded = encoded.trim_start_matches("x=");
+    [secret, &escaped, encoded]
+        .iter()
+        .any(|form| body.contains(form))
+}
+
+#[tokio::test]
+async fn an_unknown_scope_is_refused_and_never_shown_back() {
+    let site = Site::new();
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    let leaky = site
+        .pi
+        .create(
+            &admin,
+            NewIntegration::new("Leaky").scopes(["contacts.readonly"]),
+        )
+        .await
+        .unwrap();
+    let token = leaky.token.expose_secret().to_owned();
+    let secret = token.rsplit('_').next().unwrap().to_owned();
+    let id = leaky.integration.id().to_string();
+    let edit = format!("/{id}/edit");
+    let version = leaky.integration.version().to_string();
+    let refused = "A scope sent with this form is not in this service's scope catalog";
+
+    /// What the form is, where it posts, its fields, and the status of the answer.
+    type Sent<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, StatusCode);
+    let forms: [Sent<'_>; 6] = [
+        (
+            "create, Create",
+            "/new",
+            vec![
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("name", "Kept"),
+                ("scopes", "contacts.readonly"),
+                ("scopes", &token),
+            ],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "create, Next (the scopes carried in hidden fields)",
+            "/new",
+            vec![
+                ("step", "details"),
+                ("go", "next"),
+                ("name", "Kept"),
+                ("scopes", "contacts.readonly"),
+                ("scopes", &token),
+            ],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "create, Back",
+            "/new",
+            vec![
+                ("step", "scopes"),
+                ("go", "back"),
+                ("name", "Kept"),
+                ("scopes", &token),
+            ],
+            StatusCode::OK,
+        ),
+        (
+            "edit, Update",
+            &edit,
+            vec![
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("version", &version),
+                ("name", "Kept"),
+                ("scopes", "contacts.readonly"),
+                ("scopes", &token),
+            ],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "edit, Back, with what the form was opened with",
+            &edit,
+            vec![
+                ("step", "scopes"),
+                ("go", "back"),
+                ("version", &version),
+                ("was_name", "Leaky"),
+                ("was_description", ""),
+                ("was_scopes", &token),
+                ("name", "Kept"),
+                ("scopes", &token),
+            ],
+            StatusCode::OK,
+        ),
+        (
+            "edit, Update from a stale version",
+            &edit,
+            vec![
+                ("step", "scopes"),
+                ("go", "submit"),
+                ("version", "0"),
+                ("was_name", "Leaky"),
+                ("was_scopes", "contacts.readonly"),
+                ("was_scopes", &token),
+                ("name", "Kept"),
+                ("scopes", "contacts.readonly"),
+            ],
+            StatusCode::CONFLICT,
+        ),
+    ];
+    for (what, path, fields, status) in forms {
+        let reply = site.post(ADMIN, path, &fields).await;
+        assert_eq!(reply.status, status, "{what}: {}", reply.body);
+        assert!(!holds(&reply.body, &token), "{what} shows the token back");
+        assert!(!holds(&reply.body, &secret), "{what} shows its secret back");
+        assert!(!holds(&reply.body, &secret[..12]), "{what}");
+        assert!(token_in(&reply.body).is_none(), "{what}");
+        assert!(!holds(reply.location(), &secret), "{what}");
+        reply.assert_shows(r#"value="Kept""#);
+        if status == StatusCode::UNPROCESSABLE_ENTITY {
+            reply.assert_shows(refused);
+            reply.assert_shows(r#"value="contacts.readonly" checked"#);
+        }
+    }
+    assert_eq!(
+        site.pi.list(&admin).await.unwrap().len(),
+        1,
+        "nothing created"
+    );
+    assert_eq!(
+        site.pi
+            .get(&admin, leaky.integration.id())
+            .await
+            .unwrap()
+            .version(),
+        leaky.integration.version(),
+        "nothing saved"
+    );
+}
+
+#[tokio::test]
+async fn team_permissions_show_back_no_user_id_that_is_not_one() {
+    let site = Site::new();
+    let token = token_in(
+        &site
+            .create("Zapier sync", "", &["contacts.readonly"])
+            .await
+            .body,
+    )
+    .unwrap();
+    let secret = token.rsplit('_').next().unwrap().to_owned();
+    // A save sent with a `lookup` field other than the user saved: the redirect names the
+    // user saved, not what the field held.
+    let saved = site
+        .post(
+            ADMIN,
+            "/team",
+            &[
+                ("user", "u_bob"),
+                ("permission", "allow"),
+                ("lookup", &token),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        saved.location(),
+        format!("{SETTINGS}/team?done=saved&user=u_bob")
+    );
+    assert!(!holds(saved.location(), &secret));
+
+    // Without a team directory, a user id that is not one is refused and not shown back.
+    let by_id: Router = http::settings_router::<Fixed, _>(site.pi.clone());
+    let malformed = "u_bob\nmarker-of-the-typed-value";
+    for query in [
+        encode(&[("user", malformed)]),
+        encode(&[("user", &"u".repeat(1000))]),
+    ] {
+        let response = by_id
+            .clone()
+            .oneshot(
+                Request::get(format!("/team?{query}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!body.contains("marker-of-the-typed-value"), "{body}");
+        assert!(!body.contains(&"u".repeat(1000)), "{body}");
+        assert!(body.contains(r#"name="user" value="""#), "{body}");
+    }
+    // A user id that is one is shown, as the lookup's answer.
+    let response = by_id
+        .oneshot(
+            Request::get("/team?user=u_bob")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }

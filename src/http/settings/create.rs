@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::rebase::Editable;
 use super::refusal::{self, Refusal};
 use super::views::steps::{self, Wizard};
 use super::views::token::{self, Issued};
@@ -10,6 +11,7 @@ use super::web::{Ctx, Fields, Form, already_done, html, once_key, refused};
 use crate::domain::idempotency::Outcome;
 use crate::domain::integration::NewIntegration;
 use crate::domain::page::PageRequest;
+use crate::domain::scope::ScopeCatalog;
 use crate::error::{Error, InvalidInput};
 use crate::service::Created;
 
@@ -22,17 +24,20 @@ pub(super) async fn start<A>(ctx: Ctx<A>) -> Response {
     if let Err(err) = ctx.pi().list_page(&ctx.actor, may).await {
         return refused(&ctx.site, TITLE, &err);
     }
-    let form = Fields::default();
-    details(&ctx, &form, StatusCode::OK, None)
+    let blank = typed(&Fields::default(), ctx.pi().scope_catalog());
+    details(&ctx, &blank, StatusCode::OK, None)
 }
 
-pub(super) async fn submit<A>(ctx: Ctx<A>, Form(mut form): Form) -> Response {
+pub(super) async fn submit<A>(ctx: Ctx<A>, Form(form): Form) -> Response {
     let pi = ctx.pi();
+    // The scopes as sent go to the service (one outside the catalog is refused); the
+    // form shows back only those of the catalog.
     let new = NewIntegration::new(form.get("name"))
         .description(form.get("description"))
         .scopes(form.all("scopes"));
+    let mut typed = typed(&form, pi.scope_catalog());
     match (form.get("step"), form.get("go")) {
-        ("scopes", "back") => details(&ctx, &form, StatusCode::OK, None),
+        ("scopes", "back") => details(&ctx, &typed, StatusCode::OK, None),
         ("scopes", _) => match once(&ctx, &form, new).await {
             Ok(Outcome::AlreadyDone(first)) => already_done(&ctx.site, &first),
             Ok(Outcome::Done(created)) => html(
@@ -44,14 +49,14 @@ pub(super) async fn submit<A>(ctx: Ctx<A>, Form(mut form): Form) -> Response {
                     Issued::Created,
                 ),
             ),
-            Err(err) => refuse(&ctx, &mut form, &err),
+            Err(err) => refuse(&ctx, &mut typed, &err),
         },
         // "Next" on the first step: the name and description must hold before the scopes.
         _ => match new.validate(pi.scope_catalog()) {
             Ok(_) | Err(Error::InvalidInput(InvalidInput::NoScopes)) => {
-                scopes(&ctx, &form, StatusCode::OK, None)
+                scopes(&ctx, &typed, StatusCode::OK, None)
             }
-            Err(err) => refuse(&ctx, &mut form, &err),
+            Err(err) => refuse(&ctx, &mut typed, &err),
         },
     }
 }
@@ -68,33 +73,39 @@ async fn once<A>(
     }
 }
 
-/// The refusal on the step of the field it is about, with the form as typed (but a field
-/// that held a token, emptied).
-fn refuse<A>(ctx: &Ctx<A>, form: &mut Fields, err: &Error) -> Response {
-    if let Some(field) = refusal::holds_token(err) {
-        form.forget(field);
-    }
-    let refusal = Refusal::from(err);
-    match refusal.field {
-        Some("name" | "description") => details(ctx, form, refusal.status, Some(&refusal)),
-        _ => scopes(ctx, form, refusal.status, Some(&refusal)),
+/// The form's values as it may show them back: as typed, but only scopes of the catalog.
+fn typed(form: &Fields, catalog: ScopeCatalog) -> Editable {
+    Editable {
+        name: form.get("name").to_owned(),
+        description: form.get("description").to_owned(),
+        scopes: form.scopes("scopes", catalog),
     }
 }
 
-fn wizard<'a, A>(
-    ctx: &Ctx<A>,
-    form: &'a Fields,
-    scopes: &'a [String],
-    refusal: Option<&'a Refusal>,
-) -> Wizard<'a> {
+/// The refusal on the step of the field it is about, with the form as typed (but a field
+/// that held a token, emptied).
+fn refuse<A>(ctx: &Ctx<A>, typed: &mut Editable, err: &Error) -> Response {
+    match refusal::holds_token(err) {
+        Some("name") => typed.name.clear(),
+        Some("description") => typed.description.clear(),
+        _ => {}
+    }
+    let refusal = Refusal::from(err);
+    match refusal.field {
+        Some("name" | "description") => details(ctx, typed, refusal.status, Some(&refusal)),
+        _ => scopes(ctx, typed, refusal.status, Some(&refusal)),
+    }
+}
+
+fn wizard<'a, A>(ctx: &Ctx<A>, typed: &'a Editable, refusal: Option<&'a Refusal>) -> Wizard<'a> {
     Wizard {
         title: TITLE,
         action: ctx.site.url("/new"),
         cancel: ctx.site.url(""),
-        name: form.get("name"),
-        description: form.get("description"),
-        scopes,
+        values: typed,
         version: None,
+        original: None,
+        stale: None,
         submit: "Create",
         note: None,
         refusal,
@@ -104,26 +115,24 @@ fn wizard<'a, A>(
 
 fn details<A>(
     ctx: &Ctx<A>,
-    form: &Fields,
+    typed: &Editable,
     status: StatusCode,
     refusal: Option<&Refusal>,
 ) -> Response {
-    let scopes = form.all("scopes");
     html(
         status,
-        steps::details(&ctx.site, &wizard(ctx, form, &scopes, refusal)),
+        steps::details(&ctx.site, &wizard(ctx, typed, refusal)),
     )
 }
 
 fn scopes<A>(
     ctx: &Ctx<A>,
-    form: &Fields,
+    typed: &Editable,
     status: StatusCode,
     refusal: Option<&Refusal>,
 ) -> Response {
-    let scopes = form.all("scopes");
     html(
         status,
-        steps::scopes(&ctx.site, &wizard(ctx, form, &scopes, refusal)),
+        steps::scopes(&ctx.site, &wizard(ctx, typed, refusal)),
     )
 }

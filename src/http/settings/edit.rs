@@ -1,27 +1,77 @@
 //! `GET /{id}/edit`, `POST /{id}/edit`: "Edit" in two steps (details, "Next", scopes,
-//! "Update"). The version the admin started from travels in the form, and the service
-//! applies the edit only at that version ([`IntegrationUpdate::expect_version`]): an edit
-//! made from a stale page is refused, and the form keeps what was typed.
+//! "Update"). The version the admin started from, and the values it had, travel in the
+//! form; the service applies the edit only at that version
+//! ([`IntegrationUpdate::expect_version`]). An edit made from a stale page is refused:
+//! the page says what the other person changed, and starts the form again from the
+//! current values with the admin's own changes re-applied where they do not collide (see
+//! [`rebase`](super::rebase)), for the admin to check and "Update" again.
 
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::refusal::{self, CHANGED_SINCE, Refusal};
+use super::rebase::{Editable, Stale, rebase};
+use super::refusal::{self, Refusal};
 use super::views::steps::{self, Wizard};
-use super::web::{Ctx, Fields, Form, html, integration_id, refused, see_other};
+use super::web::{
+    Ctx, Fields, Form, already_done, html, integration_id, once_key, refused, see_other,
+};
+use crate::domain::idempotency::Outcome;
 use crate::domain::ids::IntegrationId;
 use crate::domain::integration::{IntegrationUpdate, NewIntegration};
+use crate::domain::scope::ScopeCatalog;
 use crate::error::{Error, InvalidInput};
 
 const TITLE: &str = "Edit Private Integration";
 const NOTE: &str = "Note: Updating the Private Integration details does not generate a new \
 token. The existing token will continue to work.";
 
-/// The form's own values: what was typed, and the version it was made from.
+/// The form's own values: what was typed, what the form was opened with, and the version
+/// it was made from.
 struct Typed {
-    fields: Fields,
-    version: u64,
+    values: Editable,
+    /// The hidden `was_*` fields, if the form has them and they hold values the service
+    /// could have stored (anything else is not shown back).
+    original: Option<Editable>,
+    /// `None`: the form did not say (it is then treated as stale).
+    version: Option<u64>,
+}
+
+impl Typed {
+    /// A form opened now, at the integration's current values and version.
+    fn opened(values: Editable, version: u64) -> Self {
+        Self {
+            original: Some(values.clone()),
+            values,
+            version: Some(version),
+        }
+    }
+
+    fn read(form: &Fields, catalog: ScopeCatalog) -> Self {
+        let values = Editable {
+            name: form.get("name").to_owned(),
+            description: form.get("description").to_owned(),
+            scopes: form.scopes("scopes", catalog),
+        };
+        let original = form
+            .has("was_name")
+            .then(|| Editable {
+                name: form.get("was_name").to_owned(),
+                description: form.get("was_description").to_owned(),
+                scopes: form.scopes("was_scopes", catalog),
+            })
+            .filter(|was| {
+                let new = NewIntegration::new(&*was.name)
+                    .description(&*was.description)
+                    .scopes(was.scopes.iter().copied());
+                new.validate(catalog).is_ok()
+            });
+        Self {
+            values,
+            original,
+            version: form.get("version").parse().ok(),
+        }
+    }
 }
 
 pub(super) async fn start<A>(ctx: Ctx<A>, Path(id): Path<String>) -> Response {
@@ -29,28 +79,13 @@ pub(super) async fn start<A>(ctx: Ctx<A>, Path(id): Path<String>) -> Response {
         Ok(parsed) => ctx.pi().get(&ctx.actor, &parsed).await,
         Err(err) => Err(err),
     };
-    let integration = match found {
-        Ok(integration) => integration,
-        Err(err) => return refused(&ctx.site, TITLE, &err),
-    };
-    let mut pairs = vec![
-        ("name".to_owned(), integration.name().to_owned()),
-        (
-            "description".to_owned(),
-            integration.description().to_owned(),
-        ),
-    ];
-    pairs.extend(
-        integration
-            .scopes()
-            .iter()
-            .map(|s| ("scopes".to_owned(), s.to_owned())),
-    );
-    let typed = Typed {
-        fields: Fields::from_pairs(pairs),
-        version: integration.version(),
-    };
-    details(&ctx, &id, &typed, StatusCode::OK, None)
+    match found {
+        Ok(integration) => {
+            let typed = Typed::opened(Editable::of(&integration), integration.version());
+            details(&ctx, &id, &typed, StatusCode::OK, None)
+        }
+        Err(err) => refused(&ctx.site, TITLE, &err),
+    }
 }
 
 pub(super) async fn submit<A>(ctx: Ctx<A>, Path(id): Path<String>, Form(form): Form) -> Response {
@@ -58,78 +93,102 @@ pub(super) async fn submit<A>(ctx: Ctx<A>, Path(id): Path<String>, Form(form): F
         Ok(parsed) => parsed,
         Err(err) => return refused(&ctx.site, TITLE, &err),
     };
-    // A form without the version it was made from cannot be checked: treat it as stale.
-    let version = form.get("version").parse::<u64>().ok();
-    let typed = Typed {
-        version: version.unwrap_or(0),
-        fields: form,
-    };
-    let form = &typed.fields;
+    let catalog = ctx.pi().scope_catalog();
+    let typed = Typed::read(&form, catalog);
+    let (name, description) = (form.get("name"), form.get("description"));
     match (form.get("step"), form.get("go")) {
         ("scopes", "back") => details(&ctx, &id, &typed, StatusCode::OK, None),
         ("scopes", _) => {
-            let update = IntegrationUpdate::new()
-                .name(form.get("name"))
-                .description(form.get("description"))
-                .scopes(form.all("scopes"));
-            let updated = match version {
+            // The scopes as sent, not as shown: one outside the catalog is refused.
+            let scopes = form.all("scopes");
+            let updated = match typed.version {
                 // Checked by the service in the compare-and-swap of the write itself.
                 Some(version) => {
-                    let update = update.expect_version(version);
-                    ctx.pi().update(&ctx.actor, &parsed, update).await
+                    let update = IntegrationUpdate::new()
+                        .name(name)
+                        .description(description)
+                        .scopes(scopes)
+                        .expect_version(version);
+                    match once_key(&form) {
+                        Some(key) => {
+                            ctx.pi()
+                                .once(&ctx.actor, &key)
+                                .update(&parsed, update)
+                                .await
+                        }
+                        None => ctx
+                            .pi()
+                            .update(&ctx.actor, &parsed, update)
+                            .await
+                            .map(Outcome::Done),
+                    }
                 }
-                None => Err(Error::Conflict),
+                // A form without the version it was made from cannot be checked: stale,
+                // once what it holds passes the rules (as the service checks them first).
+                None => NewIntegration::new(name)
+                    .description(description)
+                    .scopes(scopes)
+                    .validate(catalog)
+                    .and_then(|_| Err(Error::Conflict)),
             };
             match updated {
-                Ok(_) => see_other(ctx.site.url(&format!("/{id}?done=updated"))),
-                Err(Error::Conflict) => stale(&ctx, &parsed, &id, typed).await,
+                Ok(Outcome::Done(_)) => see_other(ctx.site.url(&format!("/{id}?done=updated"))),
+                Ok(Outcome::AlreadyDone(first)) => already_done(&ctx.site, &first),
+                Err(Error::Conflict) => stale(&ctx, &parsed, &id, &typed).await,
                 Err(err) => refuse(&ctx, &id, typed, &err),
             }
         }
         // "Next": the same rules as on create, checked before the scopes step.
-        _ => {
-            let new = NewIntegration::new(form.get("name")).description(form.get("description"));
-            match new.validate(ctx.pi().scope_catalog()) {
-                Ok(_) | Err(Error::InvalidInput(InvalidInput::NoScopes)) => {
-                    scopes(&ctx, &id, &typed, StatusCode::OK, None)
-                }
-                Err(err) => refuse(&ctx, &id, typed, &err),
+        _ => match NewIntegration::new(name)
+            .description(description)
+            .validate(catalog)
+        {
+            Ok(_) | Err(Error::InvalidInput(InvalidInput::NoScopes)) => {
+                scopes(&ctx, &id, &typed, StatusCode::OK, None, None)
             }
-        }
+            Err(err) => refuse(&ctx, &id, typed, &err),
+        },
     }
 }
 
-/// Someone changed the integration since the form was made: say so, keep what was typed,
-/// and take the current version, so that "Update" again saves it over the other change.
-async fn stale<A>(ctx: &Ctx<A>, parsed: &IntegrationId, id: &str, mut typed: Typed) -> Response {
-    match ctx.pi().get(&ctx.actor, parsed).await {
-        Ok(current) => {
-            typed.version = current.version();
-            let message = format!(
-                "{CHANGED_SINCE} It is now named “{}”. Select Update again to save your changes \
-                 over theirs, or Cancel to keep theirs.",
-                current.name()
-            );
-            let refusal = Refusal::new(StatusCode::CONFLICT, message);
-            scopes(ctx, id, &typed, StatusCode::CONFLICT, Some(&refusal))
+/// Someone changed the integration since the form was made: say what, and start the form
+/// again from the current values and version, with the admin's own changes re-applied
+/// where they do not collide. Nothing is saved until "Update" is selected again.
+async fn stale<A>(ctx: &Ctx<A>, parsed: &IntegrationId, id: &str, typed: &Typed) -> Response {
+    let current = match ctx.pi().get(&ctx.actor, parsed).await {
+        Ok(current) => current,
+        Err(err) => return refused(&ctx.site, TITLE, &err),
+    };
+    let now = Editable::of(&current);
+    let (values, notice) = match &typed.original {
+        Some(original) => {
+            let rebased = rebase(ctx.pi().scope_catalog(), original, &now, &typed.values);
+            (rebased.values.clone(), Stale::Rebased(Box::new(rebased)))
         }
-        Err(err) => refused(&ctx.site, TITLE, &err),
-    }
+        None => (now.clone(), Stale::Unknown),
+    };
+    let fresh = Typed {
+        values,
+        original: Some(now),
+        version: Some(current.version()),
+    };
+    scopes(ctx, id, &fresh, StatusCode::CONFLICT, None, Some(&notice))
 }
 
 /// The refusal on the step of the field it is about, with the form as typed (but a field
-/// that held a token, emptied).
+/// that held a token, emptied, and only scopes of the catalog).
 fn refuse<A>(ctx: &Ctx<A>, id: &str, mut typed: Typed, err: &Error) -> Response {
-    if let Some(field) = refusal::holds_token(err) {
-        typed.fields.forget(field);
+    match refusal::holds_token(err) {
+        Some("name") => typed.values.name.clear(),
+        Some("description") => typed.values.description.clear(),
+        _ => {}
     }
     let typed = &typed;
     let refusal = Refusal::from(err);
     match refusal.field {
         Some("name" | "description") => details(ctx, id, typed, refusal.status, Some(&refusal)),
-        Some("scopes") => scopes(ctx, id, typed, refusal.status, Some(&refusal)),
         _ if refusal.status == StatusCode::NOT_FOUND => refused(&ctx.site, TITLE, err),
-        _ => scopes(ctx, id, typed, refusal.status, Some(&refusal)),
+        _ => scopes(ctx, id, typed, refusal.status, Some(&refusal), None),
     }
 }
 
@@ -137,17 +196,17 @@ fn wizard<'a, A>(
     ctx: &Ctx<A>,
     id: &str,
     typed: &'a Typed,
-    scopes: &'a [String],
     refusal: Option<&'a Refusal>,
+    stale: Option<&'a Stale>,
 ) -> Wizard<'a> {
     Wizard {
         title: TITLE,
         action: ctx.site.url(&format!("/{id}/edit")),
         cancel: ctx.site.url(&format!("/{id}")),
-        name: typed.fields.get("name"),
-        description: typed.fields.get("description"),
-        scopes,
-        version: Some(typed.version),
+        values: &typed.values,
+        version: Some(typed.version.unwrap_or(0)),
+        original: typed.original.as_ref(),
+        stale,
         submit: "Update",
         note: Some(NOTE),
         refusal,
@@ -162,11 +221,8 @@ fn details<A>(
     status: StatusCode,
     refusal: Option<&Refusal>,
 ) -> Response {
-    let scopes = typed.fields.all("scopes");
-    html(
-        status,
-        steps::details(&ctx.site, &wizard(ctx, id, typed, &scopes, refusal)),
-    )
+    let wizard = wizard(ctx, id, typed, refusal, None);
+    html(status, steps::details(&ctx.site, &wizard))
 }
 
 fn scopes<A>(
@@ -175,10 +231,8 @@ fn scopes<A>(
     typed: &Typed,
     status: StatusCode,
     refusal: Option<&Refusal>,
+    stale: Option<&Stale>,
 ) -> Response {
-    let scopes = typed.fields.all("scopes");
-    html(
-        status,
-        steps::scopes(&ctx.site, &wizard(ctx, id, typed, &scopes, refusal)),
-    )
+    let wizard = wizard(ctx, id, typed, refusal, stale);
+    html(status, steps::scopes(&ctx.site, &wizard))
 }

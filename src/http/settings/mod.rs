@@ -78,14 +78,23 @@
 //!   kept as typed.
 //! - An edit carries the version the admin saw (a hidden field) and is applied only at that
 //!   version ([`IntegrationUpdate::expect_version`](crate::IntegrationUpdate::expect_version),
-//!   checked in the same compare-and-swap as the write): an edit made from a stale page
-//!   is refused with a message, and the form keeps what was typed. "Delete", the
+//!   checked in the same compare-and-swap as the write), and the values it was opened
+//!   with (hidden `was_*` fields). An edit made from a stale page is refused (`409`),
+//!   saying what the other person changed; the form starts again from the current
+//!   values and version, with the admin's own changes re-applied where the other person
+//!   did not change the same thing (each marked "Your change"; a name or description
+//!   both changed keeps theirs and shows the admin's), so a scope someone else removed
+//!   is never ticked again unnoticed, and only a deliberate "Update" saves. "Delete", the
 //!   rotations, "Cancel rotation" and "Expire now" carry no version, as the service's
 //!   calls take none: they act on the integration whatever its name, description and
 //!   scopes are now, and the service refuses those its state no longer allows (a rotation
 //!   already in progress, none to cancel or expire, an integration deleted meanwhile).
 //! - A name, description or user id that holds a token is refused, and the page does not
 //!   show it back: that field of the form is emptied (everything else is kept as typed).
+//! - A value that must be one of a known set is refused without being shown back: a
+//!   scope outside the catalog ("a scope … is not in this service's scope catalog", never
+//!   which), dropped from the form shown again; a user id that is not one (too long,
+//!   control characters), not even in the lookup field.
 //! - State-changing requests are `POST`s of HTML forms, and one that a browser sent from
 //!   another site is refused before the host's login runs, by the crate's
 //!   [`CsrfLayer`] rules (`Sec-Fetch-Site`, then `Origin` against
@@ -114,6 +123,7 @@ mod edit;
 mod integration;
 mod labs;
 mod list;
+mod rebase;
 mod refusal;
 mod rotate;
 mod team;

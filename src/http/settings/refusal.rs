@@ -49,6 +49,10 @@ account. An account admin can switch them on in Labs.";
 pub(super) const BROKEN_PAGE_LINK: &str = "This link to a page of the list is not valid: it \
 may have been cut short. Start again from the first page.";
 
+/// What the page says when a form sent a scope outside the catalog (never which).
+pub(super) const UNKNOWN_SCOPE: &str = "A scope sent with this form is not in this \
+service's scope catalog, so nothing was saved. Select scopes from the list.";
+
 /// What the page says when another change won the race.
 pub(super) const CHANGED_SINCE: &str = "Someone changed this Private Integration since you \
 opened this page, so nothing was saved. Your changes are still in the form below.";
@@ -65,11 +69,11 @@ impl From<&Error> for Refusal {
             Error::PermissionDenied => Refusal::new(S::FORBIDDEN, NO_PERMISSION),
             Error::FeatureDisabled => Refusal::new(S::FORBIDDEN, SWITCHED_OFF),
             Error::InvalidInput(invalid) => invalid_input(invalid),
-            Error::UnknownScope(scope) => Refusal::new(
-                S::UNPROCESSABLE_ENTITY,
-                format!("“{scope}” is not a scope of this service. Select scopes from the list."),
-            )
-            .on("scopes"),
+            // The value is not shown back: it is not a scope, so it may be anything the
+            // browser was made to send, a pasted token included.
+            Error::UnknownScope(_) => {
+                Refusal::new(S::UNPROCESSABLE_ENTITY, UNKNOWN_SCOPE).on("scopes")
+            }
             Error::RotationInProgress => Refusal::new(
                 S::CONFLICT,
                 "A rotation is already in progress for this token. Cancel the rotation or \
@@ -80,6 +84,16 @@ impl From<&Error> for Refusal {
                 "There is no rotation in progress: it has ended or was cancelled already.",
             ),
             Error::Conflict => Refusal::new(S::CONFLICT, CHANGED_SINCE),
+            Error::IdempotencyKeyMismatch => Refusal::new(
+                S::UNPROCESSABLE_ENTITY,
+                "This form was already sent with other values, so nothing was done. Reload \
+                 the page and fill in the form again.",
+            ),
+            Error::RequestInProgress => Refusal::new(
+                S::CONFLICT,
+                "This form is being sent already: wait a moment, then reload the page to see \
+                 what was done.",
+            ),
             Error::Storage(_) => Refusal::new(
                 S::SERVICE_UNAVAILABLE,
                 "The integrations store is unavailable right now. Nothing was changed, unless \
@@ -192,6 +206,15 @@ mod tests {
         }));
         assert_eq!(user.message, "User id must not be empty.");
         assert_eq!(Refusal::from(&Error::Conflict).status, StatusCode::CONFLICT);
+        let unknown = Refusal::from(&Error::UnknownScope("pit_secret_value".into()));
+        assert_eq!(
+            (unknown.status, &*unknown.message, unknown.field),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                UNKNOWN_SCOPE,
+                Some("scopes")
+            )
+        );
         let token = Refusal::from(&Error::InvalidInput(InvalidInput::HoldsToken {
             field: "description",
         }));

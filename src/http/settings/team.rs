@@ -5,7 +5,10 @@ use axum::response::Response;
 
 use super::refusal::Refusal;
 use super::views::team::{TeamRow, TeamView, parse_permission, render};
-use super::web::{Ctx, Form, Query, done, html, refused, refused_with, see_other};
+use super::web::{
+    Ctx, Form, Query, already_done, done, html, once_key, refused, refused_with, see_other,
+};
+use crate::domain::idempotency::Outcome;
 use crate::domain::ids::UserId;
 use crate::domain::integration::holds_token;
 use crate::error::{Error, InvalidInput};
@@ -26,9 +29,17 @@ pub(super) async fn save<A>(ctx: Ctx<A>, Form(form): Form) -> Response {
         user_id(form.get("user")),
         parse_permission(form.get("permission")),
     ) {
-        (Ok(user), Some(permission)) => {
-            ctx.pi().set_permission(&ctx.actor, &user, permission).await
-        }
+        (Ok(user), Some(permission)) => match once_key(&form) {
+            Some(key) => {
+                let once = ctx.pi().once(&ctx.actor, &key);
+                once.set_permission(&user, permission).await
+            }
+            None => ctx
+                .pi()
+                .set_permission(&ctx.actor, &user, permission)
+                .await
+                .map(Outcome::Done),
+        },
         (Err(invalid @ InvalidInput::HoldsToken { .. }), _) => {
             // Not shown back, not even as the user looked up.
             let refusal = Refusal::from(&Error::InvalidInput(invalid));
@@ -44,11 +55,14 @@ pub(super) async fn save<A>(ctx: Ctx<A>, Form(form): Form) -> Response {
         }
     };
     match saved {
-        Ok(()) => {
+        Ok(Outcome::AlreadyDone(first)) => already_done(&ctx.site, &first),
+        Ok(Outcome::Done(())) => {
             let mut query = form_urlencoded::Serializer::new(String::new());
             query.append_pair("done", "saved");
+            // Back to the user looked up: the one just saved (checked above), never the
+            // `lookup` field as sent, which nothing checked.
             if !lookup.is_empty() {
-                query.append_pair("user", lookup);
+                query.append_pair("user", form.get("user"));
             }
             see_other(ctx.site.url(&format!("/team?{}", query.finish())))
         }
@@ -82,12 +96,15 @@ async fn page<A>(
     let (pi, actor) = (ctx.pi(), &ctx.actor);
     let mut rows = Vec::new();
     let mut problem = refusal.cloned();
-    let lookup = match user_id(lookup) {
-        Err(invalid @ InvalidInput::HoldsToken { .. }) => {
+    // A user id that is not one (a pasted token, too long, control characters) is
+    // refused and not shown back, not even in the lookup field.
+    let looked_up = match user_id(lookup) {
+        Ok(user) => Some(user),
+        Err(_) if lookup.is_empty() => None,
+        Err(invalid) => {
             problem.get_or_insert(Refusal::from(&Error::InvalidInput(invalid)));
-            ""
+            None
         }
-        _ => lookup,
     };
     if let Some(directory) = &ctx.site.config.team {
         match directory.members(actor.account()).await {
@@ -109,19 +126,14 @@ async fn page<A>(
                 ));
             }
         }
-    } else if !lookup.is_empty() {
-        match user_id(lookup) {
-            Ok(user) => rows.push(TeamRow {
-                is_self: &user == actor.user(),
-                user,
-                name: None,
-                role: None,
-                permission: Default::default(),
-            }),
-            Err(invalid) => {
-                problem.get_or_insert(Refusal::from(&Error::InvalidInput(invalid)));
-            }
-        }
+    } else if let Some(user) = &looked_up {
+        rows.push(TeamRow {
+            is_self: user == actor.user(),
+            user: user.clone(),
+            name: None,
+            role: None,
+            permission: Default::default(),
+        });
     }
     for row in &mut rows {
         match pi.permission(actor, &row.user).await {
@@ -132,7 +144,7 @@ async fn page<A>(
     let view = TeamView {
         rows: &rows,
         directory: ctx.site.config.team.is_some(),
-        lookup,
+        lookup: looked_up.as_ref().map_or("", UserId::as_str),
         done,
         refusal: problem.as_ref(),
     };

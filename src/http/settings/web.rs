@@ -20,6 +20,7 @@ use maud::Markup;
 use super::{SettingsPage, TeamDirectory};
 use crate::domain::access::Actor;
 use crate::domain::page::{Cursor, PageRequest};
+use crate::domain::scope::ScopeCatalog;
 use crate::error::Error;
 use crate::http::csrf::CsrfLayer;
 use crate::service::PrivateIntegrations;
@@ -154,10 +155,6 @@ impl Fields {
         )
     }
 
-    pub(super) fn from_pairs(pairs: Vec<(String, String)>) -> Self {
-        Self(pairs)
-    }
-
     /// The first value of `key`, or `""`.
     pub(super) fn get(&self, key: &str) -> &str {
         self.0
@@ -166,9 +163,19 @@ impl Fields {
             .map_or("", |(_, v)| v.as_str())
     }
 
-    /// Drops every value of `key`: a field the page must not show back.
-    pub(super) fn forget(&mut self, key: &str) {
-        self.0.retain(|(k, _)| k != key);
+    /// Whether the form has a field `key` at all (even empty).
+    pub(super) fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+
+    /// The values of `key` that are scopes of `catalog`, once each, in the catalog's
+    /// order: what a form may show back. Any other value (a typo, a pasted secret) is
+    /// left out, never rendered.
+    pub(super) fn scopes(&self, key: &str, catalog: ScopeCatalog) -> Vec<&'static str> {
+        catalog
+            .iter()
+            .filter(|scope| self.0.iter().any(|(k, v)| k == key && v == scope))
+            .collect()
     }
 
     /// Every value of `key`, in order.

@@ -9,6 +9,7 @@ pub(super) mod labs;
 pub(super) mod list;
 pub(super) mod message;
 pub(super) mod rotate;
+pub(super) mod stale;
 pub(super) mod steps;
 pub(super) mod team;
 pub(super) mod token;

@@ -26,7 +26,8 @@ pub(in crate::http::settings) struct TeamView<'a> {
     pub(in crate::http::settings) rows: &'a [TeamRow],
     /// Whether the host gave a team directory; without one, users are looked up by id.
     pub(in crate::http::settings) directory: bool,
-    /// The user id typed into the lookup, as typed.
+    /// The user id looked up: as typed, once it is a user id (anything else is not shown
+    /// back).
     pub(in crate::http::settings) lookup: &'a str,
     pub(in crate::http::settings) done: Option<&'static str>,
     pub(in crate::http::settings) refusal: Option<&'a Refusal>,
