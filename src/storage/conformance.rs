@@ -39,7 +39,18 @@
 //!   ([`pages_neither_repeat_nor_skip_under_concurrent_writes`]);
 //! - **last used**: per token, the latest use wins, and recording it is not a change
 //!   ([`last_used_keeps_the_latest_use_and_is_not_a_change`]); the times follow the
-//!   tokens through edits, rotations and deletes ([`last_used_follows_the_tokens`]).
+//!   tokens through edits, rotations and deletes ([`last_used_follows_the_tokens`]);
+//! - **idempotency records**: every kind of write stores the record of its key with the
+//!   change, read back equal, and the same key again is [`StorageError::AlreadyExists`]
+//!   and writes nothing ([`insert_stores_its_idempotency_record`],
+//!   [`update_stores_its_idempotency_record`], [`delete_stores_its_idempotency_record`],
+//!   [`set_permission_stores_its_idempotency_record`],
+//!   [`set_feature_enabled_stores_its_idempotency_record`]), whatever kind of write
+//!   tries it ([`an_idempotency_key_is_used_once_by_any_write`]); keys belong to their
+//!   account and user ([`idempotency_keys_belong_to_their_account_and_user`]); a write
+//!   that fails stores no record ([`a_failed_write_stores_no_idempotency_record`]); old
+//!   records are removed in bounded batches, oldest first
+//!   ([`old_idempotency_records_are_removed_oldest_first`]).
 //!
 //! # Running it
 //!
@@ -79,6 +90,7 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 
 use super::{AccessSettings, AuditLogQuery, Cursor, LastUse, PageRequest, TokenCredential};
 use super::{AuditAction, AuditEvent, Credentials, IntegrationRecord, Storage, StorageError};
+use super::{Change, Fingerprint, IdempotencyKey, IdempotencyRecord};
 use crate::domain::access::Permission;
 use crate::domain::credentials::{RotationMode, Transition};
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
@@ -133,6 +145,15 @@ macro_rules! storage_conformance_tests {
             pages_neither_repeat_nor_skip_under_concurrent_writes,
             last_used_keeps_the_latest_use_and_is_not_a_change,
             last_used_follows_the_tokens,
+            insert_stores_its_idempotency_record,
+            update_stores_its_idempotency_record,
+            delete_stores_its_idempotency_record,
+            set_permission_stores_its_idempotency_record,
+            set_feature_enabled_stores_its_idempotency_record,
+            an_idempotency_key_is_used_once_by_any_write,
+            idempotency_keys_belong_to_their_account_and_user,
+            a_failed_write_stores_no_idempotency_record,
+            old_idempotency_records_are_removed_oldest_first,
         ]);
     };
     (@cases $storage:expr, [$($case:ident),* $(,)?]) => {
@@ -2078,4 +2099,637 @@ pub async fn last_used_follows_the_tokens(storage: Arc<dyn Storage>) {
         .await
         .expect("the tokens of a deleted integration are skipped, not an error");
     assert!(lookup(storage, &fourth).await.is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// Idempotency records.
+
+/// The kinds of write that may carry an idempotency record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteKind {
+    Insert,
+    Update,
+    Delete,
+    SetPermission,
+    SetFeatureEnabled,
+}
+
+const WRITE_KINDS: [WriteKind; 5] = [
+    WriteKind::Insert,
+    WriteKind::Update,
+    WriteKind::Delete,
+    WriteKind::SetPermission,
+    WriteKind::SetFeatureEnabled,
+];
+
+/// A write ready to be made: what it stores, its audit event, the request's fingerprint,
+/// and the integration an idempotency record of it keeps.
+struct KeyedWrite {
+    kind: WriteKind,
+    /// The record an insert or update stores, or the one a delete removes.
+    record: Option<IntegrationRecord>,
+    /// The version an update or delete names.
+    expected_version: u64,
+    event: AuditEvent,
+    fingerprint: Fingerprint,
+}
+
+/// The user every idempotency case writes as, unless it says otherwise.
+fn keyed_user() -> UserId {
+    user("u_conformance")
+}
+
+/// The user whose permission the permission writes set.
+fn bob() -> UserId {
+    user("u_bob")
+}
+
+fn key(text: &str) -> IdempotencyKey {
+    IdempotencyKey::new(text).expect("a valid idempotency key")
+}
+
+/// A write of `kind` in account `a` at `at`: an insert of a fresh integration, an edit or
+/// a delete of `target` (at its stored version), a permission or a feature switch.
+fn keyed_write(
+    kind: WriteKind,
+    a: &AccountId,
+    target: &IntegrationRecord,
+    at: OffsetDateTime,
+) -> KeyedWrite {
+    let account_event = |action| AuditEvent {
+        account: a.clone(),
+        actor: keyed_user(),
+        integration: None,
+        action,
+        at,
+    };
+    let (record, event, fingerprint) = match kind {
+        WriteKind::Insert => {
+            let fresh = record(a, at);
+            let new = crate::NewIntegration::new(&*fresh.name).scopes(["contacts.readonly"]);
+            let event = created(&fresh);
+            (Some(fresh), event, Fingerprint::of_create(&new))
+        }
+        WriteKind::Update => {
+            let next = edited(target, "edited under a key", at);
+            let update = crate::IntegrationUpdate::new().description("edited under a key");
+            let event = event(&next, AuditAction::Updated, at);
+            (
+                Some(next),
+                event,
+                Fingerprint::of_update(&target.id, &update),
+            )
+        }
+        WriteKind::Delete => (
+            Some(target.clone()),
+            event(target, AuditAction::Deleted, at),
+            Fingerprint::of_delete(&target.id),
+        ),
+        WriteKind::SetPermission => (
+            None,
+            account_event(AuditAction::PermissionChanged {
+                user: bob(),
+                permission: Permission::Allow,
+            }),
+            Fingerprint::of_set_permission(&bob(), Permission::Allow),
+        ),
+        WriteKind::SetFeatureEnabled => (
+            None,
+            account_event(AuditAction::FeatureSwitched { enabled: false }),
+            Fingerprint::of_set_feature_enabled(false),
+        ),
+    };
+    KeyedWrite {
+        kind,
+        record,
+        expected_version: target.version,
+        event,
+        fingerprint,
+    }
+}
+
+impl KeyedWrite {
+    /// The idempotency record of this write made by `user` under `key`.
+    fn once(&self, user: &UserId, key: &IdempotencyKey) -> IdempotencyRecord {
+        IdempotencyRecord {
+            account: self.event.account.clone(),
+            user: user.clone(),
+            key: key.clone(),
+            fingerprint: self.fingerprint,
+            action: self.event.action.clone(),
+            integration: match self.kind {
+                WriteKind::SetPermission | WriteKind::SetFeatureEnabled => None,
+                _ => self.record.clone(),
+            },
+            at: self.event.at,
+        }
+    }
+
+    /// Makes the write, with `once` as its idempotency record.
+    async fn apply(
+        &self,
+        storage: &dyn Storage,
+        once: Option<&IdempotencyRecord>,
+    ) -> Result<(), StorageError> {
+        let change = Change {
+            event: &self.event,
+            once,
+        };
+        let a = &self.event.account;
+        let record = || self.record.as_ref().expect("an integration write");
+        match self.kind {
+            WriteKind::Insert => storage.insert(record(), change).await,
+            WriteKind::Update => {
+                storage
+                    .update(record(), self.expected_version, change)
+                    .await
+            }
+            WriteKind::Delete => {
+                storage
+                    .delete(a, &record().id, self.expected_version, change)
+                    .await
+            }
+            WriteKind::SetPermission => {
+                storage
+                    .set_permission(a, &bob(), Permission::Allow, change)
+                    .await
+            }
+            WriteKind::SetFeatureEnabled => storage.set_feature_enabled(a, false, change).await,
+        }
+    }
+}
+
+/// Everything an idempotency record holds, comparable (its integration as [`Fields`]).
+#[derive(Debug, PartialEq)]
+struct OnceFields {
+    account: AccountId,
+    user: UserId,
+    key: IdempotencyKey,
+    fingerprint: [u8; 32],
+    action: AuditAction,
+    integration: Option<Fields>,
+    at: OffsetDateTime,
+}
+
+fn once_fields(record: &IdempotencyRecord) -> OnceFields {
+    OnceFields {
+        account: record.account.clone(),
+        user: record.user.clone(),
+        key: record.key.clone(),
+        fingerprint: *record.fingerprint.as_bytes(),
+        action: record.action.clone(),
+        integration: record.integration.as_ref().map(fields),
+        at: record.at,
+    }
+}
+
+/// The stored idempotency record of `user` in `account` under `key`, if any.
+async fn once_of(
+    storage: &dyn Storage,
+    account: &AccountId,
+    user: &UserId,
+    key: &IdempotencyKey,
+) -> Option<OnceFields> {
+    storage
+        .idempotency_record(account, user, key)
+        .await
+        .expect("idempotency_record")
+        .as_ref()
+        .map(once_fields)
+}
+
+/// What an account shows: its integrations, its audit log and Bob's access settings.
+async fn account_state(
+    storage: &dyn Storage,
+    a: &AccountId,
+) -> (Vec<Fields>, Vec<AuditEvent>, AccessSettings) {
+    let records = storage.list(a).await.expect("list");
+    (
+        records.iter().map(fields).collect(),
+        log(storage, a).await,
+        storage.access(a, &bob()).await.expect("access"),
+    )
+}
+
+/// An account with two integrations stored, the first to be written under keys.
+async fn keyed_account(storage: &dyn Storage) -> (AccountId, IntegrationRecord, IntegrationRecord) {
+    let a = account();
+    let (target, other) = (record(&a, t0()), record(&a, t0()));
+    for r in [&target, &other] {
+        storage
+            .insert(r, (&created(r)).into())
+            .await
+            .expect("insert");
+    }
+    (a, target, other)
+}
+
+/// A write of `kind` made with an idempotency record stores the record with it, read back
+/// equal (its integration, action, fingerprint, time to the microsecond); the same key
+/// again, on a write of the same kind that would otherwise succeed, is
+/// [`StorageError::AlreadyExists`] and writes nothing.
+async fn a_keyed_write_stores_its_record(storage: &dyn Storage, kind: WriteKind) {
+    let (a, target, other) = keyed_account(storage).await;
+    let k = key(&format!("{kind:?}-once"));
+    let at = t0() + Duration::minutes(1) + Duration::microseconds(1);
+    let write = keyed_write(kind, &a, &target, at);
+    let once = write.once(&keyed_user(), &k);
+    write
+        .apply(storage, Some(&once))
+        .await
+        .unwrap_or_else(|err| panic!("{kind:?} with an idempotency record: {err:?}"));
+    assert_eq!(
+        once_of(storage, &a, &keyed_user(), &k).await,
+        Some(once_fields(&once)),
+        "{kind:?}: the idempotency record reads back as written"
+    );
+    let before = account_state(storage, &a).await;
+    assert_eq!(
+        before.1.first(),
+        Some(&write.event),
+        "{kind:?}: the change's audit event is stored with its record"
+    );
+
+    // The same key on another write of the same kind (on the other integration, for an
+    // edit or a delete), which would succeed without it.
+    let again = keyed_write(kind, &a, &other, at + Duration::SECOND);
+    expect_err(
+        again
+            .apply(storage, Some(&again.once(&keyed_user(), &k)))
+            .await,
+        StorageError::AlreadyExists,
+        &format!("{kind:?} under a key already stored"),
+    );
+    assert_eq!(
+        account_state(storage, &a).await,
+        before,
+        "{kind:?}: a write under a key already stored changed something"
+    );
+    assert_eq!(
+        once_of(storage, &a, &keyed_user(), &k).await,
+        Some(once_fields(&once)),
+        "{kind:?}: a write under a key already stored replaced its record"
+    );
+    if let (WriteKind::Insert, Some(refused)) = (kind, &again.record) {
+        assert!(
+            lookup(storage, &refused.credentials.current().id)
+                .await
+                .is_none(),
+            "the refused insert's token was indexed"
+        );
+    }
+}
+
+/// `insert` with an idempotency record stores the record (the new integration as its
+/// snapshot) with the integration and its audit event; the same key again is
+/// [`StorageError::AlreadyExists`] and writes nothing.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::insert_stores_its_idempotency_record(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn insert_stores_its_idempotency_record(storage: Arc<dyn Storage>) {
+    a_keyed_write_stores_its_record(&*storage, WriteKind::Insert).await;
+}
+
+/// `update` with an idempotency record stores the record (the integration as the update
+/// left it) with the change; the same key again is [`StorageError::AlreadyExists`] and
+/// writes nothing.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::update_stores_its_idempotency_record(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn update_stores_its_idempotency_record(storage: Arc<dyn Storage>) {
+    a_keyed_write_stores_its_record(&*storage, WriteKind::Update).await;
+}
+
+/// `delete` with an idempotency record stores the record, which keeps the deleted
+/// integration as it was just before; the same key again is
+/// [`StorageError::AlreadyExists`] and deletes nothing.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::delete_stores_its_idempotency_record(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn delete_stores_its_idempotency_record(storage: Arc<dyn Storage>) {
+    a_keyed_write_stores_its_record(&*storage, WriteKind::Delete).await;
+}
+
+/// `set_permission` with an idempotency record stores the record (no integration) with
+/// the permission; the same key again is [`StorageError::AlreadyExists`] and writes
+/// nothing.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::set_permission_stores_its_idempotency_record(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn set_permission_stores_its_idempotency_record(storage: Arc<dyn Storage>) {
+    a_keyed_write_stores_its_record(&*storage, WriteKind::SetPermission).await;
+}
+
+/// `set_feature_enabled` with an idempotency record stores the record (no integration)
+/// with the switch; the same key again is [`StorageError::AlreadyExists`] and writes
+/// nothing.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::set_feature_enabled_stores_its_idempotency_record(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn set_feature_enabled_stores_its_idempotency_record(storage: Arc<dyn Storage>) {
+    a_keyed_write_stores_its_record(&*storage, WriteKind::SetFeatureEnabled).await;
+}
+
+/// A key stored by one kind of write is used up for every kind: the same account, user
+/// and key on an insert, update, delete, permission or feature switch is
+/// [`StorageError::AlreadyExists`], and changes nothing (integrations, audit log,
+/// settings, the stored record).
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::an_idempotency_key_is_used_once_by_any_write(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn an_idempotency_key_is_used_once_by_any_write(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    for first in WRITE_KINDS {
+        let (a, target, other) = keyed_account(storage).await;
+        let k = key("used-once");
+        let at = t0() + Duration::MINUTE;
+        let write = keyed_write(first, &a, &target, at);
+        let once = write.once(&keyed_user(), &k);
+        write
+            .apply(storage, Some(&once))
+            .await
+            .expect("first write");
+        let before = account_state(storage, &a).await;
+        for then in WRITE_KINDS {
+            // On the integration the first write left alone, so only the key can refuse.
+            let again = keyed_write(then, &a, &other, at + Duration::SECOND);
+            expect_err(
+                again
+                    .apply(storage, Some(&again.once(&keyed_user(), &k)))
+                    .await,
+                StorageError::AlreadyExists,
+                &format!("{then:?} under a key stored by {first:?}"),
+            );
+            assert_eq!(
+                account_state(storage, &a).await,
+                before,
+                "{then:?} under a key stored by {first:?} changed something"
+            );
+        }
+        assert_eq!(
+            once_of(storage, &a, &keyed_user(), &k).await,
+            Some(once_fields(&once)),
+            "the record of {first:?} was replaced"
+        );
+    }
+}
+
+/// Keys belong to an account and a user: the same key sent by another user of the
+/// account, or by the same user id in another account, is another key (its write
+/// succeeds and stores its own record); a user who never sent it has no record of it.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::idempotency_keys_belong_to_their_account_and_user(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn idempotency_keys_belong_to_their_account_and_user(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, target, _) = keyed_account(storage).await;
+    let (b, b_target, _) = keyed_account(storage).await;
+    let k = key("shared-key");
+    let (alice, carol) = (user("u_alice"), user("u_carol"));
+    let at = t0() + Duration::MINUTE;
+    let mut stored = Vec::new();
+    for (n, (owner, who, on)) in [
+        (&a, &alice, &target),
+        (&a, &carol, &target),
+        (&b, &alice, &b_target),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let current = storage
+            .get(owner, &on.id)
+            .await
+            .expect("get")
+            .expect("stored");
+        let write = keyed_write(
+            WriteKind::Update,
+            owner,
+            &current,
+            at + Duration::seconds(n as i64),
+        );
+        let once = write.once(who, &k);
+        write
+            .apply(storage, Some(&once))
+            .await
+            .unwrap_or_else(|err| panic!("the key of {who:?} in {owner:?}: {err:?}"));
+        stored.push((owner, who, once));
+    }
+    for (owner, who, once) in &stored {
+        assert_eq!(
+            once_of(storage, owner, who, &k).await,
+            Some(once_fields(once)),
+            "the record of {who:?} in {owner:?}"
+        );
+    }
+    assert!(
+        once_of(storage, &b, &carol, &k).await.is_none(),
+        "a record for a user who never sent the key"
+    );
+    assert_eq!(
+        stored_version(storage, &target).await,
+        3,
+        "two keyed edits in account a"
+    );
+    assert_eq!(
+        stored_version(storage, &b_target).await,
+        2,
+        "one keyed edit in account b"
+    );
+}
+
+async fn stored_version(storage: &dyn Storage, record: &IntegrationRecord) -> u64 {
+    stored(storage, record).await.version
+}
+
+/// A write that fails for another reason stores no idempotency record, so the key is
+/// still free: a stale version ([`StorageError::Conflict`], update and delete), a
+/// missing integration ([`StorageError::NotFound`]), a token id already stored
+/// ([`StorageError::AlreadyExists`]). The same key then works for the write that
+/// succeeds.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::a_failed_write_stores_no_idempotency_record(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn a_failed_write_stores_no_idempotency_record(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, target, _) = keyed_account(storage).await;
+    let at = t0() + Duration::MINUTE;
+    let u = keyed_user();
+    let before = account_state(storage, &a).await;
+
+    // Stale versions.
+    let mut stale_target = target.clone();
+    stale_target.version += 1;
+    for kind in [WriteKind::Update, WriteKind::Delete] {
+        let k = key(&format!("stale-{kind:?}"));
+        let stale = keyed_write(kind, &a, &stale_target, at);
+        expect_err(
+            stale.apply(storage, Some(&stale.once(&u, &k))).await,
+            StorageError::Conflict,
+            &format!("{kind:?} at a stale version"),
+        );
+        assert!(
+            once_of(storage, &a, &u, &k).await.is_none(),
+            "{kind:?} at a stale version stored its idempotency record"
+        );
+    }
+    // A missing integration.
+    let missing = record(&a, t0());
+    for kind in [WriteKind::Update, WriteKind::Delete] {
+        let k = key(&format!("missing-{kind:?}"));
+        let write = keyed_write(kind, &a, &missing, at);
+        expect_err(
+            write.apply(storage, Some(&write.once(&u, &k))).await,
+            StorageError::NotFound,
+            &format!("{kind:?} of a missing integration"),
+        );
+        assert!(
+            once_of(storage, &a, &u, &k).await.is_none(),
+            "{kind:?} of a missing integration stored its idempotency record"
+        );
+    }
+    // A token id already stored.
+    let k = key("taken-token");
+    let mut insert = keyed_write(WriteKind::Insert, &a, &target, at);
+    if let Some(r) = &mut insert.record {
+        r.credentials = Credentials::new(*target.credentials.current());
+    }
+    expect_err(
+        insert.apply(storage, Some(&insert.once(&u, &k))).await,
+        StorageError::AlreadyExists,
+        "insert of a token id already stored",
+    );
+    assert!(
+        once_of(storage, &a, &u, &k).await.is_none(),
+        "a refused insert stored its idempotency record"
+    );
+    assert_eq!(
+        account_state(storage, &a).await,
+        before,
+        "a failed write changed something"
+    );
+
+    // The key of the stale update is still free: the same key on a write that succeeds.
+    let k = key("stale-Update");
+    let write = keyed_write(WriteKind::Update, &a, &target, at);
+    let once = write.once(&u, &k);
+    write
+        .apply(storage, Some(&once))
+        .await
+        .expect("the key of a failed write is free");
+    assert_eq!(once_of(storage, &a, &u, &k).await, Some(once_fields(&once)));
+}
+
+/// `remove_idempotency_records(before, limit)` removes only records made strictly before
+/// `before`, at most `limit` of them, the oldest first (not in the order written), and
+/// says how many it removed; the changes they were made with (state, audit log) stay.
+///
+/// Its records are made in 1960 and it removes every record older than 1961 of any
+/// account: it must not run side by side with itself on one database (no other case
+/// makes records before 1970).
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::old_idempotency_records_are_removed_oldest_first(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn old_idempotency_records_are_removed_oldest_first(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, target, _) = keyed_account(storage).await;
+    let u = keyed_user();
+    // 1960-01-01 00:00:00.000001 UTC, and minutes after it.
+    let base = OffsetDateTime::from_unix_timestamp(-315_619_200).expect("a valid instant")
+        + Duration::microseconds(1);
+    let minute = |n: i64| base + Duration::minutes(n);
+    // Written out of time order: the sixth is recent.
+    let order = [3, 0, 4, 1, 2];
+    let keys: Vec<IdempotencyKey> = (0..6).map(|n| key(&format!("aged-{n}"))).collect();
+    for n in order {
+        let write = keyed_write(WriteKind::SetFeatureEnabled, &a, &target, minute(n));
+        write
+            .apply(storage, Some(&write.once(&u, &keys[n as usize])))
+            .await
+            .expect("a keyed write");
+    }
+    let recent = keyed_write(WriteKind::SetFeatureEnabled, &a, &target, t0());
+    recent
+        .apply(storage, Some(&recent.once(&u, &keys[5])))
+        .await
+        .expect("a keyed write");
+    let state = account_state(storage, &a).await;
+    let left = || async {
+        let mut left = Vec::new();
+        for (n, k) in keys.iter().enumerate() {
+            if once_of(storage, &a, &u, k).await.is_some() {
+                left.push(n);
+            }
+        }
+        left
+    };
+    let remove = |before, limit| async move {
+        storage
+            .remove_idempotency_records(before, limit)
+            .await
+            .expect("remove_idempotency_records")
+    };
+
+    assert_eq!(
+        remove(minute(60), 0).await,
+        0,
+        "a limit of 0 removes nothing"
+    );
+    assert_eq!(left().await, [0, 1, 2, 3, 4, 5]);
+    assert_eq!(remove(minute(60), 2).await, 2, "at most the limit");
+    assert_eq!(left().await, [2, 3, 4, 5], "the oldest first");
+    assert_eq!(remove(minute(3), 10).await, 1, "only those strictly before");
+    assert_eq!(left().await, [3, 4, 5]);
+    assert_eq!(remove(minute(3), 10).await, 0, "nothing older is left");
+    assert_eq!(remove(minute(60), 10).await, 2);
+    assert_eq!(left().await, [5], "a recent record stays");
+    assert_eq!(
+        account_state(storage, &a).await,
+        state,
+        "removing records changed the account"
+    );
 }
