@@ -832,7 +832,7 @@ impl PrivateIntegrations {
             .await?
         {
             Begun::Fresh(call) => call,
-            Begun::Replayed(first) => return Ok(Outcome::AlreadyDone(first)),
+            Begun::Replayed(first) => return Ok(Outcome::AlreadyDone(Box::new(first))),
         };
         let now = self.now();
         let (current, token) = self.issue(now)?;
@@ -849,7 +849,7 @@ impl PrivateIntegrations {
         let integration = self.view(&record, now);
         let pending = Pending::new(Write::Insert(record), event, touched, call);
         if let Some(first) = self.commit(pending).await? {
-            return Ok(Outcome::AlreadyDone(first));
+            return Ok(Outcome::AlreadyDone(Box::new(first)));
         }
         Ok(Outcome::Done(Created { integration, token }))
     }
@@ -951,7 +951,7 @@ impl PrivateIntegrations {
             .await?
         {
             Begun::Fresh(call) => call,
-            Begun::Replayed(first) => return Ok(Outcome::AlreadyDone(first)),
+            Begun::Replayed(first) => return Ok(Outcome::AlreadyDone(Box::new(first))),
         };
         let now = self.now();
         let (new, token) = self.issue(now)?;
@@ -1053,7 +1053,7 @@ impl PrivateIntegrations {
             .await?
         {
             Begun::Fresh(call) => call,
-            Begun::Replayed(first) => return Ok(Outcome::AlreadyDone(first)),
+            Begun::Replayed(first) => return Ok(Outcome::AlreadyDone(Box::new(first))),
         };
         let now = self.now();
         let record = self.load(actor, id).await?;
@@ -1066,7 +1066,7 @@ impl PrivateIntegrations {
         };
         let pending = Pending::new(write, event, touched, call).keeping(record);
         match self.commit(pending).await? {
-            Some(first) => Ok(Outcome::AlreadyDone(first)),
+            Some(first) => Ok(Outcome::AlreadyDone(Box::new(first))),
             None => Ok(Outcome::Done(())),
         }
     }
@@ -1112,7 +1112,7 @@ impl PrivateIntegrations {
             .await?
         {
             Begun::Fresh(call) => call,
-            Begun::Replayed(first) => return Ok(Outcome::AlreadyDone(first)),
+            Begun::Replayed(first) => return Ok(Outcome::AlreadyDone(Box::new(first))),
         };
         let action = AuditAction::PermissionChanged {
             user: user.clone(),
@@ -1128,7 +1128,7 @@ impl PrivateIntegrations {
             .commit(Pending::new(write, event, Vec::new(), call))
             .await?
         {
-            Some(first) => Ok(Outcome::AlreadyDone(first)),
+            Some(first) => Ok(Outcome::AlreadyDone(Box::new(first))),
             None => Ok(Outcome::Done(())),
         }
     }
@@ -1156,7 +1156,7 @@ impl PrivateIntegrations {
             .await?
         {
             Begun::Fresh(call) => call,
-            Begun::Replayed(first) => return Ok(Outcome::AlreadyDone(first)),
+            Begun::Replayed(first) => return Ok(Outcome::AlreadyDone(Box::new(first))),
         };
         let action = AuditAction::FeatureSwitched { enabled };
         let event = audit(actor, None, action, self.now());
@@ -1168,7 +1168,7 @@ impl PrivateIntegrations {
             .commit(Pending::new(write, event, Vec::new(), call))
             .await?
         {
-            Some(first) => Ok(Outcome::AlreadyDone(first)),
+            Some(first) => Ok(Outcome::AlreadyDone(Box::new(first))),
             None => Ok(Outcome::Done(())),
         }
     }
@@ -1380,7 +1380,7 @@ impl PrivateIntegrations {
         self.authorize(actor).await?;
         let call = match self.begin_once(actor, key, fingerprint).await? {
             Begun::Fresh(call) => call,
-            Begun::Replayed(first) => return Ok(Outcome::AlreadyDone(first)),
+            Begun::Replayed(first) => return Ok(Outcome::AlreadyDone(Box::new(first))),
         };
         let now = self.now();
         self.write(actor, id, action, now, call, |record| next(record, now))
@@ -1415,7 +1415,7 @@ impl PrivateIntegrations {
             .commit(Pending::new(write, event, touched, call))
             .await?
         {
-            Some(first) => Ok(Outcome::AlreadyDone(first)),
+            Some(first) => Ok(Outcome::AlreadyDone(Box::new(first))),
             None => Ok(Outcome::Done(integration)),
         }
     }

@@ -1577,3 +1577,95 @@ async fn team_permissions_show_back_no_user_id_that_is_not_one() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// Issue 19: a form sent a second time — a reload of the token screen, Back then Forward,
+/// a double click — does nothing, and says what the first submission did and when; the
+/// token shown the first time keeps working.
+#[tokio::test]
+async fn a_form_sent_twice_does_nothing_the_second_time() {
+    let site = Site::new();
+    let details = site.get(ADMIN, "/new").await;
+    let mut fields = form_as_shown(&details.body, "next");
+    fields.retain(|(name, _)| name != "name");
+    fields.push(("name".to_owned(), "Zapier sync".to_owned()));
+    let step = site.post(ADMIN, "/new", &borrowed(&fields)).await;
+    let mut fields = form_as_shown(&step.body, "submit");
+    assert!(
+        fields.iter().any(|(name, _)| name == "once"),
+        "a one-time key"
+    );
+    fields.push(("scopes".to_owned(), "contacts.readonly".to_owned()));
+
+    let created = site.post(ADMIN, "/new", &borrowed(&fields)).await;
+    let token = token_in(&created.body).expect("the token, once");
+    let again = site.post(ADMIN, "/new", &borrowed(&fields)).await;
+    assert_eq!(again.status, StatusCode::OK);
+    again.assert_shows("This form was already sent, and nothing was done again.");
+    again.assert_shows("Its token was shown once, then, and cannot be shown again.");
+    again.assert_shows("Rotate and expire this token now");
+    assert!(token_in(&again.body).is_none(), "no token the second time");
+    let integration = site.only_integration().await;
+    assert!(
+        site.pi.verify(&token).await.is_ok(),
+        "the token shown works"
+    );
+
+    // "Rotate and expire this token now", Continue sent twice: rotated once.
+    let id = integration.id().to_string();
+    let warning = site.get(ADMIN, &format!("/{id}/rotate/now")).await;
+    let fields = form_as_shown(&warning.body, "continue");
+    let rotated = site
+        .post(ADMIN, &format!("/{id}/rotate/now"), &borrowed(&fields))
+        .await;
+    let new_token = token_in(&rotated.body).expect("the new token");
+    let again = site
+        .post(ADMIN, &format!("/{id}/rotate/now"), &borrowed(&fields))
+        .await;
+    again.assert_shows("This form was already sent, and nothing was done again.");
+    assert!(token_in(&again.body).is_none());
+    assert_eq!(site.only_integration().await.version(), 2, "rotated once");
+    assert!(site.pi.verify(&new_token).await.is_ok());
+    assert!(site.pi.verify(&token).await.is_err());
+
+    // The edit form sent twice, then the same form with other values: nothing changes.
+    let edit = site.get(ADMIN, &format!("/{id}/edit")).await;
+    let mut fields = form_as_shown(&edit.body, "next");
+    fields.retain(|(name, _)| name != "step");
+    fields.push(("step".to_owned(), "scopes".to_owned()));
+    fields.retain(|(name, _)| name != "description");
+    fields.push(("description".to_owned(), "Edited once".to_owned()));
+    let edited = site
+        .post(ADMIN, &format!("/{id}/edit"), &borrowed(&fields))
+        .await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.body);
+    let again = site
+        .post(ADMIN, &format!("/{id}/edit"), &borrowed(&fields))
+        .await;
+    again.assert_shows("This form was already sent, and nothing was done again.");
+    fields.retain(|(name, _)| name != "description");
+    fields.push(("description".to_owned(), "Edited twice".to_owned()));
+    let other = site
+        .post(ADMIN, &format!("/{id}/edit"), &borrowed(&fields))
+        .await;
+    assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY);
+    other.assert_shows("This form was already sent with other values, so nothing was done.");
+    let integration = site.only_integration().await;
+    assert_eq!(
+        (integration.description(), integration.version()),
+        ("Edited once", 3)
+    );
+
+    // Delete, clicked twice: the second says it was already done.
+    let confirm = site.get(ADMIN, &format!("/{id}/delete")).await;
+    let fields = form_as_shown(&confirm.body, "delete");
+    let deleted = site
+        .post(ADMIN, &format!("/{id}/delete"), &borrowed(&fields))
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    let again = site
+        .post(ADMIN, &format!("/{id}/delete"), &borrowed(&fields))
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    again.assert_shows("This form was already sent, and nothing was done again.");
+    again.assert_shows("deleted the integration");
+}

@@ -467,7 +467,7 @@ pub enum Outcome<T> {
     /// This call made the change; its result.
     Done(T),
     /// An earlier call with the same key and request made it; this one changed nothing.
-    AlreadyDone(AlreadyDone),
+    AlreadyDone(Box<AlreadyDone>),
 }
 
 impl<T> Outcome<T> {

@@ -1034,12 +1034,11 @@ const KEY_RULE: &str = "Idempotency-Key must be 1 to 255 visible ASCII character
 fn tagged(outcome: Outcome<Integration>) -> Response {
     match outcome {
         Outcome::Done(integration) => Tagged(integration).into_response(),
-        Outcome::AlreadyDone(AlreadyDone {
-            integration: Some(integration),
-            ..
-        }) => replayed(Tagged(integration)),
-        // Every edit, cancel and expire keeps its integration.
-        Outcome::AlreadyDone(_) => replayed(StatusCode::NO_CONTENT),
+        Outcome::AlreadyDone(first) => match first.integration {
+            Some(integration) => replayed(Tagged(integration)),
+            // Every edit, cancel and expire keeps its integration.
+            None => replayed(StatusCode::NO_CONTENT),
+        },
     }
 }
 
