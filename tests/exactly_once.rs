@@ -464,6 +464,12 @@ mod race {
             results.done.len() + results.already.len() + results.in_progress,
             TASKS
         );
+        // The keys in flight are per replica: the other replica's first caller went to
+        // the database, and was told of the change made there.
+        assert!(
+            !results.already.is_empty(),
+            "no caller was told of the first call"
+        );
         results
     }
 
