@@ -18,6 +18,8 @@
 //! The PostgreSQL cases work in a schema of their own; without `DATABASE_URL` they say
 //! why and skip, except under `CI=true`, where they fail.
 
+#![cfg(all(feature = "sqlite", feature = "postgres"))]
+
 mod support;
 
 use std::sync::{Arc, Mutex};
