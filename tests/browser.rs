@@ -11,7 +11,9 @@
 //!    reminder once a token is due; the audit log; "Delete" from the three-dot menu; an
 //!    integration named like an attack;
 //! 2. the create flow with the keyboard alone;
-//! 3. axe-core on every screen: no serious or critical violation.
+//! 3. a form sent twice (a reload of the token screen, a double click, Back then
+//!    Forward): nothing done again, no token shown again;
+//! 4. axe-core on every screen: no serious or critical violation.
 //!
 //! Screenshots of the main screens go to `target/screenshots/`, or to `docs/` with
 //! `UPDATE_SCREENSHOTS=1`.
@@ -29,6 +31,8 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use axum::body::Body;
@@ -172,7 +176,72 @@ struct Server {
     base: String,
     pi: PrivateIntegrations,
     clock: ManualClock,
+    posts: Arc<Posts>,
     http: hyper_util::client::legacy::Client<HttpConnector, Body>,
+}
+
+/// Every POST the browser sent, in the order the server answered them (a layer around
+/// the example's router), and a way to keep the browser waiting for an answer.
+#[derive(Default)]
+struct Posts {
+    answered: Mutex<Vec<Post>>,
+    /// The next POST is answered (its handler has run) but its answer is held until
+    /// another POST has been answered, 10 s at most: a slow server, for a double click.
+    hold_next: AtomicBool,
+}
+
+/// A POST as the server got it: its path and its form's one-time key (`once`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Post {
+    path: String,
+    once: Option<String>,
+}
+
+impl Posts {
+    fn count(&self) -> usize {
+        self.answered.lock().unwrap().len()
+    }
+
+    /// The POSTs answered after the first `count`.
+    fn since(&self, count: usize) -> Vec<Post> {
+        self.answered.lock().unwrap()[count..].to_vec()
+    }
+
+    async fn record(
+        self: Arc<Self>,
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        if request.method() != Method::POST {
+            return next.run(request).await;
+        }
+        let (parts, body) = request.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
+        let once = url::form_urlencoded::parse(&bytes)
+            .find(|(name, _)| name == "once")
+            .map(|(_, value)| value.into_owned());
+        let path = parts.uri.path().to_owned();
+        let hold = self.hold_next.swap(false, Ordering::SeqCst);
+        let response = next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
+        let answered = {
+            let mut all = self.answered.lock().unwrap();
+            all.push(Post { path, once });
+            all.len()
+        };
+        if hold {
+            for _ in 0..400 {
+                if self.count() > answered {
+                    break;
+                }
+                tokio::time::sleep(StdDuration::from_millis(25)).await;
+            }
+        }
+        response
+    }
 }
 
 impl Server {
@@ -184,12 +253,19 @@ impl Server {
             .build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = app::app(pi.clone());
+        let posts = Arc::new(Posts::default());
+        let recorder = posts.clone();
+        let app = app::app(pi.clone()).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                recorder.clone().record(request, next)
+            },
+        ));
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Server {
             base,
             pi,
             clock,
+            posts,
             http: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
         }
     }
@@ -213,6 +289,32 @@ impl Server {
 
     async fn works(&self, token: &str) -> bool {
         self.call_api(Method::GET, token).await == StatusCode::OK
+    }
+
+    /// The integrations of acct_1 named `name`.
+    async fn named(&self, name: &str) -> Vec<Integration> {
+        let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+        let all = self.pi.list(&admin).await.unwrap();
+        all.into_iter().filter(|i| i.name() == name).collect()
+    }
+
+    /// The only integration named `name`.
+    async fn only(&self, name: &str) -> Integration {
+        let named = self.named(name).await;
+        assert_eq!(named.len(), 1, "exactly one integration named {name:?}");
+        named.into_iter().next().unwrap()
+    }
+
+    /// How many tokens the integration was issued (its creation and each rotation), by
+    /// the audit log.
+    async fn issued(&self, integration: &Integration) -> usize {
+        let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+        let events = self.pi.audit_log(&admin).await.unwrap();
+        events
+            .iter()
+            .filter(|e| e.integration.as_ref() == Some(integration.id()))
+            .filter(|e| matches!(e.action, AuditAction::Created | AuditAction::Rotated { .. }))
+            .count()
     }
 
     async fn works_with_scope(&self, token: &str, scope: &str) -> bool {
@@ -287,6 +389,12 @@ impl Person<'_> {
             .await
             .unwrap();
         click.await.unwrap();
+        self.arrives().await;
+    }
+
+    /// Waits (10 s at most) for the page after the one marked by `navigates` or
+    /// `moves_through_history`.
+    async fn arrives(&self) {
         let arrived = "return document.readyState === 'complete' && !window.__piLeaving;";
         for _ in 0..400 {
             if let Ok(Value::Bool(true)) = self.client.execute(arrived, vec![]).await {
@@ -295,6 +403,124 @@ impl Person<'_> {
             tokio::time::sleep(StdDuration::from_millis(25)).await;
         }
         panic!("the next page did not load");
+    }
+
+    /// Reload, Back or Forward, as the browser's own buttons; a prompt the browser shows
+    /// ("Confirm Form Resubmission") is accepted, as a person in a hurry would. Waits for
+    /// the page then shown. (Chromium 156 under chromedriver shows none: a reload sends
+    /// the form again at once; Back and Forward show its "Confirm Form Resubmission" page.)
+    async fn moves_through_history(&self, how: History) {
+        self.client
+            .execute("window.__piLeaving = true;", vec![])
+            .await
+            .unwrap();
+        let moved = match how {
+            History::Reload => self.client.refresh().await,
+            History::Back => self.client.back().await,
+            History::Forward => self.client.forward().await,
+        };
+        let prompt = self.client.get_alert_text().await.ok();
+        match &prompt {
+            Some(text) => {
+                eprintln!("{how:?}: the browser asked {text:?}; accepted");
+                self.client.accept_alert().await.unwrap();
+            }
+            None => moved.unwrap(),
+        }
+        self.arrives().await;
+    }
+
+    /// Clicks the button `text` twice, the second time while the browser still waits for
+    /// the server's answer to the first (which the server holds until the second is
+    /// answered), and waits for the page shown then.
+    ///
+    /// chromedriver runs no command in a window whose page is loading (and waits for a
+    /// page a script of its own starts to load), so both clicks are set off from a second
+    /// tab: it writes to the origin's `localStorage`, and the page, listening, clicks.
+    async fn clicks_twice(&self, text: &str) {
+        let posts = &self.server.posts;
+        let before = posts.count();
+        posts.hold_next.store(true, Ordering::SeqCst);
+        let listen = format!(
+            "window.__piLeaving = true;
+             const b = [...document.querySelectorAll('button')]
+               .find(b => b.innerText.trim() === {text:?});
+             if (!b) throw new Error('no button ' + {text:?});
+             window.addEventListener('storage', e => {{
+               if (e.key === 'pi-click') b.click();
+             }});"
+        );
+        self.client.execute(&listen, vec![]).await.unwrap();
+        let page = self.client.window().await.unwrap();
+        let other = self.client.new_window(true).await.unwrap().handle;
+        self.client.switch_to_window(other).await.unwrap();
+        self.open("/settings/private-integrations").await;
+        let click = "localStorage.setItem('pi-click', String(performance.now()) + Math.random());";
+        self.client.execute(click, vec![]).await.unwrap();
+        for _ in 0..400 {
+            if posts.count() > before {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(25)).await;
+        }
+        assert_eq!(
+            posts.count(),
+            before + 1,
+            "the first click reached the server"
+        );
+        self.client.execute(click, vec![]).await.unwrap();
+        self.client.close_window().await.unwrap();
+        self.client.switch_to_window(page).await.unwrap();
+        self.arrives().await;
+    }
+
+    /// Clicks `text`, which sends a form, and waits for the answer; the form's one-time
+    /// key, as the server got it.
+    async fn sends(&self, text: &str) -> String {
+        let mark = self.server.posts.count();
+        self.go(text).await;
+        let sent = self.server.posts.since(mark);
+        assert_eq!(sent.len(), 1, "{text:?} sent one form: {sent:?}");
+        sent[0]
+            .once
+            .clone()
+            .unwrap_or_else(|| panic!("the form of {text:?} carries a one-time key"))
+    }
+
+    /// Reloads the page shown, the answer to a form: the browser sends that very form
+    /// again, one-time key and all.
+    async fn reloads_the_answer(&self, key: &str) {
+        let mark = self.server.posts.count();
+        self.moves_through_history(History::Reload).await;
+        let sent = self.server.posts.since(mark);
+        assert_eq!(sent.len(), 1, "the reload sent the form again: {sent:?}");
+        assert_eq!(sent[0].once.as_deref(), Some(key), "with its one-time key");
+    }
+
+    /// The page says the form was already sent and did nothing, shows no token, and, for
+    /// a create or a rotation, says the token was shown once and offers to rotate now.
+    async fn sees_already_sent(&self, token_issued: bool) {
+        self.sees("This form was already sent, and nothing was done again.")
+            .await;
+        let status = self
+            .client
+            .find_all(Locator::XPath(
+                "//*[@role='status'][starts-with(normalize-space(), \
+                 'This form was already sent, and nothing was done again.')]",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(status.len(), 1, "said in a role=\"status\" element");
+        let tokens = self.client.find_all(Locator::Id("pi-token")).await.unwrap();
+        assert!(tokens.is_empty(), "no token the second time");
+        if token_issued {
+            self.sees("Its token was shown once, then, and cannot be shown again.")
+                .await;
+            let rotate_now = self.button("Rotate and expire this token now").await;
+            assert_eq!(rotate_now.tag_name().await.unwrap(), "a");
+            let href = rotate_now.attr("href").await.unwrap().unwrap_or_default();
+            assert!(href.ends_with("/rotate/now"), "{href}");
+        }
     }
 
     /// Opens the three-dot menu of `name` and picks `item`.
@@ -454,6 +680,16 @@ impl Person<'_> {
         self.audited.push((screen.to_owned(), bad));
     }
 
+    /// The page's text does not hold `token`.
+    async fn does_not_show(&self, token: &str) {
+        let text = self.text().await.unwrap_or_default();
+        let source = self.client.source().await.unwrap();
+        assert!(
+            !text.contains(token) && !source.contains(token),
+            "the page shows the token again"
+        );
+    }
+
     async fn current_path(&self) -> String {
         let url = self.client.current_url().await.unwrap();
         url.path().to_owned()
@@ -483,6 +719,14 @@ fn axe_source() -> Option<String> {
             .status();
     }
     std::fs::read_to_string(script).ok()
+}
+
+/// A move through the browser's history.
+#[derive(Debug, Clone, Copy)]
+enum History {
+    Reload,
+    Back,
+    Forward,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -526,6 +770,7 @@ async fn the_settings_page_in_a_real_browser() {
 
     the_admins_story(&mut person).await;
     create_with_the_keyboard_alone(&mut person).await;
+    a_form_sent_twice(&mut person).await;
 
     let no_js = connect(port, &chromium, &driver.profile.join("no-js"), false).await;
     let mut without = Person {
@@ -979,4 +1224,149 @@ async fn with_javascript_off(p: &mut Person<'_>) {
     p.go("Delete").await;
     p.sees("Private Integration deleted.").await;
     assert!(!server.works(&token).await);
+}
+
+/// A form sent a second time does nothing, and the page says so (with no token): a reload
+/// of the token screen (after "Create", "Rotate and expire this token later" and "Rotate
+/// and expire this token now"), a double click ("Create", "Continue"), Back then Forward.
+/// A token shown to nobody is replaced with "Rotate and expire this token now".
+async fn a_form_sent_twice(p: &mut Person<'_>) {
+    let server = p.server;
+    let posts = &server.posts;
+
+    // "Create", then reload the token screen: Chromium sends the form again, without a
+    // prompt; the page says it was already sent. One integration; its token works.
+    p.open("/settings/private-integrations/new").await;
+    p.type_into("pi-name", "Sent twice").await;
+    p.go("Next").await;
+    p.tick("View contacts").await;
+    let created = p.sends("Create").await;
+    p.heading_is("Copy your token").await;
+    let token = p.token_shown().await;
+    p.reloads_the_answer(&created).await;
+    p.sees_already_sent(true).await;
+    p.does_not_show(&token).await;
+    p.audit("a form sent twice").await;
+    let integration = server.only("Sent twice").await;
+    assert_eq!(server.issued(&integration).await, 1, "one token issued");
+    assert!(server.works(&token).await, "the token shown works");
+
+    // "Rotate and expire this token later", "Continue", reload: rotated once; both
+    // tokens work in the window.
+    p.go("Open the integration").await;
+    p.go("Rotate and expire this token later").await;
+    let later_key = p.sends("Continue").await;
+    assert_ne!(later_key, created, "a fresh key for each form shown");
+    p.heading_is("Copy the new token").await;
+    let later = p.token_shown().await;
+    p.reloads_the_answer(&later_key).await;
+    p.sees_already_sent(true).await;
+    p.does_not_show(&later).await;
+    let integration = server.only("Sent twice").await;
+    assert_eq!(server.issued(&integration).await, 2, "rotated once");
+    assert!(server.works(&token).await && server.works(&later).await);
+    p.go("Open the integration").await;
+    p.go("Expire now").await;
+    p.sees("The old token has expired.").await;
+    assert!(!server.works(&token).await && server.works(&later).await);
+
+    // "Rotate and expire this token now", "Continue", reload: rotated once; the token
+    // before is refused.
+    p.go("Rotate and expire this token now").await;
+    let now_key = p.sends("Continue").await;
+    let now = p.token_shown().await;
+    p.sees("The old token has stopped working.").await;
+    p.reloads_the_answer(&now_key).await;
+    p.sees_already_sent(true).await;
+    p.does_not_show(&now).await;
+    let integration = server.only("Sent twice").await;
+    assert_eq!(server.issued(&integration).await, 3, "rotated once more");
+    assert!(!server.works(&later).await, "the token before is refused");
+    assert!(server.works(&now).await, "the token shown works");
+
+    // "Continue" clicked twice, the second click while the server is slow to answer the
+    // first: both reach the server with one key; rotated once. The token went to the
+    // first answer, which the browser dropped: nobody saw it, and "Rotate and expire this
+    // token now" on the page issues one that is seen.
+    p.go("Open the integration").await;
+    p.go("Rotate and expire this token later").await;
+    let mark = posts.count();
+    p.clicks_twice("Continue").await;
+    p.sees_already_sent(true).await;
+    let sent = posts.since(mark);
+    assert_eq!(sent.len(), 2, "both clicks reached the server: {sent:?}");
+    assert!(
+        sent[0].once.is_some() && sent[0] == sent[1],
+        "one form, one key: {sent:?}"
+    );
+    let integration = server.only("Sent twice").await;
+    assert_eq!(server.issued(&integration).await, 4, "rotated once");
+    assert!(
+        server.works(&now).await,
+        "the old token works in the window"
+    );
+    p.go("Rotate and expire this token now").await;
+    p.sees("the current token will stop working immediately")
+        .await;
+    p.sends("Continue").await;
+    let fresh = p.token_shown().await;
+    let integration = server.only("Sent twice").await;
+    assert_eq!(server.issued(&integration).await, 5);
+    assert!(server.works(&fresh).await && !server.works(&now).await);
+
+    // "Create" clicked twice: one integration, one token.
+    p.open("/settings/private-integrations/new").await;
+    p.type_into("pi-name", "Clicked twice").await;
+    p.go("Next").await;
+    p.tick("View contacts").await;
+    let mark = posts.count();
+    p.clicks_twice("Create").await;
+    p.sees_already_sent(true).await;
+    let sent = posts.since(mark);
+    assert_eq!(sent.len(), 2, "both clicks reached the server: {sent:?}");
+    assert!(
+        sent[0].once.is_some() && sent[0] == sent[1],
+        "one form, one key: {sent:?}"
+    );
+    let integration = server.only("Clicked twice").await;
+    assert_eq!(server.issued(&integration).await, 1, "one token issued");
+    p.go("Rotate and expire this token now").await;
+    p.sends("Continue").await;
+    assert!(server.works(&p.token_shown().await).await);
+
+    // Back, then Forward, from the token screen. The answer to a POST is not stored
+    // (no-store): Chromium shows its "Confirm Form Resubmission" page and sends nothing
+    // until reloaded; reloaded, the page says the form was already sent. (A browser that
+    // kept the token screen would show it again as it was: the same token.)
+    p.open("/settings/private-integrations/new").await;
+    p.type_into("pi-name", "Back and forward").await;
+    p.go("Next").await;
+    p.tick("View contacts").await;
+    let created = p.sends("Create").await;
+    p.heading_is("Copy your token").await;
+    let token = p.token_shown().await;
+    let mark = posts.count();
+    p.moves_through_history(History::Back).await;
+    p.moves_through_history(History::Forward).await;
+    let forward = p.text().await.unwrap_or_default();
+    if forward.contains("Confirm Form Resubmission") {
+        assert!(
+            posts.since(mark).is_empty(),
+            "nothing sent before the reload"
+        );
+        p.moves_through_history(History::Reload).await;
+    }
+    let shown = p.client.find_all(Locator::Id("pi-token")).await.unwrap();
+    if shown.is_empty() {
+        p.sees_already_sent(true).await;
+        p.does_not_show(&token).await;
+    } else {
+        assert_eq!(p.token_shown().await, token, "the token screen as it was");
+    }
+    for post in posts.since(mark) {
+        assert_eq!(post.once.as_deref(), Some(created.as_str()), "{post:?}");
+    }
+    let integration = server.only("Back and forward").await;
+    assert_eq!(server.issued(&integration).await, 1, "one token issued");
+    assert!(server.works(&token).await, "the token first shown works");
 }
