@@ -27,8 +27,8 @@ use tokio::time::Instant;
 use crate::domain::ids::TokenId;
 use crate::domain::integration::IntegrationRecord;
 use crate::error::StorageError;
+use crate::index::TokenEntry;
 use crate::storage::{ChangeListener, Storage, TokenLookupResult};
-use crate::verify::TokenEntry;
 
 /// The verification cache's settings, for
 /// [`PrivateIntegrationsBuilder::verification_cache`](crate::PrivateIntegrationsBuilder::verification_cache).
@@ -769,7 +769,7 @@ mod tests {
             for _ in 0..100 {
                 held.push(pi.verify(token.expose_secret()).await.unwrap());
             }
-            let cache = pi.inner.cache.as_ref().unwrap();
+            let cache = pi.inner.verifier.cache.as_ref().unwrap();
             assert_eq!(cache.stats().hits, 99);
             let records = cache.records.pin();
             let (_, entry) = records.iter().next().expect("the token is cached");

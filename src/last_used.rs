@@ -26,6 +26,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::clock::Clock;
 use crate::domain::ids::TokenId;
+use crate::index::UseMark;
 use crate::storage::{LastUse, Storage};
 
 /// The default last-used interval: at most one write per token per minute.
@@ -79,12 +80,6 @@ impl LastUsedCounters {
     }
 }
 
-/// The epoch in which a token's use was last noted (0: never). Every entry of a token
-/// index carries one (`TokenEntry`); an entry built for one verification (a storage
-/// without an index) carries a fresh one, so that use is noted.
-#[derive(Debug, Default)]
-pub(crate) struct UseMark(AtomicU32);
-
 /// Notes token uses for the last-used writer. See the [module documentation](self).
 #[derive(Debug)]
 pub(crate) struct LastUsedRecorder {
@@ -109,11 +104,11 @@ impl LastUsedRecorder {
     #[inline]
     pub(crate) fn used(&self, mark: &UseMark, token: &TokenId, clock: &dyn Clock) {
         let epoch = self.epoch.load(Ordering::Relaxed);
-        if mark.0.load(Ordering::Relaxed) == epoch {
+        if mark.noted_in(epoch) {
             return;
         }
         // Of threads racing on the first use, one notes it.
-        if mark.0.swap(epoch, Ordering::Relaxed) != epoch {
+        if mark.note(epoch) {
             self.note(*token, clock.now());
         }
     }

@@ -93,10 +93,9 @@ mod housekeeping;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
+mod index;
 mod last_used;
-mod once;
 mod service;
-mod service_reads;
 pub mod storage;
 mod telemetry;
 mod verify;
@@ -121,7 +120,7 @@ pub use domain::token::{
 };
 pub use error::{Error, InvalidInput, StorageError, VerifyError};
 pub use last_used::{DEFAULT_LAST_USED_INTERVAL, LastUsedStats};
-pub use once::Once;
+pub use service::Once;
 pub use service::{
     Created, DEFAULT_GRACE_PERIOD, DEFAULT_ROTATION_INTERVAL, MissingCatalog, PrivateIntegrations,
     PrivateIntegrationsBuilder, Rotated,

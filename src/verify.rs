@@ -5,70 +5,48 @@
 //! epoch guard, and copies what it hands out into the [`Verified`]: it touches no
 //! reference count and writes to no memory another verification of the same token reads.
 
-use std::borrow::Borrow;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
+use crate::cache::Cache;
+use crate::clock::Clock;
 use crate::domain::credentials::{Credentials, TokenCredential, TokenRole};
 use crate::domain::ids::{AccountId, ID_LEN, IntegrationId, TokenId};
 use crate::domain::integration::IntegrationRecord;
+use crate::domain::scope::ScopeCatalog;
 use crate::domain::scope::{ScopeSet, StoredScopes};
+use crate::domain::token::TokenFormat;
 use crate::domain::token::TokenHash;
 use crate::error::VerifyError;
-use crate::last_used::UseMark;
-use crate::service::{Inner, PrivateIntegrations};
+use crate::index::{TokenEntry, UseMark};
+use crate::last_used::LastUsedRecorder;
+use crate::storage::{MemoryStorage, Storage};
 
-impl PrivateIntegrations {
-    /// Verifies a presented token: parse, look up, hash, compare, check state.
-    ///
-    /// Fails closed: a malformed token, an unknown id, a wrong secret, a previous token
-    /// past its grace period, a token of a deleted integration and a storage failure are
-    /// all refusals. An unknown id is hashed and compared like a known one, and the
-    /// comparison is constant-time, so timing tells nothing of how much of a secret was
-    /// right (whether an id exists may show: see `SECURITY.md`). The feature switch does
-    /// not affect verification.
-    ///
-    /// With [`MemoryStorage`](crate::MemoryStorage), or a hit of the
-    /// [`VerificationCache`](crate::VerificationCache) in front of any storage, a
-    /// verification takes no lock, makes no heap allocation and writes nothing that
-    /// other verifications of the same token read, so one token verified on every core
-    /// at once scales with the cores. (The exceptions, each bounded: an account id longer
-    /// than 24 bytes is shared behind a reference count rather than copied; last used
-    /// notes a token's first use in each interval; the first verification after each
-    /// change compiles the record's scope set once, into a write-once cell.) Any other
-    /// storage is asked for the record on every call, as storage is on a cache miss;
-    /// that path allocates (the lookup itself, and a box around it that keeps every
-    /// verification's future small).
-    ///
-    /// A refusal is reported through `tracing` at `DEBUG` (a storage failure at `WARN`)
-    /// with the reason and, once parsed, the public token id; never the presented text.
-    /// A success reports nothing.
-    ///
-    /// # Errors
-    ///
-    /// [`VerifyError::Malformed`], [`VerifyError::Invalid`], [`VerifyError::Expired`],
-    /// [`VerifyError::Storage`].
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use private_integrations::*;
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
-    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?).build();
-    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
-    /// # let token = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?.token;
-    /// let verified = pi.verify(token.expose_secret()).await.unwrap();
-    /// verified.require_scope("contacts.readonly").unwrap();
-    /// assert_eq!(verified.account().as_str(), "acct_1");
-    /// assert!(matches!(pi.verify("pit_nope").await, Err(VerifyError::Malformed)));
-    /// # Ok::<(), Error>(()) }).unwrap();
-    /// ```
-    pub async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
-        let inner = &*self.inner;
+/// What verification reads: the service's token format, scope catalog and clock; where
+/// records are found (`MemoryStorage`'s index read in place, the verification cache, or
+/// the storage); and where uses are noted. The service builds it and shares it with its
+/// management calls.
+pub(crate) struct Verifier {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) catalog: ScopeCatalog,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) format: TokenFormat,
+    /// Notes token uses for the last-used writer; `None` while last used is off.
+    pub(crate) last_used: Option<Arc<LastUsedRecorder>>,
+    /// The verification cache, if any.
+    pub(crate) cache: Option<Arc<Cache>>,
+    /// The storage, when it is a `MemoryStorage` and no cache was chosen: its token index
+    /// is read in place.
+    pub(crate) memory: Option<MemoryStorage>,
+}
+
+impl Verifier {
+    /// [`PrivateIntegrations::verify`](crate::PrivateIntegrations::verify).
+    pub(crate) async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
+        let inner = self;
         let parsed = inner.format.parse(token).map_err(|_| {
             // The length only: the text may be a secret pasted in the wrong place.
             tracing::debug!(reason = "malformed", len = token.len(), "token refused");
@@ -102,7 +80,7 @@ impl PrivateIntegrations {
 /// Verifies a token by asking storage, through the cache if there is one: the path of a
 /// storage without an index in this process, or of a cache miss.
 async fn verify_in_storage(
-    inner: &Inner,
+    inner: &Verifier,
     id: &TokenId,
     presented: TokenHash,
 ) -> Result<Verified, VerifyError> {
@@ -128,7 +106,7 @@ async fn verify_in_storage(
 /// unknown id).
 #[inline]
 fn decide(
-    inner: &Inner,
+    inner: &Verifier,
     id: &TokenId,
     presented: &TokenHash,
     found: Option<(&IntegrationRecord, &UseMark)>,
@@ -162,48 +140,6 @@ fn decide(
         account: record.account.clone(),
         scopes: record.scopes.granted(inner.catalog),
     })
-}
-
-/// One token id's slot in a token index: the integration's record, read in place by
-/// verifications, and the token's last-used mark.
-///
-/// `MemoryStorage` keeps the record in the slot itself (`R = IntegrationRecord`), so a
-/// verification reaches it in the index's own node; the verification cache shares the
-/// record a storage lookup gave (`R = Arc<IntegrationRecord>`), whose reference count
-/// verifications never touch.
-// The record first: it starts right after the index node's key (or the `Arc`'s counts),
-// where its layout expects to be (see `IntegrationRecord`).
-#[repr(C)]
-pub(crate) struct TokenEntry<R = Arc<IntegrationRecord>> {
-    record: R,
-    /// The last-used epoch in which the token's use was last noted.
-    mark: UseMark,
-}
-
-impl<R: Borrow<IntegrationRecord>> TokenEntry<R> {
-    /// The slot of a token of `record`.
-    pub(crate) fn new(record: R) -> Self {
-        Self {
-            record,
-            mark: UseMark::default(),
-        }
-    }
-
-    /// The integration's record.
-    pub(crate) fn record(&self) -> &IntegrationRecord {
-        self.record.borrow()
-    }
-
-    /// What verification reads.
-    fn view(&self) -> (&IntegrationRecord, &UseMark) {
-        (self.record.borrow(), &self.mark)
-    }
-
-    /// The record as held.
-    #[cfg(test)]
-    pub(crate) fn held(&self) -> &R {
-        &self.record
-    }
 }
 
 /// What an unknown token id is checked against: a record no token can match. Its hash is

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
-use crate::verify::TokenEntry;
+use crate::index::TokenEntry;
 use time::OffsetDateTime;
 
 /// Storage in this process's memory: the embedded default, for tests, examples and

@@ -1,12 +1,12 @@
 //! Management calls a client may repeat: [`PrivateIntegrations::once`].
 
+use super::{Created, PrivateIntegrations, Rotated};
 use crate::domain::access::{Actor, Permission};
 use crate::domain::credentials::RotationMode;
 use crate::domain::idempotency::{IdempotencyKey, Outcome};
 use crate::domain::ids::{IntegrationId, UserId};
 use crate::domain::integration::{Integration, IntegrationUpdate, NewIntegration};
 use crate::error::Error;
-use crate::service::{Created, PrivateIntegrations, Rotated};
 
 /// The management calls of one actor under one [`IdempotencyKey`]: made by
 /// [`PrivateIntegrations::once`].
