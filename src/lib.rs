@@ -95,8 +95,11 @@ mod housekeeping;
 pub mod http;
 mod index;
 mod last_used;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod service;
 pub mod storage;
+mod striped;
 mod telemetry;
 mod verify;
 
@@ -131,6 +134,24 @@ pub use storage::PostgresStorage;
 pub use storage::SqliteStorage;
 pub use storage::{MemoryStorage, Storage};
 pub use verify::Verified;
+
+/// The `time` crate this one is built on: durations (`time::Duration`) and timestamps
+/// (`time::OffsetDateTime`) in its API are this crate's types, so a host needs no
+/// `time` dependency of its own to configure a service.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{MemoryStorage, PrivateIntegrations, ScopeCatalog, time::Duration};
+/// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+///     .grace_period(Duration::days(14))
+///     .build();
+/// # let _ = pi;
+/// # Ok::<(), private_integrations::Error>(())
+/// ```
+#[doc(no_inline)]
+pub use time;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
