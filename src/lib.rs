@@ -114,8 +114,9 @@ pub use domain::idempotency::{
 };
 pub use domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 pub use domain::integration::{Integration, IntegrationUpdate, NewIntegration, PendingRotation};
+pub use domain::listing::{IntegrationQuery, IntegrationState, MAX_SEARCH_CHARS};
 pub use domain::page::{
-    AuditLogQuery, Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest,
+    AuditLogQuery, Cursor, DEFAULT_PAGE_SIZE, ListOrder, MAX_PAGE_SIZE, Page, PageRequest,
 };
 pub use domain::scope::{ScopeCatalog, ScopeSet};
 pub use domain::token::{

@@ -19,11 +19,12 @@ use rand::{RngExt, SeedableRng};
 use support::*;
 
 /// This crate's PostgreSQL migrations: version and description.
-const MIGRATIONS: [(i64, &str); 4] = [
+const MIGRATIONS: [(i64, &str); 5] = [
     (1, "initial"),
     (2, "audit by integration"),
     (3, "announce changes"),
     (4, "idempotency keys"),
+    (5, "name search"),
 ];
 
 /// A service replica: its own pool on the shared schema, the system clock.

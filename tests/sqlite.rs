@@ -218,7 +218,8 @@ async fn tables_live_beside_the_hosts() {
                 (1, "initial".to_owned()),
                 (2, "audit by integration".to_owned()),
                 (3, "last used".to_owned()),
-                (4, "idempotency keys".to_owned())
+                (4, "idempotency keys".to_owned()),
+                (5, "name search".to_owned())
             ]
         );
 

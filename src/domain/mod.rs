@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod idempotency;
 pub mod ids;
 pub mod integration;
+pub mod listing;
 pub mod page;
 pub mod scope;
 pub mod token;

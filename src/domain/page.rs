@@ -62,6 +62,7 @@ pub const MAX_PAGE_SIZE: usize = 200;
 /// hexadecimal digits (nanoseconds since the Unix epoch, two's complement, big-endian),
 /// then the integration id or the event's position (16 hexadecimal digits).
 const INTEGRATION_CURSOR: u8 = b'i';
+const NEWEST_INTEGRATION_CURSOR: u8 = b'n';
 const AUDIT_CURSOR: u8 = b'a';
 const CURSOR_LEN: usize = 1 + 32 + 16;
 
@@ -69,6 +70,7 @@ const CURSOR_LEN: usize = 1 + 32 + 16;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Integration {
+        order: ListOrder,
         created_at: OffsetDateTime,
         id: IntegrationId,
     },
@@ -81,7 +83,8 @@ enum Key {
 /// Where the next page of a listing starts: after the last item of the page before.
 ///
 /// Made by the listing (see [`Page::next`]); text for the caller to hand back, 49 ASCII
-/// characters: `i` (integrations) or `a` (audit events), 32 lower-case hexadecimal
+/// characters: `i` (integrations, oldest first), `n` (integrations, newest first) or
+/// `a` (audit events), 32 lower-case hexadecimal
 /// digits, then 16 base62 characters (an integration id) or 16 lower-case hexadecimal
 /// digits. It encodes the key of the last item of a page; [`parse`](Self::parse) refuses
 /// any other text, and a listing refuses a cursor of the other one
@@ -135,7 +138,32 @@ impl Cursor {
     /// # Ok::<(), private_integrations::InvalidInput>(())
     /// ```
     pub fn after_integration(created_at: OffsetDateTime, id: &IntegrationId) -> Self {
+        Self::after_integration_in(ListOrder::OldestFirst, created_at, id)
+    }
+
+    /// The cursor after an integration created at `created_at` with id `id`, for
+    /// integration listings in `order`. For storage backends: the cursor remembers the
+    /// order, and a listing in the other order refuses it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{Cursor, IntegrationId, ListOrder};
+    /// let id = IntegrationId::parse("AbCdEfGh12345678")?;
+    /// let at = time::OffsetDateTime::UNIX_EPOCH;
+    /// let cursor = Cursor::after_integration_in(ListOrder::NewestFirst, at, &id);
+    /// assert_eq!(cursor.integration_key_in(ListOrder::NewestFirst), Some((at, &id)));
+    /// assert_eq!(cursor.integration_key_in(ListOrder::OldestFirst), None);
+    /// assert_eq!(cursor.integration_key(), None);
+    /// # Ok::<(), private_integrations::InvalidInput>(())
+    /// ```
+    pub fn after_integration_in(
+        order: ListOrder,
+        created_at: OffsetDateTime,
+        id: &IntegrationId,
+    ) -> Self {
         Self::from_key(Key::Integration {
+            order,
             created_at,
             id: id.clone(),
         })
@@ -192,7 +220,8 @@ impl Cursor {
     }
 
     /// The creation time and id of the integration this cursor follows, if it is a
-    /// cursor of an integration listing.
+    /// cursor of an integration listing oldest first (as [`Cursor::after_integration`]
+    /// makes; see [`integration_key_in`](Self::integration_key_in) for either order).
     ///
     /// # Example
     ///
@@ -204,8 +233,50 @@ impl Cursor {
     /// # Ok::<(), private_integrations::InvalidInput>(())
     /// ```
     pub fn integration_key(&self) -> Option<(OffsetDateTime, &IntegrationId)> {
+        self.integration_key_in(ListOrder::OldestFirst)
+    }
+
+    /// The creation time and id of the integration this cursor follows, if it is a
+    /// cursor of an integration listing in `order`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{Cursor, IntegrationId, ListOrder};
+    /// let id = IntegrationId::parse("AbCdEfGh12345678")?;
+    /// let cursor = Cursor::after_integration(time::OffsetDateTime::UNIX_EPOCH, &id);
+    /// assert!(cursor.integration_key_in(ListOrder::OldestFirst).is_some());
+    /// assert!(cursor.integration_key_in(ListOrder::NewestFirst).is_none());
+    /// # Ok::<(), private_integrations::InvalidInput>(())
+    /// ```
+    pub fn integration_key_in(&self, order: ListOrder) -> Option<(OffsetDateTime, &IntegrationId)> {
         match &self.key {
-            Key::Integration { created_at, id } => Some((*created_at, id)),
+            Key::Integration {
+                order: own,
+                created_at,
+                id,
+            } if *own == order => Some((*created_at, id)),
+            _ => None,
+        }
+    }
+
+    /// The order of the integration listing this cursor belongs to, if it is a cursor of
+    /// an integration listing.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{Cursor, IntegrationId, ListOrder};
+    /// let id = IntegrationId::parse("AbCdEfGh12345678")?;
+    /// let at = time::OffsetDateTime::UNIX_EPOCH;
+    /// let cursor = Cursor::after_integration_in(ListOrder::NewestFirst, at, &id);
+    /// assert_eq!(cursor.integration_order(), Some(ListOrder::NewestFirst));
+    /// assert_eq!(Cursor::after_audit_event(at, 1).integration_order(), None);
+    /// # Ok::<(), private_integrations::InvalidInput>(())
+    /// ```
+    pub fn integration_order(&self) -> Option<ListOrder> {
+        match &self.key {
+            Key::Integration { order, .. } => Some(*order),
             Key::AuditEvent { .. } => None,
         }
     }
@@ -230,7 +301,16 @@ impl Cursor {
     fn from_key(key: Key) -> Self {
         let mut text = String::with_capacity(CURSOR_LEN);
         let (kind, at) = match &key {
-            Key::Integration { created_at, .. } => (INTEGRATION_CURSOR, created_at),
+            Key::Integration {
+                order: ListOrder::OldestFirst,
+                created_at,
+                ..
+            } => (INTEGRATION_CURSOR, created_at),
+            Key::Integration {
+                order: ListOrder::NewestFirst,
+                created_at,
+                ..
+            } => (NEWEST_INTEGRATION_CURSOR, created_at),
             Key::AuditEvent { at, .. } => (AUDIT_CURSOR, at),
         };
         text.push(char::from(kind));
@@ -261,7 +341,12 @@ impl Cursor {
         });
         let rest = &text[33..];
         let key = match bytes[0] {
-            INTEGRATION_CURSOR => Key::Integration {
+            kind @ (INTEGRATION_CURSOR | NEWEST_INTEGRATION_CURSOR) => Key::Integration {
+                order: if kind == INTEGRATION_CURSOR {
+                    ListOrder::OldestFirst
+                } else {
+                    ListOrder::NewestFirst
+                },
                 created_at: time,
                 id: IntegrationId::parse(rest).ok()?,
             },
@@ -567,6 +652,29 @@ impl AuditLogQuery {
     }
 }
 
+/// The order of an integration listing: by creation time, then id, one way or the other.
+///
+/// An [`IntegrationQuery`](crate::IntegrationQuery) lists newest first unless told
+/// otherwise; [`list`](crate::PrivateIntegrations::list) and
+/// [`list_page`](crate::PrivateIntegrations::list_page) list oldest first. A cursor
+/// remembers the order of its listing ([`Cursor::integration_order`]).
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{IntegrationQuery, ListOrder};
+/// assert_eq!(ListOrder::default(), ListOrder::NewestFirst);
+/// assert_eq!(IntegrationQuery::new().oldest_first().list_order(), ListOrder::OldestFirst);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ListOrder {
+    /// The most recently created first (by creation time, then id, both descending).
+    #[default]
+    NewestFirst,
+    /// The first created first (by creation time, then id).
+    OldestFirst,
+}
+
 /// One page of a listing: its items, and the cursor of the next page if there may be more.
 ///
 /// `next` is `None` on the last page; otherwise hand it to
@@ -594,6 +702,11 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Where the next page starts; `None` if this is the last page.
     pub next: Option<Cursor>,
+    /// How many items the whole listing holds under the same filter (every page, not
+    /// this one), if the listing counts them: an [`IntegrationQuery`] does (the
+    /// database counts them, with a second query beside the page's); `list_page` and
+    /// audit log pages do not (`None`).
+    pub total: Option<u64>,
 }
 
 impl<T> Page<T> {
@@ -607,7 +720,25 @@ impl<T> Page<T> {
     /// assert_eq!(page.items, [1, 2]);
     /// ```
     pub fn new(items: Vec<T>, next: Option<Cursor>) -> Self {
-        Self { items, next }
+        Self {
+            items,
+            next,
+            total: None,
+        }
+    }
+
+    /// The same page, saying how many items the whole listing holds. For storage
+    /// backends.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::Page;
+    /// assert_eq!(Page::new(vec![1, 2], None).with_total(2).total, Some(2));
+    /// ```
+    pub fn with_total(mut self, total: u64) -> Self {
+        self.total = Some(total);
+        self
     }
 
     /// The same page with each item turned into another.
@@ -622,6 +753,7 @@ impl<T> Page<T> {
         Page {
             items: self.items.into_iter().map(f).collect(),
             next: self.next,
+            total: self.total,
         }
     }
 }

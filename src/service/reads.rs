@@ -9,6 +9,7 @@ use crate::domain::access::{Actor, Permission};
 use crate::domain::audit::AuditEvent;
 use crate::domain::ids::{IntegrationId, UserId};
 use crate::domain::integration::Integration;
+use crate::domain::listing::IntegrationQuery;
 use crate::domain::page::{AuditLogQuery, Page, PageRequest};
 use crate::error::{Error, InvalidInput};
 use crate::storage::Storage;
@@ -57,12 +58,13 @@ impl PrivateIntegrations {
     /// default).
     ///
     /// Like [`set_feature_enabled`](Self::set_feature_enabled), it needs the admin role and
-    /// works while the feature is off (so an admin can see that it is off). It does not
-    /// need the permission to manage integrations: a denied admin still sees the switch.
+    /// works while the feature is off (so an admin can see that it is off). A denied
+    /// admin does not see it: a deny means no.
     ///
     /// # Errors
     ///
-    /// [`Error::PermissionDenied`] unless the actor is an admin; [`Error::Storage`].
+    /// [`Error::PermissionDenied`] unless the actor is an admin who is not denied;
+    /// [`Error::Storage`].
     ///
     /// # Example
     ///
@@ -81,25 +83,27 @@ impl PrivateIntegrations {
     /// # Ok::<(), Error>(()) }).unwrap();
     /// ```
     pub async fn feature_enabled(&self, actor: &Actor) -> Result<bool, Error> {
-        admin_only(actor)?;
         let access = self
             .inner
             .verifier
             .storage
             .access(actor.account(), actor.user())
             .await?;
+        administer(actor, access.permission)?;
         Ok(access.feature_enabled)
     }
 
     /// The permission an admin set for `user` in the actor's account
     /// ([`Permission::RoleDefault`] where none was set).
     ///
-    /// Needs the admin role, like [`set_permission`](Self::set_permission); works while the
-    /// feature is off. An admin may read their own permission (they cannot change it).
+    /// Needs the admin role, like [`set_permission`](Self::set_permission), and not to be
+    /// denied; works while the feature is off. An admin may read their own permission
+    /// (they cannot change it).
     ///
     /// # Errors
     ///
-    /// [`Error::PermissionDenied`] unless the actor is an admin; [`Error::Storage`].
+    /// [`Error::PermissionDenied`] unless the actor is an admin who is not denied;
+    /// [`Error::Storage`].
     ///
     /// # Example
     ///
@@ -117,7 +121,7 @@ impl PrivateIntegrations {
     /// # Ok::<(), Error>(()) }).unwrap();
     /// ```
     pub async fn permission(&self, actor: &Actor, user: &UserId) -> Result<Permission, Error> {
-        admin_only(actor)?;
+        administer(actor, self.own_permission(actor).await?)?;
         let access = self
             .inner
             .verifier
@@ -128,11 +132,12 @@ impl PrivateIntegrations {
     }
 }
 
-fn admin_only(actor: &Actor) -> Result<(), Error> {
-    if actor.is_admin() {
+/// The account's settings are read by admins who are not denied (a deny means no).
+fn administer(actor: &Actor, own: Permission) -> Result<(), Error> {
+    if actor.may_administer(own) {
         Ok(())
     } else {
-        telemetry::refused(actor, "admin role required");
+        telemetry::refused(actor, "admin role required, not denied");
         Err(Error::PermissionDenied)
     }
 }
@@ -240,6 +245,67 @@ impl PrivateIntegrations {
             .verifier
             .storage
             .list_page(actor.account(), &page)
+            .await?;
+        Ok(records.map(|r| self.view(&r, now)))
+    }
+
+    /// The integrations of the actor's account that `query` asks for, a page at a time:
+    /// newest first unless the query says otherwise, only those whose name contains the
+    /// query's text (ignoring case), only those in its [`IntegrationState`](crate::IntegrationState) now; with
+    /// [`Page::total`] set to how many match in all (every page). [`Page::next`] is the
+    /// cursor of the next page, if there may be more: ask it with the same order.
+    ///
+    /// The filter, the page and the count run in the storage: the SQL backends read the
+    /// account's rows in key order through its index and count in the database (see
+    /// [`Storage::list_query`]). Pages are cut by key, as [`list_page`](Self::list_page)'s.
+    /// The state is the list's badge: exactly one of active, rotating and rotation due
+    /// (see [`IntegrationState`](crate::IntegrationState)), at the service's clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`list_page`](Self::list_page) (a cursor of the other order, or of another
+    /// listing, is [`InvalidInput::Malformed`] of `cursor`), plus the search text's
+    /// ([`IntegrationQuery::validate`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// for name in ["Zapier one", "Mailer", "Zapier two", "Zapier three"] {
+    ///     pi.create(&admin, NewIntegration::new(name).scopes(["contacts.readonly"])).await?;
+    /// }
+    /// let query = IntegrationQuery::new().name_contains("zapier").page(PageRequest::new().limit(2));
+    /// let first = pi.list_query(&admin, query.clone()).await?;
+    /// assert_eq!(first.total, Some(3));
+    /// assert_eq!(first.items[0].name(), "Zapier three"); // newest first
+    /// let next = query.page(PageRequest::new().limit(2).after(first.next.unwrap()));
+    /// let second = pi.list_query(&admin, next).await?;
+    /// assert_eq!(second.items[0].name(), "Zapier one");
+    /// assert!(second.next.is_none());
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub async fn list_query(
+        &self,
+        actor: &Actor,
+        query: IntegrationQuery,
+    ) -> Result<Page<Integration>, Error> {
+        self.authorize(actor).await?;
+        query.validate()?;
+        let order = query.list_order();
+        let cursor = query.page_request().cursor();
+        if cursor.is_some_and(|c| c.integration_key_in(order).is_none()) {
+            return Err(InvalidInput::Malformed { field: "cursor" }.into());
+        }
+        let now = self.now();
+        let records = self
+            .inner
+            .verifier
+            .storage
+            .list_query(actor.account(), &query, now, self.inner.rotation_interval)
             .await?;
         Ok(records.map(|r| self.view(&r, now)))
     }

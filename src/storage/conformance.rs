@@ -50,7 +50,14 @@
 //!   account and user ([`idempotency_keys_belong_to_their_account_and_user`]); a write
 //!   that fails stores no record ([`a_failed_write_stores_no_idempotency_record`]); old
 //!   records are removed in bounded batches, oldest first
-//!   ([`old_idempotency_records_are_removed_oldest_first`]).
+//!   ([`old_idempotency_records_are_removed_oldest_first`]);
+//! - **queries** ([`Storage::list_query`]): page after page, oldest or newest first,
+//!   every matching record once, with the total of all matches on every page
+//!   ([`integration_queries_page_in_either_order`]); the search ignores case the same
+//!   way on every backend (Unicode lowercase of each character) and takes `%`, `_` and
+//!   `\` literally ([`integration_queries_search_names_ignoring_case`]); each state
+//!   (active, rotating, rotation due) at its boundaries, alone and with a search
+//!   ([`integration_queries_filter_by_state`]).
 //!
 //! # Running it
 //!
@@ -91,9 +98,11 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 use super::{AccessSettings, AuditLogQuery, Cursor, LastUse, PageRequest, TokenCredential};
 use super::{AuditAction, AuditEvent, Credentials, IntegrationRecord, Storage, StorageError};
 use super::{Change, Fingerprint, IdempotencyKey, IdempotencyRecord};
+use super::{IntegrationQuery, ListOrder};
 use crate::domain::access::Permission;
 use crate::domain::credentials::{RotationMode, Transition};
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+use crate::domain::listing::IntegrationState;
 use crate::domain::token::TokenFormat;
 
 /// Turns every case of [`storage::conformance`](crate::storage::conformance) into a
@@ -154,6 +163,9 @@ macro_rules! storage_conformance_tests {
             idempotency_keys_belong_to_their_account_and_user,
             a_failed_write_stores_no_idempotency_record,
             old_idempotency_records_are_removed_oldest_first,
+            integration_queries_page_in_either_order,
+            integration_queries_search_names_ignoring_case,
+            integration_queries_filter_by_state,
         ]);
     };
     (@cases $storage:expr, [$($case:ident),* $(,)?]) => {
@@ -2732,4 +2744,354 @@ pub async fn old_idempotency_records_are_removed_oldest_first(storage: Arc<dyn S
         state,
         "removing records changed the account"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Queries: search, state, order, total.
+
+/// Every page of `query` over `account`'s integrations, `size` at a time, at `now` with
+/// `interval`, checking each page's shape, cursor order and total: the records, in order,
+/// and the total.
+async fn query_pages(
+    storage: &dyn Storage,
+    account: &AccountId,
+    query: &IntegrationQuery,
+    size: usize,
+    (now, interval): (OffsetDateTime, Duration),
+) -> (Vec<IntegrationRecord>, u64) {
+    let mut read = Vec::new();
+    let mut request = PageRequest::new().limit(size);
+    let mut total = None;
+    let order = query.list_order();
+    loop {
+        let page = storage
+            .list_query(account, &query.clone().page(request.clone()), now, interval)
+            .await
+            .expect("list_query");
+        assert!(page.items.len() <= size, "a page longer than its size");
+        let this_total = page.total.expect("list_query sets the total");
+        assert!(
+            total.is_none_or(|t| t == this_total),
+            "the total changed between pages"
+        );
+        total = Some(this_total);
+        let next = page.next.clone();
+        assert!(
+            next.is_none() || page.items.len() == size,
+            "a short page before the last"
+        );
+        read.extend(page.items);
+        match next {
+            Some(cursor) => {
+                assert!(
+                    cursor.integration_key_in(order).is_some(),
+                    "a cursor of another order or kind"
+                );
+                request = request.after(cursor);
+            }
+            None => return (read, total.unwrap_or(0)),
+        }
+        assert!(read.len() < 100_000, "pages never end");
+    }
+}
+
+/// A record of `account` named `name`, created and issued at `at`.
+fn named(account: &AccountId, name: &str, at: OffsetDateTime) -> IntegrationRecord {
+    IntegrationRecord {
+        name: name.into(),
+        ..record(account, at)
+    }
+}
+
+async fn insert_all(storage: &dyn Storage, records: &[IntegrationRecord]) {
+    for r in records {
+        storage
+            .insert(r, (&created(r)).into())
+            .await
+            .expect("insert");
+    }
+}
+
+fn ids(records: &[IntegrationRecord]) -> Vec<IntegrationId> {
+    records.iter().map(|r| r.id.clone()).collect()
+}
+
+/// `records` sorted in `order`, by creation time, then id.
+fn in_order(mut records: Vec<IntegrationRecord>, order: ListOrder) -> Vec<IntegrationId> {
+    records.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    if order == ListOrder::NewestFirst {
+        records.reverse();
+    }
+    ids(&records)
+}
+
+/// `list_query`, page after page, oldest first or newest first, gives every record of
+/// the account once in that order (records of one instant by id, reversed newest first),
+/// every page but the last full, the same total on each page; with a filter, exactly
+/// the matching records in the same order; an empty account is one empty page with a
+/// total of 0; cursors at the ends of time give all or nothing.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::integration_queries_page_in_either_order(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn integration_queries_page_in_either_order(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b, empty) = (account(), account(), account());
+    let at = |n: i64| t0() + Duration::microseconds(n);
+    let records = vec![
+        named(&a, "Alpha sync", at(0)),
+        named(&a, "Beta", at(0)),
+        named(&a, "alpha backup", at(1)),
+        named(&a, "Gamma", t0() - Duration::days(400)),
+        named(&a, "ALPHA", at(0)),
+        named(&a, "Delta", t0() + Duration::days(1)),
+        named(&a, "Alphabet", at(1)),
+    ];
+    insert_all(storage, &records).await;
+    insert_all(storage, &[named(&b, "Alpha of b", at(0))]).await;
+    let clock = (t0(), Duration::days(90));
+    let listed = storage.list(&a).await.expect("list");
+    assert_eq!(
+        ids(&listed),
+        in_order(records.clone(), ListOrder::OldestFirst),
+        "list is oldest first"
+    );
+    for order in [ListOrder::OldestFirst, ListOrder::NewestFirst] {
+        let query = IntegrationQuery::new().order(order);
+        for size in 1..=8 {
+            let (read, total) = query_pages(storage, &a, &query, size, clock).await;
+            assert_eq!(
+                ids(&read),
+                in_order(records.clone(), order),
+                "{order:?}, size {size}: the pages are not the listing"
+            );
+            assert_eq!(total, 7, "{order:?}, size {size}: the total");
+        }
+        let (read, _) = query_pages(storage, &a, &query, 3, clock).await;
+        for r in &read {
+            let expected = records.iter().find(|e| e.id == r.id).expect("a record");
+            assert_same(r, expected, "a record read by list_query");
+        }
+        // Paging under a filter: only the matches, in order, the total theirs.
+        let alpha = query.clone().name_contains("alpha");
+        let matching: Vec<_> = records
+            .iter()
+            .filter(|r| r.name.to_lowercase().contains("alpha"))
+            .cloned()
+            .collect();
+        assert_eq!(matching.len(), 4);
+        for size in 1..=5 {
+            let (read, total) = query_pages(storage, &a, &alpha, size, clock).await;
+            assert_eq!(ids(&read), in_order(matching.clone(), order), "{order:?}");
+            assert_eq!(total, 4, "{order:?}, size {size}: the filtered total");
+        }
+        let (nothing, total) = query_pages(storage, &empty, &query, 2, clock).await;
+        assert!(nothing.is_empty() && total == 0, "an empty account");
+        // Cursors at the ends of time: all, or nothing; the total is every match.
+        let (first, last) = (
+            time::PrimitiveDateTime::MIN.assume_utc(),
+            time::PrimitiveDateTime::MAX.assume_utc(),
+        );
+        let (all_from, none_from) = match order {
+            ListOrder::OldestFirst => (first, last),
+            ListOrder::NewestFirst => (last, first),
+        };
+        let id = fresh_id();
+        for (from, expected) in [(all_from, 7), (none_from, 0)] {
+            let cursor = Cursor::after_integration_in(order, from, &id);
+            let page = storage
+                .list_query(
+                    &a,
+                    &query.clone().page(PageRequest::new().after(cursor)),
+                    clock.0,
+                    clock.1,
+                )
+                .await
+                .expect("a cursor at the end of time");
+            assert_eq!(page.items.len(), expected, "{order:?} from {from}");
+            assert_eq!(
+                page.total,
+                Some(7),
+                "{order:?}: the total ignores the cursor"
+            );
+        }
+    }
+}
+
+/// The search keeps the records whose name contains the text, ignoring case as
+/// [`fold_case`](crate::domain::listing::fold_case) does (Unicode lowercase of each
+/// character, the same on every backend); `%`, `_` and `\` are plain characters, never
+/// wildcards; only the account's own records; the total counts the matches.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::integration_queries_search_names_ignoring_case(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn integration_queries_search_names_ignoring_case(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b) = (account(), account());
+    let names = [
+        "Zapier Sync",
+        "ZAPIER backup",
+        "zapier",
+        "Mailer",
+        "École ÉTÉ",
+        "100% done",
+        "100 percent",
+        "snake_case",
+        "snakeXcase",
+        "back\\slash",
+        "backslash",
+        "ΣΑΣ ΟΔΟΣ",
+        "Straße",
+    ];
+    let records: Vec<_> = names
+        .iter()
+        .enumerate()
+        .map(|(n, name)| named(&a, name, t0() + Duration::seconds(n as i64)))
+        .collect();
+    insert_all(storage, &records).await;
+    insert_all(storage, &[named(&b, "Zapier of another account", t0())]).await;
+    let clock = (t0(), Duration::days(90));
+    let cases: [(&str, &[&str]); 16] = [
+        ("zapier", &["Zapier Sync", "ZAPIER backup", "zapier"]),
+        ("ZAP", &["Zapier Sync", "ZAPIER backup", "zapier"]),
+        ("pier s", &["Zapier Sync"]),
+        ("été", &["École ÉTÉ"]),
+        ("ÉCOLE", &["École ÉTÉ"]),
+        ("100%", &["100% done"]),
+        ("%", &["100% done"]),
+        ("_", &["snake_case"]),
+        ("e_c", &["snake_case"]),
+        ("\\", &["back\\slash"]),
+        ("k\\s", &["back\\slash"]),
+        ("σασ", &["ΣΑΣ ΟΔΟΣ"]),
+        ("οδοσ", &["ΣΑΣ ΟΔΟΣ"]),
+        ("STRASSE", &[]),
+        ("straße", &["Straße"]),
+        ("nothing like it", &[]),
+    ];
+    for (text, expected) in cases {
+        for order in [ListOrder::OldestFirst, ListOrder::NewestFirst] {
+            let query = IntegrationQuery::new().order(order).name_contains(text);
+            let (read, total) = query_pages(storage, &a, &query, 2, clock).await;
+            let mut found: Vec<&str> = read.iter().map(|r| &*r.name).collect();
+            found.sort_unstable();
+            let mut wanted = expected.to_vec();
+            wanted.sort_unstable();
+            assert_eq!(found, wanted, "searching {text:?}, {order:?}");
+            assert_eq!(total, expected.len() as u64, "the total of {text:?}");
+            for r in &read {
+                assert!(query.matches(r, clock.0, clock.1), "{text:?}: {}", r.name);
+            }
+        }
+    }
+}
+
+/// Each state keeps exactly its records at `now`, at its boundaries: rotating while
+/// `now < previous_expires_at` (not at it), rotation due once the current token's age
+/// reaches the interval (at it, not a microsecond before), active otherwise, and a
+/// rotation under way is rotating even when its new token is due; states combine with
+/// a search; each record is in exactly one state; the total counts the matches.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::integration_queries_filter_by_state(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn integration_queries_filter_by_state(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let a = account();
+    let now = t0();
+    let interval = Duration::days(90);
+    let fresh = named(&a, "Fresh", now - Duration::days(1));
+    let old = named(&a, "Old", now - Duration::days(100));
+    let due_now = named(&a, "Due at the boundary", now - interval);
+    let almost = named(
+        &a,
+        "Not due by a microsecond",
+        now - interval + Duration::microseconds(1),
+    );
+    let rotating = {
+        let r = named(&a, "Rotating", now - Duration::days(100));
+        // Rotated a day ago: the old token works six more days.
+        let at = now - Duration::days(1);
+        transitioned(&r, rotation(RotationMode::ExpireLater, at), at)
+    };
+    let ended = {
+        let r = named(&a, "Rotation ended", now - Duration::days(200));
+        // Rotated seven days ago: the old token's window ends now.
+        let at = now - Duration::days(7);
+        transitioned(&r, rotation(RotationMode::ExpireLater, at), at)
+    };
+    let records = [
+        fresh.clone(),
+        old.clone(),
+        due_now.clone(),
+        almost.clone(),
+        rotating.clone(),
+        ended.clone(),
+    ];
+    for r in &records {
+        let first = IntegrationRecord {
+            version: 1,
+            ..r.clone()
+        };
+        storage
+            .insert(&first, (&created(&first)).into())
+            .await
+            .expect("insert");
+    }
+    let state_of = |state| match state {
+        IntegrationState::Active => vec![&fresh, &almost, &ended],
+        IntegrationState::Rotating => vec![&rotating],
+        IntegrationState::RotationDue => vec![&old, &due_now],
+    };
+    for state in IntegrationState::ALL {
+        let expected: Vec<IntegrationRecord> = state_of(state).into_iter().cloned().collect();
+        for r in &expected {
+            assert_eq!(IntegrationState::of(r, now, interval), state, "{}", r.name);
+        }
+        for order in [ListOrder::OldestFirst, ListOrder::NewestFirst] {
+            let query = IntegrationQuery::new().order(order).state(state);
+            for size in [1, 2, 10] {
+                let (read, total) = query_pages(storage, &a, &query, size, (now, interval)).await;
+                assert_eq!(
+                    ids(&read),
+                    in_order(expected.clone(), order),
+                    "{state:?}, {order:?}, size {size}"
+                );
+                assert_eq!(total, expected.len() as u64, "{state:?}: the total");
+            }
+        }
+    }
+    // With a short interval, the rotation's new token is due, but a rotation under way
+    // is rotating, never due as well.
+    let short = Duration::hours(12);
+    let query = IntegrationQuery::new().state(IntegrationState::Rotating);
+    let (read, _) = query_pages(storage, &a, &query, 5, (now, short)).await;
+    assert_eq!(ids(&read), ids(std::slice::from_ref(&rotating)));
+    let query = IntegrationQuery::new().state(IntegrationState::RotationDue);
+    let (read, total) = query_pages(storage, &a, &query, 5, (now, short)).await;
+    assert_eq!(total, 5, "everything but the rotation is due: {read:?}");
+    // A state and a search together.
+    let query = IntegrationQuery::new()
+        .state(IntegrationState::Active)
+        .name_contains("ROTATION");
+    let (read, total) = query_pages(storage, &a, &query, 5, (now, interval)).await;
+    assert_eq!((ids(&read), total), (ids(std::slice::from_ref(&ended)), 1));
+    // Once the window has passed, the rotation is active.
+    let later = now + Duration::days(6);
+    let query = IntegrationQuery::new().state(IntegrationState::Rotating);
+    let (read, _) = query_pages(storage, &a, &query, 5, (later, interval)).await;
+    assert!(read.is_empty(), "a rotation whose window ended: {read:?}");
 }

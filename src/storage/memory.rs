@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use super::{
     AccessSettings, AuditEvent, AuditLogQuery, Change, Cursor, IdempotencyKey, IdempotencyRecord,
-    IntegrationRecord, LastUse, LastUsedTimes, Page, PageRequest, Storage, StorageError,
-    TokenLookup, paging,
+    IntegrationQuery, IntegrationRecord, LastUse, LastUsedTimes, Page, PageRequest, Storage,
+    StorageError, TokenLookup, paging,
 };
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
@@ -497,6 +497,49 @@ impl Storage for MemoryStorage {
         Ok(paging::take_page(&mut records, page.page_size(), |r| {
             Cursor::after_integration(r.created_at, &r.id)
         }))
+    }
+
+    /// As [`list_page`](Self::list_page): the account's records are filtered, counted
+    /// and the page's first ones selected in linear time, by reference; only the page's
+    /// records are copied.
+    async fn list_query(
+        &self,
+        account: &AccountId,
+        query: &IntegrationQuery,
+        now: OffsetDateTime,
+        rotation_interval: time::Duration,
+    ) -> Result<Page<IntegrationRecord>, StorageError> {
+        let tables = self.tables()?;
+        let Some(ids) = tables.accounts.get(account).map(|a| &a.integrations) else {
+            return Ok(Page::new(Vec::new(), None).with_total(0));
+        };
+        let order = query.list_order();
+        let after = query
+            .page_request()
+            .cursor()
+            .and_then(|cursor| cursor.integration_key_in(order));
+        let tokens = self.inner.tokens.pin();
+        let matching: Vec<&IntegrationRecord> = ids
+            .iter()
+            .filter_map(|id| Self::stored(&tables, &tokens, id))
+            .filter(|r| query.matches(r, now, rotation_interval))
+            .collect();
+        let total = matching.len() as u64;
+        let mut candidates: Vec<&IntegrationRecord> = matching
+            .into_iter()
+            .filter(|r| after.is_none_or(|key| paging::follows(order, r, key)))
+            .collect();
+        let wanted = query.page_request().page_size().saturating_add(1);
+        if candidates.len() > wanted {
+            candidates.select_nth_unstable_by(wanted - 1, |a, b| paging::ordered(order, a, b));
+            candidates.truncate(wanted);
+        }
+        candidates.sort_unstable_by(|a, b| paging::ordered(order, a, b));
+        let mut records = candidates.into_iter().map(|r| tables.read(r));
+        let page = paging::take_page(&mut records, query.page_request().page_size(), |r| {
+            Cursor::after_integration_in(order, r.created_at, &r.id)
+        });
+        Ok(page.with_total(total))
     }
 
     /// The account's log is kept oldest first, the events of one instant in the order

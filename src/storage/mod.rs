@@ -91,7 +91,8 @@ pub use sqlx;
 
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
-pub use crate::domain::page::{AuditLogQuery, Cursor, Page, PageRequest};
+pub use crate::domain::listing::IntegrationQuery;
+pub use crate::domain::page::{AuditLogQuery, Cursor, ListOrder, Page, PageRequest};
 use time::OffsetDateTime;
 
 /// What a write stores beside the state it changes, in the same transaction: the
@@ -468,6 +469,39 @@ pub trait Storage: Debug + Send + Sync + 'static {
         Ok(paging::audit_events(self.audit_log(account).await?, query))
     }
 
+    /// One page of the integrations of `account` that `query` asks for, in its order, and
+    /// how many of them there are: at most `query.page_request().page_size()` of those
+    /// that [`IntegrationQuery::matches`] at `now` with `rotation_interval`, whose
+    /// (creation time, id) sorts strictly after the cursor's in the query's order
+    /// ([`Cursor::integration_key_in`]), with the cursor after the last of them
+    /// ([`Cursor::after_integration_in`]) if more may follow, and [`Page::total`] set to
+    /// the number of all the account's integrations that match (every page, not this
+    /// one).
+    ///
+    /// The service passes only a query it checked ([`IntegrationQuery::validate`]) whose
+    /// cursor, if any, is of the query's order. Must never repeat or skip a record across
+    /// pages under concurrent writes, as [`list_page`](Self::list_page). The name test is
+    /// on folded text ([`fold_case`](crate::domain::listing::fold_case)), never on a
+    /// database's own `lower()`, so that every backend finds the same integrations.
+    ///
+    /// The default reads the whole [`list`](Self::list), filters, counts and cuts the
+    /// page from it: correct, but it costs a whole listing per page. The SQL backends
+    /// override it: the filter, the page and the count run in the database.
+    async fn list_query(
+        &self,
+        account: &AccountId,
+        query: &IntegrationQuery,
+        now: OffsetDateTime,
+        rotation_interval: time::Duration,
+    ) -> Result<Page<IntegrationRecord>, StorageError> {
+        Ok(paging::query_integrations(
+            self.list(account).await?,
+            query,
+            now,
+            rotation_interval,
+        ))
+    }
+
     /// Records when tokens were last used: for each [`LastUse`] whose token id is still
     /// stored, keeps the later of the stored time and `at`. Ids no longer stored are
     /// skipped. Not a change: no version moves, no audit event, nothing is announced.
@@ -657,6 +691,18 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         query: &AuditLogQuery,
     ) -> Result<Page<AuditEvent>, StorageError> {
         (**self).audit_log_page(account, query).await
+    }
+
+    async fn list_query(
+        &self,
+        account: &AccountId,
+        query: &IntegrationQuery,
+        now: OffsetDateTime,
+        rotation_interval: time::Duration,
+    ) -> Result<Page<IntegrationRecord>, StorageError> {
+        (**self)
+            .list_query(account, query, now, rotation_interval)
+            .await
     }
 
     async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError> {

@@ -3,10 +3,12 @@
 //!
 //! [`Storage`]: super::Storage
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use super::{AuditEvent, IntegrationRecord};
-use crate::domain::page::{AuditLogQuery, Cursor, Page, PageRequest};
+use crate::domain::ids::IntegrationId;
+use crate::domain::listing::IntegrationQuery;
+use crate::domain::page::{AuditLogQuery, Cursor, ListOrder, Page, PageRequest};
 
 /// The page after `page`'s cursor of `records`, which are oldest first (by creation
 /// time, then id): the records whose key sorts strictly after the cursor's.
@@ -22,6 +24,60 @@ pub(crate) fn integrations(
     take_page(&mut items, page.page_size(), |record| {
         Cursor::after_integration(record.created_at, &record.id)
     })
+}
+
+/// The page of `query` of `records` (any order): those that match, sorted in the
+/// query's order, after its cursor, counted.
+pub(crate) fn query_integrations(
+    records: impl IntoIterator<Item = IntegrationRecord>,
+    query: &IntegrationQuery,
+    now: OffsetDateTime,
+    rotation_interval: Duration,
+) -> Page<IntegrationRecord> {
+    let mut matching: Vec<IntegrationRecord> = records
+        .into_iter()
+        .filter(|record| query.matches(record, now, rotation_interval))
+        .collect();
+    let total = matching.len() as u64;
+    let order = query.list_order();
+    matching.sort_unstable_by(|a, b| ordered(order, a, b));
+    let after = query
+        .page_request()
+        .cursor()
+        .and_then(|cursor| cursor.integration_key_in(order));
+    let mut items = matching
+        .into_iter()
+        .filter(|record| after.is_none_or(|key| follows(order, record, key)));
+    take_page(&mut items, query.page_request().page_size(), |record| {
+        Cursor::after_integration_in(order, record.created_at, &record.id)
+    })
+    .with_total(total)
+}
+
+/// `a` against `b` in `order` (by creation time, then id).
+pub(crate) fn ordered(
+    order: ListOrder,
+    a: &IntegrationRecord,
+    b: &IntegrationRecord,
+) -> std::cmp::Ordering {
+    let ascending = (a.created_at, &a.id).cmp(&(b.created_at, &b.id));
+    match order {
+        ListOrder::OldestFirst => ascending,
+        ListOrder::NewestFirst => ascending.reverse(),
+    }
+}
+
+/// Whether `record` sorts strictly after the cursor's key in `order`.
+pub(crate) fn follows(
+    order: ListOrder,
+    record: &IntegrationRecord,
+    (created_at, id): (OffsetDateTime, &IntegrationId),
+) -> bool {
+    let key = (record.created_at, &record.id);
+    match order {
+        ListOrder::OldestFirst => key > (created_at, id),
+        ListOrder::NewestFirst => key < (created_at, id),
+    }
 }
 
 /// The page after `query`'s cursor of an audit log given newest first (by time; of

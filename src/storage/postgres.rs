@@ -36,6 +36,11 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         "idempotency keys",
         include_str!("../../migrations/postgres/0004_idempotency_keys.sql"),
     ),
+    (
+        5,
+        "name search",
+        include_str!("../../migrations/postgres/0005_name_search.sql"),
+    ),
 ];
 
 /// Storage in PostgreSQL: every replica of the service shares one database.
@@ -357,7 +362,9 @@ impl PostgresStorage {
             // back to the pool and block every later run.
             conn.close_on_drop();
         }
-        result.map_err(StorageError::backend)
+        result.map_err(StorageError::backend)?;
+        drop(conn);
+        self.fold_names().await
     }
 
     /// The pool, for the host's own queries or to [`close`](PgPool::close) it.

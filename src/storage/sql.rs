@@ -22,6 +22,8 @@ use super::{
 };
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+use crate::domain::listing::{IntegrationQuery, IntegrationState};
+use crate::domain::page::ListOrder;
 use crate::domain::token::TokenHash;
 
 /// The table that records which of this crate's migrations ran: never the host's
@@ -137,6 +139,8 @@ pub(crate) struct IntegrationColumns<'a> {
     pub(crate) id: &'a str,
     pub(crate) account: &'a str,
     pub(crate) name: &'a str,
+    /// The name folded for searches ([`fold_case`](crate::domain::listing::fold_case)).
+    pub(crate) name_folded: String,
     pub(crate) description: &'a str,
     /// The scope names as a JSON array.
     pub(crate) scopes: String,
@@ -154,6 +158,7 @@ impl<'a> IntegrationColumns<'a> {
             id: record.id.as_str(),
             account: record.account.as_str(),
             name: &record.name,
+            name_folded: crate::domain::listing::fold_case(&record.name),
             description: &record.description,
             scopes: serde_json::to_string(&record.scopes.names().collect::<Vec<_>>())
                 .map_err(StorageError::backend)?,
@@ -402,24 +407,25 @@ macro_rules! integration_columns {
     };
 }
 
-/// A new record: `$1`..`$15` are its columns in the order `impl_storage!`'s
-/// `bind_record` binds them.
+/// A new record: `$1`..`$16` are its columns in the order `impl_storage!`'s
+/// `bind_record` binds them (`$16` the folded name).
 pub(crate) const INSERT_INTEGRATION: &str = "\
     INSERT INTO pi_integrations (id, account, name, description, scopes, \
     current_token_id, current_token_hash, current_issued_at, \
     previous_token_id, previous_token_hash, previous_issued_at, previous_expires_at, \
-    created_at, updated_at, version) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+    created_at, updated_at, version, name_folded) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
-/// The compare-and-swap write of a record: `$1`..`$15` as in [`INSERT_INTEGRATION`],
-/// `$16` the version the writer read. Changes no row if the account has no such
+/// The compare-and-swap write of a record: `$1`..`$16` as in [`INSERT_INTEGRATION`],
+/// `$17` the version the writer read. Changes no row if the account has no such
 /// integration or its version differs.
 pub(crate) const UPDATE_INTEGRATION: &str = "\
     UPDATE pi_integrations SET name = $3, description = $4, scopes = $5, \
     current_token_id = $6, current_token_hash = $7, current_issued_at = $8, \
     previous_token_id = $9, previous_token_hash = $10, previous_issued_at = $11, \
-    previous_expires_at = $12, created_at = $13, updated_at = $14, version = $15 \
-    WHERE id = $1 AND account = $2 AND version = $16";
+    previous_expires_at = $12, created_at = $13, updated_at = $14, version = $15, \
+    name_folded = $16 \
+    WHERE id = $1 AND account = $2 AND version = $17";
 
 /// The compare-and-swap delete of a record: id, account, the version the writer read.
 pub(crate) const DELETE_INTEGRATION: &str =
@@ -555,6 +561,168 @@ pub(crate) const LIST_INTEGRATIONS_PAGE_AFTER: &str = concat!(
      ORDER BY i.created_at, i.id LIMIT $4"
 );
 
+/// The records of an integration listing (table alias `i`), before its `WHERE`.
+const SELECT_INTEGRATIONS: &str =
+    concat!("SELECT ", integration_columns!(), " FROM pi_integrations i");
+
+/// A value bound to a listing query: the backend binds each in turn as `$1`, `$2`, …
+pub(crate) enum ListingValue {
+    /// A text.
+    Text(String),
+    /// A time, which the backend encodes as it stores times.
+    Time(OffsetDateTime),
+    /// A row limit.
+    Limit(i64),
+}
+
+/// A listing query: its text and the values of its parameters, in order.
+pub(crate) struct ListingSql {
+    pub(crate) text: String,
+    pub(crate) values: Vec<ListingValue>,
+}
+
+impl ListingSql {
+    fn new(head: &str) -> Self {
+        Self {
+            text: head.to_owned(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds `value` and says its parameter (`$n`).
+    fn param(&mut self, value: ListingValue) -> String {
+        self.values.push(value);
+        format!("${}", self.values.len())
+    }
+
+    /// `WHERE` and the query's filter: the account, the search and the state at `now`.
+    ///
+    /// The search compares the stored fold of the name (`name_folded`, written in Rust
+    /// with the name) with the folded search text, `%`, `_` and `\` escaped; a row
+    /// written before the column existed, by an older version of this crate, falls back
+    /// on the database's `lower()`. The states are conditions on the token columns, at
+    /// `now` (see [`IntegrationState`](crate::IntegrationState)):
+    /// - rotating: `previous_expires_at > now`;
+    /// - rotation due: not rotating, and `current_issued_at <= now - interval`;
+    /// - active: not rotating, and `current_issued_at > now - interval`.
+    ///
+    /// No condition but the account's can use an index: the scan is bounded by the
+    /// account's rows, read in key order through `pi_integrations_account`.
+    fn filter(
+        &mut self,
+        account: &AccountId,
+        query: &IntegrationQuery,
+        now: OffsetDateTime,
+        rotation_interval: time::Duration,
+    ) {
+        let account = self.param(ListingValue::Text(account.as_str().to_owned()));
+        self.text.push_str(&format!(" WHERE i.account = {account}"));
+        if let Some(text) = query.folded_search() {
+            let pattern = self.param(ListingValue::Text(format!("%{}%", escape_like(&text))));
+            self.text.push_str(&format!(
+                " AND coalesce(i.name_folded, lower(i.name)) LIKE {pattern} ESCAPE '\\'"
+            ));
+        }
+        let Some(state) = query.state_filter() else {
+            return;
+        };
+        let due_before = now_minus(now, rotation_interval);
+        let now = self.param(ListingValue::Time(cursor_time(now)));
+        if state == IntegrationState::Rotating {
+            self.text
+                .push_str(&format!(" AND i.previous_expires_at > {now}"));
+            return;
+        }
+        let due = self.param(ListingValue::Time(due_before));
+        let comparison = if state == IntegrationState::RotationDue {
+            "<="
+        } else {
+            ">"
+        };
+        self.text.push_str(&format!(
+            " AND (i.previous_expires_at IS NULL OR i.previous_expires_at <= {now}) \
+             AND i.current_issued_at {comparison} {due}"
+        ));
+    }
+}
+
+/// `now - interval`, as a bound the database takes: the earliest time it stores if the
+/// difference is earlier (no token is that old).
+fn now_minus(now: OffsetDateTime, interval: time::Duration) -> OffsetDateTime {
+    cursor_time(
+        now.checked_sub(interval)
+            .unwrap_or(time::PrimitiveDateTime::MIN.assume_utc()),
+    )
+}
+
+/// `text` as a `LIKE` pattern's literal part: `\`, `%` and `_` escaped with `\`.
+pub(crate) fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// The queries of [`Storage::list_query`](super::Storage::list_query): the page (one
+/// more row than the page, to tell whether another follows), then the count of every
+/// match.
+///
+/// The page walks `pi_integrations_account (account, created_at, id)` forwards (oldest
+/// first) or backwards (newest first) from the cursor and stops after the limit: with no
+/// filter it reads exactly the page's rows; with one, the rows until enough match. The
+/// count reads every row of the account that the filter may keep.
+pub(crate) fn list_query(
+    account: &AccountId,
+    query: &IntegrationQuery,
+    now: OffsetDateTime,
+    rotation_interval: time::Duration,
+) -> (ListingSql, ListingSql) {
+    let mut page = ListingSql::new(SELECT_INTEGRATIONS);
+    page.filter(account, query, now, rotation_interval);
+    let order = query.list_order();
+    let (after, direction) = match order {
+        ListOrder::OldestFirst => (">", ""),
+        ListOrder::NewestFirst => ("<", " DESC"),
+    };
+    if let Some((created_at, id)) = query
+        .page_request()
+        .cursor()
+        .and_then(|cursor| cursor.integration_key_in(order))
+    {
+        let created_at = page.param(ListingValue::Time(cursor_time(created_at)));
+        let id = page.param(ListingValue::Text(id.as_str().to_owned()));
+        page.text.push_str(&format!(
+            " AND (i.created_at, i.id) {after} ({created_at}, {id})"
+        ));
+    }
+    let limit = page.param(ListingValue::Limit(page_limit(
+        query.page_request().page_size(),
+    )));
+    page.text.push_str(&format!(
+        " ORDER BY i.created_at{direction}, i.id{direction} LIMIT {limit}"
+    ));
+    let mut count = ListingSql::new("SELECT count(*) AS total FROM pi_integrations i");
+    count.filter(account, query, now, rotation_interval);
+    (page, count)
+}
+
+/// Names stored without their fold: at most `$1`, through `pi_integrations_unfolded`.
+pub(crate) const SELECT_UNFOLDED_NAMES: &str =
+    "SELECT id, name FROM pi_integrations WHERE name_folded IS NULL LIMIT $1";
+
+/// Stores the fold `$3` of integration `$1`'s name, if its name is still `$2` and it has
+/// none (a writer that changed it meanwhile wrote the fold itself).
+pub(crate) const SET_FOLDED_NAME: &str = "\
+    UPDATE pi_integrations SET name_folded = $3 \
+    WHERE id = $1 AND name = $2 AND name_folded IS NULL";
+
+/// How many names [`SELECT_UNFOLDED_NAMES`] reads at a time.
+pub(crate) const FOLD_BATCH: i64 = 500;
+
 /// The columns of an audit event, with its position (`seq`) for the cursor.
 macro_rules! audit_page {
     ($filter:literal) => {
@@ -688,8 +856,8 @@ macro_rules! impl_storage {
             };
             use $crate::storage::{
                 AccessSettings, AuditEvent, AuditLogQuery, Change, Cursor, IdempotencyKey,
-                IdempotencyRecord, IntegrationRecord, Page, PageRequest, Storage, StorageError,
-                TokenLookup, paging,
+                IdempotencyRecord, IntegrationQuery, IntegrationRecord, Page, PageRequest, Storage,
+                StorageError, TokenLookup, paging,
             };
 
             type Tx = Transaction<'static, $db>;
@@ -739,7 +907,7 @@ macro_rules! impl_storage {
                 .into_event()
             }
 
-            /// Binds `$1`..`$15` of `INSERT_INTEGRATION` and `UPDATE_INTEGRATION`.
+            /// Binds `$1`..`$16` of `INSERT_INTEGRATION` and `UPDATE_INTEGRATION`.
             fn bind_record(
                 query: DbQuery,
                 c: &IntegrationColumns<'_>,
@@ -768,7 +936,21 @@ macro_rules! impl_storage {
                     )
                     .bind($backend::encode_time(c.created_at)?)
                     .bind($backend::encode_time(c.updated_at)?)
-                    .bind(c.version))
+                    .bind(c.version)
+                    .bind(c.name_folded.clone()))
+            }
+
+            /// A listing query with its values bound, in order.
+            fn bind_listing(listing: sql::ListingSql) -> Result<DbQuery, StorageError> {
+                let mut query: DbQuery = sqlx::query(::sqlx::AssertSqlSafe(listing.text));
+                for value in listing.values {
+                    query = match value {
+                        sql::ListingValue::Text(text) => query.bind(text),
+                        sql::ListingValue::Time(at) => query.bind($backend::encode_time(at)?),
+                        sql::ListingValue::Limit(limit) => query.bind(limit),
+                    };
+                }
+                Ok(query)
             }
 
             /// Points every token id of a new record at it.
@@ -844,6 +1026,35 @@ macro_rules! impl_storage {
                     Ok(Some(_)) => StorageError::Conflict,
                     Ok(None) => StorageError::NotFound,
                     Err(err) => backend(err),
+                }
+            }
+
+            impl $backend {
+                /// Writes the fold of every name stored without one (rows written before
+                /// migration 5, or by an older version of this crate since), a batch at
+                /// a time. `migrate()` calls it after the migrations.
+                async fn fold_names(&self) -> Result<(), StorageError> {
+                    loop {
+                        let rows = sqlx::query(sql::SELECT_UNFOLDED_NAMES)
+                            .bind(sql::FOLD_BATCH)
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(backend)?;
+                        for row in &rows {
+                            let id: String = row.try_get("id").map_err(backend)?;
+                            let name: String = row.try_get("name").map_err(backend)?;
+                            sqlx::query(sql::SET_FOLDED_NAME)
+                                .bind(id)
+                                .bind(name.clone())
+                                .bind($crate::domain::listing::fold_case(&name))
+                                .execute(&self.pool)
+                                .await
+                                .map_err(backend)?;
+                        }
+                        if (rows.len() as i64) < sql::FOLD_BATCH {
+                            return Ok(());
+                        }
+                    }
                 }
             }
 
@@ -1093,6 +1304,38 @@ macro_rules! impl_storage {
                         page.page_size(),
                         |r| Cursor::after_integration(r.created_at, &r.id),
                     ))
+                }
+
+                async fn list_query(
+                    &self,
+                    account: &AccountId,
+                    query: &IntegrationQuery,
+                    now: OffsetDateTime,
+                    rotation_interval: time::Duration,
+                ) -> Result<Page<IntegrationRecord>, StorageError> {
+                    let (page_sql, count_sql) =
+                        sql::list_query(account, query, now, rotation_interval);
+                    let rows = bind_listing(page_sql)?
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                    let total: i64 = bind_listing(count_sql)?
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(backend)?
+                        .try_get("total")
+                        .map_err(backend)?;
+                    let records = rows
+                        .iter()
+                        .map(integration)
+                        .collect::<Result<Vec<_>, StorageError>>()?;
+                    let order = query.list_order();
+                    let page = paging::take_page(
+                        &mut records.into_iter(),
+                        query.page_request().page_size(),
+                        |r| Cursor::after_integration_in(order, r.created_at, &r.id),
+                    );
+                    Ok(page.with_total(u64::try_from(total).unwrap_or(0)))
                 }
 
                 async fn audit_log_page(

@@ -31,6 +31,11 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         "idempotency keys",
         include_str!("../../migrations/sqlite/0004_idempotency_keys.sql"),
     ),
+    (
+        5,
+        "name search",
+        include_str!("../../migrations/sqlite/0005_name_search.sql"),
+    ),
 ];
 
 /// Storage in an SQLite database: embedded, persistent, one file.
@@ -174,7 +179,8 @@ impl SqliteStorage {
         sql::migrator(MIGRATIONS)
             .run(&self.pool)
             .await
-            .map_err(StorageError::backend)
+            .map_err(StorageError::backend)?;
+        self.fold_names().await
     }
 
     /// The pool, for the host's own queries or to [`close`](SqlitePool::close) it.
