@@ -12,8 +12,9 @@
 //!   `contacts.write`): the host's API, protected by Private Integration tokens.
 //! - `GET /v1/whoami`: any live token, no scope; shows what the extractor alone gives.
 //!
-//! One `CsrfLayer` guards every route a browser posts to: the admin API, the settings
-//! page and the stand-in login (so another site cannot log a browser in as someone else).
+//! One `CsrfLayer` (tower-http's) guards every route a browser posts to: the admin API,
+//! the settings page and the stand-in login (so another site cannot log a browser in as
+//! someone else).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,7 +64,7 @@ pub fn app(pi: PrivateIntegrations) -> Router {
     let contacts = get(list_contacts.layer(pi.require_scope("contacts.readonly")))
         .post(add_contact.layer(pi.require_scope("contacts.write")));
     // Cross-site requests: one set of rules for every router a browser posts to (a host
-    // whose admin pages live on another origin trusts it here, `trust_origin`).
+    // whose admin pages live on another origin trusts it here, `add_trusted_origin`).
     let csrf = CsrfLayer::new();
     let router = Router::new()
         .route("/v1/contacts", contacts)

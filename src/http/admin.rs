@@ -15,8 +15,9 @@ use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tower_http::csrf::{ProtectionError, ProtectionErrorKind};
 
-use super::csrf::CsrfLayer;
+use super::CsrfLayer;
 use crate::domain::access::{Actor, Permission};
 use crate::domain::audit::AuditEvent;
 use crate::domain::credentials::RotationMode;
@@ -101,10 +102,11 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// idempotency_key_mismatch`; while the first is under way, `409 request_in_progress`;
 /// a malformed or repeated key, `400 invalid_idempotency_key` (never shown back).
 ///
-/// Every route is guarded by a [`CsrfLayer`] that trusts no other origin: a
+/// Every route is guarded by tower-http's [`CsrfLayer`], trusting no other origin: a
 /// state-changing request that a browser sent from another site is refused before the
-/// login runs. Same-origin browser requests and clients that are no browser (curl,
-/// another server) go through. [`admin_router_with_csrf`] takes a layer of the host's.
+/// login runs ([the rules](super#cross-site-requests)).
+/// Same-origin browser requests and clients that are no browser (curl, another server) go
+/// through. [`admin_router_with_csrf`] takes a layer of the host's.
 ///
 /// Every failure is JSON, `{"error": code, "message": text}`:
 ///
@@ -171,8 +173,12 @@ where
 /// served from another origin than the API, say.
 ///
 /// Every route of the admin API goes through `csrf` before anything else, the host's
-/// login included: a state-changing request that a browser sent from another site is
-/// `403 cross_site_request` (see [`CsrfLayer`] for the rules).
+/// login included. The layer's trusted origins (and any bypass the host gave it) are
+/// kept; its refusal is replaced with the admin API's own
+/// ([`with_rejection_response`](CsrfLayer::with_rejection_response)): a state-changing
+/// request that a browser sent from another site is `403`,
+/// `{"error": "cross_site_request", "message": …}`, the message never repeating a header
+/// value.
 ///
 /// # Example
 ///
@@ -199,10 +205,11 @@ where
 /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
 ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
 ///     .build();
-/// let csrf = CsrfLayer::new().trust_origin("https://console.example.com")?;
+/// // Written as browsers send it: the host in lower case, no default port, no path.
+/// let csrf = CsrfLayer::new().add_trusted_origin("https://console.example.com")?;
 /// let app: Router = Router::new().nest("/admin", admin_router_with_csrf::<HostLogin, _>(pi, csrf));
 /// # let _ = app;
-/// # Ok::<(), Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub fn admin_router_with_csrf<A, S>(pi: PrivateIntegrations, csrf: CsrfLayer) -> Router<S>
@@ -232,8 +239,25 @@ where
         .fallback(no_such_operation)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(pi))
-        .layer(csrf)
+        .layer(csrf.with_rejection_response(cross_site_refusal))
         .layer(map_response(no_store))
+}
+
+/// The admin API's answer to a request [`CsrfLayer`] refused: `403 cross_site_request`,
+/// with a message that names no header value (`no_store` adds `Cache-Control`).
+fn cross_site_refusal(refusal: ProtectionError) -> Response {
+    let message = match refusal.kind() {
+        // Sec-Fetch-Site said another site (or a sibling of this one).
+        ProtectionErrorKind::CrossOriginRequest => {
+            "refused: a browser sent this change from another site; make it from the admin pages"
+        }
+        // No Sec-Fetch-Site, and an Origin that is not the request's own nor trusted.
+        _ => {
+            "refused: a browser sent this change from another origin; make it from the admin pages"
+        }
+    };
+    tracing::debug!(%refusal, "refused a cross-site request to the admin API");
+    ApiError::new(StatusCode::FORBIDDEN, "cross_site_request", message).into_response()
 }
 
 /// Keeps every answer of the admin API out of caches on the way (RFC 9111 §5.2.2.5):

@@ -10,9 +10,9 @@
 //! - `settings_router` (feature `admin-ui`) is the settings page: the admin's screens as
 //!   server-rendered HTML, behind the same login. The `settings` module documents its
 //!   routes, headers and styling.
-//! - [`CsrfLayer`] refuses state-changing requests a browser sent from another site; the
-//!   admin router and the settings page each apply one, and it guards any other router
-//!   of the host's.
+//! - [`CsrfLayer`] (tower-http's) refuses state-changing requests a browser sent from
+//!   another site; the admin router and the settings page each apply the host's, with
+//!   their own refusal, and it guards any other router of the host's.
 //! - [`Error`](crate::Error) is an `IntoResponse`, with the admin API's statuses.
 //!
 //! # Protecting a route
@@ -63,12 +63,54 @@
 //!
 //! See [`admin_router`] and `openapi.yaml` at the root of the crate.
 //!
+//! # Cross-site requests
+//!
+//! A logged-in admin's browser sends the host's session cookie with every request to the
+//! host, whichever page made it: a plain `<form method="post">` on any site can make it
+//! post to the admin API or the settings page. Both are guarded by tower-http's
+//! [`CsrfLayer`] (Go 1.25's `CrossOriginProtection`), which reads the headers a browser
+//! sets and no page can (`Sec-Fetch-Site`, `Origin`) and needs no token, cookie or state.
+//! A request passes if one of these holds, and is refused otherwise:
+//!
+//! 1. the method is `GET`, `HEAD` or `OPTIONS` (nothing of ours changes on them);
+//! 2. its `Origin` is, byte for byte, one the host trusts
+//!    ([`CsrfLayer::add_trusted_origin`]);
+//! 3. `Sec-Fetch-Site` is `same-origin` or `none` (typed by the user, a bookmark); any
+//!    other value, `same-site` included, is refused unless rule 2 applies;
+//! 4. neither `Sec-Fetch-Site` nor `Origin` is sent: a client that is no browser (curl,
+//!    another server), which holds the admin's credentials itself;
+//! 5. without `Sec-Fetch-Site` (a browser older than 2023), the `Origin`'s host and port
+//!    are, byte for byte, the request's own (the URI's authority, or else `Host`).
+//!
+//! Where a header is sent twice, the first value is read. The host configures one layer
+//! and gives it to [`admin_router_with_csrf`] and `SettingsPage::csrf` (feature
+//! `admin-ui`), so both trust the same origins; each router keeps the layer's trusted
+//! origins and answers a refusal its own way
+//! ([`with_rejection_response`](CsrfLayer::with_rejection_response)): the admin API with
+//! `403 cross_site_request` JSON, the settings page with a screen of its own. A trusted
+//! origin is written as browsers send it, `https://console.example.com`: the host in
+//! lower case, no default port, no path; anything else is accepted but never matches.
+//! SECURITY.md lists how these rules differ from the crate's own layer they replaced, with
+//! the statuses measured (`tests/csrf.rs`).
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use private_integrations::http::CsrfLayer;
+//!
+//! // The host's own forms, guarded by the same layer (tower-http's refusal: an empty 403).
+//! let csrf = CsrfLayer::new().add_trusted_origin("https://console.example.com")?;
+//! let app: Router = Router::new()
+//!     .route("/account/email", post(|| async { "saved" }))
+//!     .layer(csrf);
+//! # let _ = app;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! [`PrivateIntegrations`]: crate::PrivateIntegrations
 //! [`PrivateIntegrations::require_scope`]: crate::PrivateIntegrations::require_scope
 
 mod admin;
 mod bearer;
-pub mod csrf;
 mod layer;
 #[cfg(feature = "admin-ui")]
 #[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
@@ -76,8 +118,11 @@ pub mod settings;
 
 pub use admin::{TOKEN_NOTICE, admin_router, admin_router_with_csrf};
 pub use bearer::{BearerError, BearerRejection, DEFAULT_REALM, MAX_AUTHORIZATION_LEN, Realm};
-pub use csrf::{CsrfLayer, CsrfRefusal, CsrfService};
 pub use layer::{RequireScope, RequireScopeService};
 #[cfg(feature = "admin-ui")]
 #[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
 pub use settings::{SettingsPage, TeamDirectory, TeamMember, settings_router};
+/// tower-http's cross-site request forgery layer, re-exported: the host builds one, with
+/// the origins it trusts, for [`admin_router_with_csrf`] and the settings page. See
+/// [the rules](self#cross-site-requests).
+pub use tower_http::csrf::CsrfLayer;

@@ -96,11 +96,11 @@
 //!   which), dropped from the form shown again; a user id that is not one (too long,
 //!   control characters), not even in the lookup field.
 //! - State-changing requests are `POST`s of HTML forms, and one that a browser sent from
-//!   another site is refused before the host's login runs, by the crate's
-//!   [`CsrfLayer`] rules (`Sec-Fetch-Site`, then `Origin` against
-//!   `Host`; see its documentation), the same as the admin API's. The host can give the
-//!   page its own layer ([`SettingsPage::csrf`]), with the origins it trusts. A refusal is
-//!   a screen of the page saying so (`403`).
+//!   another site is refused before the host's login runs, by tower-http's
+//!   [`CsrfLayer`] (`Sec-Fetch-Site`, then `Origin` against the host;
+//!   [the rules](super#cross-site-requests)), the same as the admin API's. The host can
+//!   give the page its own layer ([`SettingsPage::csrf`]), with the origins it trusts. A
+//!   refusal is a screen of the page saying so (`403`).
 //! - The host's login `A` runs first on every route but the assets, exactly as for
 //!   [`admin_router`](super::admin_router); its rejection (a redirect to the host's
 //!   login page, say) is sent as it is.
@@ -141,7 +141,7 @@ use axum::{Extension, Router, middleware};
 use crate::domain::access::{Actor, Role};
 use crate::domain::ids::{AccountId, UserId};
 use crate::domain::page::MAX_PAGE_SIZE;
-use crate::http::csrf::CsrfLayer;
+use crate::http::CsrfLayer;
 use crate::service::PrivateIntegrations;
 
 /// The settings page as an axum [`Router`], with the default [`SettingsPage`] options:
@@ -352,10 +352,12 @@ impl SettingsPage {
     /// and the admin API trust the same origins. Without it, [`CsrfLayer::new`]: no other
     /// origin is trusted.
     ///
-    /// Every request of the page goes through the layer's rules ([`CsrfLayer::check`])
-    /// before the host's login runs. A refused one is answered by the page itself, with a
-    /// screen that says so (`403`, with the page's headers); the layer's own answer
-    /// ([`CsrfLayer::on_refusal`], JSON by default) is not used.
+    /// Every request of the page goes through the layer
+    /// ([the rules](super#cross-site-requests)) before the host's login runs, with its
+    /// trusted origins (and any bypass the host gave it). A refused one is answered by the
+    /// page itself, with a screen that says so (`403`, with the page's headers), set with
+    /// [`CsrfLayer::with_rejection_response`]: tower-http's own answer (an empty `403`) is
+    /// not used.
     ///
     /// # Example
     ///
@@ -376,13 +378,13 @@ impl SettingsPage {
     /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?).build();
     ///
     /// // The host's admin console runs on its own origin; both routers trust it.
-    /// let csrf = CsrfLayer::new().trust_origin("https://console.example.com")?;
+    /// let csrf = CsrfLayer::new().add_trusted_origin("https://console.example.com")?;
     /// let page = SettingsPage::new(pi.clone()).csrf(csrf.clone());
     /// let app: Router = Router::new()
     ///     .nest("/settings/private-integrations", page.router::<HostLogin, _>())
     ///     .nest("/admin", admin_router_with_csrf::<HostLogin, _>(pi, csrf));
     /// # let _ = app;
-    /// # Ok::<(), Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn csrf(mut self, layer: CsrfLayer) -> Self {
         self.csrf = layer;
@@ -419,7 +421,7 @@ impl SettingsPage {
                 "/{id}/delete",
                 get(delete::confirm::<A>).post(delete::submit::<A>),
             )
-            // Cross-site requests, before the host's login: the crate's CsrfLayer rules.
+            // Cross-site requests, before the host's login: the host's CsrfLayer.
             .layer(middleware::from_fn(web::cross_site))
             .layer(DefaultBodyLimit::max(web::MAX_FORM_BYTES));
         Router::new()

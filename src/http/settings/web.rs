@@ -16,13 +16,16 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, RequestPartsExt};
 use maud::Markup;
+use tower_http::csrf::ProtectionError;
+use tower_layer::Layer;
+use tower_service::Service;
 
 use super::{SettingsPage, TeamDirectory};
 use crate::domain::access::Actor;
 use crate::domain::page::{Cursor, PageRequest};
 use crate::domain::scope::ScopeCatalog;
 use crate::error::Error;
-use crate::http::csrf::CsrfLayer;
+use crate::http::CsrfLayer;
 use crate::service::PrivateIntegrations;
 
 /// The largest form body read: a description of 1000 characters and every scope of a
@@ -278,9 +281,12 @@ pub(super) fn see_other(url: String) -> Response {
 const CROSS_SITE: &str = "Your browser sent this change from another site, so it was refused \
 and nothing was changed. To make the change, open Private Integrations and make it there.";
 
-/// Cross-site requests: the rules of the page's [`CsrfLayer`] ([`SettingsPage::csrf`]),
-/// before the host's login and the handlers run. A refusal is a screen of the page (`403`),
-/// not the admin API's JSON answer, so the layer's own answer is not used.
+/// Cross-site requests: the page's [`CsrfLayer`] ([`SettingsPage::csrf`]), before the
+/// host's login and the handlers run. Its trusted origins are kept; its refusal is a screen
+/// of the page (`403`), set with `with_rejection_response`. The screen links the page's
+/// stylesheet and list, which need where the page is mounted: so the layer is put around
+/// the rest of this request here, where the request is known (a clone of the layer is a
+/// few reference counts).
 pub(super) async fn cross_site(request: Request, next: Next) -> Response {
     let Some(config) = request.extensions().get::<Arc<Config>>().cloned() else {
         return plain(
@@ -288,23 +294,30 @@ pub(super) async fn cross_site(request: Request, next: Next) -> Response {
             "the page is not configured",
         );
     };
-    match config.csrf.check(&request) {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => {
-            tracing::debug!(
-                method = %request.method(),
-                path = request.uri().path(),
-                %refusal,
-                "refused a cross-site request"
-            );
-            let site = Site {
-                base: base_path(request.uri(), request.extensions()),
-                // Who sent it is not asked: the host's login does not run for it.
-                admin: false,
-                config,
-            };
-            refused_with(&site, "Change refused", StatusCode::FORBIDDEN, CROSS_SITE)
-        }
+    let base = base_path(request.uri(), request.extensions());
+    let page = Arc::clone(&config);
+    let refuse = move |refusal: ProtectionError| {
+        tracing::debug!(%refusal, "refused a cross-site request to the settings page");
+        let site = Site {
+            base: base.clone(),
+            // Who sent it is not asked: the host's login does not run for it.
+            admin: false,
+            config: Arc::clone(&page),
+        };
+        refused_with(&site, "Change refused", StatusCode::FORBIDDEN, CROSS_SITE)
+    };
+    let mut guarded = config
+        .csrf
+        .clone()
+        .with_rejection_response(refuse)
+        .layer(next);
+    // `Next` is always ready and never fails.
+    if let Err(never) = std::future::poll_fn(|cx| guarded.poll_ready(cx)).await {
+        match never {}
+    }
+    match guarded.call(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     }
 }
 
