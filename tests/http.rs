@@ -1683,6 +1683,102 @@ async fn the_list_and_the_audit_log_come_in_pages_over_http() {
     assert_eq!(ignored.status, StatusCode::OK);
 }
 
+/// `GET /integrations` with `q`, `state` and `order`: newest first, searched ignoring
+/// case, filtered by state, `total` on every page, the cursor keeping its order; bad
+/// values refused without being repeated.
+#[tokio::test]
+async fn the_list_is_searched_filtered_and_counted_over_http() {
+    let s = Server::start().await;
+    let mut ids = Vec::new();
+    for name in ["Zapier one", "Mailer", "ZAPIER two", "zapier 100%", "Other"] {
+        ids.push(s.create(name, &["contacts.readonly"]).await.0);
+        s.clock.advance(Duration::MINUTE);
+    }
+    s.rotate(&ids[2], "expire_later").await;
+    let names = |pages: Vec<Vec<Value>>| -> Vec<String> {
+        pages
+            .concat()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let newest = pages(&s, "/integrations?order=newest&limit=2", "integrations").await;
+    assert_eq!(
+        names(newest),
+        ["Other", "zapier 100%", "ZAPIER two", "Mailer", "Zapier one"]
+    );
+    let zapier = pages(&s, "/integrations?q=ZAP&order=newest&limit=1", "integrations").await;
+    assert_eq!(names(zapier), ["zapier 100%", "ZAPIER two", "Zapier one"]);
+    let literal = pages(&s, "/integrations?q=%25", "integrations").await;
+    assert_eq!(names(literal), ["zapier 100%"]);
+    let rotating = pages(&s, "/integrations?state=rotating", "integrations").await;
+    assert_eq!(names(rotating), ["ZAPIER two"]);
+    let active = pages(&s, "/integrations?state=active&q=zapier", "integrations").await;
+    assert_eq!(names(active), ["Zapier one", "zapier 100%"]);
+    for (query, total) in [
+        ("", 5),
+        ("?q=zapier&limit=1", 3),
+        ("?state=rotation_due", 0),
+        ("?q=+&state=", 5),
+    ] {
+        let reply = s
+            .admin(Login::Admin, Method::GET, &format!("/integrations{query}"), None)
+            .await;
+        assert_eq!(reply.json()["total"], total, "{query}");
+    }
+    s.clock.advance(Duration::days(90));
+    let due = s
+        .admin(Login::Admin, Method::GET, "/integrations?state=rotation_due", None)
+        .await
+        .json();
+    assert_eq!(due["total"], 5, "the rotation's window ended, all are due: {due}");
+
+    // A cursor keeps its order; the other order refuses it.
+    let newest_cursor = s
+        .admin(Login::Admin, Method::GET, "/integrations?order=newest&limit=1", None)
+        .await
+        .json()["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(newest_cursor.starts_with('n'));
+    let next = s
+        .admin(
+            Login::Admin,
+            Method::GET,
+            &format!("/integrations?limit=1&cursor={newest_cursor}"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(next["integrations"][0]["name"], "zapier 100%");
+    let long = "z".repeat(101);
+    for query in [
+        format!("/integrations?order=oldest&cursor={newest_cursor}"),
+        "/integrations?order=sideways".to_owned(),
+        "/integrations?order=newest&order=oldest".to_owned(),
+        "/integrations?state=due".to_owned(),
+        "/integrations?state=active&state=rotating".to_owned(),
+        format!("/integrations?q={long}"),
+        "/integrations?q=a%0Ab".to_owned(),
+        "/integrations?q=a&q=b".to_owned(),
+    ] {
+        let reply = s.admin(Login::Admin, Method::GET, &query, None).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {reply:?}"
+        );
+        assert_eq!(reply.error(), "invalid_input", "{query}");
+        for echoed in ["sideways", "due", &long[..20], "a\nb"] {
+            assert!(!reply.shows(echoed), "{query}: {reply:?}");
+        }
+    }
+    let hundred = format!("/integrations?q={}", "z".repeat(100));
+    let reply = s.admin(Login::Admin, Method::GET, &hundred, None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
 // ---------------------------------------------------------------------------------------
 // Cross-site request forgery.
 // ---------------------------------------------------------------------------------------

@@ -524,3 +524,176 @@ async fn database_errors_never_quote_a_token_hash() {
     );
     assert!(!text.contains("Failing row"), "quotes the row: {text}");
 }
+
+/// Loads `count` integrations into `account` in SQL (triggers off: a bench's load, not a
+/// change to announce): names `Integration {n}`, one in a thousand `Zapier sync {n}`;
+/// created ten minutes apart; one in a hundred rotating, three in ten due for rotation.
+async fn load_integrations(pool: &sqlx::PgPool, account: &str, count: i64) {
+    let mut conn = pool.acquire().await.unwrap();
+    for statement in [
+        "SET session_replication_role = replica",
+        "INSERT INTO pi_integrations (id, account, name, name_folded, description, scopes, \
+         current_token_id, current_token_hash, current_issued_at, \
+         previous_token_id, previous_token_hash, previous_issued_at, previous_expires_at, \
+         created_at, updated_at, version) \
+         SELECT substr(md5($1 || 'i' || n), 1, 16), $1, v.name, lower(v.name), '', \
+         '[\"contacts.readonly\"]', \
+         substr(md5($1 || 't' || n), 1, 16), decode(md5('h' || n) || md5('k' || n), 'hex'), \
+         CASE WHEN n % 10 < 3 THEN now() - interval '100 days' \
+              ELSE now() - (n % 80) * interval '1 day' END, \
+         CASE WHEN n % 100 = 0 THEN substr(md5($1 || 'p' || n), 1, 16) END, \
+         CASE WHEN n % 100 = 0 THEN decode(md5('p' || n) || md5('q' || n), 'hex') END, \
+         CASE WHEN n % 100 = 0 THEN now() - interval '100 days' END, \
+         CASE WHEN n % 100 = 0 THEN now() + interval '3 days' END, \
+         now() - ($2 - n) * interval '10 minutes', now() - ($2 - n) * interval '10 minutes', 1 \
+         FROM generate_series(1, $2) AS n, \
+         LATERAL (SELECT CASE WHEN n % 1000 = 0 THEN 'Zapier sync ' || n \
+                              ELSE 'Integration ' || n END AS name) v",
+        "INSERT INTO pi_tokens (token_id, integration_id) \
+         SELECT current_token_id, id FROM pi_integrations WHERE account = $1 \
+         UNION ALL SELECT previous_token_id, id FROM pi_integrations \
+         WHERE account = $1 AND previous_token_id IS NOT NULL",
+        "RESET session_replication_role",
+    ] {
+        let mut query = sqlx::query(statement);
+        if statement.contains("$1") {
+            query = query.bind(account);
+        }
+        if statement.contains("$2") {
+            query = query.bind(count);
+        }
+        query.execute(&mut *conn).await.unwrap();
+    }
+    sqlx::query("VACUUM ANALYZE pi_integrations")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("VACUUM ANALYZE pi_tokens")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+}
+
+/// One page of a 100,000-integration account, through the service (the permission read
+/// included), page and total: the median and 95th percentile of 200 reads of each query,
+/// after 20 to warm up. Figures in BENCHMARKS.md ("Many integrations").
+///
+/// `DATABASE_URL=… cargo test --release --all-features --test postgres
+/// many_integrations_one_page -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a benchmark: loads 120,000 integrations"]
+async fn many_integrations_one_page() {
+    let Some((url, schema)) = postgres_schema().await else {
+        return;
+    };
+    let pool = pool_on(&url, &schema).await;
+    let storage = PostgresStorage::new(pool.clone());
+    storage.migrate().await.unwrap();
+    let started = std::time::Instant::now();
+    load_integrations(&pool, "acct_big", 100_000).await;
+    load_integrations(&pool, "acct_other", 20_000).await;
+    println!("loaded in {:?}", started.elapsed());
+    let pi = PrivateIntegrations::builder(storage)
+        .scope_catalog(ScopeCatalog::new(["contacts.readonly"]).unwrap())
+        .build();
+    let admin = Actor::admin(AccountId::new("acct_big"), UserId::new("u_admin"));
+    let deep = {
+        // The cursor after 1,000 pages of 50 newest first: the middle of the account.
+        let mut request = PageRequest::new().limit(200);
+        for _ in 0..250 {
+            let page = pi
+                .list_query(&admin, IntegrationQuery::new().page(request.clone()))
+                .await
+                .unwrap();
+            request = request.after(page.next.unwrap());
+        }
+        request.cursor().unwrap().clone()
+    };
+    let page = |query: IntegrationQuery| query.page(PageRequest::new().limit(50));
+    let cases: Vec<(&str, IntegrationQuery)> = vec![
+        ("newest first, first page", page(IntegrationQuery::new())),
+        (
+            "oldest first, first page",
+            page(IntegrationQuery::new().oldest_first()),
+        ),
+        (
+            "newest first, page 1,001 (cursor)",
+            IntegrationQuery::new().page(PageRequest::new().limit(50).after(deep)),
+        ),
+        (
+            "search \"zapier\" (100 match)",
+            page(IntegrationQuery::new().name_contains("zapier")),
+        ),
+        (
+            "search \"sync 99\" (1 matches)",
+            page(IntegrationQuery::new().name_contains("sync 99")),
+        ),
+        (
+            "search, no match",
+            page(IntegrationQuery::new().name_contains("no such name")),
+        ),
+        (
+            "state active",
+            page(IntegrationQuery::new().state(IntegrationState::Active)),
+        ),
+        (
+            "state rotating (1 %)",
+            page(IntegrationQuery::new().state(IntegrationState::Rotating)),
+        ),
+        (
+            "state rotation due",
+            page(IntegrationQuery::new().state(IntegrationState::RotationDue)),
+        ),
+        (
+            "search \"zapier\" and rotation due",
+            page(
+                IntegrationQuery::new()
+                    .name_contains("zapier")
+                    .state(IntegrationState::RotationDue),
+            ),
+        ),
+    ];
+    println!("| query | items | total | median | p95 |");
+    println!("|---|---:|---:|---:|---:|");
+    for (what, query) in cases {
+        let mut times = Vec::new();
+        let mut last = None;
+        for n in 0..220 {
+            let started = std::time::Instant::now();
+            let page = pi.list_query(&admin, query.clone()).await.unwrap();
+            if n >= 20 {
+                times.push(started.elapsed());
+            }
+            last = Some(page);
+        }
+        times.sort();
+        let last = last.unwrap();
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "| {what} | {} | {} | {:.2} ms | {:.2} ms |",
+            last.items.len(),
+            last.total.unwrap(),
+            ms(times[times.len() / 2]),
+            ms(times[times.len() * 95 / 100]),
+        );
+    }
+    for (what, sql) in [
+        (
+            "page, search",
+            "EXPLAIN (ANALYZE, BUFFERS) SELECT id FROM pi_integrations i WHERE i.account = 'acct_big' \
+             AND coalesce(i.name_folded, lower(i.name)) LIKE '%no such%' ESCAPE '\\' \
+             ORDER BY i.created_at DESC, i.id DESC LIMIT 51",
+        ),
+        (
+            "count, search",
+            "EXPLAIN (ANALYZE, BUFFERS) SELECT count(*) FROM pi_integrations i WHERE i.account = 'acct_big' \
+             AND coalesce(i.name_folded, lower(i.name)) LIKE '%no such%' ESCAPE '\\'",
+        ),
+    ] {
+        let plan: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        println!("{what}:\n  {}", plan.join("\n  "));
+    }
+}

@@ -8,12 +8,27 @@
 -- until then, and for rows an older replica writes during an upgrade, a search falls
 -- back on `lower(name)`.
 --
--- No other index: a listing reads an account's rows in key order through
--- `pi_integrations_account (account, created_at, id)`, forwards or backwards, and the
--- search and state conditions filter those rows in the database. A trigram index
--- (pg_trgm) would need an extension this crate cannot count on; see BENCHMARKS.md for
--- what the account index gives on 100,000 integrations.
+-- A listing reads an account's rows in key order through
+-- `pi_integrations_account (account, created_at, id)`, forwards or backwards; the state
+-- conditions filter those rows in the database. A search ("name contains") uses a
+-- trigram index where the `pg_trgm` extension can be had: this migration creates it if
+-- it is not there and it is allowed to, and the index if its operator class is on the
+-- `search_path`. Where either fails, the migration goes on without the index, and a
+-- search filters the account's rows instead (slower on large accounts: see
+-- BENCHMARKS.md). An operator can add the extension later and run
+--   CREATE INDEX pi_integrations_name_trgm ON pi_integrations
+--       USING gin (name_folded gin_trgm_ops);
 ALTER TABLE pi_integrations ADD COLUMN name_folded TEXT COLLATE "C";
 
 -- The rows still to fold: empty once `migrate()` has run.
 CREATE INDEX pi_integrations_unfolded ON pi_integrations (id) WHERE name_folded IS NULL;
+
+DO $$
+BEGIN
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    CREATE INDEX pi_integrations_name_trgm ON pi_integrations
+        USING gin (name_folded gin_trgm_ops);
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'pi_integrations_name_trgm not created (%): searches filter the account''s rows', SQLERRM;
+END
+$$;

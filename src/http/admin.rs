@@ -24,7 +24,8 @@ use crate::domain::credentials::RotationMode;
 use crate::domain::idempotency::{AlreadyDone, IdempotencyKey, Outcome};
 use crate::domain::ids::{IntegrationId, UserId};
 use crate::domain::integration::{Integration, IntegrationUpdate, NewIntegration, holds_token};
-use crate::domain::page::{AuditLogQuery, Cursor, PageRequest};
+use crate::domain::listing::{IntegrationQuery, IntegrationState, MAX_SEARCH_CHARS};
+use crate::domain::page::{AuditLogQuery, Cursor, ListOrder, PageRequest};
 use crate::domain::token::IssuedToken;
 use crate::error::{Error, InvalidInput};
 use crate::service::PrivateIntegrations;
@@ -51,7 +52,7 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// | method and path | body | success |
 /// |---|---|---|
 /// | `POST /integrations` | `{"name", "description"?, "scopes"}` | 201 `{"integration", "token", "token_notice"}` |
-/// | `GET /integrations?limit=&cursor=` | | 200 `{"integrations": […], "next_cursor"}`, oldest first |
+/// | `GET /integrations?limit=&cursor=&q=&state=&order=` | | 200 `{"integrations": […], "next_cursor", "total"}`, oldest first unless `order=newest` |
 /// | `GET /integrations/{id}` | | 200 integration |
 /// | `PATCH /integrations/{id}` | `{"name"?, "description"?, "scopes"?}`, `If-Match`? | 200 integration |
 /// | `DELETE /integrations/{id}` | | 204 |
@@ -636,11 +637,13 @@ struct Integrations {
     integrations: Vec<Integration>,
 }
 
-/// A page of integrations: the field of the unpaged list, and the next page's cursor.
+/// A page of integrations: the field of the unpaged list, the next page's cursor, and
+/// how many integrations match the query in all.
 #[derive(Serialize)]
 struct IntegrationPage {
     integrations: Vec<Integration>,
     next_cursor: Option<Cursor>,
+    total: u64,
 }
 
 /// A page of the audit log.
@@ -693,6 +696,59 @@ fn page_query(raw: Option<&str>, with_integration: bool) -> Result<PageQuery, Er
     Ok(query)
 }
 
+/// Reads `GET /integrations`'s query: `limit` and `cursor` as [`page_query`], `q` (name
+/// contains), `state` and `order` (`newest` or `oldest`). Each may appear once; an empty
+/// `q`, `state` or `order` is as good as none (what an HTML form sends). Without `order`,
+/// the cursor's order, or oldest first without a cursor (as before these parameters).
+fn integration_query(raw: Option<&str>) -> Result<IntegrationQuery, Error> {
+    let malformed = |field| Error::InvalidInput(InvalidInput::Malformed { field });
+    let PageQuery { page, .. } = page_query(raw, false)?;
+    let (mut q, mut state, mut order) = (None, None, None);
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let (slot, field) = match &*name {
+            "q" => (&mut q, "q"),
+            "state" => (&mut state, "state"),
+            "order" => (&mut order, "order"),
+            _ => continue,
+        };
+        if slot.replace(value).is_some() {
+            return Err(InvalidInput::Repeated { field }.into());
+        }
+    }
+    let order = match order.as_deref() {
+        None | Some("") => page
+            .cursor()
+            .and_then(Cursor::integration_order)
+            .unwrap_or(ListOrder::OldestFirst),
+        Some("newest") => ListOrder::NewestFirst,
+        Some("oldest") => ListOrder::OldestFirst,
+        Some(_) => return Err(malformed("order")),
+    };
+    let mut query = IntegrationQuery::new().order(order).page(page);
+    if let Some(q) = q {
+        // Checked as sent, before trimming, under the parameter's own name.
+        if q.chars().count() > MAX_SEARCH_CHARS {
+            return Err(InvalidInput::TooLong {
+                field: "q",
+                max: MAX_SEARCH_CHARS,
+            }
+            .into());
+        }
+        if q.chars().any(char::is_control) {
+            return Err(InvalidInput::ControlCharacter { field: "q" }.into());
+        }
+        query = query.name_contains(q);
+    }
+    match state.as_deref() {
+        None | Some("") => {}
+        Some(text) => {
+            query = query.state(IntegrationState::parse(text).ok_or_else(|| malformed("state"))?);
+        }
+    }
+    query.validate()?;
+    Ok(query)
+}
+
 async fn create<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
@@ -726,9 +782,10 @@ async fn list<A>(
     Extension(pi): Extension<PrivateIntegrations>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<IntegrationPage>> {
-    let query = page_query(raw.as_deref(), false)?;
-    let page = pi.list_page(&actor, query.page).await?;
+    let query = integration_query(raw.as_deref())?;
+    let page = pi.list_query(&actor, query).await?;
     Ok(Json(IntegrationPage {
+        total: page.total.unwrap_or_default(),
         integrations: page.items,
         next_cursor: page.next,
     }))

@@ -606,8 +606,10 @@ impl ListingSql {
     /// - rotation due: not rotating, and `current_issued_at <= now - interval`;
     /// - active: not rotating, and `current_issued_at > now - interval`.
     ///
-    /// No condition but the account's can use an index: the scan is bounded by the
-    /// account's rows, read in key order through `pi_integrations_account`.
+    /// The state conditions use no index of their own: the scan is bounded by the
+    /// account's rows, read in key order through `pi_integrations_account`. The search
+    /// uses PostgreSQL's trigram index `pi_integrations_name_trgm` where migration 5
+    /// could create it (`pg_trgm`), and otherwise filters the account's rows too.
     fn filter(
         &mut self,
         account: &AccountId,
@@ -619,8 +621,12 @@ impl ListingSql {
         self.text.push_str(&format!(" WHERE i.account = {account}"));
         if let Some(text) = query.folded_search() {
             let pattern = self.param(ListingValue::Text(format!("%{}%", escape_like(&text))));
+            // Two terms rather than `coalesce(…)`, so that each can use its index on
+            // PostgreSQL (the trigram index, where there is one, and the partial index of
+            // rows not folded yet), joined by a bitmap OR.
             self.text.push_str(&format!(
-                " AND coalesce(i.name_folded, lower(i.name)) LIKE {pattern} ESCAPE '\\'"
+                " AND (i.name_folded LIKE {pattern} ESCAPE '\\' \
+                 OR (i.name_folded IS NULL AND lower(i.name) LIKE {pattern} ESCAPE '\\'))"
             ));
         }
         let Some(state) = query.state_filter() else {

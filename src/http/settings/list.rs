@@ -1,20 +1,29 @@
-//! `GET /`: the account's integrations, a page at a time (`?cursor=` the next page).
+//! `GET /`: the account's integrations, newest first, a page at a time (`?cursor=` the
+//! next page), searched by name (`?q=`) and filtered by state (`?state=`), with their
+//! total.
 
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::views::list::{ListView, render};
+use super::views::list::{Filter, ListView, render};
 use super::web::{Ctx, Query, done, html, refused};
+use crate::domain::listing::{IntegrationQuery, IntegrationState};
+use crate::error::{Error, InvalidInput};
 
 const TITLE: &str = "Private Integrations";
 
 pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
     let (pi, actor) = (ctx.pi(), &ctx.actor);
-    let page = match ctx.site.config.page(&query) {
-        Ok(request) => pi.list_page(actor, request).await,
+    let search = query.get("q").trim();
+    let state = query.get("state");
+    let listing = match ctx.site.config.page(&query) {
+        Ok(request) => match list_query(request, search, state) {
+            Ok(listing) => pi.list_query(actor, listing).await,
+            Err(err) => Err(err),
+        },
         Err(err) => Err(err),
     };
-    let page = match page {
+    let page = match listing {
         Ok(page) => page,
         Err(err) => return refused(&ctx.site, TITLE, &err),
     };
@@ -25,17 +34,44 @@ pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
         .iter()
         .map(|i| i.rotation_due(now, interval))
         .collect();
-    let more = page.next.as_ref().map(|next| {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("cursor", next.as_str());
-        ctx.site.url(&format!("?{}", query.finish()))
-    });
+    let filter = Filter {
+        search,
+        state: IntegrationState::parse(state),
+    };
+    let more = page
+        .next
+        .as_ref()
+        .map(|next| ctx.site.url(&filter.query(Some(next.as_str()))));
     let view = ListView {
         integrations: &page.items,
         due: &due,
         done: done(&query),
         more,
         later_page: !query.get("cursor").is_empty(),
+        total: page.total.unwrap_or_default(),
+        filter,
+        last_used: pi.records_last_used(),
     };
     html(StatusCode::OK, render(&ctx.site, &view))
+}
+
+/// The query of the list: newest first, the search text and the state as the form sent
+/// them (an empty one is none).
+fn list_query(
+    page: crate::domain::page::PageRequest,
+    search: &str,
+    state: &str,
+) -> Result<IntegrationQuery, Error> {
+    let mut query = IntegrationQuery::new().newest_first().page(page);
+    if !search.is_empty() {
+        query = query.name_contains(search);
+    }
+    if !state.is_empty() {
+        let state =
+            IntegrationState::parse(state).ok_or(Error::InvalidInput(InvalidInput::Malformed {
+                field: "state",
+            }))?;
+        query = query.state(state);
+    }
+    Ok(query)
 }

@@ -2,9 +2,51 @@
 
 use maud::{Markup, html};
 
-use super::{Tab, layout, menu, notice, when};
+use super::{Tab, last_used, layout, menu, notice, when};
 use crate::domain::integration::Integration;
+use crate::domain::listing::IntegrationState;
 use crate::http::settings::web::Site;
+
+/// What the list is narrowed to: the search text and the state, kept from page to page.
+pub(in crate::http::settings) struct Filter<'a> {
+    pub(in crate::http::settings) search: &'a str,
+    pub(in crate::http::settings) state: Option<IntegrationState>,
+}
+
+impl Filter<'_> {
+    /// The list's query string (`?q=…&state=…&cursor=…`) with the filter, after `cursor`.
+    pub(in crate::http::settings) fn query(&self, cursor: Option<&str>) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if !self.search.is_empty() {
+            query.append_pair("q", self.search);
+        }
+        if let Some(state) = self.state {
+            query.append_pair("state", state.as_str());
+        }
+        if let Some(cursor) = cursor {
+            query.append_pair("cursor", cursor);
+        }
+        let query = query.finish();
+        if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.search.is_empty() && self.state.is_none()
+    }
+}
+
+/// A state as the filter offers it.
+fn state_label(state: IntegrationState) -> &'static str {
+    match state {
+        IntegrationState::Active => "Active",
+        IntegrationState::Rotating => "Rotating",
+        IntegrationState::RotationDue => "Rotation due",
+    }
+}
 
 /// What the list shows: one page of the account's integrations.
 pub(in crate::http::settings) struct ListView<'a> {
@@ -16,6 +58,12 @@ pub(in crate::http::settings) struct ListView<'a> {
     pub(in crate::http::settings) more: Option<String>,
     /// Whether this is a later page (then "First page" leads back to the first).
     pub(in crate::http::settings) later_page: bool,
+    /// How many integrations match the filter in all.
+    pub(in crate::http::settings) total: u64,
+    /// The search text and state asked for.
+    pub(in crate::http::settings) filter: Filter<'a>,
+    /// Whether the service records last use (then the "Last used" column shows).
+    pub(in crate::http::settings) last_used: bool,
 }
 
 pub(in crate::http::settings) fn render(site: &Site, view: &ListView<'_>) -> Markup {
@@ -29,9 +77,36 @@ pub(in crate::http::settings) fn render(site: &Site, view: &ListView<'_>) -> Mar
             }
             a.pi-button href=(site.url("/new")) { "Create new Integration" }
         }
+        @if !view.filter.is_empty() || view.total > 0 {
+            form.pi-search method="get" action=(site.url("")) role="search" {
+                div.pi-search-field {
+                    label for="pi-search-q" { "Search by name" }
+                    input #pi-search-q type="search" name="q" value=(view.filter.search) maxlength="100";
+                }
+                div.pi-search-field {
+                    label for="pi-search-state" { "State" }
+                    select #pi-search-state name="state" {
+                        option value="" selected[view.filter.state.is_none()] { "All states" }
+                        @for state in IntegrationState::ALL {
+                            option value=(state.as_str()) selected[view.filter.state == Some(state)] { (state_label(state)) }
+                        }
+                    }
+                }
+                button.pi-button.pi-secondary type="submit" { "Search" }
+                @if !view.filter.is_empty() {
+                    a href=(site.url("")) { "Clear" }
+                }
+            }
+            p.pi-muted.pi-total role="status" {
+                (view.total) @if view.total == 1 { " integration" } @else { " integrations" }
+                @if !view.filter.is_empty() { " match" @if view.total == 1 { "es" } }
+            }
+        }
         @if view.integrations.is_empty() {
             div.pi-card.pi-empty {
-                @if view.later_page {
+                @if !view.filter.is_empty() && !view.later_page {
+                    p.pi-muted { "No Private Integrations match." }
+                } @else if view.later_page {
                     p.pi-muted { "No more Private Integrations." }
                 } @else {
                     h2 { "No Private Integrations yet" }
@@ -48,6 +123,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &ListView<'_>) -> Mar
                             th scope="col" { "Scopes" }
                             th scope="col" { "Token" }
                             th scope="col" { "Created" }
+                            @if view.last_used { th scope="col" { "Last used" } }
                             th scope="col" { span.pi-sr { "Actions" } }
                         }
                     }
@@ -72,6 +148,9 @@ pub(in crate::http::settings) fn render(site: &Site, view: &ListView<'_>) -> Mar
                                     }
                                 }
                                 td { (when(integration.created_at())) }
+                                @if view.last_used {
+                                    td { @if let Some(used) = last_used(site, integration.last_used_at()) { (used) } }
+                                }
                                 td.pi-menu-cell { (menu(site, integration)) }
                             }
                         }
@@ -82,7 +161,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &ListView<'_>) -> Mar
         @if view.later_page || view.more.is_some() {
             nav.pi-pager aria-label="Pages of integrations" {
                 span {
-                    @if view.later_page { a href=(site.url("")) { "← First page" } }
+                    @if view.later_page { a href=(site.url(&view.filter.query(None))) { "← First page" } }
                 }
                 span {
                     @if let Some(more) = &view.more { a href=(more) { "More integrations →" } }
