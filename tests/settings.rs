@@ -992,16 +992,18 @@ async fn the_list_is_paged() {
     let more = regex::Regex::new(r#"href="([^"]+)">More integrations"#).unwrap();
     let first = site.get(ADMIN, "").await;
     assert_eq!(rows(&first), 25, "25 a page");
-    first.assert_shows(">Sync 01</a>");
-    assert!(!first.body.contains(">Sync 26</a>"));
+    first.assert_shows("27 integrations");
+    // Newest first.
+    first.assert_shows(">Sync 27</a>");
+    assert!(!first.body.contains(">Sync 02</a>"));
     assert!(!first.body.contains("First page"));
     let next = more.captures(&first.body).expect("a link to more")[1].replace("&amp;", "&");
     assert!(next.starts_with(&format!("{SETTINGS}?cursor=")), "{next}");
     let second = site.get(ADMIN, next.strip_prefix(SETTINGS).unwrap()).await;
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(rows(&second), 2);
-    second.assert_shows(">Sync 26</a>");
-    second.assert_shows(">Sync 27</a>");
+    second.assert_shows(">Sync 02</a>");
+    second.assert_shows(">Sync 01</a>");
     second.assert_shows(&format!(r#"href="{SETTINGS}">← First page</a>"#));
     assert!(!more.is_match(&second.body), "the last page");
 
@@ -1032,16 +1034,17 @@ async fn a_token_is_due_for_rotation_once_as_old_as_the_interval() {
     let due = "This token is due for rotation.";
     site.clock
         .advance(time::Duration::days(90) - time::Duration::seconds(1));
-    assert!(!site.get(ADMIN, "").await.body.contains("Rotation due"));
+    // The badge (the state filter offers "Rotation due" too).
+    assert!(!site.get(ADMIN, "").await.body.contains("Rotation due</span>"));
     assert!(!site.get(ADMIN, &format!("/{id}")).await.body.contains(due));
     site.clock.advance(time::Duration::seconds(1));
-    site.get(ADMIN, "").await.assert_shows("Rotation due");
+    site.get(ADMIN, "").await.assert_shows("Rotation due</span>");
     let page = site.get(ADMIN, &format!("/{id}")).await;
     page.assert_shows(due);
     page.assert_shows("It was issued <time datetime=\"2026-03-01T09:00:00Z\">");
     // A new token is not due.
     site.post(ADMIN, &format!("/{id}/rotate/now"), &[]).await;
-    assert!(!site.get(ADMIN, "").await.body.contains("Rotation due"));
+    assert!(!site.get(ADMIN, "").await.body.contains("Rotation due</span>"));
     assert!(!site.get(ADMIN, &format!("/{id}")).await.body.contains(due));
 }
 
@@ -1670,4 +1673,71 @@ async fn a_form_sent_twice_does_nothing_the_second_time() {
     assert_eq!(again.status, StatusCode::OK);
     again.assert_shows("This form was already sent, and nothing was done again.");
     again.assert_shows("deleted the integration");
+}
+
+#[tokio::test]
+async fn the_list_is_searched_and_filtered_by_state() {
+    let site = Site::new();
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    let mut ids = Vec::new();
+    for name in ["Zapier one", "Mailer", "ZAPIER two", "Zapier <b>3</b>"] {
+        let new = NewIntegration::new(name).scopes(["contacts.readonly"]);
+        ids.push(site.pi.create(&admin, new).await.unwrap().integration.id().clone());
+        site.clock.advance(time::Duration::seconds(1));
+    }
+    site.pi
+        .rotate(&admin, &ids[2], RotationMode::ExpireLater)
+        .await
+        .unwrap();
+    let all = site.get(ADMIN, "").await;
+    all.assert_shows("4 integrations");
+    all.assert_shows(r#"<label for="pi-search-q">Search by name</label>"#);
+    all.assert_shows(r#"<label for="pi-search-state">State</label>"#);
+    all.assert_shows(r#"<th scope="col">Last used</th>"#);
+    all.assert_shows("Never used");
+    let searched = site.get(ADMIN, "?q=zap").await;
+    searched.assert_shows("3 integrations match");
+    searched.assert_shows(r#"value="zap""#);
+    assert!(!searched.body.contains(">Mailer</a>"));
+    // Newest first, and the name escaped.
+    let first = searched.body.find("Zapier &lt;b&gt;3&lt;/b&gt;").unwrap();
+    let last = searched.body.find(">Zapier one</a>").unwrap();
+    assert!(first < last);
+    let rotating = site.get(ADMIN, "?q=zap&state=rotating").await;
+    rotating.assert_shows("1 integration matches");
+    rotating.assert_shows(">ZAPIER two</a>");
+    rotating.assert_shows(r#"<option value="rotating" selected>Rotating</option>"#);
+    let none = site.get(ADMIN, "?q=nothing+like+it").await;
+    none.assert_shows("0 integrations match");
+    none.assert_shows("No Private Integrations match.");
+    // A bad state or search: a message, never the value.
+    for query in ["?state=sideways", &format!("?q={}", "x".repeat(101))] {
+        let refused = site.get(ADMIN, query).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert!(!refused.body.contains("sideways") && !refused.body.contains("xxxxxxxxxx"));
+    }
+}
+
+#[tokio::test]
+async fn pages_of_a_search_keep_it() {
+    let site = Site::new();
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    for n in 1..=60 {
+        let name = if n % 2 == 0 { format!("Zapier {n:02}") } else { format!("Other {n:02}") };
+        let new = NewIntegration::new(name).scopes(["contacts.readonly"]);
+        site.pi.create(&admin, new).await.unwrap();
+        site.clock.advance(time::Duration::seconds(1));
+    }
+    let more = regex::Regex::new(r#"href="([^"]+)">More integrations"#).unwrap();
+    let first = site.get(ADMIN, "?q=zapier&state=active").await;
+    first.assert_shows("30 integrations match");
+    let next = more.captures(&first.body).expect("a link to more")[1].replace("&amp;", "&");
+    assert!(next.contains("q=zapier") && next.contains("state=active"), "{next}");
+    let second = site.get(ADMIN, next.strip_prefix(SETTINGS).unwrap()).await;
+    second.assert_shows("30 integrations match");
+    second.assert_shows(">Zapier 02</a>");
+    assert!(!second.body.contains(">Other"));
+    second.assert_shows(&format!(
+        r#"href="{SETTINGS}?q=zapier&amp;state=active">← First page</a>"#
+    ));
 }
