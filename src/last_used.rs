@@ -87,6 +87,8 @@ pub(crate) struct LastUsedRecorder {
     epoch: AtomicU32,
     /// The first use of each token noted in the current epoch.
     pending: Mutex<HashMap<TokenId, time::OffsetDateTime>>,
+    /// How often the writer writes, in milliseconds (set when it starts; 0 before).
+    interval_ms: AtomicU64,
 }
 
 impl Default for LastUsedRecorder {
@@ -94,7 +96,30 @@ impl Default for LastUsedRecorder {
         Self {
             epoch: AtomicU32::new(1),
             pending: Mutex::default(),
+            interval_ms: AtomicU64::new(0),
         }
+    }
+}
+
+impl LastUsedRecorder {
+    /// How often the uses noted here are written: what admins are told of how fresh a
+    /// last-used time is. `None` before a writer started.
+    #[cfg(feature = "admin-ui")]
+    pub(crate) fn interval(&self) -> Option<std::time::Duration> {
+        match self.interval_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(std::time::Duration::from_millis(ms)),
+        }
+    }
+}
+
+#[cfg(feature = "admin-ui")]
+impl crate::service::PrivateIntegrations {
+    /// How often this service writes token uses, if it records them (see
+    /// [`PrivateIntegrationsBuilder::last_used_interval`](crate::PrivateIntegrationsBuilder::last_used_interval)):
+    /// a last-used time is late by up to this much.
+    pub(crate) fn last_used_interval(&self) -> Option<std::time::Duration> {
+        self.inner.verifier.last_used.as_ref()?.interval()
     }
 }
 
@@ -149,6 +174,10 @@ impl Writer {
         counters: Arc<LastUsedCounters>,
     ) -> Self {
         let (stop, stopped) = oneshot::channel();
+        let ms = u64::try_from(interval.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        recorder.interval_ms.store(ms, Ordering::Relaxed);
         let task = runtime.spawn(write_every(recorder, storage, interval, stopped, counters));
         Self { stop, task }
     }

@@ -73,15 +73,14 @@ pub fn app(pi: PrivateIntegrations) -> Router {
             "/admin",
             admin_router_with_csrf::<HeaderLogin, _>(pi.clone(), csrf.clone()),
         );
+    // Nested with `nest_in`, so that `/settings/private-integrations/` finds the page too.
+    #[cfg(feature = "admin-ui")]
+    let router = private_integrations::http::SettingsPage::new(pi.clone())
+        .team(login::DemoTeam)
+        .csrf(csrf.clone())
+        .nest_in::<login::CookieLogin, _>(router, SETTINGS);
     #[cfg(feature = "admin-ui")]
     let router = router
-        .nest(
-            SETTINGS,
-            private_integrations::http::SettingsPage::new(pi.clone())
-                .team(login::DemoTeam)
-                .csrf(csrf.clone())
-                .router::<login::CookieLogin, _>(),
-        )
         .route(
             "/",
             get(|| async { axum::response::Redirect::to(SETTINGS) }),

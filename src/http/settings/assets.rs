@@ -1,4 +1,5 @@
-//! The page's assets, embedded in the crate: a stylesheet and the copy button's script.
+//! The page's assets, embedded in the crate: a stylesheet, the script of the copy button
+//! and the menus, and the page's icon (so that browsers ask for no `/favicon.ico`).
 //!
 //! The pages link each asset with `?v=<version>`, the first hex digits of the SHA-256 of
 //! its content. Asked for with that version, an asset is `immutable` for a year (a new
@@ -51,7 +52,14 @@ pub(super) static JS: Asset = Asset {
     version: LazyLock::new(|| version_of(include_str!("assets/settings.js"))),
 };
 
-/// Cache rules by kind of asset: both kinds are versioned in their URL.
+pub(super) static ICON: Asset = Asset {
+    name: "favicon.svg",
+    content_type: "image/svg+xml",
+    body: include_str!("assets/favicon.svg"),
+    version: LazyLock::new(|| version_of(include_str!("assets/favicon.svg"))),
+};
+
+/// Cache rules by kind of asset: every kind is versioned in its URL.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
 
@@ -61,7 +69,7 @@ pub(super) async fn serve(
     Query(query): Query,
     headers: HeaderMap,
 ) -> Response {
-    let Some(asset) = [&CSS, &JS].into_iter().find(|a| a.name == file) else {
+    let Some(asset) = [&CSS, &JS, &ICON].into_iter().find(|a| a.name == file) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let etag = format!("\"{}\"", asset.version());

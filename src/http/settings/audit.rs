@@ -43,11 +43,22 @@ pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
             ids.push(id);
         }
     }
+    // Not found: deleted if the account's log has its events; otherwise (an id of another
+    // account's, or of nobody's) unknown, the same either way.
+    let later_page = !query.get("cursor").is_empty();
+    let logged = |id: &IntegrationId| {
+        later_page
+            || page
+                .items
+                .iter()
+                .any(|e| e.integration.as_ref() == Some(id))
+    };
     let mut names = Vec::with_capacity(ids.len());
     for id in ids {
         let name = match pi.get(actor, id).await {
             Ok(integration) => Name::Is(integration.name().to_owned()),
-            Err(Error::NotFound) => Name::Deleted,
+            Err(Error::NotFound) if logged(id) => Name::Deleted,
+            Err(Error::NotFound) => Name::Unknown,
             // The log is still worth showing: the id stands in for the name.
             Err(_) => Name::Unread,
         };
@@ -66,7 +77,7 @@ pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
         names: &names,
         filter: filter.as_ref(),
         older,
-        later_page: !query.get("cursor").is_empty(),
+        later_page,
     };
     html(StatusCode::OK, render(&ctx.site, &view))
 }

@@ -51,9 +51,12 @@
 //! | `GET /team`, `POST /team` | admins: each user's permission (allow, deny, role default) |
 //! | `GET /labs`, `POST /labs` | admins: the feature switch |
 //! | `GET /audit-log` | the audit log, newest first, a page at a time (`?cursor=` the next page; `?integration=` one integration's events) |
-//! | `GET /assets/settings.css`, `/assets/settings.js` | the embedded stylesheet and copy-button script |
+//! | `GET /assets/settings.css`, `/assets/settings.js`, `/assets/favicon.svg` | the embedded stylesheet, script (the copy button, the menus' Escape) and icon |
+//! | any other path | a path with a trailing slash: `308` to the path without it (the list for the mount point itself, `…/private-integrations/`); otherwise a "no such page" screen (`404`) |
 //!
 //! # What every response carries
+//!
+//! Every response of the router, its `404`s and redirects included:
 //!
 //! - `Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self';
 //!   img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`: no
@@ -427,8 +430,59 @@ impl SettingsPage {
         Router::new()
             .route("/assets/{file}", get(assets::serve))
             .merge(pages)
+            .fallback(web::not_found)
             .layer(middleware::map_response(web::security_headers))
             .layer(Extension(config))
+    }
+
+    /// The page nested in the host's `router` at `path`, as
+    /// `router.nest(path, page.router::<A, S>())`, and `path` with a trailing slash
+    /// (`/settings/private-integrations/`) sent to `path` (`308`, with the page's headers).
+    /// With `Router::nest` alone, axum gives that one path to the host's fallback: the
+    /// page never sees it. (Every other path under `path` is the page's: one it does not
+    /// have is its own "no such page" screen, with its headers.)
+    ///
+    /// # Panics
+    ///
+    /// As [`Router::nest`]: if `path` is empty or `/`, or overlaps a route of `router`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use private_integrations::*;
+    /// use private_integrations::http::SettingsPage;
+    /// # use axum::{extract::FromRequestParts, http::{StatusCode, request::Parts}};
+    /// # struct HostLogin(Actor);
+    /// # impl<S: Send + Sync> FromRequestParts<S> for HostLogin {
+    /// #     type Rejection = StatusCode;
+    /// #     async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, StatusCode> {
+    /// #         Err(StatusCode::UNAUTHORIZED)
+    /// #     }
+    /// # }
+    /// # impl From<HostLogin> for Actor { fn from(login: HostLogin) -> Actor { login.0 } }
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?).build();
+    /// let app: Router = SettingsPage::new(pi)
+    ///     .nest_in::<HostLogin, _>(Router::new(), "/settings/private-integrations");
+    /// # let _ = app;
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[track_caller]
+    pub fn nest_in<A, S>(self, router: Router<S>, path: &str) -> Router<S>
+    where
+        A: FromRequestParts<S> + Into<Actor> + Send + 'static,
+        S: Clone + Send + Sync + 'static,
+    {
+        let config = Arc::new(web::Config::from(self.clone()));
+        let slash = Router::new()
+            .route(
+                &format!("{}/", path.trim_end_matches('/')),
+                axum::routing::any(web::not_found),
+            )
+            .layer(middleware::map_response(web::security_headers))
+            .layer(Extension(config));
+        router.nest(path, self.router::<A, S>()).merge(slash)
     }
 }
 

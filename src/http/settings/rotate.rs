@@ -1,4 +1,6 @@
 //! `GET /{id}/rotate/{later,now}`: the warning; `POST`: "Continue", then the new token.
+//! During a rotation, "later" cannot be done: its page says so and offers "Cancel
+//! rotation" and "Expire now" instead of "Continue".
 
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -66,6 +68,8 @@ async fn warning<A>(ctx: &Ctx<A>, id: &str, segment: &str, refusal: Option<&Refu
     };
     match found {
         Ok((integration, mode)) => {
+            // "Rotate and expire this token later" cannot be done during a rotation: the
+            // page says so, with "Cancel rotation" and "Expire now" (and no "Continue").
             let status = refusal.map_or(StatusCode::OK, |r| r.status);
             html(
                 status,

@@ -353,6 +353,42 @@ pub(super) async fn security_headers(mut response: Response) -> Response {
     response
 }
 
+/// What the page says at a path it does not have.
+const NO_SUCH_PAGE: &str = "There is no such page in Private Integrations.";
+
+/// Any path the page does not have, with any method. A path with a trailing slash (the
+/// mount point itself as `…/private-integrations/`, say) is sent to the path without it,
+/// query kept (`308`); anything else is a screen saying there is no such page (`404`).
+/// Either way the answer has the page's headers ([`security_headers`] is around this
+/// fallback too). Nothing is read or shown of the user: the host's login does not run.
+pub(super) async fn not_found(request: Request) -> Response {
+    let Some(config) = request.extensions().get::<Arc<Config>>().cloned() else {
+        return plain(StatusCode::NOT_FOUND, NO_SUCH_PAGE);
+    };
+    let outer = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().clone(), |OriginalUri(uri)| uri.clone());
+    let path = outer.path();
+    let trimmed = path.trim_end_matches('/');
+    // Never to `//host…` (another site) nor to an empty path.
+    if trimmed.len() < path.len() && trimmed.starts_with('/') && !trimmed.starts_with("//") {
+        let location = match outer.query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(location) = HeaderValue::try_from(location) {
+            return (StatusCode::PERMANENT_REDIRECT, [(LOCATION, location)]).into_response();
+        }
+    }
+    let site = Site {
+        base: base_path(request.uri(), request.extensions()),
+        admin: false,
+        config,
+    };
+    refused_with(&site, "Page not found", StatusCode::NOT_FOUND, NO_SUCH_PAGE)
+}
+
 /// A screen that only says why the page cannot go on.
 pub(super) fn refused(site: &Site, title: &str, err: &crate::error::Error) -> Response {
     let refusal = super::refusal::Refusal::from(err);

@@ -1,5 +1,6 @@
-// Private Integrations settings page: the copy button, the page's only script.
-// Everything else works with JavaScript off; without it, select the token and copy it.
+// Private Integrations settings page: the copy button, and Escape (or a click elsewhere)
+// to close a three-dot menu, focus back on its button. Everything else works with
+// JavaScript off: select the token and copy it; a menu closes with its button.
 (function () {
   "use strict";
   function copy(button) {
@@ -20,7 +21,25 @@
       fallback();
     }
   }
+  function openMenus() {
+    return document.querySelectorAll("details.pi-menu[open]");
+  }
+  function closeMenus(event) {
+    var open = openMenus();
+    for (var i = 0; i < open.length; i++) {
+      if (event.type === "keydown") {
+        open[i].open = false;
+        open[i].querySelector("summary").focus();
+      } else if (!open[i].contains(event.target)) {
+        open[i].open = false;
+      }
+    }
+  }
   function init() {
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" || event.key === "Esc") { closeMenus(event); }
+    });
+    document.addEventListener("click", closeMenus);
     var buttons = document.querySelectorAll("button[data-copy]");
     for (var i = 0; i < buttons.length; i++) {
       buttons[i].hidden = false;

@@ -15,6 +15,9 @@ pub(in crate::http::settings) enum Name {
     Deleted,
     /// It could not be read: the id stands in.
     Unread,
+    /// No integration of the account has this id, nor ever had one that left an event:
+    /// said the same whether another account has one or nobody does.
+    Unknown,
 }
 
 /// What the screen shows.
@@ -49,6 +52,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &AuditView<'_>) -> Ma
                     Name::Is(name) => { a.pi-name href=(site.url(&format!("/{id}"))) { (name) } }
                     Name::Deleted => { code { (id.as_str()) } " (deleted)" }
                     Name::Unread => { a href=(site.url(&format!("/{id}"))) { code { (id.as_str()) } } }
+                    Name::Unknown => { code { (id.as_str()) } ", an unknown integration" }
                 }
                 ". " a href=(site.url("/audit-log")) { "Show all activity" }
             }
@@ -72,15 +76,15 @@ pub(in crate::http::settings) fn render(site: &Site, view: &AuditView<'_>) -> Ma
                     tbody {
                         @for event in view.events {
                             tr {
-                                td { (when(event.at)) }
-                                td { code { (event.actor.as_str()) } }
-                                td { (event.action.to_string()) }
-                                td {
+                                td data-label="When" { (when(event.at)) }
+                                td data-label="Who" { code { (event.actor.as_str()) } }
+                                td.pi-wide data-label="What" { (event.action.to_string()) }
+                                td.pi-wide data-label="Integration" {
                                     @if let Some(id) = &event.integration {
                                         @match name_of(id) {
                                             Name::Is(name) => { a.pi-name href=(site.url(&format!("/{id}"))) { (name) } }
                                             Name::Deleted => { code { (id.as_str()) } span.pi-hint { "Deleted" } }
-                                            Name::Unread => { a href=(site.url(&format!("/{id}"))) { code { (id.as_str()) } } }
+                                            Name::Unread | Name::Unknown => { a href=(site.url(&format!("/{id}"))) { code { (id.as_str()) } } }
                                         }
                                     } @else {
                                         span.pi-muted { "—" }

@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::{Tab, days, last_used, layout, menu, notice, refusal, scope, when};
+use super::{Tab, days, last_used, last_used_every, layout, menu, notice, refusal, scope, when};
 use crate::domain::integration::Integration;
 use crate::http::settings::refusal::Refusal;
 use crate::http::settings::web::Site;
@@ -95,6 +95,9 @@ pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>)
                 }
                 dt { "Integration ID" }
                 dd { code { (id) } }
+            }
+            @if let (Some(_), Some(every)) = (last_used(site, None), last_used_every(site)) {
+                p.pi-hint { "Last used is updated " (every) "." }
             }
         }
         section.pi-card aria-labelledby="pi-rotate-title" {

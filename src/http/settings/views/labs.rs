@@ -24,9 +24,10 @@ pub(in crate::http::settings) fn render(
                 " for this account."
             }
             p.pi-muted.pi-small {
-                "While they are off, nobody can create, edit, rotate or delete Private \
-                 Integrations, and they are hidden from the settings. Tokens already issued \
-                 keep working."
+                "While they are off, nobody can see, create, edit, rotate or delete Private \
+                 Integrations, nor read their audit log: those screens only say that they \
+                 are switched off. Admins keep Team permissions and Labs. Tokens already \
+                 issued keep working."
             }
             div.pi-actions {
                 @if enabled {

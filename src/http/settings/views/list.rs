@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use super::{Tab, last_used, layout, menu, notice, when};
+use super::{Tab, last_used, last_used_every, layout, menu, notice, when};
 use crate::domain::integration::Integration;
 use crate::domain::listing::IntegrationState;
 use crate::http::settings::web::Site;
@@ -136,8 +136,8 @@ pub(in crate::http::settings) fn render(site: &Site, view: &ListView<'_>) -> Mar
                                         span.pi-hint { (integration.description()) }
                                     }
                                 }
-                                td.pi-nowrap { (integration.scopes().len()) @if integration.scopes().len() == 1 { " scope" } @else { " scopes" } }
-                                td {
+                                td.pi-nowrap data-label="Scopes" { (integration.scopes().len()) @if integration.scopes().len() == 1 { " scope" } @else { " scopes" } }
+                                td data-label="Token" {
                                     @if let Some(pending) = integration.pending_rotation() {
                                         span.pi-badge.pi-badge-warning { "Rotating" }
                                         span.pi-hint { "Old token expires " (when(pending.previous_expires_at())) }
@@ -147,15 +147,18 @@ pub(in crate::http::settings) fn render(site: &Site, view: &ListView<'_>) -> Mar
                                         span.pi-badge.pi-badge-ok { "Active" }
                                     }
                                 }
-                                td { (when(integration.created_at())) }
+                                td data-label="Created" { (when(integration.created_at())) }
                                 @if view.last_used {
-                                    td { @if let Some(used) = last_used(site, integration.last_used_at()) { (used) } }
+                                    td data-label="Last used" { @if let Some(used) = last_used(site, integration.last_used_at()) { (used) } }
                                 }
                                 td.pi-menu-cell { (menu(site, integration)) }
                             }
                         }
                     }
                 }
+            }
+            @if let (true, Some(every)) = (view.last_used, last_used_every(site)) {
+                p.pi-muted.pi-small { "Last used is updated " (every) "." }
             }
         }
         @if view.later_page || view.more.is_some() {

@@ -57,6 +57,7 @@ pub(super) fn layout(site: &Site, title: &str, tab: Option<Tab>, body: Markup) -
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="no-referrer";
                 title { (title) " · Private Integrations" }
+                link rel="icon" type="image/svg+xml" href=(asset_url(site, &assets::ICON));
                 link rel="stylesheet" href=(asset_url(site, &assets::CSS));
                 @if let Some(href) = &config.stylesheet {
                     link rel="stylesheet" href=(href);
@@ -160,6 +161,31 @@ pub(super) fn last_used(site: &Site, used: Option<OffsetDateTime>) -> Option<Mar
         Some(at) => Some(when(at)),
         None if site.config.pi.records_last_used() => Some(html! { "Never used" }),
         None => None,
+    }
+}
+
+/// How often last-used times are updated, as the page says it ("every minute"), where
+/// this service records them: they are late by up to that much.
+pub(super) fn last_used_every(site: &Site) -> Option<String> {
+    site.config.pi.last_used_interval().map(every)
+}
+
+/// "every minute", "every 10 minutes", "every hour", "every 30 seconds".
+fn every(interval: std::time::Duration) -> String {
+    let secs = interval.as_secs().max(1);
+    let (n, unit) = [
+        (86_400, "day"),
+        (3_600, "hour"),
+        (60, "minute"),
+        (1, "second"),
+    ]
+    .into_iter()
+    .find(|(size, _)| secs >= *size && secs.is_multiple_of(*size))
+    .map_or((secs, "second"), |(size, unit)| (secs / size, unit));
+    if n == 1 {
+        format!("every {unit}")
+    } else {
+        format!("every {n} {unit}s")
     }
 }
 

@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use super::{days, layout, refusal};
+use super::{days, layout, refusal, when};
 use crate::domain::credentials::RotationMode;
 use crate::domain::integration::Integration;
 use crate::http::settings::refusal::Refusal;
@@ -28,6 +28,37 @@ pub(in crate::http::settings) fn render(
         RotationMode::ExpireNow => "Rotate and expire this token now",
     };
     let grace = days(site.config.pi.grace_period());
+    if let (RotationMode::ExpireLater, Some(pending)) = (mode, integration.pending_rotation()) {
+        return layout(
+            site,
+            title,
+            None,
+            html! {
+                (refusal(refused))
+                div.pi-card {
+                    div.pi-notice.pi-notice-warning role="alert" {
+                        p { strong { "A rotation of " span.pi-name { (integration.name()) } " is already in progress." } }
+                        p {
+                            "Both the old and the new token work until " (when(pending.previous_expires_at()))
+                            ". To rotate and expire this token later, first cancel the rotation or \
+                             expire the old token now."
+                        }
+                    }
+                    div.pi-actions {
+                        form method="post" action=(site.url(&format!("/{id}/rotation/cancel"))) {
+                            (super::once())
+                            button.pi-secondary type="submit" { "Cancel rotation" }
+                        }
+                        form method="post" action=(site.url(&format!("/{id}/rotation/expire"))) {
+                            (super::once())
+                            button type="submit" { "Expire now" }
+                        }
+                        a href=(site.url(&format!("/{id}"))) { "Back to the integration" }
+                    }
+                }
+            },
+        );
+    }
     let body = html! {
         (refusal(refused))
         div.pi-card {

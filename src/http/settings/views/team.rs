@@ -90,7 +90,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &TeamView<'_>) -> Mar
                     tbody {
                         @for (i, row) in view.rows.iter().enumerate() {
                             tr {
-                                td {
+                                td.pi-wide data-label="User" {
                                     @if let Some(name) = &row.name {
                                         strong.pi-name { (name) }
                                         span.pi-hint { (row.user.as_str()) }
@@ -106,7 +106,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &TeamView<'_>) -> Mar
                                     }
                                 }
                                 td { (may_manage(row.role, row.permission)) }
-                                td {
+                                td.pi-wide data-label="Permission" {
                                     @if row.is_self {
                                         span.pi-muted {
                                             (CHOICES.iter().find(|c| c.0 == row.permission).map_or("", |c| c.2))

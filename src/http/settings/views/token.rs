@@ -43,8 +43,9 @@ pub(in crate::http::settings) fn render(
             }
             label.pi-label for="pi-token" { "Token" }
             div.pi-token {
+                // The focus starts on the token: "Copy" is the next Tab.
                 input #pi-token type="text" readonly value=(token.expose_secret())
-                    autocomplete="off" spellcheck="false" aria-describedby="pi-token-warning";
+                    autocomplete="off" spellcheck="false" aria-describedby="pi-token-warning" autofocus;
                 button type="button" data-copy="pi-token" data-copy-status="pi-copied" hidden { "Copy" }
             }
             p.pi-copied #pi-copied role="status" aria-live="polite" {}
