@@ -12,8 +12,8 @@
 -- `pi_integrations_account (account, created_at, id)`, forwards or backwards; the state
 -- conditions filter those rows in the database. A search ("name contains") uses a
 -- trigram index where the `pg_trgm` extension can be had: this migration creates it if
--- it is not there and it is allowed to, and the index if its operator class is on the
--- `search_path`. Where either fails, the migration goes on without the index, and a
+-- it is not there and it is allowed to, and the index with its operator class (in
+-- whichever schema the extension lives). Where either fails, the migration goes on without the index, and a
 -- search filters the account's rows instead (slower on large accounts: see
 -- BENCHMARKS.md). An operator can add the extension later and run
 --   CREATE INDEX pi_integrations_name_trgm ON pi_integrations
@@ -24,10 +24,17 @@ ALTER TABLE pi_integrations ADD COLUMN name_folded TEXT COLLATE "C";
 CREATE INDEX pi_integrations_unfolded ON pi_integrations (id) WHERE name_folded IS NULL;
 
 DO $$
+DECLARE
+    trgm_schema name;
 BEGIN
     CREATE EXTENSION IF NOT EXISTS pg_trgm;
-    CREATE INDEX pi_integrations_name_trgm ON pi_integrations
-        USING gin (name_folded gin_trgm_ops);
+    -- The extension may live in a schema not on the `search_path`: name its operator
+    -- class by its schema.
+    SELECT n.nspname INTO STRICT trgm_schema
+        FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+        WHERE e.extname = 'pg_trgm';
+    EXECUTE format('CREATE INDEX pi_integrations_name_trgm ON pi_integrations '
+                   'USING gin (name_folded %I.gin_trgm_ops)', trgm_schema);
 EXCEPTION WHEN OTHERS THEN
     RAISE NOTICE 'pi_integrations_name_trgm not created (%): searches filter the account''s rows', SQLERRM;
 END

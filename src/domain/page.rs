@@ -703,7 +703,7 @@ pub struct Page<T> {
     /// Where the next page starts; `None` if this is the last page.
     pub next: Option<Cursor>,
     /// How many items the whole listing holds under the same filter (every page, not
-    /// this one), if the listing counts them: an [`IntegrationQuery`] does (the
+    /// this one), if the listing counts them: an [`IntegrationQuery`](crate::IntegrationQuery) does (the
     /// database counts them, with a second query beside the page's); `list_page` and
     /// audit log pages do not (`None`).
     pub total: Option<u64>,
