@@ -17,6 +17,11 @@
 //! pool's acquire timeout, the lookup timeout) instead of hanging, and work again once it
 //! is back.
 //!
+//! It logs through `tracing` to stderr, filtered by `RUST_LOG` (default:
+//! `private_integrations=info`), so a lost change listener and its recovery show. With
+//! `--features metrics` it also serves the library's metrics at `GET /metrics`, in
+//! Prometheus's text format (`metrics-exporter-prometheus`).
+//!
 //! On Ctrl-C or SIGTERM it stops accepting connections, lets the requests in flight
 //! finish, then shuts the service down: the last-used times noted since the last batch
 //! are written and the background tasks end.
@@ -52,19 +57,53 @@ async fn storage() -> Result<PrivateIntegrationsBuilder, Box<dyn std::error::Err
 
 #[tokio::main]
 async fn main() -> Outcome {
+    // Logs to stderr; `RUST_LOG` overrides the default (this crate at INFO).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "private_integrations=info".into()),
+        )
+        .init();
+    // The recorder first: the service registers its metrics' handles when it is built.
+    #[cfg(feature = "metrics")]
+    let metrics = metrics_recorder()?;
     let pi = storage().await?.scope_catalog(app::catalog()).build();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let base = format!("http://{}", listener.local_addr()?);
     print_walkthrough(&base);
+    let router = app::app(pi.clone());
+    #[cfg(feature = "metrics")]
+    let router = router.route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(metrics.render())),
+    );
     // Drain the requests in flight first, then stop the service's background work (and
     // write the last-used times it has noted).
-    axum::serve(listener, app::app(pi.clone()))
+    axum::serve(listener, router)
         .with_graceful_shutdown(stop_requested())
         .await?;
     pi.shutdown().await;
     println!("Stopped.");
     Ok(())
+}
+
+/// Installs the Prometheus recorder as the process's `metrics` recorder, with its upkeep
+/// (draining histograms) every 5 seconds; its handle renders `GET /metrics`.
+#[cfg(feature = "metrics")]
+fn metrics_recorder()
+-> Result<metrics_exporter_prometheus::PrometheusHandle, Box<dyn std::error::Error>> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
 }
 
 /// Ctrl-C, or SIGTERM (what a container runtime sends).
@@ -135,4 +174,6 @@ The admin's story (needs curl and jq):
 
 Stop with Ctrl-C (or SIGTERM): requests in flight finish, then last-used times are written."#
     );
+    #[cfg(feature = "metrics")]
+    println!("\nMetrics, in Prometheus's text format:\n   curl -s {base}/metrics");
 }

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use time::Duration;
@@ -29,6 +29,7 @@ use crate::domain::integration::IntegrationRecord;
 use crate::error::StorageError;
 use crate::index::TokenEntry;
 use crate::storage::{ChangeListener, Storage, TokenLookupResult};
+use crate::striped::Striped;
 
 /// The verification cache's settings, for
 /// [`PrivateIntegrationsBuilder::verification_cache`](crate::PrivateIntegrationsBuilder::verification_cache).
@@ -707,8 +708,8 @@ impl ChangeListener for Cache {
     }
 }
 
-/// The cache's counters. Hits are counted on stripes, one cache line each, picked per
-/// thread: a hot token verified on every core writes no shared line.
+/// The cache's counters. Hits are counted on stripes ([`Striped`]), one cache line each,
+/// picked per thread: a hot token verified on every core writes no shared line.
 #[derive(Debug, Default)]
 struct Counters {
     hits: Striped,
@@ -717,32 +718,6 @@ struct Counters {
     evictions: AtomicU64,
     expirations: AtomicU64,
     flushes: AtomicU64,
-}
-
-const STRIPES: usize = 16;
-
-#[derive(Debug, Default)]
-struct Striped([Stripe; STRIPES]);
-
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Stripe(AtomicU64);
-
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
-}
-
-impl Striped {
-    fn add(&self) {
-        let stripe = STRIPE.with(|stripe| *stripe);
-        self.0[stripe].0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn sum(&self) -> u64 {
-        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
-    }
 }
 
 #[cfg(test)]

@@ -79,6 +79,30 @@
 //!   integration and token ids, never a token or a secret. A successful verification
 //!   reports nothing.
 //!
+//! ## Metrics (feature `metrics`)
+//!
+//! Through the [`metrics`](https://docs.rs/metrics) facade, to the recorder the host
+//! installs before [`PrivateIntegrationsBuilder::build`] (the handles are registered
+//! there, once, with static labels only):
+//!
+//! | name | kind (unit) | labels |
+//! |---|---|---|
+//! | `private_integrations.verify.count` | counter | `outcome`: `ok`, `invalid`, `expired`, `malformed`, `storage_error` |
+//! | `private_integrations.cache.hits`, `.cache.misses` | counter | |
+//! | `private_integrations.cache.evictions` | counter | `reason`: `change`, `room` |
+//! | `private_integrations.cache.flushes` | counter | |
+//! | `private_integrations.listener.connects`, `.listener.losses` | counter | |
+//! | `private_integrations.listener.reconnect_delay` | histogram (seconds) | |
+//! | `private_integrations.last_used.batches` | counter | `outcome`: `written`, `failed` |
+//! | `private_integrations.management.calls` | counter | `operation` (`create`, `update`, `rotate`, …); `outcome`: `ok`, `replayed`, or the error's kind (`permission_denied`, `conflict`, …) |
+//!
+//! Verification counts its outcome on per-thread stripes (no lock, no allocation, no
+//! shared line, nothing formatted); the service's background task adds what moved to the
+//! `metrics` counters every second and on [`PrivateIntegrations::shutdown`], with the
+//! cache's, the listener's and the last-used writer's counters. Management calls and the
+//! listener's reconnect delays are recorded as they happen. The README's "Metrics"
+//! section has the full table.
+//!
 //! The repository's `SECURITY.md` holds the threat model, the tests behind each
 //! guarantee, the known limits and what the host application must do itself.
 #![cfg_attr(docsrs, feature(doc_cfg))]

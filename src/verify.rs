@@ -24,6 +24,8 @@ use crate::error::VerifyError;
 use crate::index::{TokenEntry, UseMark};
 use crate::last_used::LastUsedRecorder;
 use crate::storage::{MemoryStorage, Storage};
+#[cfg(feature = "metrics")]
+use crate::striped::Striped;
 
 /// What verification reads: the service's token format, scope catalog and clock; where
 /// records are found (`MemoryStorage`'s index read in place, the verification cache, or
@@ -41,15 +43,66 @@ pub(crate) struct Verifier {
     /// The storage, when it is a `MemoryStorage` and no cache was chosen: its token index
     /// is read in place.
     pub(crate) memory: Option<MemoryStorage>,
+    /// Verifications per outcome (feature `metrics`), published from outside the hot
+    /// path by the metrics room's task.
+    #[cfg(feature = "metrics")]
+    pub(crate) outcomes: Arc<VerifyCounts>,
+}
+
+/// How a verification ended, as counted for feature `metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VerifyOutcome {
+    Ok,
+    Invalid,
+    Expired,
+    Malformed,
+    StorageError,
+}
+
+impl VerifyOutcome {
+    /// Every outcome, in the order of [`VerifyCounts::totals`].
+    #[cfg(feature = "metrics")]
+    pub(crate) const ALL: [Self; 5] = [
+        Self::Ok,
+        Self::Invalid,
+        Self::Expired,
+        Self::Malformed,
+        Self::StorageError,
+    ];
+}
+
+/// Verifications counted per outcome on stripes: a verification adds one to its
+/// thread's stripe (no lock, no allocation, no line shared with other cores); the
+/// metrics room sums and publishes them from its own task.
+#[cfg(feature = "metrics")]
+#[derive(Debug, Default)]
+pub(crate) struct VerifyCounts([Striped; 5]);
+
+#[cfg(feature = "metrics")]
+impl VerifyCounts {
+    /// The totals so far, in the order of [`VerifyOutcome::ALL`].
+    pub(crate) fn totals(&self) -> [u64; 5] {
+        std::array::from_fn(|n| self.0[n].sum())
+    }
 }
 
 impl Verifier {
+    /// Counts a verification's outcome (feature `metrics`; nothing without it).
+    #[inline(always)]
+    fn count(&self, outcome: VerifyOutcome) {
+        #[cfg(feature = "metrics")]
+        self.outcomes.0[outcome as usize].add();
+        #[cfg(not(feature = "metrics"))]
+        let _ = outcome;
+    }
+
     /// [`PrivateIntegrations::verify`](crate::PrivateIntegrations::verify).
     pub(crate) async fn verify(&self, token: &str) -> Result<Verified, VerifyError> {
         let inner = self;
         let parsed = inner.format.parse(token).map_err(|_| {
             // The length only: the text may be a secret pasted in the wrong place.
             tracing::debug!(reason = "malformed", len = token.len(), "token refused");
+            inner.count(VerifyOutcome::Malformed);
             VerifyError::Malformed
         })?;
         let id = &parsed.id;
@@ -94,6 +147,7 @@ async fn verify_in_storage(
             error = &err as &(dyn std::error::Error + 'static),
             "token refused: storage failed",
         );
+        inner.count(VerifyOutcome::StorageError);
         VerifyError::Storage(err)
     })?;
     // Looked up for this verification alone: its mark is fresh, so the use is noted.
@@ -121,12 +175,14 @@ fn decide(
     let (true, Some((_, role)), true) = (found.is_some(), credential, matches) else {
         // One reason for an unknown id and a wrong secret, as in the error.
         tracing::debug!(token_id = %id, reason = "invalid", "token refused");
+        inner.count(VerifyOutcome::Invalid);
         return Err(VerifyError::Invalid);
     };
     if let TokenRole::Previous { expires_at } = role {
         // Only a previous token needs the clock.
         if inner.clock.now() >= expires_at {
             tracing::debug!(token_id = %id, reason = "expired", "token refused");
+            inner.count(VerifyOutcome::Expired);
             return Err(VerifyError::Expired);
         }
     }
@@ -134,6 +190,7 @@ fn decide(
         // Noted once per interval (the entry's mark); the writer stores it later.
         recorder.used(mark, id, &*inner.clock);
     }
+    inner.count(VerifyOutcome::Ok);
     // Copies, not a reference count: nothing here writes to the shared record.
     Ok(Verified {
         integration: record.id.clone(),
@@ -165,7 +222,7 @@ static STAND_IN: LazyLock<TokenEntry<IntegrationRecord>> = LazyLock::new(|| {
     })
 });
 
-/// A token that passed [`PrivateIntegrations::verify`]: who it acts for and what it may
+/// A token that passed [`PrivateIntegrations::verify`](crate::PrivateIntegrations::verify): who it acts for and what it may
 /// do. Holds no secret.
 ///
 /// A value of its own: verification copies the integration id, the account id and the
@@ -173,7 +230,7 @@ static STAND_IN: LazyLock<TokenEntry<IntegrationRecord>> = LazyLock::new(|| {
 /// token, and a clone is a copy too (an account id longer than 24 bytes is shared behind
 /// a reference count instead). It carries no name: a name is up to 400 bytes, which
 /// would mean a large copy, or a shared count, on every verification; the integration
-/// id is the key to log, and [`PrivateIntegrations::get`] gives the rest.
+/// id is the key to log, and [`PrivateIntegrations::get`](crate::PrivateIntegrations::get) gives the rest.
 ///
 /// Scopes are those of the integration at the moment of verification, limited to the
 /// service's catalog: a scope the host has removed from its catalog is not granted.

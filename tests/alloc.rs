@@ -135,4 +135,79 @@ fn verification_allocates_nothing_and_integrations_are_small() {
         3 * INTEGRATIONS as u64,
         "every verification was a hit"
     );
+
+    #[cfg(feature = "metrics")]
+    with_a_metrics_recorder(&h, &tokens, &wrong, &unknown);
+}
+
+/// Feature `metrics`, with a real recorder (Prometheus's): verification still allocates
+/// nothing, in place and on cache hits. Outcomes are counted on stripes and published by
+/// the service's task, which runs here only once the measured regions are over (on a
+/// current-thread runtime that nothing drives meanwhile); then the exporter shows them.
+#[cfg(feature = "metrics")]
+fn with_a_metrics_recorder(
+    h: &support::Harness,
+    tokens: &[IssuedToken],
+    wrong: &str,
+    unknown: &str,
+) {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let exporter = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let (in_place, cached) = {
+        let _entered = runtime.enter();
+        metrics::with_local_recorder(&recorder, || {
+            let builder = || {
+                PrivateIntegrations::builder(h.storage.clone())
+                    .scope_catalog(ScopeCatalog::new(support::SCOPES).unwrap())
+            };
+            let cached = builder()
+                .verification_cache(VerificationCache::new())
+                .build();
+            (builder().build(), cached)
+        })
+    };
+    for pi in [&in_place, &cached] {
+        // Warm up (the cache's first round fills it).
+        for token in tokens {
+            assert!(ready(pi.verify(token.expose_secret())).is_ok());
+        }
+        assert!(ready(pi.verify(unknown)).is_err());
+        let region = Region::new(GLOBAL);
+        for token in tokens {
+            let verified = ready(pi.verify(token.expose_secret())).unwrap();
+            assert!(verified.has_scope("contacts.readonly"));
+            assert!(ready(pi.verify(wrong)).is_err());
+            assert!(ready(pi.verify(unknown)).is_err());
+            assert!(ready(pi.verify("pit_garbage")).is_err());
+        }
+        let during = region.change();
+        assert_eq!(
+            (during.allocations, during.reallocations),
+            (0, 0),
+            "verification with a metrics recorder allocated: {during:?}"
+        );
+    }
+    // Shutdown publishes what was counted.
+    runtime.block_on(async {
+        in_place.shutdown().await;
+        cached.shutdown().await;
+    });
+    let text = exporter.render();
+    let ok = 2 * 2 * INTEGRATIONS;
+    let invalid = 2 * (1 + 2 * INTEGRATIONS);
+    for line in [
+        format!("private_integrations_verify_count{{outcome=\"ok\"}} {ok}"),
+        format!("private_integrations_verify_count{{outcome=\"invalid\"}} {invalid}"),
+        format!(
+            "private_integrations_verify_count{{outcome=\"malformed\"}} {}",
+            2 * INTEGRATIONS
+        ),
+        format!("private_integrations_cache_hits {}", 3 * INTEGRATIONS),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
 }

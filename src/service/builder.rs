@@ -17,7 +17,7 @@ use crate::verify::Verifier;
 
 use super::{Background, Inner, PrivateIntegrations, listeners};
 
-/// The default grace period of a rotation with [`RotationMode::ExpireLater`]: 7 days.
+/// The default grace period of a rotation with [`RotationMode::ExpireLater`](crate::RotationMode::ExpireLater): 7 days.
 ///
 /// # Example
 ///
@@ -139,7 +139,7 @@ impl<C> PrivateIntegrationsBuilder<C> {
     }
 
     /// How long the previous token keeps working after a rotation with
-    /// [`RotationMode::ExpireLater`] (default: [`DEFAULT_GRACE_PERIOD`], 7 days).
+    /// [`RotationMode::ExpireLater`](crate::RotationMode::ExpireLater) (default: [`DEFAULT_GRACE_PERIOD`], 7 days).
     ///
     /// # Panics
     ///
@@ -213,7 +213,7 @@ impl<C> PrivateIntegrationsBuilder<C> {
 
     /// How often token uses are written (default: [`DEFAULT_LAST_USED_INTERVAL`], one
     /// minute): at most one write per token per interval, in one batch, off the request
-    /// path. What admins see ([`Integration::last_used_at`],
+    /// path. What admins see ([`Integration::last_used_at`](crate::Integration::last_used_at),
     /// [`PendingRotation::previous_last_used_at`](crate::PendingRotation::previous_last_used_at))
     /// is the time of the token's first use in its interval, written at the end of it:
     /// accurate to, and late by, up to one interval.
@@ -375,6 +375,22 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
             Some(_) => None,
             None => self.storage.as_memory_storage().cloned(),
         };
+        #[cfg(feature = "metrics")]
+        let outcomes = Arc::new(crate::verify::VerifyCounts::default());
+        #[cfg(feature = "metrics")]
+        let (metrics, publisher) = {
+            let metrics = Arc::new(crate::metrics::Metrics::register());
+            let sources = crate::metrics::Sources {
+                verify: Arc::clone(&outcomes),
+                cache: cache.clone(),
+                last_used: Arc::clone(&counters),
+                listener: watch.as_ref().map(crate::storage::Watch::counters),
+            };
+            let publisher = runtime.as_ref().map(|runtime| {
+                crate::metrics::Publisher::spawn(runtime, Arc::clone(&metrics), sources)
+            });
+            (metrics, publisher)
+        };
         PrivateIntegrations {
             inner: Arc::new(Inner {
                 verifier: Verifier {
@@ -385,16 +401,22 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                     last_used,
                     cache,
                     memory,
+                    #[cfg(feature = "metrics")]
+                    outcomes,
                 },
                 grace_period: self.grace_period,
                 rotation_interval: self.rotation_interval,
                 last_used_counters: counters,
                 listener,
+                #[cfg(feature = "metrics")]
+                metrics,
                 in_flight: Arc::default(),
                 background: Mutex::new(Background {
                     writer,
                     watch,
                     housekeeping,
+                    #[cfg(feature = "metrics")]
+                    publisher,
                 }),
             }),
         }

@@ -113,6 +113,12 @@ impl Watch {
     pub fn stats(&self) -> ListenerStats {
         self.counters.snapshot()
     }
+
+    /// The live counters, for the service's metrics publisher.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn counters(&self) -> Arc<ListenerCounters> {
+        Arc::clone(&self.counters)
+    }
 }
 
 impl Drop for Watch {
@@ -147,11 +153,20 @@ pub struct ListenerStats {
     pub heartbeat_failures: u64,
     /// Connection attempts that failed (each is retried after a delay).
     pub connect_failures: u64,
+    /// Times the listener started listening: the first connection and every reconnection.
+    pub connects: u64,
+    /// Times the listener stopped listening because its connection was lost or silent.
+    pub losses: u64,
     /// Whether the listener is connected and listening right now.
     pub listening: bool,
 }
 
 /// The live counters behind [`ListenerStats`], bumped by the listener's task.
+///
+/// With feature `metrics`, [`default`](Default::default) also registers the histogram
+/// `private_integrations.listener.reconnect_delay` with the `metrics` recorder current
+/// then (the service builds its listener's counters in `build`), and
+/// [`reconnect_delay`](Self::reconnect_delay) records into it.
 ///
 /// # Example
 ///
@@ -164,14 +179,35 @@ pub struct ListenerStats {
 /// assert!(stats.listening);
 /// assert_eq!(stats.flushes, 1);
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ListenerCounters {
     notifications: AtomicU64,
     reconnects: AtomicU64,
     flushes: AtomicU64,
     heartbeat_failures: AtomicU64,
     connect_failures: AtomicU64,
+    connects: AtomicU64,
+    losses: AtomicU64,
     listening: AtomicBool,
+    #[cfg(feature = "metrics")]
+    reconnect_delay: metrics::Histogram,
+}
+
+impl Default for ListenerCounters {
+    fn default() -> Self {
+        Self {
+            notifications: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+            heartbeat_failures: AtomicU64::new(0),
+            connect_failures: AtomicU64::new(0),
+            connects: AtomicU64::new(0),
+            losses: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+            #[cfg(feature = "metrics")]
+            reconnect_delay: crate::metrics::names::reconnect_delay(),
+        }
+    }
 }
 
 impl ListenerCounters {
@@ -245,7 +281,26 @@ impl ListenerCounters {
         self.connect_failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Whether the listener is listening now.
+    /// The listener waits `delay` before its next connection attempt. With feature
+    /// `metrics`, recorded in the histogram `private_integrations.listener.reconnect_delay`
+    /// (seconds); nothing else is kept.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::storage::ListenerCounters;
+    /// let counters = ListenerCounters::default();
+    /// counters.reconnect_delay(std::time::Duration::from_millis(100));
+    /// ```
+    pub fn reconnect_delay(&self, delay: std::time::Duration) {
+        #[cfg(feature = "metrics")]
+        self.reconnect_delay.record(delay.as_secs_f64());
+        #[cfg(not(feature = "metrics"))]
+        let _ = delay;
+    }
+
+    /// Whether the listener is listening now. Going from not listening to listening
+    /// counts a connect; from listening to not listening, a loss.
     ///
     /// # Example
     ///
@@ -253,10 +308,19 @@ impl ListenerCounters {
     /// # use private_integrations::storage::ListenerCounters;
     /// let counters = ListenerCounters::default();
     /// counters.listening(true);
-    /// assert!(counters.snapshot().listening);
+    /// counters.listening(false);
+    /// counters.listening(true);
+    /// let stats = counters.snapshot();
+    /// assert!(stats.listening);
+    /// assert_eq!((stats.connects, stats.losses), (2, 1));
     /// ```
     pub fn listening(&self, listening: bool) {
-        self.listening.store(listening, Ordering::Relaxed);
+        let was = self.listening.swap(listening, Ordering::Relaxed);
+        match (was, listening) {
+            (false, true) => self.connects.fetch_add(1, Ordering::Relaxed),
+            (true, false) => self.losses.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
     }
 
     /// The counters now.
@@ -274,6 +338,8 @@ impl ListenerCounters {
             flushes: self.flushes.load(Ordering::Relaxed),
             heartbeat_failures: self.heartbeat_failures.load(Ordering::Relaxed),
             connect_failures: self.connect_failures.load(Ordering::Relaxed),
+            connects: self.connects.load(Ordering::Relaxed),
+            losses: self.losses.load(Ordering::Relaxed),
             listening: self.listening.load(Ordering::Relaxed),
         }
     }

@@ -167,6 +167,7 @@ pub(super) async fn run(
             }
             Effect::Retry { delay } => {
                 counters.connect_failed();
+                counters.reconnect_delay(delay);
                 tracing::debug!(
                     target: TARGET,
                     retry_in_ms = delay.as_millis() as u64,
