@@ -113,16 +113,6 @@ impl LastUsedRecorder {
     }
 }
 
-#[cfg(feature = "admin-ui")]
-impl crate::service::PrivateIntegrations {
-    /// How often this service writes token uses, if it records them (see
-    /// [`PrivateIntegrationsBuilder::last_used_interval`](crate::PrivateIntegrationsBuilder::last_used_interval)):
-    /// a last-used time is late by up to this much.
-    pub(crate) fn last_used_interval(&self) -> Option<std::time::Duration> {
-        self.inner.verifier.last_used.as_ref()?.interval()
-    }
-}
-
 impl LastUsedRecorder {
     /// A verification of `token` succeeded. Reads the clock and notes the use only the
     /// first time `mark` is seen in this epoch.

@@ -361,3 +361,13 @@ impl PrivateIntegrations {
             .await?)
     }
 }
+
+#[cfg(feature = "admin-ui")]
+impl PrivateIntegrations {
+    /// How often this service writes token uses, if it records them (see
+    /// [`PrivateIntegrationsBuilder::last_used_interval`](crate::PrivateIntegrationsBuilder::last_used_interval)):
+    /// a last-used time is late by up to this much.
+    pub(crate) fn last_used_interval(&self) -> Option<std::time::Duration> {
+        self.inner.verifier.last_used.as_ref()?.interval()
+    }
+}
