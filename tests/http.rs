@@ -204,6 +204,8 @@ impl Storage for FaultyStorage {
 #[derive(Debug, Clone, Copy)]
 enum Login {
     Admin,
+    /// Another admin of the admin's account.
+    SecondAdmin,
     Member,
     OtherAccountAdmin,
     Anonymous,
@@ -215,6 +217,11 @@ impl Login {
             Login::Admin => &[
                 ("x-account-id", "acct_1"),
                 ("x-user-id", "u_admin"),
+                ("x-role", "admin"),
+            ],
+            Login::SecondAdmin => &[
+                ("x-account-id", "acct_1"),
+                ("x-user-id", "u_ann"),
                 ("x-role", "admin"),
             ],
             Login::Member => &[
@@ -574,6 +581,53 @@ async fn a_retry_with_an_idempotency_key_never_repeats_an_action() {
         .admin(Login::Admin, Method::GET, "/integrations", None)
         .await;
     assert_eq!(listed.json()["integrations"].as_array().unwrap().len(), 1);
+}
+
+/// Issue 21: a deny means no over HTTP too. An admin denied by another admin can neither
+/// undo it nor deny the other, allow a member, or switch the feature; nothing changes.
+#[tokio::test]
+async fn a_denied_admin_changes_nothing_over_http() {
+    let s = Server::start().await;
+    let put = async |login: Login, path: &str, body: Value| {
+        s.admin(login, Method::PUT, path, Some(body)).await.status
+    };
+    let deny = json!({ "permission": "deny" });
+    assert_eq!(
+        put(
+            Login::SecondAdmin,
+            "/users/u_admin/permission",
+            deny.clone()
+        )
+        .await,
+        StatusCode::NO_CONTENT
+    );
+    for (path, body) in [
+        ("/users/u_ann/permission", deny.clone()),
+        (
+            "/users/u_admin/permission",
+            json!({ "permission": "allow" }),
+        ),
+        ("/users/u_bob/permission", json!({ "permission": "allow" })),
+        ("/feature", json!({ "enabled": false })),
+    ] {
+        assert_eq!(
+            put(Login::Admin, path, body).await,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    let listed = s
+        .admin(Login::Member, Method::GET, "/integrations", None)
+        .await;
+    assert_eq!(listed.status, StatusCode::FORBIDDEN, "Bob was not allowed");
+    let listed = s
+        .admin(Login::SecondAdmin, Method::GET, "/integrations", None)
+        .await;
+    assert_eq!(
+        listed.status,
+        StatusCode::OK,
+        "Ann is not denied, the feature is on"
+    );
 }
 
 const MISSING: &str = r#"Bearer realm="api""#;
@@ -1707,7 +1761,12 @@ async fn the_list_is_searched_filtered_and_counted_over_http() {
         names(newest),
         ["Other", "zapier 100%", "ZAPIER two", "Mailer", "Zapier one"]
     );
-    let zapier = pages(&s, "/integrations?q=ZAP&order=newest&limit=1", "integrations").await;
+    let zapier = pages(
+        &s,
+        "/integrations?q=ZAP&order=newest&limit=1",
+        "integrations",
+    )
+    .await;
     assert_eq!(names(zapier), ["zapier 100%", "ZAPIER two", "Zapier one"]);
     let literal = pages(&s, "/integrations?q=%25", "integrations").await;
     assert_eq!(names(literal), ["zapier 100%"]);
@@ -1722,20 +1781,38 @@ async fn the_list_is_searched_filtered_and_counted_over_http() {
         ("?q=+&state=", 5),
     ] {
         let reply = s
-            .admin(Login::Admin, Method::GET, &format!("/integrations{query}"), None)
+            .admin(
+                Login::Admin,
+                Method::GET,
+                &format!("/integrations{query}"),
+                None,
+            )
             .await;
         assert_eq!(reply.json()["total"], total, "{query}");
     }
     s.clock.advance(Duration::days(90));
     let due = s
-        .admin(Login::Admin, Method::GET, "/integrations?state=rotation_due", None)
+        .admin(
+            Login::Admin,
+            Method::GET,
+            "/integrations?state=rotation_due",
+            None,
+        )
         .await
         .json();
-    assert_eq!(due["total"], 5, "the rotation's window ended, all are due: {due}");
+    assert_eq!(
+        due["total"], 5,
+        "the rotation's window ended, all are due: {due}"
+    );
 
     // A cursor keeps its order; the other order refuses it.
     let newest_cursor = s
-        .admin(Login::Admin, Method::GET, "/integrations?order=newest&limit=1", None)
+        .admin(
+            Login::Admin,
+            Method::GET,
+            "/integrations?order=newest&limit=1",
+            None,
+        )
         .await
         .json()["next_cursor"]
         .as_str()

@@ -673,6 +673,53 @@ mod cases {
             ),
             "a denied admin cannot lift their own deny"
         );
+        // A deny means no (DESIGN §1 row 7): a denied admin changes nothing at all — not
+        // another admin's permission (so two admins cannot undo each other's deny), not a
+        // member's, not the feature switch — and reads no settings.
+        let seen_by_carol = async || {
+            let list = h.pi.list(&carol).await.unwrap();
+            let log = h.pi.audit_log(&carol).await.unwrap();
+            let feature = h.pi.feature_enabled(&carol).await.unwrap();
+            let bob_may = h.pi.permission(&carol, &bob).await.unwrap();
+            (list, log, feature, bob_may)
+        };
+        let before_deny = seen_by_carol().await;
+        let carol_id = carol.user().clone();
+        for (what, refused) in [
+            (
+                "deny the admin who denied them",
+                h.pi.set_permission(&h.admin, &carol_id, Permission::Deny)
+                    .await,
+            ),
+            (
+                "allow a member",
+                h.pi.set_permission(&h.admin, &bob, Permission::Allow).await,
+            ),
+            (
+                "switch the feature off",
+                h.pi.set_feature_enabled(&h.admin, false).await,
+            ),
+            (
+                "read the feature switch",
+                h.pi.feature_enabled(&h.admin).await.map(drop),
+            ),
+            (
+                "read a permission",
+                h.pi.permission(&h.admin, &bob).await.map(drop),
+            ),
+        ] {
+            assert!(denied(refused), "a denied admin may not {what}");
+        }
+        let key = IdempotencyKey::new("denied-admin-switch").unwrap();
+        assert!(matches!(
+            h.pi.once(&h.admin, &key).set_feature_enabled(false).await,
+            Err(Error::PermissionDenied)
+        ));
+        assert_eq!(
+            seen_by_carol().await,
+            before_deny,
+            "a denied admin changed something"
+        );
         h.pi.set_permission(&carol, &admin_user, Permission::RoleDefault)
             .await
             .unwrap();

@@ -653,13 +653,15 @@ impl World {
                     [usize::from(*permission) % 3];
                 // The user is named in the actor's account, whoever it is elsewhere.
                 let user_id = user_id(user.user());
-                // Admins only, and never on themselves (another admin sets and lifts a
-                // deny on an admin).
-                let expected = if who.actor().is_admin() && user_id != *who.actor().user() {
-                    Outcome::Ok
-                } else {
-                    Outcome::PermissionDenied
-                };
+                // Admins only, not denied themselves (a deny means no), and never on
+                // themselves (another admin sets and lifts a deny on an admin).
+                let denied = self.permissions[who.account()][who.user()] == Permission::Deny;
+                let expected =
+                    if who.actor().is_admin() && !denied && user_id != *who.actor().user() {
+                        Outcome::Ok
+                    } else {
+                        Outcome::PermissionDenied
+                    };
                 let result = ready(self.pi.set_permission(&who.actor(), &user_id, permission));
                 assert_eq!(outcome(&result), expected, "{action:?}");
                 result.ok()?;
@@ -671,7 +673,9 @@ impl World {
                 Some((who.account(), *who, action, None))
             }
             Action::SetFeature { who, enabled } => {
-                let expected = if who.actor().is_admin() {
+                // Admins who are not denied (a deny means no).
+                let denied = self.permissions[who.account()][who.user()] == Permission::Deny;
+                let expected = if who.actor().is_admin() && !denied {
                     Outcome::Ok
                 } else {
                     Outcome::PermissionDenied

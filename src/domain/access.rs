@@ -133,21 +133,44 @@ impl Actor {
         self.role == Role::Admin
     }
 
-    /// Whether this actor may set `user`'s permission: admins only, and never their own,
-    /// so that a deny on an admin is set, and lifted, by another admin.
+    /// Whether this actor may set `user`'s permission, given the permission set for the
+    /// actor themselves (`own`): an admin who is not denied ([`may_administer`](Self::may_administer)),
+    /// and never on themselves. So a deny on an admin is set, and lifted, by another admin,
+    /// and a denied admin can neither lift it nor deny anyone else: a deny means no.
     ///
     /// # Example
     ///
     /// ```
-    /// use private_integrations::{Actor, AccountId, UserId};
+    /// use private_integrations::{Actor, AccountId, Permission, UserId};
     /// let admin = Actor::admin(AccountId::new("a"), UserId::new("u_admin"));
     /// let member = Actor::member(AccountId::new("a"), UserId::new("u_bob"));
-    /// assert!(admin.may_set_permission(&UserId::new("u_bob")));
-    /// assert!(!admin.may_set_permission(&UserId::new("u_admin")));
-    /// assert!(!member.may_set_permission(&UserId::new("u_carol")));
+    /// let bob = UserId::new("u_bob");
+    /// assert!(admin.may_set_permission(Permission::RoleDefault, &bob));
+    /// assert!(!admin.may_set_permission(Permission::Deny, &bob));
+    /// assert!(!admin.may_set_permission(Permission::RoleDefault, &UserId::new("u_admin")));
+    /// assert!(!member.may_set_permission(Permission::Allow, &UserId::new("u_carol")));
     /// ```
-    pub fn may_set_permission(&self, user: &UserId) -> bool {
-        self.is_admin() && self.user != *user
+    pub fn may_set_permission(&self, own: Permission, user: &UserId) -> bool {
+        self.may_administer(own) && self.user != *user
+    }
+
+    /// Whether this actor may switch the feature, and read the account's settings (the
+    /// switch, the team's permissions), given the permission set for the actor (`own`):
+    /// admins only, and not an admin who is denied. A deny means no, for admins too.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{Actor, AccountId, Permission, UserId};
+    /// let admin = Actor::admin(AccountId::new("a"), UserId::new("u_admin"));
+    /// assert!(admin.may_administer(Permission::RoleDefault));
+    /// assert!(admin.may_administer(Permission::Allow));
+    /// assert!(!admin.may_administer(Permission::Deny));
+    /// let member = Actor::member(AccountId::new("a"), UserId::new("u_bob"));
+    /// assert!(!member.may_administer(Permission::Allow));
+    /// ```
+    pub fn may_administer(&self, own: Permission) -> bool {
+        self.is_admin() && own != Permission::Deny
     }
 
     /// Whether this actor may manage integrations given their per-user setting: an

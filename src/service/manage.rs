@@ -20,6 +20,8 @@ use crate::domain::integration::{
 };
 use crate::domain::token::IssuedToken;
 use crate::error::{Error, StorageError};
+#[cfg(feature = "metrics")]
+use crate::metrics::Operation;
 use crate::storage::{Change, ChangeListener, Storage};
 use crate::telemetry;
 
@@ -97,6 +99,18 @@ impl PrivateIntegrations {
         new: NewIntegration,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<Created>, Error> {
+        let outcome = self.create_uncounted(actor, new, key).await;
+        #[cfg(feature = "metrics")]
+        self.inner.metrics.management(Operation::Create, &outcome);
+        outcome
+    }
+
+    async fn create_uncounted(
+        &self,
+        actor: &Actor,
+        new: NewIntegration,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Outcome<Created>, Error> {
         self.authorize(actor).await?;
         let fields = new.validate(self.inner.verifier.catalog)?;
         let call = match self
@@ -154,6 +168,19 @@ impl PrivateIntegrations {
         update: IntegrationUpdate,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<Integration>, Error> {
+        let outcome = self.update_uncounted(actor, id, update, key).await;
+        #[cfg(feature = "metrics")]
+        self.inner.metrics.management(Operation::Update, &outcome);
+        outcome
+    }
+
+    async fn update_uncounted(
+        &self,
+        actor: &Actor,
+        id: &IntegrationId,
+        update: IntegrationUpdate,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Outcome<Integration>, Error> {
         let catalog = self.inner.verifier.catalog;
         let fingerprint = || Fingerprint::of_update(id, &update);
         self.change(
@@ -186,6 +213,19 @@ impl PrivateIntegrations {
     }
 
     pub(crate) async fn rotate_once(
+        &self,
+        actor: &Actor,
+        id: &IntegrationId,
+        mode: RotationMode,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Outcome<Rotated>, Error> {
+        let outcome = self.rotate_uncounted(actor, id, mode, key).await;
+        #[cfg(feature = "metrics")]
+        self.inner.metrics.management(Operation::Rotate, &outcome);
+        outcome
+    }
+
+    async fn rotate_uncounted(
         &self,
         actor: &Actor,
         id: &IntegrationId,
@@ -237,6 +277,20 @@ impl PrivateIntegrations {
         id: &IntegrationId,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<Integration>, Error> {
+        let outcome = self.cancel_rotation_uncounted(actor, id, key).await;
+        #[cfg(feature = "metrics")]
+        self.inner
+            .metrics
+            .management(Operation::CancelRotation, &outcome);
+        outcome
+    }
+
+    async fn cancel_rotation_uncounted(
+        &self,
+        actor: &Actor,
+        id: &IntegrationId,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Outcome<Integration>, Error> {
         let fingerprint = || Fingerprint::of_cancel_rotation(id);
         self.change(
             actor,
@@ -268,6 +322,20 @@ impl PrivateIntegrations {
         id: &IntegrationId,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<Integration>, Error> {
+        let outcome = self.expire_previous_now_uncounted(actor, id, key).await;
+        #[cfg(feature = "metrics")]
+        self.inner
+            .metrics
+            .management(Operation::ExpirePreviousNow, &outcome);
+        outcome
+    }
+
+    async fn expire_previous_now_uncounted(
+        &self,
+        actor: &Actor,
+        id: &IntegrationId,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Outcome<Integration>, Error> {
         let fingerprint = || Fingerprint::of_expire_previous_now(id);
         self.change(
             actor,
@@ -289,6 +357,18 @@ impl PrivateIntegrations {
     }
 
     pub(crate) async fn delete_once(
+        &self,
+        actor: &Actor,
+        id: &IntegrationId,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Outcome<()>, Error> {
+        let outcome = self.delete_uncounted(actor, id, key).await;
+        #[cfg(feature = "metrics")]
+        self.inner.metrics.management(Operation::Delete, &outcome);
+        outcome
+    }
+
+    async fn delete_uncounted(
         &self,
         actor: &Actor,
         id: &IntegrationId,
@@ -347,10 +427,28 @@ impl PrivateIntegrations {
         permission: Permission,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<()>, Error> {
+        let outcome = self
+            .set_permission_uncounted(actor, user, permission, key)
+            .await;
+        #[cfg(feature = "metrics")]
+        self.inner
+            .metrics
+            .management(Operation::SetPermission, &outcome);
+        outcome
+    }
+
+    async fn set_permission_uncounted(
+        &self,
+        actor: &Actor,
+        user: &UserId,
+        permission: Permission,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Outcome<()>, Error> {
+        let own = self.own_permission(actor).await?;
         allow(
             actor,
-            actor.may_set_permission(user),
-            "admin role required, not on oneself",
+            actor.may_set_permission(own, user),
+            "admin role required, not denied, not on oneself",
         )?;
         let call = match self
             .begin_once(actor, key, || {
@@ -397,7 +495,28 @@ impl PrivateIntegrations {
         enabled: bool,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<()>, Error> {
-        allow(actor, actor.is_admin(), "admin role required")?;
+        let outcome = self
+            .set_feature_enabled_uncounted(actor, enabled, key)
+            .await;
+        #[cfg(feature = "metrics")]
+        self.inner
+            .metrics
+            .management(Operation::SetFeatureEnabled, &outcome);
+        outcome
+    }
+
+    async fn set_feature_enabled_uncounted(
+        &self,
+        actor: &Actor,
+        enabled: bool,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Outcome<()>, Error> {
+        let own = self.own_permission(actor).await?;
+        allow(
+            actor,
+            actor.may_administer(own),
+            "admin role required, not denied",
+        )?;
         let call = match self
             .begin_once(actor, key, || Fingerprint::of_set_feature_enabled(enabled))
             .await?

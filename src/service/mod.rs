@@ -28,7 +28,7 @@ use rand::rngs::SysRng;
 use time::{Duration, OffsetDateTime};
 
 use crate::cache::{Cache, CacheStats};
-use crate::domain::access::Actor;
+use crate::domain::access::{Actor, Permission};
 use crate::domain::credentials::TokenCredential;
 use crate::domain::ids::IntegrationId;
 use crate::domain::integration::{Integration, IntegrationRecord};
@@ -94,6 +94,9 @@ pub(crate) struct Inner {
     /// Told of every change: this service's own writes, and (through `background.watch`)
     /// what the storage announces. `None`: nobody to tell.
     listener: Option<Arc<dyn ChangeListener>>,
+    /// The `metrics` handles (feature `metrics`): management calls are counted here.
+    #[cfg(feature = "metrics")]
+    metrics: Arc<crate::metrics::Metrics>,
     /// The idempotency keys whose calls are under way in this process.
     in_flight: Arc<Mutex<HashSet<OnceKey>>>,
     /// The background tasks, until `shutdown` takes them.
@@ -110,6 +113,9 @@ struct Background {
     watch: Option<Watch>,
     /// The removal of old idempotency records.
     housekeeping: Option<Housekeeping>,
+    /// The publisher of the counted metrics (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    publisher: Option<crate::metrics::Publisher>,
 }
 
 /// Every listener of the builder (and the cache), as one.
@@ -273,6 +279,14 @@ impl PrivateIntegrations {
                 background.housekeeping.take(),
             )
         };
+        #[cfg(feature = "metrics")]
+        let publisher = self
+            .inner
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .publisher
+            .take();
         if let Some(housekeeping) = housekeeping {
             housekeeping.stop().await;
         }
@@ -284,6 +298,11 @@ impl PrivateIntegrations {
         }
         if let Some(writer) = writer {
             writer.stop().await;
+        }
+        // Last, so that the final batch and the listener's end are published.
+        #[cfg(feature = "metrics")]
+        if let Some(publisher) = publisher {
+            publisher.stop().await;
         }
     }
 
@@ -461,6 +480,18 @@ impl PrivateIntegrations {
             return Err(Error::FeatureDisabled);
         }
         Ok(())
+    }
+
+    /// The permission set for the actor themselves: a deny means no, for admins too, also
+    /// for the account's settings.
+    async fn own_permission(&self, actor: &Actor) -> Result<Permission, Error> {
+        let access = self
+            .inner
+            .verifier
+            .storage
+            .access(actor.account(), actor.user())
+            .await?;
+        Ok(access.permission)
     }
 
     async fn load(&self, actor: &Actor, id: &IntegrationId) -> Result<IntegrationRecord, Error> {

@@ -13,6 +13,19 @@ use crate::error::Error;
 
 const TITLE: &str = "Labs";
 const ADMINS_ONLY: &str = "Only account admins can switch features in Labs.";
+/// A denied admin: a deny means no, for the feature switch too.
+const DENIED: &str = "Your permission to manage Private Integrations is set to Deny, so you \
+    cannot switch features in Labs. Another account admin can change it.";
+
+/// The refusal of a call the service denied: not an admin, or an admin who is denied.
+fn not_allowed<A>(ctx: &Ctx<A>) -> Response {
+    let message = if ctx.actor.is_admin() {
+        DENIED
+    } else {
+        ADMINS_ONLY
+    };
+    refused_with(&ctx.site, TITLE, StatusCode::FORBIDDEN, message)
+}
 
 pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
     page(&ctx, done(&query), None).await
@@ -50,9 +63,7 @@ pub(super) async fn save<A>(ctx: Ctx<A>, Form(form): Form) -> Response {
         } else {
             "/labs?done=off"
         })),
-        Err(Error::PermissionDenied) => {
-            refused_with(&ctx.site, TITLE, StatusCode::FORBIDDEN, ADMINS_ONLY)
-        }
+        Err(Error::PermissionDenied) => not_allowed(&ctx),
         Err(err) => page(&ctx, None, Some(&Refusal::from(&err))).await,
     }
 }
@@ -63,9 +74,7 @@ async fn page<A>(ctx: &Ctx<A>, done: Option<&'static str>, refusal: Option<&Refu
             let status = refusal.map_or(StatusCode::OK, |r| r.status);
             html(status, render(&ctx.site, enabled, done, refusal))
         }
-        Err(Error::PermissionDenied) => {
-            refused_with(&ctx.site, TITLE, StatusCode::FORBIDDEN, ADMINS_ONLY)
-        }
+        Err(Error::PermissionDenied) => not_allowed(ctx),
         Err(err) => refused(&ctx.site, TITLE, &err),
     }
 }

@@ -25,6 +25,17 @@ pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
 
 pub(super) async fn save<A>(ctx: Ctx<A>, Form(form): Form) -> Response {
     let lookup = form.get("lookup");
+    // With a team directory, only its users have a permission to set.
+    if !ctx.actor.is_admin() {
+        return refused_with(&ctx.site, TITLE, StatusCode::FORBIDDEN, ADMINS_ONLY);
+    }
+    // A well-formed id first (one that holds a token is refused as such), then, with a
+    // team directory, only its users have a permission to set.
+    if user_id(form.get("user")).is_ok()
+        && let Some(refusal) = not_in_team(&ctx, form.get("user")).await
+    {
+        return page(&ctx, "", None, Some(&refusal)).await;
+    }
     let saved = match (
         user_id(form.get("user")),
         parse_permission(form.get("permission")),
@@ -74,6 +85,24 @@ pub(super) async fn save<A>(ctx: Ctx<A>, Form(form): Form) -> Response {
             page(&ctx, lookup, None, Some(&refusal)).await
         }
         Err(err) => page(&ctx, lookup, None, Some(&Refusal::from(&err))).await,
+    }
+}
+
+/// Why `user` may not be given a permission here, if the host's team directory does not
+/// list them (or cannot be read): a permission for someone who is not in the team is
+/// refused, and the id is not shown back. `None` without a directory.
+async fn not_in_team<A>(ctx: &Ctx<A>, user: &str) -> Option<Refusal> {
+    let directory = ctx.site.config.team.as_ref()?;
+    match directory.members(ctx.actor.account()).await {
+        Ok(members) if members.iter().any(|m| m.user().as_str() == user) => None,
+        Ok(_) => Some(Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "This user is not in your team: choose someone from the list.",
+        )),
+        Err(_) => Some(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The team could not be loaded, so nothing was saved. Reload the page to try again.",
+        )),
     }
 }
 
