@@ -60,6 +60,8 @@ async fn main() -> Outcome {
     // Logs to stderr; `RUST_LOG` overrides the default (this crate at INFO).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours for a terminal only: a log file or collector gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "private_integrations=info".into()),
