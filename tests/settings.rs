@@ -337,7 +337,11 @@ async fn assets_are_embedded_and_cached_by_kind() {
         .captures_iter(&page.body)
         .map(|c| c[1].to_owned())
         .collect();
-    assert_eq!(urls.len(), 2, "one stylesheet, one script: {urls:?}");
+    assert_eq!(
+        urls.len(),
+        3,
+        "the icon, one stylesheet, one script: {urls:?}"
+    );
     for url in &urls {
         assert!(url.starts_with(SETTINGS) && url.contains("?v="), "{url}");
         let path = url.strip_prefix(SETTINGS).unwrap();
@@ -349,6 +353,8 @@ async fn assets_are_embedded_and_cached_by_kind() {
         );
         let kind = if url.contains(".css") {
             "text/css; charset=utf-8"
+        } else if url.contains(".svg") {
+            "image/svg+xml"
         } else {
             "text/javascript; charset=utf-8"
         };
@@ -1740,4 +1746,171 @@ async fn pages_of_a_search_keep_it() {
     second.assert_shows(&format!(
         r#"href="{SETTINGS}?q=zapier&amp;state=active">← First page</a>"#
     ));
+}
+
+#[tokio::test]
+async fn every_answer_of_the_router_has_the_page_headers_404s_included() {
+    let site = Site::new();
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let id = site.only_integration().await.id().to_string();
+    // A trailing slash: to the same path without it, query kept; not a login question.
+    for (path, to) in [
+        ("/".to_owned(), SETTINGS.to_owned()),
+        ("/?q=zap".to_owned(), format!("{SETTINGS}?q=zap")),
+        (format!("/{id}/"), format!("{SETTINGS}/{id}")),
+        ("/audit-log/".to_owned(), format!("{SETTINGS}/audit-log")),
+    ] {
+        let reply = site.get("", &path).await;
+        assert_eq!(reply.status, StatusCode::PERMANENT_REDIRECT, "{path}");
+        assert_eq!(reply.location(), to, "{path}");
+        assert_page_headers(&path, &reply);
+    }
+    let list = site.get(ADMIN, "").await;
+    assert_eq!(list.status, StatusCode::OK);
+    // A path the page does not have: a screen of the page saying so, with its headers.
+    for path in [
+        "/no/such/page",
+        &format!("/{id}/rotate/later/x"),
+        "/assets/a/b",
+    ] {
+        let reply = site.get(ADMIN, path).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert_page_headers(path, &reply);
+        reply.assert_shows("There is no such page in Private Integrations.");
+        assert!(reply.body.starts_with("<!DOCTYPE html>"), "{path}");
+    }
+    let missing_asset = site.get("", "/assets/favicon.ico").await;
+    assert_eq!(missing_asset.status, StatusCode::NOT_FOUND);
+    assert_page_headers("a missing asset", &missing_asset);
+    // Every page names its icon, so that a browser asks for no /favicon.ico.
+    for (what, reply) in every_screen(&site).await {
+        reply.assert_shows(r#"<link rel="icon" type="image/svg+xml" href="/settings/private-integrations/assets/favicon.svg?v="#);
+        let _ = what;
+    }
+}
+
+#[tokio::test]
+async fn rotate_later_is_not_offered_during_a_rotation() {
+    let site = Site::new();
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let id = site.only_integration().await.id().to_string();
+    let later = format!("{SETTINGS}/{id}/rotate/later");
+    site.post(ADMIN, &format!("/{id}/rotate/later"), &[]).await;
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    page.assert_shows("Token rotation in progress");
+    assert!(!page.body.contains(&later), "no link to rotate later");
+    page.assert_shows(&format!(r#"href="{SETTINGS}/{id}/rotate/now""#));
+    assert!(!site.get(ADMIN, "").await.body.contains(&later));
+    // The warning itself (an old link): it cannot be done now; cancel or expire first.
+    let warning = site.get(ADMIN, &format!("/{id}/rotate/later")).await;
+    assert_eq!(warning.status, StatusCode::OK);
+    warning.assert_shows("is already in progress.");
+    warning.assert_shows("first cancel the rotation or expire the old token now.");
+    warning.assert_shows(&format!(r#"action="{SETTINGS}/{id}/rotation/cancel""#));
+    warning.assert_shows(&format!(r#"action="{SETTINGS}/{id}/rotation/expire""#));
+    assert!(!warning.body.contains(">Continue<"), "no Continue");
+    assert!(!warning.body.contains(&format!(r#"action="{later}""#)));
+    // "Rotate and expire this token now" stays.
+    let now = site.get(ADMIN, &format!("/{id}/rotate/now")).await;
+    now.assert_shows(">Continue<");
+    // Expire now from there: rotate later is offered again.
+    let expired = site
+        .post(ADMIN, &format!("/{id}/rotation/expire"), &[])
+        .await;
+    assert_eq!(expired.status, StatusCode::SEE_OTHER);
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    page.assert_shows(&format!(r#"href="{later}""#));
+    site.get(ADMIN, &format!("/{id}/rotate/later"))
+        .await
+        .assert_shows(">Continue<");
+}
+
+#[tokio::test]
+async fn the_audit_log_of_another_accounts_integration_says_nothing_of_it() {
+    let site = Site::new();
+    let theirs = Actor::admin(AccountId::new("acct_2"), UserId::new("u_eve"));
+    let new = NewIntegration::new("Their secret project").scopes(["contacts.readonly"]);
+    let theirs = site.pi.create(&theirs, new).await.unwrap().integration;
+    let nobodys = "AAAAAAAAAAAAAAAA";
+    let other = site
+        .get(ADMIN, &format!("/audit-log?integration={}", theirs.id()))
+        .await;
+    let none = site
+        .get(ADMIN, &format!("/audit-log?integration={nobodys}"))
+        .await;
+    assert_eq!(other.status, StatusCode::OK);
+    other.assert_shows("an unknown integration");
+    assert!(!other.body.contains("(deleted)") && !other.body.contains("Their secret"));
+    assert_eq!(
+        other.body.replace(theirs.id().as_str(), nobodys),
+        none.body,
+        "the same answer as for an id nobody has"
+    );
+    // One of the account's own, deleted: its events are there, and it says so.
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let id = site.only_integration().await.id().to_string();
+    site.post(ADMIN, &format!("/{id}/delete"), &[]).await;
+    let deleted = site
+        .get(ADMIN, &format!("/audit-log?integration={id}"))
+        .await;
+    deleted.assert_shows(" (deleted)");
+    deleted.assert_shows("deleted the integration");
+}
+
+#[tokio::test]
+async fn last_used_says_how_often_it_is_updated() {
+    let site = Site::new();
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let id = site.only_integration().await.id().to_string();
+    site.get(ADMIN, "")
+        .await
+        .assert_shows("Last used is updated every minute.");
+    site.get(ADMIN, &format!("/{id}"))
+        .await
+        .assert_shows("Last used is updated every minute.");
+
+    let clock = ManualClock::new(support::T0);
+    let pi = PrivateIntegrations::builder(MemoryStorage::new())
+        .scope_catalog(app::catalog())
+        .clock(clock.clone())
+        .last_used_interval(time::Duration::minutes(10))
+        .build();
+    let every_ten = Site {
+        app: app::app(pi.clone()),
+        pi,
+        clock,
+    };
+    every_ten
+        .create("Zapier sync", "", &["contacts.readonly"])
+        .await;
+    every_ten
+        .get(ADMIN, "")
+        .await
+        .assert_shows("Last used is updated every 10 minutes.");
+}
+
+#[tokio::test]
+async fn the_token_screen_starts_with_the_focus_on_the_token() {
+    let site = Site::new();
+    let created = site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let field = regex::Regex::new(r#"<input id="pi-token"[^>]*>"#).unwrap();
+    let field = field.find(&created.body).expect("the token field").as_str();
+    assert!(field.contains(" autofocus"), "{field}");
+    assert_eq!(created.body.matches("autofocus").count(), 1);
+}
+
+#[tokio::test]
+async fn labs_says_what_switching_off_does() {
+    let site = Site::new();
+    site.post(ADMIN, "/labs", &[("enabled", "false")]).await;
+    let labs = site.get(ADMIN, "/labs").await;
+    labs.assert_shows("nobody can see, create, edit, rotate or delete Private Integrations");
+    labs.assert_shows("Admins keep Team permissions and Labs.");
+    // And so it is: the integrations and the log say switched off; the rest is there.
+    for screen in ["", "/audit-log"] {
+        let reply = site.get(ADMIN, screen).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{screen:?}");
+        reply.assert_shows("Private Integrations are switched off for this account.");
+    }
+    assert_eq!(site.get(ADMIN, "/team").await.status, StatusCode::OK);
 }
