@@ -171,6 +171,47 @@ impl WebDriverCompatibleCommand for SetPermission {
     }
 }
 
+/// chromedriver's `goog/cdp/execute`: one Chrome DevTools Protocol command (here, the
+/// device metrics: a phone's screen, or a laptop's).
+#[derive(Debug)]
+struct Cdp(&'static str, Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({"cmd": self.0, "params": self.1});
+        (Method::POST, Some(body.to_string()))
+    }
+}
+
+/// A screen the browser shows the page on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Screen {
+    /// 1280×800.
+    Laptop,
+    /// 390×844, a phone: its viewport, touch, and `<meta name="viewport">` honoured.
+    Phone,
+}
+
+impl Screen {
+    fn width(self) -> u64 {
+        match self {
+            Screen::Laptop => 1280,
+            Screen::Phone => 390,
+        }
+    }
+}
+
 /// The example server on 127.0.0.1, on a manual clock.
 struct Server {
     base: String,
@@ -344,8 +385,13 @@ impl Person<'_> {
     }
 
     async fn log_in(&self, user: &str, role: &str) {
+        self.log_in_to("acct_1", user, role).await;
+    }
+
+    async fn log_in_to(&self, account: &str, user: &str, role: &str) {
         self.client.delete_all_cookies().await.unwrap();
         self.open("/login").await;
+        self.type_into("account", account).await;
         let user_select = self.client.find(Locator::Id("user")).await.unwrap();
         user_select.select_by_value(user).await.unwrap();
         let role_select = self.client.find(Locator::Id("role")).await.unwrap();
@@ -680,6 +726,168 @@ impl Person<'_> {
         self.audited.push((screen.to_owned(), bad));
     }
 
+    /// Shows the page as on `screen` (the browser's device metrics), or, with `None`, as
+    /// the window is again (1280×1000).
+    async fn on(&self, screen: Option<Screen>) {
+        let (cmd, params) = match screen {
+            Some(screen) => (
+                "Emulation.setDeviceMetricsOverride",
+                json!({
+                    "width": screen.width(),
+                    "height": if screen == Screen::Phone { 844 } else { 800 },
+                    "deviceScaleFactor": 1,
+                    "mobile": screen == Screen::Phone,
+                }),
+            ),
+            None => ("Emulation.clearDeviceMetricsOverride", json!({})),
+        };
+        self.client.issue_cmd(Cdp(cmd, params)).await.unwrap();
+    }
+
+    /// The page now shown fits `screen`: the document is no wider than the viewport, the
+    /// viewport is the screen's width at scale 1 (so nothing was zoomed out to fit), and
+    /// the text is the stylesheet's size.
+    async fn fits(&self, screen: Screen, what: &str) {
+        let measure = "return {
+            scroll: document.documentElement.scrollWidth,
+            inner: window.innerWidth,
+            scale: window.visualViewport ? window.visualViewport.scale : 1,
+            font: getComputedStyle(document.body).fontSize,
+            wide: [...document.querySelectorAll('body *')]
+              .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+              .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + e.getBoundingClientRect().right),
+          };";
+        let m = self.client.execute(measure, vec![]).await.unwrap();
+        let width = json!(screen.width());
+        assert_eq!(
+            m["inner"], width,
+            "{what}: the viewport is the screen's: {m}"
+        );
+        assert!(
+            m["scroll"].as_u64() <= m["inner"].as_u64(),
+            "{what}: the document is wider than the screen: {m}"
+        );
+        assert_eq!(m["scale"], json!(1), "{what}: not zoomed: {m}");
+        assert_eq!(m["font"], json!("15px"), "{what}: text at its size: {m}");
+    }
+
+    /// Each name link shown (or `selector`'s elements) breaks only between words: every
+    /// letter of a word is on the same line.
+    async fn names_wrap_at_words(&self, selector: &str) {
+        let script = "const broken = [];
+            for (const el of document.querySelectorAll(arguments[0])) {
+              const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+              for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                const text = node.textContent;
+                const range = document.createRange();
+                let top = null;
+                for (let i = 0; i < text.length; i++) {
+                  if (/\\s/.test(text[i])) { top = null; continue; }
+                  range.setStart(node, i); range.setEnd(node, i + 1);
+                  const y = range.getBoundingClientRect().top;
+                  if (top !== null && Math.abs(y - top) > 1) { broken.push(text); break; }
+                  top = y;
+                }
+              }
+            }
+            return broken;";
+        let broken = self
+            .client
+            .execute(script, vec![json!(selector)])
+            .await
+            .unwrap();
+        assert_eq!(broken, json!([]), "names broken inside a word");
+    }
+
+    /// Opens the three-dot menu of every row of the list now shown, and checks each: the
+    /// menu is whole on the screen, "Delete" is what a click at its centre reaches,
+    /// Escape closes it and gives the focus back to its button. Then clicks "Delete" of
+    /// the last row through that point: its confirmation opens.
+    async fn every_menu_opens_whole(&self, screen: Screen, rows: usize) {
+        let summaries = self
+            .client
+            .find_all(Locator::Css("td.pi-menu-cell details.pi-menu > summary"))
+            .await
+            .unwrap();
+        assert_eq!(summaries.len(), rows, "{screen:?}: one menu a row");
+        let probe = "const summary = document.querySelectorAll('td.pi-menu-cell details.pi-menu > summary')[arguments[0]];
+            const menu = summary.parentElement;
+            if (!menu.open) return { open: false };
+            const link = [...menu.querySelectorAll('a')].find(a => a.textContent.trim() === 'Delete');
+            // As a person would: scroll until the menu is in sight.
+            menu.querySelector('ul').scrollIntoView({ block: 'nearest' });
+            const list = menu.querySelector('ul').getBoundingClientRect();
+            const r = link.getBoundingClientRect();
+            const x = r.left + r.width / 2, y = r.top + r.height / 2;
+            const hit = document.elementFromPoint(x, y);
+            return { open: true, x, y,
+              whole: list.left >= -0.5 && list.top >= -0.5 && list.right <= innerWidth + 0.5
+                && list.bottom <= innerHeight + 0.5,
+              hits: hit === link || link.contains(hit),
+              hit: hit ? hit.tagName + '.' + hit.className + ' ' + hit.textContent.trim().slice(0, 40) : null,
+              scroll: document.documentElement.scrollWidth, inner: innerWidth,
+              list: [list.left, list.top, list.right, list.bottom, innerHeight] };";
+        for (i, summary) in summaries.iter().enumerate() {
+            summary
+                .clone()
+                .click()
+                .await
+                .unwrap_or_else(|e| panic!("{screen:?}: the menu of row {i} opens: {e}"));
+            let m = self.client.execute(probe, vec![json!(i)]).await.unwrap();
+            assert_eq!(m["open"], json!(true), "{screen:?} row {i}: {m}");
+            assert_eq!(
+                m["whole"],
+                json!(true),
+                "{screen:?} row {i}: the menu is whole: {m}"
+            );
+            assert_eq!(
+                m["hits"],
+                json!(true),
+                "{screen:?} row {i}: Delete is under the pointer: {m}"
+            );
+            assert!(
+                m["scroll"].as_u64() <= m["inner"].as_u64(),
+                "{screen:?} row {i}: {m}"
+            );
+            // Escape, from the menu's link: closed, the focus on its button.
+            self.client
+                .execute(
+                    "document.querySelectorAll('td.pi-menu-cell details.pi-menu[open] a')[1].focus();",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let focused = self.client.active_element().await.unwrap();
+            focused.send_keys(&Key::Escape.to_string()).await.unwrap();
+            let after = "const summary = document.querySelectorAll('td.pi-menu-cell details.pi-menu > summary')[arguments[0]];
+                return { open: summary.parentElement.open, focus: document.activeElement === summary,
+                         others: document.querySelectorAll('details.pi-menu[open]').length };";
+            let a = self.client.execute(after, vec![json!(i)]).await.unwrap();
+            assert_eq!(
+                a,
+                json!({"open": false, "focus": true, "others": 0}),
+                "{screen:?} row {i}: Escape closes the menu, focus on its button"
+            );
+        }
+        // The last row's "Delete", clicked where it is drawn.
+        let last = summaries.last().unwrap().clone();
+        let name = last.attr("aria-label").await.unwrap().unwrap_or_default();
+        last.click().await.unwrap();
+        let m = self
+            .client
+            .execute(probe, vec![json!(rows - 1)])
+            .await
+            .unwrap();
+        let click = "document.elementFromPoint(arguments[0], arguments[1]).click();";
+        let args = vec![m["x"].clone(), m["y"].clone()];
+        self.navigates(async { self.client.execute(click, args).await.map(drop) })
+            .await;
+        self.sees("Every token of this Private Integration stops working at once")
+            .await;
+        let integration = name.trim_start_matches("Actions for ");
+        self.sees(integration).await;
+    }
+
     /// The page's text does not hold `token`.
     async fn does_not_show(&self, token: &str) {
         let text = self.text().await.unwrap_or_default();
@@ -771,6 +979,8 @@ async fn the_settings_page_in_a_real_browser() {
     the_admins_story(&mut person).await;
     create_with_the_keyboard_alone(&mut person).await;
     a_form_sent_twice(&mut person).await;
+    every_screen_on_a_phone(&mut person).await;
+    menus_open_whole_everywhere(&mut person).await;
 
     let no_js = connect(port, &chromium, &driver.profile.join("no-js"), false).await;
     let mut without = Person {
@@ -969,6 +1179,12 @@ async fn the_admins_story(p: &mut Person<'_>) {
     p.sees("Old token expires March 8, 2026 at 09:00 UTC").await;
     p.screenshot("list").await;
     p.audit("the list").await;
+    p.on(Some(Screen::Phone)).await;
+    p.fits(Screen::Phone, "the list").await;
+    p.names_wrap_at_words("td.pi-name a, td.pi-name .pi-hint")
+        .await;
+    p.screenshot("list-phone").await;
+    p.on(None).await;
 
     // A member may not manage integrations until an admin allows it.
     p.log_in("u_bob", "member").await;
@@ -1032,6 +1248,10 @@ async fn the_admins_story(p: &mut Person<'_>) {
     p.sees("This token is due for rotation.").await;
     p.screenshot("integration").await;
     p.audit("the integration, due").await;
+    p.on(Some(Screen::Phone)).await;
+    p.fits(Screen::Phone, "the integration").await;
+    p.screenshot("integration-phone").await;
+    p.on(None).await;
 
     // The audit log: every step above, newest first.
     p.go("Audit log").await;
@@ -1040,6 +1260,11 @@ async fn the_admins_story(p: &mut Person<'_>) {
     p.sees("cancelled the rotation").await;
     p.screenshot("audit-log").await;
     p.audit("the audit log").await;
+    p.on(Some(Screen::Phone)).await;
+    p.fits(Screen::Phone, "the audit log").await;
+    p.names_wrap_at_words("td a.pi-name").await;
+    p.screenshot("audit-log-phone").await;
+    p.on(None).await;
 
     // "Delete" from the three-dot menu, behind a confirmation.
     p.open("/settings/private-integrations").await;
@@ -1153,13 +1378,15 @@ async fn create_with_the_keyboard_alone(p: &mut Person<'_>) {
         .unwrap();
     p.heading_is("Copy your token").await;
     let token = p.token_shown().await;
-    // Tab to "Copy", Enter: on the clipboard.
-    let mut tabs = 0;
-    while focused_text().await != "Copy" {
-        press(Key::Tab).await;
-        tabs += 1;
-        assert!(tabs < 30, "Tab never reaches \"Copy\"");
-    }
+    // The focus starts on the token; one Tab to "Copy", Enter: on the clipboard.
+    let focused = p.client.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("id").await.unwrap().as_deref(),
+        Some("pi-token"),
+        "the focus starts on the token"
+    );
+    press(Key::Tab).await;
+    assert_eq!(focused_text().await, "Copy", "\"Copy\" is one Tab away");
     press(Key::Enter).await;
     p.client
         .wait()
@@ -1219,11 +1446,16 @@ async fn with_javascript_off(p: &mut Person<'_>) {
     p.sees("Rotation cancelled.").await;
     assert!(server.works_with_scope(&token, "contacts.write").await);
     assert!(!server.works(&new).await);
+    // On a phone, too: the menu opens with its button, and its "Delete" is clickable
+    // where it is drawn (WebDriver's click refuses an element covered by another).
+    p.on(Some(Screen::Phone)).await;
     p.open("/settings/private-integrations").await;
+    p.fits(Screen::Phone, "the list without JavaScript").await;
     p.menu("No script, edited", "Delete").await;
     p.go("Delete").await;
     p.sees("Private Integration deleted.").await;
     assert!(!server.works(&token).await);
+    p.on(None).await;
 }
 
 /// A form sent a second time does nothing, and the page says so (with no token): a reload
@@ -1369,4 +1601,154 @@ async fn a_form_sent_twice(p: &mut Person<'_>) {
     let integration = server.only("Back and forward").await;
     assert_eq!(server.issued(&integration).await, 1, "one token issued");
     assert!(server.works(&token).await, "the token first shown works");
+}
+
+/// At 390×844, every screen fits the phone's width at scale 1, with the text at its
+/// size, and passes axe: the list, create (details, scopes, the token), the integration
+/// (with its rotation), both rotation warnings (and rotate later during a rotation),
+/// edit, delete, team permissions, Labs, the audit log (all and one integration's), a
+/// page that does not exist. The page's icon is served; the mount point with a slash
+/// leads to the list.
+async fn every_screen_on_a_phone(p: &mut Person<'_>) {
+    const PHONE: Screen = Screen::Phone;
+    p.on(Some(PHONE)).await;
+    p.log_in("u_admin", "admin").await;
+    p.open("/settings/private-integrations/").await;
+    p.sees("Create new Integration").await;
+    assert_eq!(p.current_path().await, "/settings/private-integrations");
+    p.fits(PHONE, "the list").await;
+    p.names_wrap_at_words("td.pi-name a, td.pi-name .pi-hint")
+        .await;
+    p.audit("phone: the list").await;
+    // The icon loads as an image (the page's CSP allows images of its own origin only).
+    let icon = "const done = arguments[arguments.length - 1];
+        const img = new Image();
+        img.onload = () => done(img.naturalWidth > 0);
+        img.onerror = () => done('no icon');
+        img.src = document.querySelector('link[rel=icon]').href;";
+    assert_eq!(
+        p.client.execute_async(icon, vec![]).await.unwrap(),
+        json!(true),
+        "the page's icon"
+    );
+
+    p.go("Create new Integration").await;
+    p.type_into("pi-name", "Phone sync for the warehouse team")
+        .await;
+    p.fits(PHONE, "create: details").await;
+    p.audit("phone: create: details").await;
+    p.go("Next").await;
+    p.fits(PHONE, "create: scopes").await;
+    p.audit("phone: create: scopes").await;
+    p.tick("View contacts").await;
+    p.go("Create").await;
+    p.heading_is("Copy your token").await;
+    p.fits(PHONE, "the token").await;
+    p.audit("phone: the token").await;
+    let focused = p.client.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("id").await.unwrap().as_deref(),
+        Some("pi-token")
+    );
+    p.go("Done").await;
+    p.fits(PHONE, "the integration").await;
+    p.audit("phone: the integration").await;
+    let integration = p.current_path().await;
+
+    p.go("Rotate and expire this token later").await;
+    p.fits(PHONE, "rotate later: warning").await;
+    p.audit("phone: rotate later: warning").await;
+    p.go("Continue").await;
+    p.fits(PHONE, "the new token").await;
+    p.go("Done").await;
+    p.sees("Token rotation in progress").await;
+    p.fits(PHONE, "the integration, rotating").await;
+    p.audit("phone: the integration, rotating").await;
+    // An old link to rotate later, during the rotation: it says it cannot be done.
+    p.open(&format!("{integration}/rotate/later")).await;
+    p.sees("is already in progress.").await;
+    assert!(
+        p.client
+            .find_all(Locator::XPath("//button[normalize-space()='Continue']"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no Continue during a rotation"
+    );
+    p.fits(PHONE, "rotate later during a rotation").await;
+    p.audit("phone: rotate later during a rotation").await;
+    p.go("Expire now").await;
+    p.sees("The old token has expired.").await;
+    p.go("Rotate and expire this token now").await;
+    p.fits(PHONE, "rotate now: warning").await;
+    p.audit("phone: rotate now: warning").await;
+
+    p.open(&format!("{integration}/edit")).await;
+    p.fits(PHONE, "edit: details").await;
+    p.audit("phone: edit: details").await;
+    p.go("Next").await;
+    p.fits(PHONE, "edit: scopes").await;
+    p.audit("phone: edit: scopes").await;
+    p.open(&format!("{integration}/delete")).await;
+    p.fits(PHONE, "delete: confirmation").await;
+    p.audit("phone: delete: confirmation").await;
+
+    for (path, what) in [
+        ("/settings/private-integrations/team", "team permissions"),
+        ("/settings/private-integrations/labs", "labs"),
+        ("/settings/private-integrations/audit-log", "the audit log"),
+        (
+            "/settings/private-integrations/no/such/page",
+            "no such page",
+        ),
+    ] {
+        p.open(path).await;
+        p.fits(PHONE, what).await;
+        p.audit(&format!("phone: {what}")).await;
+    }
+    p.names_wrap_at_words("main a.pi-name, main strong.pi-name")
+        .await;
+    p.open(&format!(
+        "/settings/private-integrations/audit-log?integration={}",
+        integration.rsplit('/').next().unwrap()
+    ))
+    .await;
+    p.sees("Activity of").await;
+    p.fits(PHONE, "one integration's audit log").await;
+    p.audit("phone: one integration's audit log").await;
+    p.on(None).await;
+}
+
+/// The three-dot menu of every row, on a one-row list and a 30-row list (25 on the first
+/// page, 5 on the next), on a laptop and on a phone: whole on the screen, "Delete" under
+/// the pointer where it is drawn, Escape closes it with the focus back on its button.
+async fn menus_open_whole_everywhere(p: &mut Person<'_>) {
+    let server = p.server;
+    let one = Actor::admin(AccountId::new("acct_one"), UserId::new("u_admin"));
+    let new = NewIntegration::new("Zapier sync")
+        .description("Pushes new contacts to the CRM")
+        .scopes(["contacts.readonly"]);
+    server.pi.create(&one, new).await.unwrap();
+    let many = Actor::admin(AccountId::new("acct_many"), UserId::new("u_admin"));
+    for n in 1..=30 {
+        let new = NewIntegration::new(format!("Nightly export number {n:02}"))
+            .description("Copies contacts to the data warehouse every night")
+            .scopes(["contacts.readonly"]);
+        server.pi.create(&many, new).await.unwrap();
+    }
+    for screen in [Screen::Laptop, Screen::Phone] {
+        p.on(Some(screen)).await;
+        p.log_in_to("acct_one", "u_admin", "admin").await;
+        p.fits(screen, "a one-row list").await;
+        p.every_menu_opens_whole(screen, 1).await;
+        p.log_in_to("acct_many", "u_admin", "admin").await;
+        p.sees("30 integrations").await;
+        p.fits(screen, "a 30-row list").await;
+        p.every_menu_opens_whole(screen, 25).await;
+        p.open("/settings/private-integrations").await;
+        p.go("More integrations →").await;
+        p.fits(screen, "a 30-row list, page 2").await;
+        p.every_menu_opens_whole(screen, 5).await;
+    }
+    p.on(None).await;
 }
