@@ -4,8 +4,9 @@
 //! Checked: nothing panics; each accepts exactly what the reference rules of DESIGN §1
 //! accept, with the same error for the first broken rule (name, then description, then
 //! scopes); what is stored obeys the rules: trimmed, within the length limits, free of
-//! control characters (line breaks and tabs allowed in a description), at least one
-//! scope of the catalog; an update changes only the fields it sets, bumps the version by
+//! control characters (line breaks and tabs allowed in a description), bidi overrides
+//! and isolates, and (in a name) line separators, a name with a visible character, no
+//! token in either, at least one scope of the catalog; an update changes only the fields it sets, bumps the version by
 //! one and keeps the credentials; the admin's view serializes.
 #![no_main]
 
@@ -20,7 +21,10 @@ use private_integrations::{
     AccountId, Error, Integration, IntegrationId, IntegrationUpdate, InvalidInput, NewIntegration,
     ScopeCatalog, TokenHash, TokenId,
 };
-use private_integrations_fuzz::{reference_description, reference_name};
+use private_integrations_fuzz::{
+    BASE62, Outcome, is_bidi_override_or_isolate, is_control, is_line_separator, is_visible,
+    reference_description, reference_holds_token, reference_name, sign, trim,
+};
 use time::{Duration, OffsetDateTime};
 
 const SCOPES: [&str; 3] = [
@@ -44,22 +48,97 @@ impl Scope {
     }
 }
 
+/// Characters the rules single out: invisible ones, white space, bidi controls and
+/// isolates, line separators, controls, a combining mark, an emoji.
+const SPECIAL: [char; 22] = [
+    '\u{200f}',
+    '\u{200e}',
+    '\u{200b}',
+    '\u{200d}',
+    '\u{2060}',
+    '\u{feff}',
+    '\u{2028}',
+    '\u{2029}',
+    '\u{202e}',
+    '\u{202a}',
+    '\u{2066}',
+    '\u{2069}',
+    '\u{85}',
+    '\u{a0}',
+    '\u{3000}',
+    '\t',
+    '\n',
+    '\r',
+    ' ',
+    '\u{301}',
+    'a',
+    '\u{1f600}',
+];
+
+/// A piece of a name or description.
+#[derive(Arbitrary, Debug)]
+enum Piece {
+    Raw(String),
+    Special(u8),
+    /// A token with a right checksum, of a prefix and a body drawn from the seed.
+    Token {
+        prefix: u8,
+        seed: u64,
+    },
+}
+
+/// A name or description: its pieces, concatenated.
+#[derive(Arbitrary, Debug)]
+struct Text(Vec<Piece>);
+
+impl Text {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        for piece in &self.0 {
+            match piece {
+                Piece::Raw(s) => out.push_str(s),
+                Piece::Special(i) => out.push(SPECIAL[usize::from(*i) % SPECIAL.len()]),
+                Piece::Token { prefix, seed } => {
+                    let prefixes = ["pit", "x", "sk9", "abcdefghijklmnop"];
+                    let mut body = prefixes[usize::from(*prefix) % prefixes.len()]
+                        .as_bytes()
+                        .to_vec();
+                    let mut state = *seed | 1;
+                    body.push(b'_');
+                    for n in 0..(16 + 1 + 43) {
+                        if n == 16 {
+                            body.push(b'_');
+                            continue;
+                        }
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        body.push(BASE62[(state % 62) as usize]);
+                    }
+                    out.push_str(std::str::from_utf8(&sign(body)).unwrap());
+                }
+            }
+        }
+        out
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 struct Input {
-    name: String,
-    description: Option<String>,
+    name: Text,
+    description: Option<Text>,
     scopes: Vec<Scope>,
-    update_name: Option<String>,
-    update_description: Option<String>,
+    update_name: Option<Text>,
+    update_description: Option<Text>,
     update_scopes: Option<Vec<Scope>>,
 }
 
-/// What a call should give, comparably.
-#[derive(Debug, PartialEq)]
-enum Outcome {
-    Ok,
-    Invalid(InvalidInput),
-    UnknownScope(String),
+/// The input with its texts put together.
+struct Texts {
+    name: String,
+    description: Option<String>,
+    update_name: Option<String>,
+    update_description: Option<String>,
 }
 
 fn outcome<T>(result: &Result<T, Error>) -> Outcome {
@@ -72,12 +151,9 @@ fn outcome<T>(result: &Result<T, Error>) -> Outcome {
 }
 
 fn reference_scopes(scopes: &[String]) -> Result<BTreeSet<String>, Outcome> {
-    if scopes.is_empty() {
-        return Err(Outcome::Invalid(InvalidInput::NoScopes));
-    }
-    match scopes.iter().find(|s| !SCOPES.contains(&s.as_str())) {
-        Some(unknown) => Err(Outcome::UnknownScope(unknown.clone())),
-        None => Ok(scopes.iter().cloned().collect()),
+    match private_integrations_fuzz::reference_scopes(&SCOPES, scopes) {
+        Outcome::Ok => Ok(scopes.iter().cloned().collect()),
+        refused => Err(refused),
     }
 }
 
@@ -108,17 +184,23 @@ fn record(
 /// The rules every stored record obeys, whatever the input was.
 fn assert_well_formed(record: &IntegrationRecord) {
     let name = &*record.name;
-    assert_eq!(name, name.trim());
+    assert_eq!(name, trim(name));
     assert!((1..=100).contains(&name.chars().count()), "{name:?}");
-    assert!(!name.chars().any(char::is_control), "{name:?}");
-    let description = &*record.description;
-    assert_eq!(description, description.trim());
-    assert!(description.chars().count() <= 1000);
     assert!(
-        !description
+        !name
             .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            .any(|c| is_control(c) || is_bidi_override_or_isolate(c) || is_line_separator(c)),
+        "{name:?}"
     );
+    assert!(name.chars().any(is_visible), "{name:?}");
+    assert!(!reference_holds_token(name), "{name:?}");
+    let description = &*record.description;
+    assert_eq!(description, trim(description));
+    assert!(description.chars().count() <= 1000);
+    assert!(!description.chars().any(|c| {
+        (is_control(c) && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_override_or_isolate(c)
+    }));
+    assert!(!reference_holds_token(description));
     let names: Vec<&str> = record.scopes.names().collect();
     assert!(!names.is_empty());
     assert!(names.iter().all(|n| SCOPES.contains(n)));
@@ -129,8 +211,14 @@ fn assert_well_formed(record: &IntegrationRecord) {
     assert_eq!(json["name"], serde_json::json!(name));
 }
 
-fuzz_target!(|input: Input| {
-    let scopes: Vec<String> = input.scopes.iter().map(Scope::text).collect();
+fuzz_target!(|raw: Input| {
+    let input = Texts {
+        name: raw.name.text(),
+        description: raw.description.as_ref().map(Text::text),
+        update_name: raw.update_name.as_ref().map(Text::text),
+        update_description: raw.update_description.as_ref().map(Text::text),
+    };
+    let scopes: Vec<String> = raw.scopes.iter().map(Scope::text).collect();
     let mut new = NewIntegration::new(input.name.clone()).scopes(scopes.clone());
     if let Some(description) = &input.description {
         new = new.description(description.clone());
@@ -166,7 +254,7 @@ fuzz_target!(|input: Input| {
 
     // An update of the stored record.
     let mut update = IntegrationUpdate::new();
-    let update_scopes: Option<Vec<String>> = input
+    let update_scopes: Option<Vec<String>> = raw
         .update_scopes
         .as_ref()
         .map(|s| s.iter().map(Scope::text).collect());
