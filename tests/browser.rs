@@ -799,18 +799,19 @@ impl Person<'_> {
         assert_eq!(broken, json!([]), "names broken inside a word");
     }
 
-    /// Opens the three-dot menu of every row of the list now shown, and checks each: the
-    /// menu is whole on the screen, "Delete" is what a click at its centre reaches,
+    /// Opens the three-dot menu of every row of the list now shown (or the one of an
+    /// integration's page), and checks each: the menu is whole on the screen, "Delete" is what a click at its centre reaches,
     /// Escape closes it and gives the focus back to its button. Then clicks "Delete" of
     /// the last row through that point: its confirmation opens.
     async fn every_menu_opens_whole(&self, screen: Screen, rows: usize) {
         let summaries = self
             .client
-            .find_all(Locator::Css("td.pi-menu-cell details.pi-menu > summary"))
+            .find_all(Locator::Css("main details.pi-menu > summary"))
             .await
             .unwrap();
         assert_eq!(summaries.len(), rows, "{screen:?}: one menu a row");
-        let probe = "const summary = document.querySelectorAll('td.pi-menu-cell details.pi-menu > summary')[arguments[0]];
+        assert!(rows > 0);
+        let probe = "const summary = document.querySelectorAll('main details.pi-menu > summary')[arguments[0]];
             const menu = summary.parentElement;
             if (!menu.open) return { open: false };
             const link = [...menu.querySelectorAll('a')].find(a => a.textContent.trim() === 'Delete');
@@ -852,14 +853,14 @@ impl Person<'_> {
             // Escape, from the menu's link: closed, the focus on its button.
             self.client
                 .execute(
-                    "document.querySelectorAll('td.pi-menu-cell details.pi-menu[open] a')[1].focus();",
+                    "document.querySelectorAll('main details.pi-menu[open] a')[1].focus();",
                     vec![],
                 )
                 .await
                 .unwrap();
             let focused = self.client.active_element().await.unwrap();
             focused.send_keys(&Key::Escape.to_string()).await.unwrap();
-            let after = "const summary = document.querySelectorAll('td.pi-menu-cell details.pi-menu > summary')[arguments[0]];
+            let after = "const summary = document.querySelectorAll('main details.pi-menu > summary')[arguments[0]];
                 return { open: summary.parentElement.open, focus: document.activeElement === summary,
                          others: document.querySelectorAll('details.pi-menu[open]').length };";
             let a = self.client.execute(after, vec![json!(i)]).await.unwrap();
@@ -1720,7 +1721,7 @@ async fn every_screen_on_a_phone(p: &mut Person<'_>) {
 }
 
 /// The three-dot menu of every row, on a one-row list and a 30-row list (25 on the first
-/// page, 5 on the next), on a laptop and on a phone: whole on the screen, "Delete" under
+/// page, 5 on the next), and on an integration's page, on a laptop and on a phone: whole on the screen, "Delete" under
 /// the pointer where it is drawn, Escape closes it with the focus back on its button.
 async fn menus_open_whole_everywhere(p: &mut Person<'_>) {
     let server = p.server;
@@ -1740,6 +1741,11 @@ async fn menus_open_whole_everywhere(p: &mut Person<'_>) {
         p.on(Some(screen)).await;
         p.log_in_to("acct_one", "u_admin", "admin").await;
         p.fits(screen, "a one-row list").await;
+        p.every_menu_opens_whole(screen, 1).await;
+        // The integration's own page, too.
+        p.open("/settings/private-integrations").await;
+        p.go("Zapier sync").await;
+        p.fits(screen, "the integration").await;
         p.every_menu_opens_whole(screen, 1).await;
         p.log_in_to("acct_many", "u_admin", "admin").await;
         p.sees("30 integrations").await;
