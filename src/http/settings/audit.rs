@@ -72,12 +72,28 @@ pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
         query.append_pair("cursor", next.as_str());
         ctx.site.url(&format!("/audit-log?{}", query.finish()))
     });
+    // The team directory's names for the people of this page (ids where it has none,
+    // or cannot be read: the log is still worth showing).
+    let people = match &ctx.site.config.team {
+        Some(directory) => directory
+            .members(actor.account())
+            .await
+            .map(|members| {
+                members
+                    .iter()
+                    .map(|m| (m.user().clone(), m.name().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let view = AuditView {
         events: &page.items,
         names: &names,
         filter: filter.as_ref(),
         older,
         later_page,
+        people: &people,
     };
     html(StatusCode::OK, render(&ctx.site, &view))
 }

@@ -3,8 +3,8 @@
 use maud::{Markup, html};
 
 use super::{Tab, layout, when};
-use crate::domain::audit::AuditEvent;
-use crate::domain::ids::IntegrationId;
+use crate::domain::audit::{AuditAction, AuditEvent};
+use crate::domain::ids::{IntegrationId, UserId};
 use crate::http::settings::web::Site;
 
 /// What the log knows of an integration's name.
@@ -31,6 +31,29 @@ pub(in crate::http::settings) struct AuditView<'a> {
     pub(in crate::http::settings) older: Option<String>,
     /// Whether this is a later page (then "Newest" leads back to the first).
     pub(in crate::http::settings) later_page: bool,
+    /// The names the host's team directory gives its users (empty without one): shown
+    /// instead of ids, which stand in where the directory has no name.
+    pub(in crate::http::settings) people: &'a [(UserId, String)],
+}
+
+/// The name of `user` in the team directory, if it has one.
+fn person<'a>(people: &'a [(UserId, String)], user: &UserId) -> Option<&'a str> {
+    people
+        .iter()
+        .find(|(id, _)| id == user)
+        .map(|(_, name)| name.as_str())
+}
+
+/// What an event did, in the product's words, with a user named by the directory where
+/// it knows them.
+fn what(people: &[(UserId, String)], action: &AuditAction) -> String {
+    match action {
+        AuditAction::PermissionChanged { user, .. } => match person(people, user) {
+            Some(name) => action.to_string().replacen(user.as_str(), name, 1),
+            None => action.to_string(),
+        },
+        _ => action.to_string(),
+    }
 }
 
 pub(in crate::http::settings) fn render(site: &Site, view: &AuditView<'_>) -> Markup {
@@ -77,8 +100,14 @@ pub(in crate::http::settings) fn render(site: &Site, view: &AuditView<'_>) -> Ma
                         @for event in view.events {
                             tr {
                                 td data-label="When" { (when(event.at)) }
-                                td data-label="Who" { code { (event.actor.as_str()) } }
-                                td.pi-wide data-label="What" { (event.action.to_string()) }
+                                td data-label="Who" {
+                                    @if let Some(name) = person(view.people, &event.actor) {
+                                        (name)
+                                    } @else {
+                                        code { (event.actor.as_str()) }
+                                    }
+                                }
+                                td.pi-wide data-label="What" { (what(view.people, &event.action)) }
                                 td.pi-wide data-label="Integration" {
                                     @if let Some(id) = &event.integration {
                                         @match name_of(id) {
