@@ -713,12 +713,27 @@ async fn a_members_view_follows_their_permission() {
         !bob.body.contains("Team permissions"),
         "no admin tabs for a member"
     );
+    // With a team directory, only its users have a permission to set (issue 21).
+    let stranger = site
+        .post(
+            ADMIN,
+            "/team",
+            &[("user", "u_stranger"), ("permission", "allow")],
+        )
+        .await;
+    assert_eq!(stranger.status, StatusCode::UNPROCESSABLE_ENTITY);
+    stranger.assert_shows("This user is not in your team: choose someone from the list.");
+    assert!(!stranger.body.contains("u_stranger"), "not shown back");
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    let set = site.pi.permission(&admin, &UserId::new("u_stranger")).await;
+    assert_eq!(set.unwrap(), Permission::RoleDefault, "nothing saved");
     let team = site.get(ADMIN, "/team?done=saved").await;
     team.assert_shows("Permission saved.");
     team.assert_shows(r#"<td>Member</td><td>Can manage</td>"#);
     team.assert_shows(r#"<option value="allow" selected>Allow</option>"#);
 
-    // A deny applies to an admin too, set by another admin.
+    // A deny means no, for an admin too (set by another admin): no integrations, no team
+    // permissions, no Labs, and what they post changes nothing.
     site.post(
         OTHER_ADMIN,
         "/team",
@@ -726,10 +741,33 @@ async fn a_members_view_follows_their_permission() {
     )
     .await;
     assert_eq!(site.get(ADMIN, "").await.status, StatusCode::FORBIDDEN);
+    for screen in ["/team", "/labs"] {
+        assert_eq!(
+            site.get(ADMIN, screen).await.status,
+            StatusCode::FORBIDDEN,
+            "a denied admin sees no {screen}"
+        );
+    }
+    let other = OTHER_ADMIN.split('.').nth(1).unwrap();
+    for (path, fields) in [
+        ("/team", vec![("user", other), ("permission", "deny")]),
+        ("/team", vec![("user", "u_bob"), ("permission", "deny")]),
+        ("/labs", vec![("enabled", "false")]),
+    ] {
+        let refused = site.post(ADMIN, path, &fields).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path} {fields:?}");
+    }
+    let team = site.get(OTHER_ADMIN, "/team").await;
+    team.assert_shows(r#"<td>Member</td><td>Can manage</td>"#);
+    let ann = Actor::admin(AccountId::new("acct_1"), UserId::new("u_ann"));
+    assert!(site.pi.feature_enabled(&ann).await.unwrap(), "still on");
     assert_eq!(
-        site.get(ADMIN, "/team").await.status,
-        StatusCode::OK,
-        "still an admin"
+        site.pi
+            .permission(&ann, &UserId::new("u_ann"))
+            .await
+            .unwrap(),
+        Permission::RoleDefault,
+        "the other admin is not denied"
     );
     let bad = site
         .post(
@@ -1041,16 +1079,30 @@ async fn a_token_is_due_for_rotation_once_as_old_as_the_interval() {
     site.clock
         .advance(time::Duration::days(90) - time::Duration::seconds(1));
     // The badge (the state filter offers "Rotation due" too).
-    assert!(!site.get(ADMIN, "").await.body.contains("Rotation due</span>"));
+    assert!(
+        !site
+            .get(ADMIN, "")
+            .await
+            .body
+            .contains("Rotation due</span>")
+    );
     assert!(!site.get(ADMIN, &format!("/{id}")).await.body.contains(due));
     site.clock.advance(time::Duration::seconds(1));
-    site.get(ADMIN, "").await.assert_shows("Rotation due</span>");
+    site.get(ADMIN, "")
+        .await
+        .assert_shows("Rotation due</span>");
     let page = site.get(ADMIN, &format!("/{id}")).await;
     page.assert_shows(due);
     page.assert_shows("It was issued <time datetime=\"2026-03-01T09:00:00Z\">");
     // A new token is not due.
     site.post(ADMIN, &format!("/{id}/rotate/now"), &[]).await;
-    assert!(!site.get(ADMIN, "").await.body.contains("Rotation due</span>"));
+    assert!(
+        !site
+            .get(ADMIN, "")
+            .await
+            .body
+            .contains("Rotation due</span>")
+    );
     assert!(!site.get(ADMIN, &format!("/{id}")).await.body.contains(due));
 }
 
@@ -1688,7 +1740,15 @@ async fn the_list_is_searched_and_filtered_by_state() {
     let mut ids = Vec::new();
     for name in ["Zapier one", "Mailer", "ZAPIER two", "Zapier <b>3</b>"] {
         let new = NewIntegration::new(name).scopes(["contacts.readonly"]);
-        ids.push(site.pi.create(&admin, new).await.unwrap().integration.id().clone());
+        ids.push(
+            site.pi
+                .create(&admin, new)
+                .await
+                .unwrap()
+                .integration
+                .id()
+                .clone(),
+        );
         site.clock.advance(time::Duration::seconds(1));
     }
     site.pi
@@ -1729,7 +1789,11 @@ async fn pages_of_a_search_keep_it() {
     let site = Site::new();
     let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
     for n in 1..=60 {
-        let name = if n % 2 == 0 { format!("Zapier {n:02}") } else { format!("Other {n:02}") };
+        let name = if n % 2 == 0 {
+            format!("Zapier {n:02}")
+        } else {
+            format!("Other {n:02}")
+        };
         let new = NewIntegration::new(name).scopes(["contacts.readonly"]);
         site.pi.create(&admin, new).await.unwrap();
         site.clock.advance(time::Duration::seconds(1));
@@ -1738,7 +1802,10 @@ async fn pages_of_a_search_keep_it() {
     let first = site.get(ADMIN, "?q=zapier&state=active").await;
     first.assert_shows("30 integrations match");
     let next = more.captures(&first.body).expect("a link to more")[1].replace("&amp;", "&");
-    assert!(next.contains("q=zapier") && next.contains("state=active"), "{next}");
+    assert!(
+        next.contains("q=zapier") && next.contains("state=active"),
+        "{next}"
+    );
     let second = site.get(ADMIN, next.strip_prefix(SETTINGS).unwrap()).await;
     second.assert_shows("30 integrations match");
     second.assert_shows(">Zapier 02</a>");
@@ -1913,4 +1980,26 @@ async fn labs_says_what_switching_off_does() {
         reply.assert_shows("Private Integrations are switched off for this account.");
     }
     assert_eq!(site.get(ADMIN, "/team").await.status, StatusCode::OK);
+}
+
+/// Issue 21: names, not ids. With a team directory, the audit log names the people it
+/// knows (who acted, and whose permission changed); an id stands in for anyone else.
+#[tokio::test]
+async fn the_audit_log_names_people_the_directory_knows() {
+    let site = Site::new();
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    site.post(
+        ADMIN,
+        "/team",
+        &[("user", "u_bob"), ("permission", "allow")],
+    )
+    .await;
+    let log = site.get(ADMIN, "/audit-log").await;
+    assert_eq!(log.status, StatusCode::OK);
+    log.assert_shows("Ada Admin");
+    log.assert_shows("set Bob Member's Private Integrations permission: allowed");
+    assert!(
+        !log.body.contains("<code>u_admin</code>"),
+        "a name, not an id"
+    );
 }
