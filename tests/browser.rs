@@ -1256,7 +1256,7 @@ async fn the_admins_story(p: &mut Person<'_>) {
 
     // The audit log: every step above, newest first.
     p.go("Audit log").await;
-    p.sees("set u_bob's Private Integrations permission: allowed")
+    p.sees("set Bob Member's Private Integrations permission: allowed")
         .await;
     p.sees("cancelled the rotation").await;
     p.screenshot("audit-log").await;
