@@ -387,3 +387,79 @@ fn scope_catalogs_agree() {
         assert_eq!(got, reference_catalog(&owned), "{names:?}");
     }
 }
+
+/// The reference reading of `Authorization` (the model `http_bearer` checks the extractor
+/// against) agrees with the `Verified` extractor on the documented cases and the
+/// interesting ones: schemes in any case, tabs, white space inside, two headers, the
+/// length limit, bytes that are no UTF-8.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn bearer_reading_agrees() {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{HeaderValue, Request};
+    use axum::routing::get;
+    use models::{Bearer, reference_bearer};
+    use private_integrations::{AccountId, Actor, MemoryStorage, PrivateIntegrations, Verified};
+    use tower::ServiceExt;
+
+    let pi = PrivateIntegrations::builder(MemoryStorage::new())
+        .scope_catalog(catalog())
+        .build();
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    let created = pi
+        .create(
+            &admin,
+            NewIntegration::new("n").scopes(["contacts.readonly"]),
+        )
+        .await
+        .unwrap();
+    let live = created.token.expose_secret().to_owned();
+    let long = format!("Bearer {live}{}", " ".repeat(1024));
+    let cases: Vec<Vec<Vec<u8>>> = vec![
+        vec![],
+        vec![format!("Bearer {live}").into_bytes()],
+        vec![format!("bEaReR \t {live}  ").into_bytes()],
+        vec![format!("\tBearer\t{live}").into_bytes()],
+        vec![format!("Bearer{live}").into_bytes()],
+        vec![format!("Basic {live}").into_bytes()],
+        vec![b"Bearer".to_vec()],
+        vec![b"Bearer   ".to_vec()],
+        vec![b"Bearer a b".to_vec()],
+        vec![b"Bearer \xff\xfe".to_vec()],
+        vec![long.into_bytes()],
+        vec![format!("Bearer {live}").into_bytes(), b"Basic x".to_vec()],
+        vec![token().into_bytes()],
+        vec![format!("Bearer {}", token()).into_bytes()],
+    ];
+    for values in cases {
+        let mut req = Request::builder().uri("/").body(Body::empty()).unwrap();
+        for v in &values {
+            req.headers_mut()
+                .append("authorization", HeaderValue::from_bytes(v).unwrap());
+        }
+        let router = Router::new()
+            .route("/", get(|_: Verified| async { "ok" }))
+            .with_state(pi.clone());
+        let response = router.oneshot(req).await.unwrap();
+        let status = response.status().as_u16();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        let invalid = Some(r#"Bearer realm="api", error="invalid_token""#.to_owned());
+        let expected = match reference_bearer(&refs) {
+            Bearer::Missing => (401, Some(r#"Bearer realm="api""#.to_owned())),
+            Bearer::Ambiguous => (
+                400,
+                Some(r#"Bearer realm="api", error="invalid_request""#.to_owned()),
+            ),
+            Bearer::Token(t) if t == live => (200, None),
+            Bearer::Invalid | Bearer::Token(_) => (401, invalid),
+        };
+        let status = (status, challenge);
+        assert_eq!(status, expected, "{values:?}");
+    }
+    pi.shutdown().await;
+}
