@@ -95,6 +95,9 @@ fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
+/// The metrics publisher, a task of its own with the `metrics` feature.
+const METRICS_TASK: usize = if cfg!(feature = "metrics") { 1 } else { 0 };
+
 #[tokio::test(start_paused = true)]
 async fn the_admin_sees_when_each_token_was_last_used() {
     let s = Story::new();
@@ -252,7 +255,11 @@ async fn a_batch_that_fails_is_written_with_the_next() {
 async fn shutdown_writes_the_pending_batch_and_leaves_no_task() {
     let s = Story::new();
     let (id, token) = s.create().await;
-    assert_eq!(alive_tasks(), 2, "the writer and the housekeeping run");
+    assert_eq!(
+        alive_tasks(),
+        2 + METRICS_TASK,
+        "the writer and the housekeeping run (and the metrics publisher)"
+    );
     s.verify(&token).await;
     // No time passes: the batch is pending when the server stops.
     s.pi.shutdown().await;
@@ -299,7 +306,11 @@ async fn dropped_without_shutdown_the_writer_still_writes_while_the_runtime_runs
 async fn a_zero_interval_records_nothing() {
     let s = Story::with(|b| b.last_used_interval(Duration::ZERO));
     let (id, token) = s.create().await;
-    assert_eq!(alive_tasks(), 1, "no writer, only the housekeeping");
+    assert_eq!(
+        alive_tasks(),
+        1 + METRICS_TASK,
+        "no writer, only the housekeeping (and the metrics publisher)"
+    );
     s.verify(&token).await;
     s.pi.shutdown().await;
     tokio::time::advance(10 * MINUTE).await;
