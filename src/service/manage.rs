@@ -77,6 +77,17 @@ pub struct Rotated {
     pub token: IssuedToken,
 }
 
+/// A management call's outcome, counted by operation and outcome with the `metrics`
+/// feature (`Operation` is named only there), and handed back.
+macro_rules! counted {
+    ($service:expr, $operation:expr, $outcome:expr) => {{
+        let outcome = $outcome;
+        #[cfg(feature = "metrics")]
+        $service.inner.metrics.management($operation, &outcome);
+        outcome
+    }};
+}
+
 impl PrivateIntegrations {
     /// Creates an integration and issues its first token.
     ///
@@ -99,10 +110,11 @@ impl PrivateIntegrations {
         new: NewIntegration,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<Created>, Error> {
-        let outcome = self.create_uncounted(actor, new, key).await;
-        #[cfg(feature = "metrics")]
-        self.inner.metrics.management(Operation::Create, &outcome);
-        outcome
+        counted!(
+            self,
+            Operation::Create,
+            self.create_uncounted(actor, new, key).await
+        )
     }
 
     async fn create_uncounted(
@@ -168,10 +180,11 @@ impl PrivateIntegrations {
         update: IntegrationUpdate,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<Integration>, Error> {
-        let outcome = self.update_uncounted(actor, id, update, key).await;
-        #[cfg(feature = "metrics")]
-        self.inner.metrics.management(Operation::Update, &outcome);
-        outcome
+        counted!(
+            self,
+            Operation::Update,
+            self.update_uncounted(actor, id, update, key).await
+        )
     }
 
     async fn update_uncounted(
@@ -219,10 +232,11 @@ impl PrivateIntegrations {
         mode: RotationMode,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<Rotated>, Error> {
-        let outcome = self.rotate_uncounted(actor, id, mode, key).await;
-        #[cfg(feature = "metrics")]
-        self.inner.metrics.management(Operation::Rotate, &outcome);
-        outcome
+        counted!(
+            self,
+            Operation::Rotate,
+            self.rotate_uncounted(actor, id, mode, key).await
+        )
     }
 
     async fn rotate_uncounted(
@@ -277,12 +291,11 @@ impl PrivateIntegrations {
         id: &IntegrationId,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<Integration>, Error> {
-        let outcome = self.cancel_rotation_uncounted(actor, id, key).await;
-        #[cfg(feature = "metrics")]
-        self.inner
-            .metrics
-            .management(Operation::CancelRotation, &outcome);
-        outcome
+        counted!(
+            self,
+            Operation::CancelRotation,
+            self.cancel_rotation_uncounted(actor, id, key).await
+        )
     }
 
     async fn cancel_rotation_uncounted(
@@ -322,12 +335,11 @@ impl PrivateIntegrations {
         id: &IntegrationId,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<Integration>, Error> {
-        let outcome = self.expire_previous_now_uncounted(actor, id, key).await;
-        #[cfg(feature = "metrics")]
-        self.inner
-            .metrics
-            .management(Operation::ExpirePreviousNow, &outcome);
-        outcome
+        counted!(
+            self,
+            Operation::ExpirePreviousNow,
+            self.expire_previous_now_uncounted(actor, id, key).await
+        )
     }
 
     async fn expire_previous_now_uncounted(
@@ -362,10 +374,11 @@ impl PrivateIntegrations {
         id: &IntegrationId,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<()>, Error> {
-        let outcome = self.delete_uncounted(actor, id, key).await;
-        #[cfg(feature = "metrics")]
-        self.inner.metrics.management(Operation::Delete, &outcome);
-        outcome
+        counted!(
+            self,
+            Operation::Delete,
+            self.delete_uncounted(actor, id, key).await
+        )
     }
 
     async fn delete_uncounted(
@@ -427,14 +440,12 @@ impl PrivateIntegrations {
         permission: Permission,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<()>, Error> {
-        let outcome = self
-            .set_permission_uncounted(actor, user, permission, key)
-            .await;
-        #[cfg(feature = "metrics")]
-        self.inner
-            .metrics
-            .management(Operation::SetPermission, &outcome);
-        outcome
+        counted!(
+            self,
+            Operation::SetPermission,
+            self.set_permission_uncounted(actor, user, permission, key)
+                .await
+        )
     }
 
     async fn set_permission_uncounted(
@@ -495,14 +506,12 @@ impl PrivateIntegrations {
         enabled: bool,
         key: Option<&IdempotencyKey>,
     ) -> Result<Outcome<()>, Error> {
-        let outcome = self
-            .set_feature_enabled_uncounted(actor, enabled, key)
-            .await;
-        #[cfg(feature = "metrics")]
-        self.inner
-            .metrics
-            .management(Operation::SetFeatureEnabled, &outcome);
-        outcome
+        counted!(
+            self,
+            Operation::SetFeatureEnabled,
+            self.set_feature_enabled_uncounted(actor, enabled, key)
+                .await
+        )
     }
 
     async fn set_feature_enabled_uncounted(
