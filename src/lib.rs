@@ -138,6 +138,7 @@ pub use domain::idempotency::{
 };
 pub use domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 pub use domain::integration::{Integration, IntegrationUpdate, NewIntegration, PendingRotation};
+pub use domain::leak::{LeakLabel, LeakPolicy};
 pub use domain::listing::{IntegrationQuery, IntegrationState, MAX_SEARCH_CHARS};
 pub use domain::page::{
     AuditLogQuery, Cursor, DEFAULT_PAGE_SIZE, ListOrder, MAX_PAGE_SIZE, Page, PageRequest,
@@ -150,8 +151,8 @@ pub use error::{Error, InvalidInput, StorageError, VerifyError};
 pub use last_used::{DEFAULT_LAST_USED_INTERVAL, LastUsedStats};
 pub use service::Once;
 pub use service::{
-    Created, DEFAULT_GRACE_PERIOD, DEFAULT_ROTATION_INTERVAL, MissingCatalog, PrivateIntegrations,
-    PrivateIntegrationsBuilder, Rotated,
+    Created, DEFAULT_GRACE_PERIOD, DEFAULT_ROTATION_INTERVAL, LeakOutcome, MissingCatalog,
+    PrivateIntegrations, PrivateIntegrationsBuilder, Rotated,
 };
 #[cfg(feature = "postgres")]
 pub use storage::PostgresStorage;

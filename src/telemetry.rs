@@ -50,6 +50,7 @@ fn action_name(action: &AuditAction) -> &'static str {
         AuditAction::Deleted => "deleted",
         AuditAction::PermissionChanged { .. } => "permission_changed",
         AuditAction::FeatureSwitched { .. } => "feature_switched",
+        AuditAction::TokenLeaked { .. } => "token_leaked",
     }
 }
 
@@ -75,6 +76,11 @@ mod tests {
                 permission: Permission::Allow,
             },
             AuditAction::FeatureSwitched { enabled: true },
+            AuditAction::TokenLeaked {
+                token: crate::TokenId::parse("AbCdEfGh12345678").unwrap(),
+                url: "https://example.com/".into(),
+                revoked: true,
+            },
         ];
         for action in actions {
             let json = serde_json::to_value(&action).unwrap();

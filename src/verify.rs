@@ -178,12 +178,21 @@ fn decide(
         inner.count(VerifyOutcome::Invalid);
         return Err(VerifyError::Invalid);
     };
-    if let TokenRole::Previous { expires_at } = role {
+    match role {
+        TokenRole::Current => {}
         // Only a previous token needs the clock.
-        if inner.clock.now() >= expires_at {
-            tracing::debug!(token_id = %id, reason = "expired", "token refused");
-            inner.count(VerifyOutcome::Expired);
-            return Err(VerifyError::Expired);
+        TokenRole::Previous { expires_at } => {
+            if inner.clock.now() >= expires_at {
+                tracing::debug!(token_id = %id, reason = "expired", "token refused");
+                inner.count(VerifyOutcome::Expired);
+                return Err(VerifyError::Expired);
+            }
+        }
+        // Found in a public place: refused as any token that is not (or no longer) valid.
+        TokenRole::Revoked => {
+            tracing::debug!(token_id = %id, reason = "revoked", "token refused");
+            inner.count(VerifyOutcome::Invalid);
+            return Err(VerifyError::Invalid);
         }
     }
     if let Some(recorder) = &inner.last_used {

@@ -2234,14 +2234,24 @@ async fn sweep(s: &Server, operations: &[Operation]) {
         let path =
             |id: &str, user: &str| op.template.replace("{id}", id).replace("{user_id}", user);
         // A fresh integration, with a rotation under way where the operation needs one.
+        // A leak report's body names the fresh integration's live token.
+        let leak_body: std::sync::Mutex<Option<Value>> = std::sync::Mutex::new(None);
         let prepare = async || {
-            let (id, _) = s.create("Sweep", &["contacts.readonly"]).await;
+            let (id, token) = s.create("Sweep", &["contacts.readonly"]).await;
             if op.template.contains("/rotation/") {
                 s.rotate(&id, "expire_later").await;
             }
+            if op.id == "reportLeak" {
+                let body =
+                    json!({ "token": token, "url": "https://github.com/octo/app/blob/main/.env" });
+                *leak_body.lock().unwrap() = Some(body);
+            }
             path(&id, "u_bob")
         };
-        let example = || op.example.clone();
+        let example = || match op.id.as_str() {
+            "reportLeak" => leak_body.lock().unwrap().clone().or(op.example.clone()),
+            _ => op.example.clone(),
+        };
 
         for login in [Admin, Anonymous, Member] {
             let target = prepare().await;
@@ -2295,7 +2305,7 @@ async fn sweep(s: &Server, operations: &[Operation]) {
                 .await;
         }
         if method != Method::GET {
-            idempotency_sweep(s, op, &prepare, &path).await;
+            idempotency_sweep(s, op, &prepare, &example, &path).await;
         }
     }
 }
@@ -2307,10 +2317,10 @@ async fn idempotency_sweep(
     s: &Server,
     op: &Operation,
     prepare: &impl AsyncFn() -> String,
+    example: &impl Fn() -> Option<Value>,
     path: &impl Fn(&str, &str) -> String,
 ) {
     let method = op.method.clone();
-    let body = op.example.clone().unwrap_or_default();
     let text = |body: &Value| {
         if body.is_null() {
             String::new()
@@ -2332,6 +2342,7 @@ async fn idempotency_sweep(
             .await
     };
     let target = prepare().await;
+    let body = example().unwrap_or_default();
     assert_eq!(send(&target, "two words", &body).await.status, 400);
     let first = send(&target, &key, &body).await;
     assert!(first.status.is_success(), "{}: {first:?}", op.id);
@@ -2357,6 +2368,10 @@ async fn idempotency_sweep(
         (path("", "u_carol"), body.clone())
     } else if body.get("enabled").is_some() {
         (target.clone(), json!({ "enabled": false }))
+    } else if body.get("token").is_some() {
+        let mut other = body.clone();
+        other["url"] = json!("https://another.example/");
+        (target.clone(), other)
     } else {
         let mut other = body.clone();
         other["name"] = json!("Another name");
@@ -2375,7 +2390,7 @@ async fn openapi_yaml_describes_what_the_admin_api_answers() {
     let spec = spec();
     assert_eq!(spec["openapi"], "3.1.0");
     let operations = operations(&spec);
-    assert_eq!(operations.len(), 12, "every operation of the admin router");
+    assert_eq!(operations.len(), 13, "every operation of the admin router");
 
     let s = Server::start().await;
     story(&s).await;
@@ -2460,7 +2475,7 @@ fn the_schema_check_catches_what_it_claims_to() {
         "id": "AbCdEfGh12345678", "account": "acct_1", "name": "n", "description": "",
         "scopes": ["contacts.readonly"], "created_at": "2026-03-01T09:00:00Z",
         "updated_at": "2026-03-01T09:00:00Z", "token_issued_at": "2026-03-01T09:00:00Z",
-        "last_used_at": null, "pending_rotation": null, "version": 1,
+        "last_used_at": null, "pending_rotation": null, "token_revoked_at": null, "version": 1,
     });
     let mut errors = Vec::new();
     validate(&spec, &integration, &good, "good", &mut errors);

@@ -40,6 +40,11 @@ macro_rules! lifecycle_tests {
             concurrent_actions_on_one_integration_have_one_winner,
             the_list_and_the_audit_log_come_in_pages,
             a_stale_edit_is_refused_and_changes_nothing,
+            a_leaked_current_token_is_revoked_until_a_rotation,
+            a_leaked_previous_token_expires_and_the_new_one_lives_on,
+            a_leak_reported_again_changes_nothing_more,
+            a_leak_with_notify_only_revokes_nothing,
+            what_is_not_a_live_token_of_ours_is_a_false_positive,
         ]);
     };
     (@cases $backend:ident, $storage:expr, $cache:expr, [$($case:ident),* $(,)?]) => {
@@ -449,6 +454,244 @@ mod cases {
             h.verifies(&old).await,
             "the old token has no expiry any more"
         );
+    }
+
+    /// The `token_leaked` events of the account, oldest first: (token, url, revoked).
+    async fn leak_events(h: &Harness) -> Vec<(TokenId, String, bool)> {
+        let mut log = h.pi.audit_log(&h.admin).await.unwrap();
+        log.reverse();
+        log.into_iter()
+            .filter_map(|event| match event.action {
+                AuditAction::TokenLeaked {
+                    token,
+                    url,
+                    revoked,
+                } => Some((token, url.to_string(), revoked)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn scanner() -> UserId {
+        UserId::new("github-secret-scanning")
+    }
+
+    pub async fn a_leaked_current_token_is_revoked_until_a_rotation(h: Harness) {
+        // From Active, and from Rotating (where the previous token dies with it).
+        let (id, leaked) = h.create("Leaky", &["contacts.readonly"]).await;
+        let (rotating, old) = h.create("Rotating", &["contacts.readonly"]).await;
+        let current =
+            h.pi.rotate(&h.admin, &rotating, RotationMode::ExpireLater)
+                .await
+                .unwrap()
+                .token;
+        h.clock.advance(Duration::hours(1));
+        for (id, token, dead) in [(&id, &leaked, None), (&rotating, &current, Some(&old))] {
+            let url = "https://github.com/octo/app/blob/main/.env";
+            let outcome =
+                h.pi.report_leak(&scanner(), token.expose_secret(), url)
+                    .await
+                    .unwrap();
+            assert_eq!(outcome.label, LeakLabel::TruePositive);
+            assert!(outcome.revoked && outcome.recorded);
+            assert_eq!(outcome.integration.as_ref(), Some(id));
+            assert!(matches!(h.verify(token).await, Err(VerifyError::Invalid)));
+            if let Some(old) = dead {
+                assert!(!h.verifies(old).await, "the previous token dies too");
+            }
+            let integration = h.pi.get(&h.admin, id).await.unwrap();
+            assert_eq!(integration.token_revoked_at(), Some(h.pi.now()));
+            assert!(integration.pending_rotation().is_none());
+            // A grace period is for a token that still works: none for a leaked one.
+            let rotated =
+                h.pi.rotate(&h.admin, id, RotationMode::ExpireLater)
+                    .await
+                    .unwrap();
+            assert!(rotated.integration.pending_rotation().is_none());
+            assert_eq!(rotated.integration.token_revoked_at(), None);
+            assert!(h.verifies(&rotated.token).await);
+            assert!(!h.verifies(token).await);
+        }
+        // Nothing else can be done to a revoked token's rotation.
+        let (id, token) = h.create("Leaky again", &["contacts.readonly"]).await;
+        h.pi.report_leak(&scanner(), token.expose_secret(), "")
+            .await
+            .unwrap();
+        assert!(matches!(
+            h.pi.cancel_rotation(&h.admin, &id).await,
+            Err(Error::NoRotationInProgress)
+        ));
+        assert!(matches!(
+            h.pi.expire_previous_now(&h.admin, &id).await,
+            Err(Error::NoRotationInProgress)
+        ));
+        let events = leak_events(&h).await;
+        assert_eq!(events.len(), 3);
+        assert!(events.iter().all(|(_, _, revoked)| *revoked));
+        let log = h.pi.audit_log(&h.admin).await.unwrap();
+        assert_eq!(log[0].actor, scanner());
+    }
+
+    pub async fn a_leaked_previous_token_expires_and_the_new_one_lives_on(h: Harness) {
+        let (id, old) = h.create("Zapier", &["contacts.readonly"]).await;
+        let new =
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+                .await
+                .unwrap()
+                .token;
+        h.clock.advance(Duration::days(1));
+        let outcome =
+            h.pi.report_leak(&scanner(), old.expose_secret(), "https://gist.github.com/a")
+                .await
+                .unwrap();
+        assert!(outcome.revoked && outcome.label == LeakLabel::TruePositive);
+        assert!(!h.verifies(&old).await);
+        assert!(h.verifies(&new).await);
+        let integration = h.pi.get(&h.admin, &id).await.unwrap();
+        assert!(integration.pending_rotation().is_none());
+        assert_eq!(
+            integration.token_revoked_at(),
+            None,
+            "the current token is fine"
+        );
+        // Found in a second place: recognised, recorded, not revoked again.
+        let second =
+            h.pi.report_leak(&scanner(), old.expose_secret(), "https://gist.github.com/b")
+                .await
+                .unwrap();
+        assert_eq!(second.label, LeakLabel::TruePositive);
+        assert!(!second.revoked && second.recorded);
+        let old_id = TokenId::parse(&old.expose_secret()[4..20]).unwrap();
+        assert_eq!(
+            leak_events(&h).await,
+            [
+                (old_id, "https://gist.github.com/a".to_owned(), true),
+                (old_id, "https://gist.github.com/b".to_owned(), false),
+            ]
+        );
+    }
+
+    pub async fn a_leak_reported_again_changes_nothing_more(h: Harness) {
+        let (id, token) = h.create("Leaky", &["contacts.readonly"]).await;
+        let url = "https://github.com/octo/app/commit/1";
+        let first =
+            h.pi.report_leak(&scanner(), token.expose_secret(), url)
+                .await
+                .unwrap();
+        let version = h.pi.get(&h.admin, &id).await.unwrap().version();
+        h.clock.advance(Duration::minutes(5));
+        for _ in 0..3 {
+            let again =
+                h.pi.report_leak(&scanner(), token.expose_secret(), url)
+                    .await
+                    .unwrap();
+            assert_eq!(again.label, LeakLabel::TruePositive);
+            assert!(!again.revoked && !again.recorded);
+        }
+        assert!(first.revoked);
+        assert_eq!(h.pi.get(&h.admin, &id).await.unwrap().version(), version);
+        assert_eq!(leak_events(&h).await.len(), 1);
+        // Many reports of one token at once: one revocation, each place once.
+        let (_, racing) = h.create("Racing", &["contacts.readonly"]).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..8 {
+            let (pi, secret) = (h.pi.clone(), racing.expose_secret().to_owned());
+            tasks.spawn(async move {
+                pi.report_leak(&scanner(), &secret, &format!("https://a.example/{}", n % 2))
+                    .await
+            });
+        }
+        let mut revoked = 0;
+        while let Some(outcome) = tasks.join_next().await {
+            let outcome = outcome.unwrap().unwrap();
+            assert_eq!(outcome.label, LeakLabel::TruePositive);
+            revoked += usize::from(outcome.revoked);
+        }
+        assert_eq!(revoked, 1);
+        assert_eq!(
+            leak_events(&h).await.len(),
+            3,
+            "the first token's place and two more"
+        );
+        assert!(!h.verifies(&racing).await);
+    }
+
+    pub async fn a_leak_with_notify_only_revokes_nothing(h: Harness) {
+        let pi = PrivateIntegrations::builder(h.storage.clone())
+            .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+            .clock(h.clock.clone())
+            .leak_policy(LeakPolicy::NotifyOnly)
+            .build();
+        let (id, token) = h.create("Leaky", &["contacts.readonly"]).await;
+        let outcome = pi
+            .report_leak(&scanner(), token.expose_secret(), "https://npmjs.com/x")
+            .await
+            .unwrap();
+        assert_eq!(outcome.label, LeakLabel::TruePositive);
+        assert!(!outcome.revoked && outcome.recorded);
+        assert!(pi.verify(token.expose_secret()).await.is_ok());
+        assert_eq!(
+            pi.get(&h.admin, &id).await.unwrap().token_revoked_at(),
+            None
+        );
+        assert_eq!(leak_events(&h).await.len(), 1);
+        // Reported again, at another place: recorded; at the same: not.
+        pi.report_leak(&scanner(), token.expose_secret(), "https://npmjs.com/y")
+            .await
+            .unwrap();
+        pi.report_leak(&scanner(), token.expose_secret(), "https://npmjs.com/x")
+            .await
+            .unwrap();
+        assert!(leak_events(&h).await.iter().all(|(_, _, revoked)| !revoked));
+        assert_eq!(leak_events(&h).await.len(), 2);
+    }
+
+    pub async fn what_is_not_a_live_token_of_ours_is_a_false_positive(h: Harness) {
+        let (id, token) = h.create("Kept", &["contacts.readonly"]).await;
+        let rotated_away = {
+            let (id, token) = h.create("Rotated", &["contacts.readonly"]).await;
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireNow)
+                .await
+                .unwrap();
+            token
+        };
+        let deleted = {
+            let (id, token) = h.create("Deleted", &["contacts.readonly"]).await;
+            h.pi.delete(&h.admin, &id).await.unwrap();
+            token
+        };
+        let events = h.pi.audit_log(&h.admin).await.unwrap().len();
+        for text in [
+            "not a token".to_owned(),
+            String::new(),
+            wrong_secret(token.expose_secret()),
+            unknown_id(token.expose_secret()),
+            reprefix(token.expose_secret(), "pit", "abc"),
+            rotated_away.expose_secret().to_owned(),
+            deleted.expose_secret().to_owned(),
+        ] {
+            let outcome =
+                h.pi.report_leak(&scanner(), &text, "https://a.example/")
+                    .await
+                    .unwrap();
+            assert_eq!(outcome.label, LeakLabel::FalsePositive);
+            assert!(!outcome.revoked && !outcome.recorded && outcome.integration.is_none());
+        }
+        // Through an account: another account's live token is not theirs to report.
+        let elsewhere =
+            h.pi.report_leak_as(&h.other_admin, token.expose_secret(), "")
+                .await
+                .unwrap();
+        assert_eq!(elsewhere.label, LeakLabel::FalsePositive);
+        // A member without permission may not report at all.
+        assert!(matches!(
+            h.pi.report_leak_as(&h.member, token.expose_secret(), "")
+                .await,
+            Err(Error::PermissionDenied)
+        ));
+        assert!(h.verifies(&token).await);
+        assert_eq!(h.pi.audit_log(&h.admin).await.unwrap().len(), events);
+        assert_eq!(h.pi.get(&h.admin, &id).await.unwrap().version(), 1);
     }
 
     pub async fn expire_previous_now_kills_the_old_token(h: Harness) {

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::access::Permission;
 use super::credentials::RotationMode;
-use super::ids::{AccountId, IntegrationId, UserId};
+use super::ids::{AccountId, IntegrationId, TokenId, UserId};
 
 /// What an audited action did.
 ///
@@ -56,6 +56,21 @@ pub enum AuditAction {
         /// The new setting.
         enabled: bool,
     },
+    /// One of the integration's tokens was reported found in a public place, by a
+    /// secret scanner or an operator (the actor); see
+    /// [`PrivateIntegrations::report_leak`](crate::PrivateIntegrations::report_leak).
+    /// One event per place a token was found.
+    TokenLeaked {
+        /// The token's public id (not a secret).
+        token: TokenId,
+        /// Where it was found, as reported (at most 2,048 characters, a token in it
+        /// replaced by `[token]`); empty if the report named no place.
+        url: Box<str>,
+        /// Whether this report revoked the token. `false`: the policy only notifies
+        /// ([`LeakPolicy::NotifyOnly`](crate::LeakPolicy::NotifyOnly)), or an earlier
+        /// report revoked it already.
+        revoked: bool,
+    },
 }
 
 impl fmt::Display for AuditAction {
@@ -95,6 +110,16 @@ impl fmt::Display for AuditAction {
             }
             AuditAction::FeatureSwitched { enabled: false } => {
                 f.write_str("switched Private Integrations off")
+            }
+            AuditAction::TokenLeaked { url, revoked, .. } => {
+                f.write_str("reported the token found in a public place")?;
+                if !url.is_empty() {
+                    write!(f, " ({url})")?;
+                }
+                if *revoked {
+                    f.write_str(", and it was revoked")?;
+                }
+                Ok(())
             }
         }
     }

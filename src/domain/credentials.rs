@@ -5,9 +5,16 @@
 //! | `Active` | `Rotating(new, old, now + grace)` | `Active(new)` | `NoRotationInProgress` | `NoRotationInProgress` |
 //! | `Rotating` | `RotationInProgress` | `Active(new)`; both old tokens dead | `Active(previous)` | `Active(current)` |
 //!
+//! | `Revoked` | `Active(new)` | `Active(new)` | `NoRotationInProgress` | `NoRotationInProgress` |
+//!
 //! A `Rotating` whose window has passed (`now >= previous_expires_at`) is `Active(current)`
 //! for every purpose: every transition first [settles](Credentials::settle) the state with
 //! the caller's `now`. Nothing needs a background job.
+//!
+//! A token found in a public place is [revoked](Credentials::revoke_leaked): a leaked
+//! previous token of a rotation expires now (the new token lives on); a leaked current
+//! token makes the state `Revoked`, in which nothing verifies until a rotation issues a
+//! new token. Revoking a token that is not live changes nothing.
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -100,6 +107,15 @@ pub enum Credentials {
         /// When `previous` stops verifying.
         previous_expires_at: OffsetDateTime,
     },
+    /// The current token was found in a public place and revoked: no token verifies
+    /// until a rotation (of either mode) issues a new one. The revoked token is kept, so
+    /// that a repeated report of it is recognised as the same leak.
+    Revoked {
+        /// The revoked token.
+        current: TokenCredential,
+        /// When it was revoked.
+        revoked_at: OffsetDateTime,
+    },
 }
 
 /// A lifecycle action on credentials, with everything it needs: a transition is a pure
@@ -169,6 +185,8 @@ pub enum TokenRole {
         /// When it stops working.
         expires_at: OffsetDateTime,
     },
+    /// The current token of [`Credentials::Revoked`]: it verifies nothing.
+    Revoked,
 }
 
 impl Credentials {
@@ -285,10 +303,92 @@ impl Credentials {
             (Credentials::Rotating { current, .. }, Transition::ExpirePreviousNow) => {
                 Ok(Credentials::Active { current })
             }
+            // A revoked token gets no grace period: the new token alone is live.
             (
-                Credentials::Active { .. },
+                Credentials::Revoked { .. },
+                Transition::Rotate {
+                    mode: RotationMode::ExpireLater,
+                    new,
+                    ..
+                },
+            ) => Ok(Credentials::Active { current: new }),
+            (
+                Credentials::Active { .. } | Credentials::Revoked { .. },
                 Transition::CancelRotation | Transition::ExpirePreviousNow,
             ) => Err(Error::NoRotationInProgress),
+        }
+    }
+
+    /// Revokes the live token `leaked` at `now`, because it was found in a public place:
+    /// the previous token of a rotation expires now (the current one stays); the current
+    /// token makes the state [`Revoked`](Credentials::Revoked), previous token included.
+    /// `None` if `leaked` is not live at `now` (unknown, expired, or revoked already):
+    /// there is nothing to revoke.
+    ///
+    /// The expired previous token stays in the state (until the next transition settles
+    /// it away), so that a repeated report of it still finds its integration.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::{TokenHash, TokenId};
+    /// # use time::{Duration, macros::datetime};
+    /// use private_integrations::domain::credentials::*;
+    /// let t0 = datetime!(2026-01-01 0:00 UTC);
+    /// let token = |id: &str| TokenCredential {
+    ///     id: TokenId::parse(id).unwrap(),
+    ///     hash: TokenHash::from_bytes([0; 32]),
+    ///     issued_at: t0,
+    /// };
+    /// let leaked = token("OldOldOldOldOld1");
+    /// let revoked = Credentials::new(leaked).revoke_leaked(&leaked.id, t0).unwrap();
+    /// assert_eq!(revoked.find(&leaked.id).unwrap().1, TokenRole::Revoked);
+    /// assert!(revoked.revoke_leaked(&leaked.id, t0).is_none(), "revoked once");
+    /// ```
+    pub fn revoke_leaked(self, leaked: &TokenId, now: OffsetDateTime) -> Option<Self> {
+        match self.settle(now) {
+            Credentials::Active { current } if current.id == *leaked => {
+                Some(Credentials::Revoked {
+                    current,
+                    revoked_at: now,
+                })
+            }
+            Credentials::Rotating { current, .. } if current.id == *leaked => {
+                Some(Credentials::Revoked {
+                    current,
+                    revoked_at: now,
+                })
+            }
+            Credentials::Rotating {
+                current, previous, ..
+            } if previous.id == *leaked => Some(Credentials::Rotating {
+                current,
+                previous,
+                previous_expires_at: now,
+            }),
+            _ => None,
+        }
+    }
+
+    /// When the current token was revoked, if the state is
+    /// [`Revoked`](Credentials::Revoked).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::{TokenHash, TokenId};
+    /// # use time::macros::datetime;
+    /// use private_integrations::domain::credentials::*;
+    /// # let t0 = datetime!(2026-01-01 0:00 UTC);
+    /// # let leaked = TokenCredential { id: TokenId::parse("OldOldOldOldOld1").unwrap(), hash: TokenHash::from_bytes([0; 32]), issued_at: t0 };
+    /// assert_eq!(Credentials::new(leaked).revoked_at(), None);
+    /// let revoked = Credentials::new(leaked).revoke_leaked(&leaked.id, t0).unwrap();
+    /// assert_eq!(revoked.revoked_at(), Some(t0));
+    /// ```
+    pub fn revoked_at(&self) -> Option<OffsetDateTime> {
+        match self {
+            Credentials::Revoked { revoked_at, .. } => Some(*revoked_at),
+            _ => None,
         }
     }
 
@@ -311,7 +411,9 @@ impl Credentials {
     /// ```
     pub fn current(&self) -> &TokenCredential {
         match self {
-            Credentials::Active { current } | Credentials::Rotating { current, .. } => current,
+            Credentials::Active { current }
+            | Credentials::Rotating { current, .. }
+            | Credentials::Revoked { current, .. } => current,
         }
     }
 
@@ -340,7 +442,7 @@ impl Credentials {
     /// ```
     pub fn previous(&self) -> Option<(&TokenCredential, OffsetDateTime)> {
         match self {
-            Credentials::Active { .. } => None,
+            Credentials::Active { .. } | Credentials::Revoked { .. } => None,
             Credentials::Rotating {
                 previous,
                 previous_expires_at,
@@ -374,8 +476,13 @@ impl Credentials {
         let current = self.current();
         let is_current = current.id == *id;
         let previous = self.previous().filter(|(previous, _)| previous.id == *id);
+        let current_role = if matches!(self, Credentials::Revoked { .. }) {
+            TokenRole::Revoked
+        } else {
+            TokenRole::Current
+        };
         match (is_current, previous) {
-            (true, _) => Some((current, TokenRole::Current)),
+            (true, _) => Some((current, current_role)),
             (false, Some((previous, expires_at))) => {
                 Some((previous, TokenRole::Previous { expires_at }))
             }
@@ -437,6 +544,69 @@ mod tests {
 
     fn ids(state: &Credentials) -> Vec<TokenId> {
         state.token_ids().collect()
+    }
+
+    #[test]
+    fn a_leaked_current_token_revokes_everything_until_a_rotation() {
+        let t = T0 + Duration::hours(1);
+        // From Active and from Rotating: the current token is revoked, the previous
+        // token of a rotation dies with it.
+        let rotating = Credentials::new(cred(1))
+            .apply(rotate(RotationMode::ExpireLater, 2), T0)
+            .unwrap();
+        for state in [Credentials::new(cred(2)), rotating] {
+            let revoked = state.revoke_leaked(&cred(2).id, t).unwrap();
+            assert!(matches!(revoked, Credentials::Revoked { revoked_at, .. } if revoked_at == t));
+            assert_eq!(revoked.find(&cred(2).id).unwrap().1, TokenRole::Revoked);
+            assert!(revoked.find(&cred(1).id).is_none());
+            assert_eq!(revoked.revoked_at(), Some(t));
+            assert_eq!(ids(&revoked), [cred(2).id]);
+            // Reported again: nothing more to revoke.
+            assert!(revoked.revoke_leaked(&cred(2).id, t).is_none());
+            // Either rotation issues a live token, without a grace for the leaked one.
+            for mode in [RotationMode::ExpireLater, RotationMode::ExpireNow] {
+                let rotated = revoked.apply(rotate(mode, 3), t).unwrap();
+                assert!(
+                    matches!(rotated, Credentials::Active { current } if current.id == cred(3).id)
+                );
+            }
+            for action in [Transition::CancelRotation, Transition::ExpirePreviousNow] {
+                assert!(matches!(
+                    revoked.apply(action, t),
+                    Err(Error::NoRotationInProgress)
+                ));
+            }
+            // Settling never brings it back.
+            assert_eq!(revoked.settle(t + GRACE * 10).revoked_at(), Some(t));
+        }
+    }
+
+    #[test]
+    fn a_leaked_previous_token_expires_now_and_the_new_one_lives_on() {
+        let rotating = Credentials::new(cred(1))
+            .apply(rotate(RotationMode::ExpireLater, 2), T0)
+            .unwrap();
+        let t = T0 + Duration::hours(1);
+        let revoked = rotating.revoke_leaked(&cred(1).id, t).unwrap();
+        assert_eq!(
+            revoked.find(&cred(1).id).unwrap().1,
+            TokenRole::Previous { expires_at: t },
+            "kept, expired, so that a repeated report finds it"
+        );
+        assert_eq!(revoked.find(&cred(2).id).unwrap().1, TokenRole::Current);
+        assert!(revoked.settle(t).previous().is_none());
+        assert!(
+            revoked.revoke_leaked(&cred(1).id, t).is_none(),
+            "revoked once"
+        );
+        // A previous token that has expired, or an id the state does not know: nothing.
+        assert!(rotating.revoke_leaked(&cred(1).id, T0 + GRACE).is_none());
+        assert!(rotating.revoke_leaked(&cred(9).id, t).is_none());
+        assert!(
+            Credentials::new(cred(1))
+                .revoke_leaked(&cred(9).id, t)
+                .is_none()
+        );
     }
 
     #[test]

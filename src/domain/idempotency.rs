@@ -360,6 +360,23 @@ impl Fingerprint {
         fields.done()
     }
 
+    /// The fingerprint of a leak report of `token` found at `url` (the admin API's
+    /// `POST /leaks`). The token is one input of the digest, which cannot be reversed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::Fingerprint;
+    /// let a = Fingerprint::of_report_leak("pit_x", "https://a.example/");
+    /// assert_eq!(a, Fingerprint::of_report_leak(" pit_x ", "https://a.example/"));
+    /// assert_ne!(a, Fingerprint::of_report_leak("pit_x", "https://b.example/"));
+    /// ```
+    pub fn of_report_leak(token: &str, url: &str) -> Self {
+        let mut fields = Fields::new("report_leak");
+        fields.text(token.trim()).text(url.trim());
+        fields.done()
+    }
+
     /// The digest, as stored.
     ///
     /// # Example

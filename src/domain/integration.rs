@@ -720,6 +720,65 @@ impl IntegrationRecord {
         Ok(next)
     }
 
+    /// The record after its live token `leaked` was revoked at `now`, because it was
+    /// found in a public place ([`Credentials::revoke_leaked`]): the next version. `None`
+    /// if `leaked` is not live at `now`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # use private_integrations::storage::*;
+    /// # let catalog = ScopeCatalog::new(["contacts.readonly"])?;
+    /// # let fields = NewIntegration::new("Sync").scopes(["contacts.readonly"]).validate(catalog)?;
+    /// # let (token_id, hash, _token) = TokenFormat::default().issue(&mut rand::rngs::SysRng).unwrap();
+    /// # let now = time::OffsetDateTime::now_utc();
+    /// # let credentials = Credentials::new(TokenCredential { id: token_id, hash, issued_at: now });
+    /// # let id = IntegrationId::generate(&mut rand::rngs::SysRng).unwrap();
+    /// let record = IntegrationRecord::create(id, AccountId::new("acct_1"), fields, credentials, now);
+    /// let revoked = record.revoke_leaked(&token_id, now).unwrap();
+    /// assert_eq!((revoked.version, revoked.credentials.revoked_at()), (2, Some(now)));
+    /// assert!(revoked.revoke_leaked(&token_id, now).is_none());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn revoke_leaked(&self, leaked: &TokenId, now: OffsetDateTime) -> Option<Self> {
+        let credentials = self.credentials.revoke_leaked(leaked, now)?;
+        Some(Self {
+            credentials,
+            updated_at: now,
+            version: self.version + 1,
+            ..self.clone()
+        })
+    }
+
+    /// The record with the next version and nothing else changed (not even
+    /// `updated_at`): how a report of a leak that revokes nothing (the policy only
+    /// notifies, or an earlier report revoked the token) is written, so that racing
+    /// reports of one token are ordered by the version check like any change.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # use private_integrations::storage::*;
+    /// # let catalog = ScopeCatalog::new(["contacts.readonly"])?;
+    /// # let fields = NewIntegration::new("Sync").scopes(["contacts.readonly"]).validate(catalog)?;
+    /// # let (token_id, hash, _token) = TokenFormat::default().issue(&mut rand::rngs::SysRng).unwrap();
+    /// # let now = time::OffsetDateTime::now_utc();
+    /// # let credentials = Credentials::new(TokenCredential { id: token_id, hash, issued_at: now });
+    /// # let id = IntegrationId::generate(&mut rand::rngs::SysRng).unwrap();
+    /// let record = IntegrationRecord::create(id, AccountId::new("acct_1"), fields, credentials, now);
+    /// let noted = record.noting_leak();
+    /// assert_eq!((noted.version, noted.updated_at), (2, record.updated_at));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn noting_leak(&self) -> Self {
+        Self {
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
     fn next_version(&self, now: OffsetDateTime) -> Self {
         Self {
             credentials: self.credentials.settle(now),
@@ -862,6 +921,8 @@ pub struct Integration {
     #[serde(with = "time::serde::rfc3339::option")]
     last_used_at: Option<OffsetDateTime>,
     pending_rotation: Option<PendingRotation>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    token_revoked_at: Option<OffsetDateTime>,
     version: u64,
 }
 
@@ -907,6 +968,7 @@ impl Integration {
                     previous_last_used_at: record.last_used.get(&previous.id),
                 }
             }),
+            token_revoked_at: credentials.revoked_at(),
             version: record.version,
         }
     }
@@ -1129,6 +1191,31 @@ impl Integration {
     /// ```
     pub fn pending_rotation(&self) -> Option<PendingRotation> {
         self.pending_rotation
+    }
+
+    /// When its current token was revoked because it was found in a public place
+    /// ([`LeakPolicy::Revoke`](crate::LeakPolicy::Revoke)): from then on no token
+    /// verifies until an admin rotates. `None` for an integration whose token is live.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let created = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?;
+    /// assert_eq!(created.integration.token_revoked_at(), None);
+    /// let scanner = UserId::new("github-secret-scanning");
+    /// pi.report_leak(&scanner, created.token.expose_secret(), "https://github.com/o/r/blob/1/.env").await?;
+    /// let leaked = pi.get(&admin, created.integration.id()).await?;
+    /// assert!(leaked.token_revoked_at().is_some());
+    /// assert!(pi.verify(created.token.expose_secret()).await.is_err());
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub fn token_revoked_at(&self) -> Option<OffsetDateTime> {
+        self.token_revoked_at
     }
 
     /// The version: 1 on creation, one more with every change.

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod idempotency;
 pub mod ids;
 pub mod integration;
+pub mod leak;
 pub mod listing;
 pub mod page;
 pub mod scope;

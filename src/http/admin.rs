@@ -24,11 +24,12 @@ use crate::domain::credentials::RotationMode;
 use crate::domain::idempotency::{AlreadyDone, IdempotencyKey, Outcome};
 use crate::domain::ids::{IntegrationId, UserId};
 use crate::domain::integration::{Integration, IntegrationUpdate, NewIntegration, holds_token};
+use crate::domain::leak::LeakLabel;
 use crate::domain::listing::{IntegrationQuery, IntegrationState, MAX_SEARCH_CHARS};
 use crate::domain::page::{AuditLogQuery, Cursor, ListOrder, PageRequest};
 use crate::domain::token::IssuedToken;
 use crate::error::{Error, InvalidInput};
-use crate::service::PrivateIntegrations;
+use crate::service::{LeakOutcome, PrivateIntegrations};
 
 /// What the admin API says next to a token it shows: the token is never shown again.
 ///
@@ -237,6 +238,7 @@ where
         .route("/feature", put(set_feature::<A>))
         .route("/rotation-due", get(rotation_due::<A>))
         .route("/audit-log", get(audit_log::<A>))
+        .route("/leaks", post(report_leak::<A>))
         .fallback(no_such_operation)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(pi))
@@ -610,6 +612,39 @@ struct PermissionBody {
 #[serde(deny_unknown_fields)]
 struct FeatureBody {
     enabled: bool,
+}
+
+/// `POST /leaks`: a token found in a public place, and where.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeakBody {
+    token: String,
+    #[serde(default)]
+    url: String,
+}
+
+impl Body for LeakBody {
+    const FIELDS: &'static [&'static str] = &["token", "url"];
+}
+
+/// The answer of `POST /leaks`.
+#[derive(Serialize)]
+struct LeakAnswer {
+    label: LeakLabel,
+    revoked: bool,
+    recorded: bool,
+    integration: Option<IntegrationId>,
+}
+
+impl From<LeakOutcome> for LeakAnswer {
+    fn from(outcome: LeakOutcome) -> Self {
+        Self {
+            label: outcome.label,
+            revoked: outcome.revoked,
+            recorded: outcome.recorded,
+            integration: outcome.integration,
+        }
+    }
 }
 
 impl Body for CreateBody {
@@ -1251,6 +1286,29 @@ async fn set_feature<A>(
         Some(key) => pi.once(&actor, key).set_feature_enabled(enabled).await?,
         None => Outcome::Done(pi.set_feature_enabled(&actor, enabled).await?),
     }))
+}
+
+/// `POST /leaks`: [`PrivateIntegrations::report_leak_as`] (the actor's account only).
+async fn report_leak<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+    Keyed(key): Keyed,
+    json: Result<JsonBody<LeakBody>, ApiError>,
+) -> ApiResult<Response> {
+    let LeakBody { token, url } = body(json)?;
+    Ok(match &key {
+        Some(key) => match pi.once(&actor, key).report_leak(&token, &url).await? {
+            Outcome::Done(outcome) => Json(LeakAnswer::from(outcome)).into_response(),
+            Outcome::AlreadyDone(first) => match LeakOutcome::replayed(&first) {
+                Some(outcome) => replayed(Json(LeakAnswer::from(outcome))),
+                None => return Err(Error::IdempotencyKeyMismatch.into()),
+            },
+        },
+        None => Json(LeakAnswer::from(
+            pi.report_leak_as(&actor, &token, &url).await?,
+        ))
+        .into_response(),
+    })
 }
 
 async fn rotation_due<A>(

@@ -112,13 +112,20 @@
 mod admin;
 mod bearer;
 mod layer;
+mod scanning;
 #[cfg(feature = "admin-ui")]
 #[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
 pub mod settings;
 
+pub use crate::domain::leak::LeakPolicy;
 pub use admin::{TOKEN_NOTICE, admin_router, admin_router_with_csrf};
 pub use bearer::{BearerError, BearerRejection, DEFAULT_REALM, MAX_AUTHORIZATION_LEN, Realm};
 pub use layer::{RequireScope, RequireScopeService};
+pub use scanning::{
+    BoxError, GITHUB_KEY_ID_HEADER, GITHUB_REPORTER, GITHUB_SIGNATURE_HEADER, GithubKeySource,
+    GithubKeys, GithubKeysError, KEY_REFRESH_INTERVAL, MAX_ALERT_BODY, MAX_ALERT_MATCHES,
+    secret_scanning_router,
+};
 #[cfg(feature = "admin-ui")]
 #[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]
 pub use settings::{SettingsPage, TeamDirectory, TeamMember, settings_router};

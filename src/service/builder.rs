@@ -7,6 +7,7 @@ use time::Duration;
 
 use crate::cache::{Cache, VerificationCache};
 use crate::clock::{Clock, SystemClock};
+use crate::domain::leak::LeakPolicy;
 use crate::domain::scope::ScopeCatalog;
 use crate::domain::token::TokenFormat;
 use crate::error::Error;
@@ -72,6 +73,7 @@ pub struct PrivateIntegrationsBuilder<C = MissingCatalog> {
     clock: Arc<dyn Clock>,
     grace_period: Duration,
     rotation_interval: Duration,
+    leak_policy: LeakPolicy,
     format: TokenFormat,
     last_used_interval: Duration,
     listeners: Vec<Arc<dyn ChangeListener>>,
@@ -87,6 +89,7 @@ impl<C: fmt::Debug> fmt::Debug for PrivateIntegrationsBuilder<C> {
             .field("clock", &self.clock)
             .field("grace_period", &self.grace_period)
             .field("rotation_interval", &self.rotation_interval)
+            .field("leak_policy", &self.leak_policy)
             .field("format", &self.format)
             .field("last_used_interval", &self.last_used_interval)
             .field("change_listeners", &self.listeners.len())
@@ -114,6 +117,7 @@ impl<C> PrivateIntegrationsBuilder<C> {
             clock: self.clock,
             grace_period: self.grace_period,
             rotation_interval: self.rotation_interval,
+            leak_policy: self.leak_policy,
             format: self.format,
             last_used_interval: self.last_used_interval,
             listeners: self.listeners,
@@ -186,6 +190,26 @@ impl<C> PrivateIntegrationsBuilder<C> {
             "the rotation interval must be positive"
         );
         self.rotation_interval = interval;
+        self
+    }
+
+    /// What happens to a live token reported found in a public place
+    /// ([`report_leak`](PrivateIntegrations::report_leak), the secret scanning endpoint,
+    /// the admin API's `POST /leaks`). Default: [`LeakPolicy::Revoke`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .leak_policy(LeakPolicy::NotifyOnly)
+    ///     .build();
+    /// assert_eq!(pi.leak_policy(), LeakPolicy::NotifyOnly);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn leak_policy(mut self, policy: LeakPolicy) -> Self {
+        self.leak_policy = policy;
         self
     }
 
@@ -406,6 +430,7 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                 },
                 grace_period: self.grace_period,
                 rotation_interval: self.rotation_interval,
+                leak_policy: self.leak_policy,
                 last_used_counters: counters,
                 listener,
                 #[cfg(feature = "metrics")]
@@ -450,6 +475,7 @@ impl PrivateIntegrations {
             clock: Arc::new(SystemClock),
             grace_period: DEFAULT_GRACE_PERIOD,
             rotation_interval: DEFAULT_ROTATION_INTERVAL,
+            leak_policy: LeakPolicy::default(),
             format: TokenFormat::default(),
             last_used_interval: DEFAULT_LAST_USED_INTERVAL,
             listeners: Vec::new(),

@@ -605,7 +605,7 @@ impl PrivateIntegrations {
     /// one, this process's claim on it ([`Error::RequestInProgress`] if a call with it is
     /// under way here), then what storage kept of an earlier call with it, if any: the
     /// same request is replayed, another is [`Error::IdempotencyKeyMismatch`].
-    async fn begin_once(
+    pub(super) async fn begin_once(
         &self,
         actor: &Actor,
         key: Option<&IdempotencyKey>,
@@ -652,7 +652,7 @@ impl PrivateIntegrations {
     /// and every listener hear of it once its outcome is known — never before it lands,
     /// which would let a verification in between put the old record back in the cache.
     /// Outside a tokio runtime the write runs in this future.
-    async fn commit(&self, pending: Pending) -> Result<Option<AlreadyDone>, Error> {
+    pub(super) async fn commit(&self, pending: Pending) -> Result<Option<AlreadyDone>, Error> {
         let call = pending.call.as_ref().map(|(call, _)| call.clone());
         let storage = Arc::clone(&self.inner.verifier.storage);
         let listener = self.inner.listener.clone();
@@ -708,7 +708,7 @@ impl PrivateIntegrations {
 }
 
 /// One of the service's writes, owned, so that it runs to its end on a task of its own.
-enum Write {
+pub(super) enum Write {
     Insert(IntegrationRecord),
     Update {
         record: IntegrationRecord,
@@ -760,7 +760,7 @@ impl Write {
 }
 
 /// A write and what goes with it, ready for [`PrivateIntegrations::commit`].
-struct Pending {
+pub(super) struct Pending {
     write: Write,
     event: AuditEvent,
     /// The token ids whose verification the write may change.
@@ -772,7 +772,7 @@ struct Pending {
 }
 
 impl Pending {
-    fn new(
+    pub(super) fn new(
         write: Write,
         event: AuditEvent,
         touched: Vec<TokenId>,
@@ -812,7 +812,7 @@ pub(super) type OnceKey = (AccountId, UserId, IdempotencyKey);
 
 /// A call made under an idempotency key: who made it, the key, and the request.
 #[derive(Clone)]
-struct OnceCall {
+pub(super) struct OnceCall {
     account: AccountId,
     user: UserId,
     key: IdempotencyKey,
@@ -842,7 +842,7 @@ impl OnceCall {
 /// This process's claim on an idempotency key while a call with it runs; released when
 /// dropped (by the write's task once the write has ended, or by a call that ends before
 /// writing).
-struct Claim {
+pub(super) struct Claim {
     in_flight: Arc<Mutex<HashSet<OnceKey>>>,
     key: OnceKey,
 }
@@ -872,7 +872,7 @@ impl Drop for Claim {
 }
 
 /// Before a call with a key: what to do.
-enum Begun {
+pub(super) enum Begun {
     /// Go on (with the call's key and claim, if it has a key).
     Fresh(Option<(OnceCall, Claim)>),
     /// Do nothing: an earlier call with the key did it.

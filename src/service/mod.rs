@@ -9,6 +9,7 @@
 //! No lifecycle rule lives here.
 
 mod builder;
+mod leaks;
 mod manage;
 mod once;
 mod reads;
@@ -16,6 +17,7 @@ mod reads;
 pub use builder::{
     DEFAULT_GRACE_PERIOD, DEFAULT_ROTATION_INTERVAL, MissingCatalog, PrivateIntegrationsBuilder,
 };
+pub use leaks::LeakOutcome;
 use manage::OnceKey;
 pub use manage::{Created, Rotated};
 pub use once::Once;
@@ -32,6 +34,7 @@ use crate::domain::access::{Actor, Permission};
 use crate::domain::credentials::TokenCredential;
 use crate::domain::ids::IntegrationId;
 use crate::domain::integration::{Integration, IntegrationRecord};
+use crate::domain::leak::LeakPolicy;
 use crate::domain::scope::ScopeCatalog;
 use crate::domain::token::{IssuedToken, TokenFormat};
 use crate::error::Error;
@@ -90,6 +93,7 @@ pub(crate) struct Inner {
     pub(crate) verifier: Verifier,
     grace_period: Duration,
     rotation_interval: Duration,
+    leak_policy: LeakPolicy,
     last_used_counters: Arc<LastUsedCounters>,
     /// Told of every change: this service's own writes, and (through `background.watch`)
     /// what the storage announces. `None`: nobody to tell.
@@ -177,6 +181,7 @@ impl fmt::Debug for PrivateIntegrations {
             .field("format", &inner.verifier.format)
             .field("grace_period", &inner.grace_period)
             .field("rotation_interval", &inner.rotation_interval)
+            .field("leak_policy", &inner.leak_policy)
             .field("last_used", &inner.verifier.last_used.is_some())
             .field("verification_cache", &inner.verifier.cache)
             .finish_non_exhaustive()

@@ -191,6 +191,25 @@ impl Once<'_> {
             .await
     }
 
+    /// [`PrivateIntegrations::report_leak_as`], at most once: a repeat answers with what
+    /// the first call did ([`LeakOutcome::replayed`]). A report that wrote nothing (a
+    /// false positive, a place recorded already) keeps no record, and a repeat of it is
+    /// handled anew — with the same answer, since it changes nothing either.
+    ///
+    /// # Errors
+    ///
+    /// As `report_leak_as`, plus [`Error::IdempotencyKeyMismatch`] and
+    /// [`Error::RequestInProgress`].
+    pub async fn report_leak(
+        &self,
+        token: &str,
+        url: &str,
+    ) -> Result<Outcome<crate::LeakOutcome>, Error> {
+        self.pi
+            .report_leak_once(self.actor, token, url, Some(self.key))
+            .await
+    }
+
     /// [`PrivateIntegrations::set_feature_enabled`], at most once.
     ///
     /// # Errors

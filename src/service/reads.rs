@@ -54,6 +54,23 @@ impl PrivateIntegrations {
         self.inner.rotation_interval
     }
 
+    /// What happens to a live token reported found in a public place (set with
+    /// [`leak_policy`](crate::PrivateIntegrationsBuilder::leak_policy)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .build();
+    /// assert_eq!(pi.leak_policy(), LeakPolicy::Revoke);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn leak_policy(&self) -> crate::LeakPolicy {
+        self.inner.leak_policy
+    }
+
     /// Whether Private Integrations are switched on for the actor's account (on by
     /// default).
     ///

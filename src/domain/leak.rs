@@ -1,0 +1,144 @@
+//! Tokens found in a public place: what a service does with one (the policy), what a
+//! report is told (the label), and the place as it is recorded.
+//!
+//! The transitions themselves are [`Credentials::revoke_leaked`](super::credentials::Credentials::revoke_leaked)
+//! and [`IntegrationRecord::revoke_leaked`](super::integration::IntegrationRecord::revoke_leaked);
+//! the calls are [`PrivateIntegrations::report_leak`](crate::PrivateIntegrations::report_leak).
+
+use serde::{Deserialize, Serialize};
+
+use super::integration::holds_token;
+
+/// What happens to a live token reported found in a public place (a public repository,
+/// a package, a paste).
+///
+/// Either way the report is recorded once per place (an audit event
+/// [`TokenLeaked`](super::audit::AuditAction::TokenLeaked)) and shown to the account's
+/// admins on the settings page.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{LeakPolicy, MemoryStorage, PrivateIntegrations};
+/// assert_eq!(LeakPolicy::default(), LeakPolicy::Revoke);
+/// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+///     .scope_catalog(private_integrations::ScopeCatalog::new(["contacts.readonly"])?)
+///     .leak_policy(LeakPolicy::NotifyOnly)
+///     .build();
+/// assert_eq!(pi.leak_policy(), LeakPolicy::NotifyOnly);
+/// # Ok::<(), private_integrations::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakPolicy {
+    /// The leaked token stops verifying at once, on every replica. A leaked previous
+    /// token of a rotation expires (the new token lives on); a leaked current token
+    /// leaves the integration in place, marked "leaked — rotate to issue a new token",
+    /// verifying nothing until an admin rotates.
+    #[default]
+    Revoke,
+    /// Nothing is revoked: the leak is recorded and shown, and the admins decide.
+    NotifyOnly,
+}
+
+/// What a report of a token is told: whether it was a token of this service, as
+/// GitHub's secret scanning feedback labels it.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::LeakLabel;
+/// assert_eq!(serde_json::to_string(&LeakLabel::TruePositive).unwrap(), r#""true_positive""#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakLabel {
+    /// A token of this service that was live when reported, or one an earlier report
+    /// already revoked (the secret matched, constant-time, as verification checks it).
+    TruePositive,
+    /// Anything else: malformed, unknown, a wrong secret, or a token that had ended for
+    /// another reason (expired, rotated away, deleted). Nothing was changed or recorded.
+    FalsePositive,
+}
+
+/// The longest place recorded, in characters: longer ones are cut.
+pub const LEAK_URL_MAX_CHARS: usize = 2048;
+
+/// A reported place as it is recorded: at most [`LEAK_URL_MAX_CHARS`] characters, without
+/// control characters or bidirectional controls, and with any token of this crate's format in it replaced by
+/// `[token]` (a place is shown to admins and logged; it must not carry a secret).
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::domain::leak::leak_url;
+/// assert_eq!(&*leak_url(" https://github.com/o/r/blob/x/.env\n"), "https://github.com/o/r/blob/x/.env");
+/// assert_eq!(leak_url(&"a".repeat(5000)).chars().count(), 2048);
+/// ```
+pub fn leak_url(reported: &str) -> Box<str> {
+    let cleaned: String = reported
+        .trim()
+        .chars()
+        .filter(|&c| !c.is_control() && !is_bidi_control(c))
+        .take(LEAK_URL_MAX_CHARS)
+        .collect();
+    if holds_token(&cleaned) {
+        redact_tokens(&cleaned).into_boxed_str()
+    } else {
+        cleaned.into_boxed_str()
+    }
+}
+
+/// The characters that reorder text on screen (embeddings, overrides, isolates, marks):
+/// a place shown to an admin must read as it is.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with each run of token characters (letters, digits, `_`) that holds a token
+/// replaced by `[token]`.
+fn redact_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if holds_token(run) {
+            out.push_str("[token]");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::token::TokenFormat;
+
+    #[test]
+    fn a_place_never_carries_a_token_or_a_control_character() {
+        let (_, _, token) = TokenFormat::default()
+            .issue(&mut rand::rngs::SysRng)
+            .unwrap();
+        let secret = token.expose_secret();
+        let url = format!("https://example.com/x?key={secret}&a=1\u{7}");
+        let recorded = leak_url(&url);
+        assert!(!recorded.contains(secret));
+        assert_eq!(&*recorded, "https://example.com/x?key=[token]&a=1");
+        assert_eq!(&*leak_url(""), "");
+        assert_eq!(
+            &*leak_url("https://a.example/\u{202e}gpj.exe"),
+            "https://a.example/gpj.exe"
+        );
+    }
+}
