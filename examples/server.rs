@@ -29,6 +29,7 @@
 #[path = "server/app.rs"]
 mod app;
 
+use private_integrations::http::{GithubKeys, secret_scanning_router};
 use private_integrations::{MemoryStorage, PrivateIntegrations, PrivateIntegrationsBuilder};
 
 type Outcome = Result<(), Box<dyn std::error::Error>>;
@@ -76,6 +77,27 @@ async fn main() -> Outcome {
     let base = format!("http://{}", listener.local_addr()?);
     print_walkthrough(&base);
     let router = app::app(pi.clone());
+    // GitHub's secret scanning partner endpoint, when PI_GITHUB_KEYS names GitHub's key
+    // document (https://api.github.com/meta/public_keys/secret_scanning, saved to a file).
+    let router = match std::env::var_os("PI_GITHUB_KEYS") {
+        Some(path) => {
+            let keys = GithubKeys::from_file(&path)
+                .map_err(|err| format!("PI_GITHUB_KEYS ({}): {err}", path.to_string_lossy()))?;
+            println!(
+                "Secret scanning: GitHub's alerts at POST {base}/secret-scanning/github \
+                 (keys {:?} from PI_GITHUB_KEYS; leaked tokens are revoked)",
+                keys.key_ids()
+            );
+            router.nest(
+                "/secret-scanning/github",
+                secret_scanning_router(pi.clone(), keys),
+            )
+        }
+        None => {
+            println!("Secret scanning: off (set PI_GITHUB_KEYS to GitHub's key document file)");
+            router
+        }
+    };
     #[cfg(feature = "metrics")]
     let router = router.route(
         "/metrics",
@@ -173,6 +195,11 @@ The admin's story (needs curl and jq):
    curl -s "{base}/admin/audit-log?limit=20&integration=$ID" {admin}                 # a page; follow next_cursor
    curl -s -X DELETE {base}/admin/integrations/$ID {admin}
    curl -si {base}/v1/contacts -H "Authorization: Bearer $NEW"                         # 401
+
+6. A token pasted in a public place: report it, and it is revoked at once.
+   LEAKED=$(curl -s -X POST {base}/admin/integrations {admin} {json} -d '{{"name":"Leaky","scopes":["contacts.readonly"]}}' | jq -r .token)
+   curl -s -X POST {base}/admin/leaks {admin} {json} -d "{{\"token\":\"$LEAKED\",\"url\":\"https://github.com/octo/app/blob/main/.env\"}}"
+   curl -si {base}/v1/contacts -H "Authorization: Bearer $LEAKED"                      # 401
 
 Stop with Ctrl-C (or SIGTERM): requests in flight finish, then last-used times are written."#
     );
