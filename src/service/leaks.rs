@@ -263,7 +263,13 @@ impl PrivateIntegrations {
                 TokenRole::Previous { expires_at } => now < expires_at,
                 TokenRole::Revoked => false,
             };
-            let places = self.leaked_places(&record, &id).await?;
+            let revoke = live && self.inner.leak_policy == LeakPolicy::Revoke;
+            // A token an earlier report found is revoked, unless the policy only
+            // notifies: a live token to revoke has no earlier places to look for.
+            let places = match revoke {
+                true => None,
+                false => self.leaked_places(&record, &id).await?,
+            };
             if !live && places.is_none() {
                 // Ended for another reason (expired, rotated away): not ours to act on.
                 return Ok(Reported::Done(LeakOutcome::false_positive()));
@@ -277,7 +283,6 @@ impl PrivateIntegrations {
             if places.as_ref().is_some_and(|places| places.contains(&url)) {
                 return Ok(Reported::Done(outcome(false, false)));
             }
-            let revoke = live && self.inner.leak_policy == LeakPolicy::Revoke;
             let next = match revoke {
                 true => record.revoke_leaked(&id, now),
                 false => None,
