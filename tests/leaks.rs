@@ -499,3 +499,31 @@ fn a_key_document_is_checked() {
     let debug = format!("{:?}", GithubKeys::from_json(&good).unwrap());
     assert!(debug.contains(KEY_ID) && !debug.contains("BEGIN"));
 }
+
+/// A signature made by another implementation (OpenSSL: `openssl dgst -sha256 -sign
+/// key.pem body | base64`), as GitHub's are: base64 of a DER ECDSA signature over the raw
+/// body, the key a PEM SPKI public key.
+#[tokio::test]
+async fn a_signature_made_by_openssl_verifies() {
+    const PEM: &str = "-----BEGIN PUBLIC KEY-----\n\
+        MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEO55QlT/r6NyxgevPvApLZJnvSc1V\n\
+        v4Ev/B+TZxJqWl1TtxPcTECQ30rdVK0Bz33EY4nn4/Q3b9PwhaF4+ocOBA==\n\
+        -----END PUBLIC KEY-----\n";
+    const BODY: &str = r#"[{"token":"pit_example","type":"pit_token","url":"https://github.com/o/r/blob/1/.env","source":"content"}]"#;
+    const SIGNATURE: &str = "MEUCIQC3QFVzx8wBkfso7uPvfEgrAx5ZdomX7sh61blHxP2CCgIgP/1uFnAEk/9oT3kVV297yr1Ets7AbLMYO0dfHw9lyb8=";
+    let document =
+        json!({ "public_keys": [{ "key_identifier": "openssl", "key": PEM, "is_current": true }] });
+    let keys = GithubKeys::from_json(&document.to_string()).unwrap();
+    let h = Harness::new(MemoryStorage::new());
+    let router = secret_scanning_router(h.pi.clone(), keys);
+    let answer = send(&router, alert("openssl", SIGNATURE, BODY)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(answer.labels(), ["false_positive"]);
+    let edited = BODY.replace("o/r", "o/x");
+    assert_eq!(
+        send(&router, alert("openssl", SIGNATURE, edited))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
