@@ -26,6 +26,9 @@ enum Op {
     Cancel(usize),
     ExpirePrevious(usize),
     Delete(usize),
+    /// A report that the integration's current token (`false`) or previous token
+    /// (`true`) was found in a public place.
+    Leak(usize, bool),
     Advance(Duration),
 }
 
@@ -48,6 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => pick.prop_map(Op::Cancel),
         2 => pick.prop_map(Op::ExpirePrevious),
         1 => pick.prop_map(Op::Delete),
+        2 => (pick, any::<bool>()).prop_map(|(i, previous)| Op::Leak(i, previous)),
         3 => jump.prop_map(Op::Advance),
     ]
 }
@@ -60,6 +64,8 @@ struct Model {
     /// Indexes into the list of issued tokens.
     current: usize,
     previous: Option<(usize, OffsetDateTime)>,
+    /// The current token was reported leaked and revoked: nothing verifies.
+    revoked: bool,
     version: u64,
 }
 
@@ -72,7 +78,7 @@ impl Model {
 
     fn live(&self, token: usize, now: OffsetDateTime) -> bool {
         self.alive
-            && (token == self.current
+            && ((token == self.current && !self.revoked)
                 || matches!(self.previous, Some((p, expires_at)) if p == token && now < expires_at))
     }
 }
@@ -209,10 +215,61 @@ async fn run(h: Harness, ops: Vec<Op>, rig: Option<Rig>) -> Result<Seen, TestCas
                     alive: true,
                     current: tokens.len() - 1,
                     previous: None,
+                    revoked: false,
                     version: 1,
                 });
             }
             Op::Advance(by) => h.clock.advance(by),
+            Op::Leak(i, previous) => {
+                let Some(i) = target(i) else { continue };
+                let m = &mut models[i];
+                let index = match (previous, m.previous) {
+                    (false, _) => m.current,
+                    (true, Some((p, _))) => p,
+                    (true, None) => continue,
+                };
+                let Some(secret) = tokens[index]
+                    .0
+                    .as_ref()
+                    .map(|t| t.expose_secret().to_owned())
+                else {
+                    continue;
+                };
+                let live = m.live(index, now);
+                let scanner = UserId::new("scanner");
+                let result =
+                    h.pi.report_leak(&scanner, &secret, "https://a.example/")
+                        .await;
+                match classify(rig, &h, &before, result).await? {
+                    Did::Failed => {
+                        seen.failed += 1;
+                        continue;
+                    }
+                    Did::Lost => {
+                        seen.lost += 1;
+                        prop_assert!(live, "a report of a dead token changed storage");
+                    }
+                    Did::Answer(result) => {
+                        let outcome = result.unwrap();
+                        prop_assert_eq!(outcome.revoked, live, "{:?}", op);
+                        if live {
+                            prop_assert_eq!(outcome.label, LeakLabel::TruePositive);
+                            prop_assert_eq!(outcome.integration.as_ref(), Some(&m.id));
+                        } else {
+                            // Dead: a false positive, or (reported before, at the
+                            // same place) a true positive that records nothing.
+                            prop_assert!(!outcome.recorded);
+                        }
+                    }
+                }
+                if live {
+                    if index == m.current {
+                        m.revoked = true;
+                    }
+                    m.previous = None;
+                    m.version += 1;
+                }
+            }
             Op::Edit(i)
             | Op::Rotate(i, _)
             | Op::Cancel(i)
@@ -261,7 +318,7 @@ async fn run(h: Harness, ops: Vec<Op>, rig: Option<Rig>) -> Result<Seen, TestCas
                         let result = h.pi.delete(&h.admin, &m.id).await;
                         (classify(rig, &h, &before, result).await?, None)
                     }
-                    Op::Create | Op::Advance(_) => unreachable!(),
+                    Op::Create | Op::Advance(_) | Op::Leak(..) => unreachable!(),
                 };
                 match did {
                     Did::Failed => {
@@ -281,10 +338,14 @@ async fn run(h: Harness, ops: Vec<Op>, rig: Option<Rig>) -> Result<Seen, TestCas
                 match op {
                     Op::Rotate(_, mode) => {
                         tokens.push((token.unwrap(), i, now));
+                        // A revoked token gets no grace period.
                         m.previous = match mode {
-                            RotationMode::ExpireLater => Some((m.current, now + GRACE)),
-                            RotationMode::ExpireNow => None,
+                            RotationMode::ExpireLater if !m.revoked => {
+                                Some((m.current, now + GRACE))
+                            }
+                            _ => None,
                         };
+                        m.revoked = false;
                         m.current = tokens.len() - 1;
                     }
                     Op::Cancel(_) => {
@@ -347,6 +408,7 @@ async fn run(h: Harness, ops: Vec<Op>, rig: Option<Rig>) -> Result<Seen, TestCas
                     prop_assert!(m.alive);
                     prop_assert_eq!(integration.version(), m.version);
                     prop_assert_eq!(integration.token_issued_at(), tokens[m.current].2);
+                    prop_assert_eq!(integration.token_revoked_at().is_some(), m.revoked);
                     let settled = m.previous.filter(|(_, expires_at)| now < *expires_at);
                     prop_assert_eq!(
                         integration
