@@ -2003,3 +2003,53 @@ async fn the_audit_log_names_people_the_directory_knows() {
         "a name, not an id"
     );
 }
+
+#[tokio::test]
+async fn the_integration_page_names_who_edited_it_last() {
+    let site = Site::new();
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let id = site.only_integration().await.id().clone();
+    let path = format!("/{id}");
+    let page = site.get(ADMIN, &path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.assert_shows("Created by Ada Admin on <time datetime=\"2026-03-01T09:00:00Z\">");
+
+    // An admin the team directory does not know: the id stands in, escaped.
+    let stranger = Actor::admin(AccountId::new("acct_1"), UserId::new("u_<i>zed</i>"));
+    site.clock.advance(time::Duration::hours(1));
+    site.pi
+        .update(
+            &stranger,
+            &id,
+            IntegrationUpdate::new().description("Edited"),
+        )
+        .await
+        .unwrap();
+    let page = site.get(ADMIN, &path).await;
+    page.assert_shows(
+        "Last edited by <code>u_&lt;i&gt;zed&lt;/i&gt;</code> on \
+         <time datetime=\"2026-03-01T10:00:00Z\">",
+    );
+    assert!(!page.body.contains("Created by"), "{}", page.body);
+    assert!(!page.body.contains("<i>zed"), "escaped: {}", page.body);
+
+    // A rotation is an edit; a leak report (a scanner's, not a person's edit) is not.
+    let ann = Actor::admin(AccountId::new("acct_1"), UserId::new("u_ann"));
+    site.clock.advance(time::Duration::hours(1));
+    let rotated = site
+        .pi
+        .rotate(&ann, &id, RotationMode::ExpireNow)
+        .await
+        .unwrap();
+    site.clock.advance(time::Duration::hours(1));
+    site.pi
+        .report_leak(
+            &UserId::new("github-secret-scanning"),
+            rotated.token.expose_secret(),
+            "https://github.com/o/r/blob/1/.env",
+        )
+        .await
+        .unwrap();
+    let page = site.get(ADMIN, &path).await;
+    page.assert_shows("Last edited by Ann Admin on <time datetime=\"2026-03-01T11:00:00Z\">");
+}

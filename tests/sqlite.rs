@@ -219,7 +219,8 @@ async fn tables_live_beside_the_hosts() {
                 (2, "audit by integration".to_owned()),
                 (3, "last used".to_owned()),
                 (4, "idempotency keys".to_owned()),
-                (5, "name search".to_owned())
+                (5, "name search".to_owned()),
+                (6, "listing counts".to_owned())
             ]
         );
 
@@ -237,6 +238,7 @@ async fn tables_live_beside_the_hosts() {
             [
                 "_sqlx_migrations",
                 "integrations",
+                "pi_account_counts",
                 "pi_account_settings",
                 "pi_audit_events",
                 "pi_idempotency_keys",

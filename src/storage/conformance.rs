@@ -57,7 +57,9 @@
 //!   way on every backend (Unicode lowercase of each character) and takes `%`, `_` and
 //!   `\` literally ([`integration_queries_search_names_ignoring_case`]); each state
 //!   (active, rotating, rotation due) at its boundaries, alone and with a search
-//!   ([`integration_queries_filter_by_state`]).
+//!   ([`integration_queries_filter_by_state`]); every total stays exact through every
+//!   kind of change, failed writes and concurrent creates
+//!   ([`integration_query_totals_follow_every_change`]).
 //!
 //! # Running it
 //!
@@ -166,6 +168,7 @@ macro_rules! storage_conformance_tests {
             integration_queries_page_in_either_order,
             integration_queries_search_names_ignoring_case,
             integration_queries_filter_by_state,
+            integration_query_totals_follow_every_change,
         ]);
     };
     (@cases $storage:expr, [$($case:ident),* $(,)?]) => {
@@ -3094,4 +3097,217 @@ pub async fn integration_queries_filter_by_state(storage: Arc<dyn Storage>) {
     let query = IntegrationQuery::new().state(IntegrationState::Rotating);
     let (read, _) = query_pages(storage, &a, &query, 5, (later, interval)).await;
     assert!(read.is_empty(), "a rotation whose window ended: {read:?}");
+}
+
+/// Checks that the total of every query of `account` — all, each state, each with a
+/// search — is the number of `list`'s records it keeps, at instants before, during and
+/// after rotation windows and the rotation interval.
+async fn assert_totals(storage: &dyn Storage, account: &AccountId, what: &str) {
+    let interval = Duration::days(90);
+    let listed = storage.list(account).await.expect("list");
+    let states = [None]
+        .into_iter()
+        .chain(IntegrationState::ALL.map(Some))
+        .collect::<Vec<_>>();
+    for now in [
+        t0(),
+        t0() + Duration::days(3),
+        t0() + Duration::days(7),
+        t0() + Duration::days(30),
+    ] {
+        for search in [None, Some("sync")] {
+            for &state in &states {
+                let mut query = IntegrationQuery::new();
+                if let Some(text) = search {
+                    query = query.name_contains(text);
+                }
+                if let Some(state) = state {
+                    query = query.state(state);
+                }
+                let expected = listed
+                    .iter()
+                    .filter(|r| search.is_none_or(|text| r.name.to_lowercase().contains(text)))
+                    .filter(|r| state.is_none_or(|s| IntegrationState::of(r, now, interval) == s))
+                    .count() as u64;
+                let page = storage
+                    .list_query(
+                        account,
+                        &query.page(PageRequest::new().limit(1)),
+                        now,
+                        interval,
+                    )
+                    .await
+                    .expect("list_query");
+                assert_eq!(
+                    page.total,
+                    Some(expected),
+                    "{what}: the total of {state:?}, search {search:?}, at {now}"
+                );
+            }
+        }
+    }
+}
+
+/// The totals of [`Storage::list_query`] follow every change exactly, whichever way a
+/// backend counts them: after each insert, edit, rotation (expire later, expire now),
+/// cancel, early expiry and delete, at instants that move integrations between states,
+/// every total (all, each state, each with a search) is the number of the account's
+/// records that it keeps. Writes that fail (an id or a token id already stored, a stale
+/// version, another account) move no total; another account's changes neither; the
+/// first integrations of an account, created at once, are all counted.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::integration_query_totals_follow_every_change(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn integration_query_totals_follow_every_change(storage: Arc<dyn Storage>) {
+    let (a, b) = (account(), account());
+    {
+        let storage = &*storage;
+        assert_totals(storage, &a, "an empty account").await;
+        // Fresh; old (due); due in two days (the interval is 90 days); long due.
+        let fresh = named(&a, "Sync fresh", t0() - Duration::days(1));
+        let old = named(&a, "Old", t0() - Duration::days(100));
+        let soon = named(&a, "Sync soon due", t0() - Duration::days(88));
+        let ancient = named(&a, "Ancient sync", t0() - Duration::days(200));
+        for r in [&fresh, &old, &soon, &ancient] {
+            insert_all(storage, std::slice::from_ref(r)).await;
+            assert_totals(storage, &a, &format!("after inserting {}", r.name)).await;
+        }
+        insert_all(storage, &[named(&b, "Sync of b", t0())]).await;
+        assert_totals(storage, &a, "after another account's insert").await;
+
+        // Writes that fail.
+        expect_err(
+            storage.insert(&fresh, (&created(&fresh)).into()).await,
+            StorageError::AlreadyExists,
+            "an integration id already stored",
+        );
+        let twin = IntegrationRecord {
+            credentials: Credentials::new(*old.credentials.current()),
+            ..named(&a, "Sync twin", t0())
+        };
+        expect_err(
+            storage.insert(&twin, (&created(&twin)).into()).await,
+            StorageError::AlreadyExists,
+            "a token id already stored",
+        );
+        let gone = event(&old, AuditAction::Deleted, t0());
+        expect_err(
+            storage.delete(&a, &old.id, 7, (&gone).into()).await,
+            StorageError::Conflict,
+            "a delete at a stale version",
+        );
+        expect_err(
+            storage.delete(&b, &old.id, 1, (&gone).into()).await,
+            StorageError::NotFound,
+            "a delete in another account",
+        );
+        assert_totals(storage, &a, "after writes that failed").await;
+
+        // Rotations: the old token of `old` works until t0 + 6 days; `ancient`'s window
+        // ends at t0; `soon` gets a new token at once; `fresh` rotates and cancels.
+        let at = t0() - Duration::days(1);
+        let old = replace(
+            storage,
+            &old,
+            transitioned(&old, rotation(RotationMode::ExpireLater, at), at),
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireLater,
+            },
+        )
+        .await;
+        assert_totals(storage, &a, "after a rotation").await;
+        let at = t0() - Duration::days(7);
+        let ancient = replace(
+            storage,
+            &ancient,
+            transitioned(&ancient, rotation(RotationMode::ExpireLater, at), at),
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireLater,
+            },
+        )
+        .await;
+        assert_totals(storage, &a, "after a rotation whose window ends").await;
+        let soon = replace(
+            storage,
+            &soon,
+            transitioned(&soon, rotation(RotationMode::ExpireNow, t0()), t0()),
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireNow,
+            },
+        )
+        .await;
+        assert_totals(storage, &a, "after a rotation that expires the old token").await;
+        let fresh = replace(
+            storage,
+            &fresh,
+            transitioned(&fresh, rotation(RotationMode::ExpireLater, t0()), t0()),
+            AuditAction::Rotated {
+                mode: RotationMode::ExpireLater,
+            },
+        )
+        .await;
+        assert_totals(storage, &a, "after another rotation").await;
+        let fresh = replace(
+            storage,
+            &fresh,
+            transitioned(&fresh, Transition::CancelRotation, t0()),
+            AuditAction::RotationCancelled,
+        )
+        .await;
+        assert_totals(storage, &a, "after a cancelled rotation").await;
+        let old = replace(
+            storage,
+            &old,
+            transitioned(&old, Transition::ExpirePreviousNow, t0()),
+            AuditAction::PreviousExpired,
+        )
+        .await;
+        assert_totals(storage, &a, "after an early expiry").await;
+        let fresh = replace(
+            storage,
+            &fresh,
+            edited(&fresh, "edited", t0()),
+            AuditAction::Updated,
+        )
+        .await;
+        assert_totals(storage, &a, "after an edit").await;
+
+        for r in [&ancient, &old, &soon, &fresh] {
+            let gone = event(r, AuditAction::Deleted, t0());
+            storage
+                .delete(&a, &r.id, r.version, (&gone).into())
+                .await
+                .expect("delete");
+            assert_totals(storage, &a, &format!("after deleting {}", r.name)).await;
+        }
+        assert_totals(storage, &b, "another account, after every delete").await;
+    }
+
+    // The first integrations of a fresh account, created at once.
+    let c = account();
+    let writers: Vec<_> = (0..RACE_WRITERS)
+        .map(|n| {
+            let (storage, c) = (Arc::clone(&storage), c.clone());
+            tokio::spawn(async move {
+                let r = named(&c, &format!("Sync {n}"), t0());
+                storage
+                    .insert(&r, (&created(&r)).into())
+                    .await
+                    .expect("a concurrent insert");
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("a writer panicked");
+    }
+    assert_eq!(
+        storage.list(&c).await.expect("list").len() as u64,
+        RACE_WRITERS
+    );
+    assert_totals(&*storage, &c, "after concurrent inserts").await;
 }

@@ -41,6 +41,11 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         "name search",
         include_str!("../../migrations/postgres/0005_name_search.sql"),
     ),
+    (
+        6,
+        "listing counts",
+        include_str!("../../migrations/postgres/0006_listing_counts.sql"),
+    ),
 ];
 
 /// Storage in PostgreSQL: every replica of the service shares one database.

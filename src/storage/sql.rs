@@ -606,10 +606,11 @@ impl ListingSql {
     /// - rotation due: not rotating, and `current_issued_at <= now - interval`;
     /// - active: not rotating, and `current_issued_at > now - interval`.
     ///
-    /// The state conditions use no index of their own: the scan is bounded by the
-    /// account's rows, read in key order through `pi_integrations_account`. The search
-    /// uses PostgreSQL's trigram index `pi_integrations_name_trgm` where migration 5
-    /// could create it (`pg_trgm`), and otherwise filters the account's rows too.
+    /// A page's state conditions filter the account's rows, read in key order through
+    /// `pi_integrations_account`; a total without a search counts otherwise
+    /// ([`list_total`]). The search uses PostgreSQL's trigram index
+    /// `pi_integrations_name_trgm` where migration 5 could create it (`pg_trgm`), and
+    /// otherwise filters the account's rows too.
     fn filter(
         &mut self,
         account: &AccountId,
@@ -674,13 +675,12 @@ pub(crate) fn escape_like(text: &str) -> String {
 }
 
 /// The queries of [`Storage::list_query`](super::Storage::list_query): the page (one
-/// more row than the page, to tell whether another follows), then the count of every
-/// match.
+/// more row than the page, to tell whether another follows), then the total of every
+/// match ([`list_total`]).
 ///
 /// The page walks `pi_integrations_account (account, created_at, id)` forwards (oldest
 /// first) or backwards (newest first) from the cursor and stops after the limit: with no
-/// filter it reads exactly the page's rows; with one, the rows until enough match. The
-/// count reads every row of the account that the filter may keep.
+/// filter it reads exactly the page's rows; with one, the rows until enough match.
 pub(crate) fn list_query(
     account: &AccountId,
     query: &IntegrationQuery,
@@ -711,9 +711,66 @@ pub(crate) fn list_query(
     page.text.push_str(&format!(
         " ORDER BY i.created_at{direction}, i.id{direction} LIMIT {limit}"
     ));
-    let mut count = ListingSql::new("SELECT count(*) AS total FROM pi_integrations i");
-    count.filter(account, query, now, rotation_interval);
-    (page, count)
+    (page, list_total(account, query, now, rotation_interval))
+}
+
+/// The total of a listing query (column `total`): exactly the number of integrations
+/// that [`ListingSql::filter`] keeps, counted without reading all of the account's rows
+/// (migration 6):
+/// - no filter: the account's row of `pi_account_counts`, which the triggers of
+///   migration 6 keep in the transaction of every insert and delete;
+/// - rotating: the range `previous_expires_at > now` of `pi_integrations_rotating`
+///   (only the integrations that have a previous token);
+/// - rotation due: the range `current_issued_at <= now - interval` of
+///   `pi_integrations_issued`, less the rotating integrations in it;
+/// - active: every integration, less that range, less the rotating ones outside it.
+///
+/// So "due" and "active" read the index entries of the tokens due for rotation, and the
+/// rotating ones; nothing else. With a search, the matches are counted, as the page finds
+/// them. Each is one statement: its counts see one snapshot.
+fn list_total(
+    account: &AccountId,
+    query: &IntegrationQuery,
+    now: OffsetDateTime,
+    rotation_interval: time::Duration,
+) -> ListingSql {
+    let state = query.state_filter();
+    if query.folded_search().is_some() || state == Some(IntegrationState::Rotating) {
+        let mut total = ListingSql::new("SELECT count(*) AS total FROM pi_integrations i");
+        total.filter(account, query, now, rotation_interval);
+        return total;
+    }
+    let mut total = ListingSql::new("SELECT ");
+    let account = total.param(ListingValue::Text(account.as_str().to_owned()));
+    let all = format!(
+        "coalesce((SELECT c.integrations FROM pi_account_counts c \
+         WHERE c.account = {account}), 0)"
+    );
+    let Some(state) = state else {
+        total.text.push_str(&format!("{all} AS total"));
+        return total;
+    };
+    let due_before = now_minus(now, rotation_interval);
+    let now = total.param(ListingValue::Time(cursor_time(now)));
+    let due = total.param(ListingValue::Time(due_before));
+    let issued_due = format!(
+        "(SELECT count(*) FROM pi_integrations i \
+         WHERE i.account = {account} AND i.current_issued_at <= {due})"
+    );
+    let rotating_issued = |comparison: &str| {
+        format!(
+            "(SELECT count(*) FROM pi_integrations i \
+             WHERE i.account = {account} AND i.previous_expires_at > {now} \
+             AND i.current_issued_at {comparison} {due})"
+        )
+    };
+    let counts = if state == IntegrationState::RotationDue {
+        format!("{issued_due} - {}", rotating_issued("<="))
+    } else {
+        format!("{all} - {issued_due} - {}", rotating_issued(">"))
+    };
+    total.text.push_str(&format!("{counts} AS total"));
+    total
 }
 
 /// Names stored without their fold: at most `$1`, through `pi_integrations_unfolded`.

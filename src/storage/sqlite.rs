@@ -36,6 +36,11 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         "name search",
         include_str!("../../migrations/sqlite/0005_name_search.sql"),
     ),
+    (
+        6,
+        "listing counts",
+        include_str!("../../migrations/sqlite/0006_listing_counts.sql"),
+    ),
 ];
 
 /// Storage in an SQLite database: embedded, persistent, one file.

@@ -6,11 +6,30 @@ use axum::response::Response;
 
 use super::views::audit::{AuditView, Name, render};
 use super::web::{Ctx, Query, html, integration_id, refused};
-use crate::domain::ids::IntegrationId;
+use crate::domain::ids::{IntegrationId, UserId};
 use crate::domain::page::AuditLogQuery;
 use crate::error::Error;
 
 const TITLE: &str = "Audit log";
+
+/// The team directory's names for the people of the actor's account, to show instead of
+/// user ids ([`person`](super::views::audit::person)); empty without a directory, or if
+/// it cannot be read: ids stand in, and the page is still worth showing.
+pub(super) async fn people<A>(ctx: &Ctx<A>) -> Vec<(UserId, String)> {
+    let Some(directory) = &ctx.site.config.team else {
+        return Vec::new();
+    };
+    directory
+        .members(ctx.actor.account())
+        .await
+        .map(|members| {
+            members
+                .iter()
+                .map(|m| (m.user().clone(), m.name().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
     let (pi, actor) = (ctx.pi(), &ctx.actor);
@@ -72,21 +91,7 @@ pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
         query.append_pair("cursor", next.as_str());
         ctx.site.url(&format!("/audit-log?{}", query.finish()))
     });
-    // The team directory's names for the people of this page (ids where it has none,
-    // or cannot be read: the log is still worth showing).
-    let people = match &ctx.site.config.team {
-        Some(directory) => directory
-            .members(actor.account())
-            .await
-            .map(|members| {
-                members
-                    .iter()
-                    .map(|m| (m.user().clone(), m.name().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
+    let people = people(&ctx).await;
     let view = AuditView {
         events: &page.items,
         names: &names,

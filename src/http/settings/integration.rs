@@ -5,16 +5,23 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::audit::people;
 use super::refusal::Refusal;
 use super::views::integration::{IntegrationView, render};
 use super::web::{
     Ctx, Form, Query, already_done, done, html, integration_id, once_key, refused, see_other,
 };
+use crate::domain::audit::{AuditAction, AuditEvent};
 use crate::domain::idempotency::Outcome;
+use crate::domain::ids::IntegrationId;
 use crate::domain::integration::Integration;
+use crate::domain::page::{AuditLogQuery, PageRequest};
 use crate::error::Error;
 
 const TITLE: &str = "Private Integration";
+
+/// How many of an integration's newest events are searched for its last edit.
+const EDITS_SEARCHED: usize = 20;
 
 pub(super) async fn show<A>(ctx: Ctx<A>, Path(id): Path<String>, Query(query): Query) -> Response {
     page(&ctx, &id, done(&query), None).await
@@ -75,12 +82,33 @@ async fn page<A>(
         Err(err) => return refused(&ctx.site, TITLE, &err),
     };
     let due = integration.rotation_due(pi.now(), pi.rotation_interval());
+    let edited = last_edit(ctx, integration.id()).await;
+    let people = match edited {
+        Some(_) => people(ctx).await,
+        None => Vec::new(),
+    };
     let view = IntegrationView {
         integration: &integration,
         due,
         done,
         refusal,
+        edited: edited.as_ref(),
+        people: &people,
     };
     let status = refusal.map_or(StatusCode::OK, |r| r.status);
     html(status, render(&ctx.site, &view))
+}
+
+/// The integration's last edit, its creation included: the newest of its events that is
+/// not a leak report (a scanner's or an operator's report, not an edit), among its
+/// [`EDITS_SEARCHED`] newest. `None` if there is none, or the log cannot be read: the
+/// page is still worth showing without it.
+async fn last_edit<A>(ctx: &Ctx<A>, id: &IntegrationId) -> Option<AuditEvent> {
+    let query = AuditLogQuery::new()
+        .integration(id.clone())
+        .page(PageRequest::new().limit(EDITS_SEARCHED));
+    let page = ctx.pi().audit_log_page(&ctx.actor, query).await.ok()?;
+    page.items
+        .into_iter()
+        .find(|event| !matches!(event.action, AuditAction::TokenLeaked { .. }))
 }

@@ -37,7 +37,10 @@ pub(in crate::http::settings) struct AuditView<'a> {
 }
 
 /// The name of `user` in the team directory, if it has one.
-fn person<'a>(people: &'a [(UserId, String)], user: &UserId) -> Option<&'a str> {
+pub(in crate::http::settings) fn person<'a>(
+    people: &'a [(UserId, String)],
+    user: &UserId,
+) -> Option<&'a str> {
     people
         .iter()
         .find(|(id, _)| id == user)

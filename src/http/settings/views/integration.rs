@@ -1,9 +1,12 @@
-//! One integration: its scopes, dates, last use, rotation status, the reminder, and the
-//! rotation actions.
+//! One integration: its scopes, dates, who edited it last, last use, rotation status,
+//! the reminder, and the rotation actions.
 
 use maud::{Markup, html};
 
+use super::audit::person;
 use super::{Tab, days, last_used, last_used_every, layout, menu, notice, refusal, scope, when};
+use crate::domain::audit::{AuditAction, AuditEvent};
+use crate::domain::ids::UserId;
 use crate::domain::integration::Integration;
 use crate::http::settings::refusal::Refusal;
 use crate::http::settings::web::Site;
@@ -14,6 +17,11 @@ pub(in crate::http::settings) struct IntegrationView<'a> {
     pub(in crate::http::settings) due: bool,
     pub(in crate::http::settings) done: Option<&'static str>,
     pub(in crate::http::settings) refusal: Option<&'a Refusal>,
+    /// Its last edit (its creation, if never edited) from the audit log, if known.
+    pub(in crate::http::settings) edited: Option<&'a AuditEvent>,
+    /// The names the host's team directory gives its users (empty without one): shown
+    /// instead of ids, which stand in where the directory has no name.
+    pub(in crate::http::settings) people: &'a [(UserId, String)],
 }
 
 pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>) -> Markup {
@@ -95,6 +103,17 @@ pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>)
                 }
                 dt { "Integration ID" }
                 dd { code { (id) } }
+            }
+            @if let Some(edited) = view.edited {
+                p.pi-small {
+                    @if edited.action == AuditAction::Created { "Created by " } @else { "Last edited by " }
+                    @if let Some(name) = person(view.people, &edited.actor) {
+                        (name)
+                    } @else {
+                        code { (edited.actor.as_str()) }
+                    }
+                    " on " (when(edited.at))
+                }
             }
             @if let (Some(_), Some(every)) = (last_used(site, None), last_used_every(site)) {
                 p.pi-hint { "Last used is updated " (every) "." }
