@@ -138,7 +138,7 @@ pub use domain::idempotency::{
 };
 pub use domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 pub use domain::integration::{Integration, IntegrationUpdate, NewIntegration, PendingRotation};
-pub use domain::leak::{LeakLabel, LeakPolicy};
+pub use domain::leak::{Leak, LeakLabel, LeakPolicy};
 pub use domain::listing::{IntegrationQuery, IntegrationState, MAX_SEARCH_CHARS};
 pub use domain::page::{
     AuditLogQuery, Cursor, DEFAULT_PAGE_SIZE, ListOrder, MAX_PAGE_SIZE, Page, PageRequest,

@@ -61,6 +61,42 @@ pub enum LeakLabel {
     FalsePositive,
 }
 
+/// A report that one of an integration's tokens still in use was found in a public
+/// place, as [`PrivateIntegrations::leaks`](crate::PrivateIntegrations::leaks) gives it.
+/// Holds no secret.
+///
+/// # Example
+///
+/// ```
+/// # use private_integrations::*;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+/// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?).build();
+/// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+/// let created = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?;
+/// let scanner = UserId::new("github-secret-scanning");
+/// pi.report_leak(&scanner, created.token.expose_secret(), "https://gist.github.com/x").await?;
+/// let leaks: Vec<Leak> = pi.leaks(&admin, created.integration.id()).await?;
+/// assert_eq!(&*leaks[0].url, "https://gist.github.com/x");
+/// assert!(leaks[0].current && leaks[0].revoked);
+/// # Ok::<(), Error>(()) }).unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Leak {
+    /// Whether it is the integration's current token (else the previous token of a
+    /// rotation).
+    pub current: bool,
+    /// Where it was found, as recorded (may be empty).
+    pub url: Box<str>,
+    /// When it was reported.
+    pub at: time::OffsetDateTime,
+    /// Whether that report revoked it.
+    pub revoked: bool,
+    /// Who reported it.
+    pub reporter: super::ids::UserId,
+}
+
 /// The longest place recorded, in characters: longer ones are cut.
 pub const LEAK_URL_MAX_CHARS: usize = 2048;
 

@@ -380,7 +380,9 @@ impl IntegrationQuery {
     /// As [`PageRequest::validate`]; [`InvalidInput::TooLong`] (field `search`) for a
     /// search text of more than [`MAX_SEARCH_CHARS`] characters,
     /// [`InvalidInput::ControlCharacter`] (field `search`) for one with a control
-    /// character. No error repeats the text.
+    /// character, [`InvalidInput::HoldsToken`] (field `search`) for one holding a token of
+    /// this crate's format (a secret pasted in the wrong place). No error repeats the
+    /// text.
     ///
     /// # Example
     ///
@@ -402,6 +404,11 @@ impl IntegrationQuery {
             }
             if text.chars().any(char::is_control) {
                 return Err(InvalidInput::ControlCharacter { field: "search" });
+            }
+            // A token pasted into the search box is a secret: refused, never searched for,
+            // shown back or kept in a page's links.
+            if super::integration::holds_token(text) {
+                return Err(InvalidInput::HoldsToken { field: "search" });
             }
         }
         Ok(())

@@ -9,7 +9,7 @@ use crate::domain::credentials::TokenRole;
 use crate::domain::idempotency::{AlreadyDone, Fingerprint, IdempotencyKey, Outcome};
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 use crate::domain::integration::IntegrationRecord;
-use crate::domain::leak::{LeakLabel, LeakPolicy, leak_url};
+use crate::domain::leak::{Leak, LeakLabel, LeakPolicy, leak_url};
 use crate::domain::page::{AuditLogQuery, MAX_PAGE_SIZE, PageRequest};
 use crate::error::{Error, StorageError};
 
@@ -323,6 +323,69 @@ impl PrivateIntegrations {
             }
         }
         Err(Error::Conflict)
+    }
+
+    /// The reports of the integration's tokens still in use (its current token, and the
+    /// previous token of a rotation while the record keeps it), newest first: what the
+    /// settings page shows on the integration. A token replaced since is no longer
+    /// listed. Authorised like [`get`](Self::get).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    /// #     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?).build();
+    /// # let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    /// let created = pi.create(&admin, NewIntegration::new("Sync").scopes(["contacts.readonly"])).await?;
+    /// let id = created.integration.id();
+    /// pi.report_leak(&UserId::new("ops"), created.token.expose_secret(), "").await?;
+    /// assert_eq!(pi.leaks(&admin, id).await?.len(), 1);
+    /// pi.rotate(&admin, id, RotationMode::ExpireNow).await?;
+    /// assert!(pi.leaks(&admin, id).await?.is_empty(), "the leaked token was replaced");
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    pub async fn leaks(&self, actor: &Actor, id: &IntegrationId) -> Result<Vec<Leak>, Error> {
+        self.authorize(actor).await?;
+        let record = self.load(actor, id).await?;
+        let current = record.credentials.current().id;
+        let held: Vec<TokenId> = record.credentials.token_ids().collect();
+        let storage = &self.inner.verifier.storage;
+        let mut leaks = Vec::new();
+        let mut page = PageRequest::new().limit(MAX_PAGE_SIZE);
+        for _ in 0..AUDIT_PAGES {
+            let query = AuditLogQuery::new()
+                .integration(record.id.clone())
+                .page(page.clone());
+            let events = storage.audit_log_page(&record.account, &query).await?;
+            for event in events.items {
+                if let AuditAction::TokenLeaked {
+                    token,
+                    url,
+                    revoked,
+                } = event.action
+                    && held.contains(&token)
+                {
+                    leaks.push(Leak {
+                        current: token == current,
+                        url,
+                        at: event.at,
+                        revoked,
+                        reporter: event.actor,
+                    });
+                }
+            }
+            match events.next {
+                Some(next) => page = PageRequest::new().limit(MAX_PAGE_SIZE).after(next),
+                None => break,
+            }
+        }
+        Ok(leaks)
     }
 
     /// The places recorded for earlier reports of `token` (a `TokenLeaked` event of the

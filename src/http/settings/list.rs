@@ -7,6 +7,7 @@ use axum::response::Response;
 
 use super::views::list::{Filter, ListView, render};
 use super::web::{Ctx, Query, done, html, refused};
+use crate::domain::leak::LeakPolicy;
 use crate::domain::listing::{IntegrationQuery, IntegrationState};
 use crate::error::{Error, InvalidInput};
 
@@ -34,6 +35,19 @@ pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
         .iter()
         .map(|i| i.rotation_due(now, interval))
         .collect();
+    // Leaked: a revoked token shows on the record; a token left live by a policy that
+    // only notifies is found in each integration's reports.
+    let mut leaked = Vec::with_capacity(page.items.len());
+    for integration in &page.items {
+        let live_leak = match pi.leak_policy() {
+            LeakPolicy::Revoke => false,
+            LeakPolicy::NotifyOnly => pi
+                .leaks(actor, integration.id())
+                .await
+                .is_ok_and(|leaks| leaks.iter().any(|leak| leak.current)),
+        };
+        leaked.push(integration.token_revoked_at().is_some() || live_leak);
+    }
     let filter = Filter {
         search,
         state: IntegrationState::parse(state),
@@ -45,6 +59,7 @@ pub(super) async fn show<A>(ctx: Ctx<A>, Query(query): Query) -> Response {
     let view = ListView {
         integrations: &page.items,
         due: &due,
+        leaked: &leaked,
         done: done(&query),
         more,
         later_page: !query.get("cursor").is_empty(),

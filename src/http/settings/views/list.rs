@@ -53,6 +53,9 @@ pub(in crate::http::settings) struct ListView<'a> {
     pub(in crate::http::settings) integrations: &'a [Integration],
     /// Whether each integration (in the same order) is due for rotation.
     pub(in crate::http::settings) due: &'a [bool],
+    /// Whether each integration's current token was found in a public place (revoked,
+    /// or still live under `LeakPolicy::NotifyOnly`).
+    pub(in crate::http::settings) leaked: &'a [bool],
     pub(in crate::http::settings) done: Option<&'static str>,
     /// The URL of the next page, if there may be one.
     pub(in crate::http::settings) more: Option<String>,
@@ -128,7 +131,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &ListView<'_>) -> Mar
                         }
                     }
                     tbody {
-                        @for (integration, due) in view.integrations.iter().zip(view.due) {
+                        @for ((integration, due), leaked) in view.integrations.iter().zip(view.due).zip(view.leaked) {
                             tr {
                                 td.pi-name {
                                     a href=(site.url(&format!("/{}", integration.id()))) { (integration.name()) }
@@ -138,7 +141,13 @@ pub(in crate::http::settings) fn render(site: &Site, view: &ListView<'_>) -> Mar
                                 }
                                 td.pi-nowrap data-label="Scopes" { (integration.scopes().len()) @if integration.scopes().len() == 1 { " scope" } @else { " scopes" } }
                                 td data-label="Token" {
-                                    @if let Some(pending) = integration.pending_rotation() {
+                                    @if integration.token_revoked_at().is_some() {
+                                        span.pi-badge.pi-badge-danger { "Leaked" }
+                                        span.pi-hint { "Revoked: rotate to issue a new token" }
+                                    } @else if *leaked {
+                                        span.pi-badge.pi-badge-danger { "Leaked" }
+                                        span.pi-hint { "Found in a public place: rotate and expire it now" }
+                                    } @else if let Some(pending) = integration.pending_rotation() {
                                         span.pi-badge.pi-badge-warning { "Rotating" }
                                         span.pi-hint { "Old token expires " (when(pending.previous_expires_at())) }
                                     } @else if *due {
