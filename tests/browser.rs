@@ -1684,6 +1684,44 @@ async fn every_screen_on_a_phone(p: &mut Person<'_>) {
     p.fits(PHONE, "rotate now: warning").await;
     p.audit("phone: rotate now: warning").await;
 
+    // A token found in a public place, at a long address: the red banner fits, and the
+    // list's mark.
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    let leaky = p
+        .server
+        .pi
+        .create(
+            &admin,
+            NewIntegration::new("Leaky deploy script").scopes(["contacts.readonly"]),
+        )
+        .await
+        .unwrap();
+    let url = format!(
+        "https://github.com/octo-org/a-rather-long-repository-name/blob/{}/config/.env.production",
+        "0123456789abcdef".repeat(3)
+    );
+    p.server
+        .pi
+        .report_leak(
+            &UserId::new("github-secret-scanning"),
+            leaky.token.expose_secret(),
+            &url,
+        )
+        .await
+        .unwrap();
+    p.open(&format!(
+        "/settings/private-integrations/{}",
+        leaky.integration.id()
+    ))
+    .await;
+    p.sees("This token was found in a public place").await;
+    p.fits(PHONE, "the integration, leaked").await;
+    p.audit("phone: the integration, leaked").await;
+    p.open("/settings/private-integrations").await;
+    p.sees("Revoked: rotate to issue a new token").await;
+    p.fits(PHONE, "the list, with a leaked token").await;
+    p.audit("phone: the list, with a leaked token").await;
+
     p.open(&format!("{integration}/edit")).await;
     p.fits(PHONE, "edit: details").await;
     p.audit("phone: edit: details").await;

@@ -19,13 +19,14 @@ use rand::{RngExt, SeedableRng};
 use support::*;
 
 /// This crate's PostgreSQL migrations: version and description.
-const MIGRATIONS: [(i64, &str); 6] = [
+const MIGRATIONS: [(i64, &str); 7] = [
     (1, "initial"),
     (2, "audit by integration"),
     (3, "announce changes"),
     (4, "idempotency keys"),
     (5, "name search"),
     (6, "listing counts"),
+    (7, "leaked tokens"),
 ];
 
 /// A service replica: its own pool on the shared schema, the system clock.

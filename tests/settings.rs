@@ -2053,3 +2053,68 @@ async fn the_integration_page_names_who_edited_it_last() {
     let page = site.get(ADMIN, &path).await;
     page.assert_shows("Last edited by Ann Admin on <time datetime=\"2026-03-01T11:00:00Z\">");
 }
+
+/// A token found in a public place: a red banner on the integration's page saying where
+/// and when and what to do, and a mark in the list; revoked (the default) or, with a
+/// policy that only notifies, still live. After a rotation both are gone.
+#[tokio::test]
+async fn a_leaked_token_shows_a_banner_and_a_mark_in_the_list() {
+    for policy in [LeakPolicy::Revoke, LeakPolicy::NotifyOnly] {
+        let clock = ManualClock::new(support::T0);
+        let pi = PrivateIntegrations::builder(MemoryStorage::new())
+            .scope_catalog(app::catalog())
+            .clock(clock.clone())
+            .leak_policy(policy)
+            .build();
+        let site = Site {
+            app: app::app(pi.clone()),
+            pi,
+            clock,
+        };
+        let token = token_in(
+            &site
+                .create("Zapier sync", "", &["contacts.readonly"])
+                .await
+                .body,
+        )
+        .expect("the token page shows the token");
+        let id = site.only_integration().await.id().to_string();
+        let page = site.get(ADMIN, &format!("/{id}")).await;
+        assert!(!page.body.contains("found in a public place"));
+        site.clock.advance(time::Duration::minutes(3));
+        let scanner = UserId::new("github-secret-scanning");
+        let url = "https://github.com/octo/app/blob/main/.env?a=<b>";
+        site.pi.report_leak(&scanner, &token, url).await.unwrap();
+
+        let page = site.get(ADMIN, &format!("/{id}")).await;
+        page.assert_shows("This token was found in a public place");
+        page.assert_shows(
+            "Found in a public place on <strong><time datetime=\"2026-03-01T09:03:00Z\">",
+        );
+        page.assert_shows("https://github.com/octo/app/blob/main/.env?a=&lt;b&gt;");
+        page.assert_shows("Rotate and expire this token now");
+        let list = site.get(ADMIN, "").await;
+        list.assert_shows("pi-badge-danger\">Leaked</span>");
+        match policy {
+            LeakPolicy::Revoke => {
+                page.assert_shows("it has been revoked");
+                list.assert_shows("Revoked: rotate to issue a new token");
+            }
+            _ => {
+                page.assert_shows("it still works");
+                list.assert_shows("Found in a public place: rotate and expire it now");
+            }
+        }
+        assert!(!page.body.contains(&token) && !list.body.contains(&token));
+
+        // Rotated: the leaked token is gone, and so are the banner and the mark.
+        site.post(ADMIN, &format!("/{id}/rotate/now"), &[]).await;
+        let page = site.get(ADMIN, &format!("/{id}")).await;
+        assert!(
+            !page.body.contains("found in a public place"),
+            "{}",
+            page.body
+        );
+        assert!(!site.get(ADMIN, "").await.body.contains("Leaked"));
+    }
+}

@@ -447,17 +447,32 @@ pub(crate) fn signature_of(headers: &HeaderMap) -> Option<(&str, Signature)> {
     Some((key_id, signature))
 }
 
-/// The matches of an alert's body (already authenticated), or the refusal.
-pub(crate) fn parse_alert(body: &[u8]) -> Result<Vec<Match>, Response> {
-    let matches: Vec<Match> = serde_json::from_slice(body).map_err(|_| {
-        refusal(
-            StatusCode::BAD_REQUEST,
-            "malformed_alert",
-            "the alert must be a JSON array of {\"token\", \"type\", \"url\", \"source\"}",
-        )
-    })?;
+/// Why an authenticated alert's body was refused.
+pub(crate) enum BadAlert {
+    /// Not a JSON array of matches: `400`.
+    Malformed,
+    /// More than [`MAX_ALERT_MATCHES`]: `413`.
+    TooMany,
+}
+
+impl IntoResponse for BadAlert {
+    fn into_response(self) -> Response {
+        match self {
+            BadAlert::Malformed => refusal(
+                StatusCode::BAD_REQUEST,
+                "malformed_alert",
+                "the alert must be a JSON array of {\"token\", \"type\", \"url\", \"source\"}",
+            ),
+            BadAlert::TooMany => too_large(),
+        }
+    }
+}
+
+/// The matches of an alert's body (already authenticated).
+pub(crate) fn parse_alert(body: &[u8]) -> Result<Vec<Match>, BadAlert> {
+    let matches: Vec<Match> = serde_json::from_slice(body).map_err(|_| BadAlert::Malformed)?;
     if matches.len() > MAX_ALERT_MATCHES {
-        return Err(too_large());
+        return Err(BadAlert::TooMany);
     }
     Ok(matches)
 }
@@ -484,7 +499,7 @@ async fn alert(State(scanning): State<Scanning>, headers: HeaderMap, body: Body)
     }
     let matches = match parse_alert(&body) {
         Ok(matches) => matches,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     match labels(&scanning.pi, &matches).await {
         Ok(labels) => {

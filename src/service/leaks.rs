@@ -61,7 +61,7 @@ pub struct LeakOutcome {
 /// A report's end: done, or an earlier call with the same idempotency key did it.
 enum Reported {
     Done(LeakOutcome),
-    Replayed(AlreadyDone),
+    Replayed(Box<AlreadyDone>),
 }
 
 impl LeakOutcome {
@@ -225,7 +225,7 @@ impl PrivateIntegrations {
             .await?;
         Ok(match reported {
             Reported::Done(outcome) => Outcome::Done(outcome),
-            Reported::Replayed(first) => Outcome::AlreadyDone(Box::new(first)),
+            Reported::Replayed(first) => Outcome::AlreadyDone(first),
         })
     }
 
@@ -316,7 +316,7 @@ impl PrivateIntegrations {
                 .await
             {
                 Ok(None) => return Ok(Reported::Done(outcome(revoked, true))),
-                Ok(Some(first)) => return Ok(Reported::Replayed(first)),
+                Ok(Some(first)) => return Ok(Reported::Replayed(Box::new(first))),
                 // Another change of the integration won: read it again and decide anew.
                 Err(Error::Conflict | Error::NotFound) => continue,
                 Err(err) => return Err(err),

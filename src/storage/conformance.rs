@@ -102,7 +102,7 @@ use super::{AuditAction, AuditEvent, Credentials, IntegrationRecord, Storage, St
 use super::{Change, Fingerprint, IdempotencyKey, IdempotencyRecord};
 use super::{IntegrationQuery, ListOrder};
 use crate::domain::access::Permission;
-use crate::domain::credentials::{RotationMode, Transition};
+use crate::domain::credentials::{RotationMode, TokenRole, Transition};
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 use crate::domain::listing::IntegrationState;
 use crate::domain::token::TokenFormat;
@@ -169,6 +169,7 @@ macro_rules! storage_conformance_tests {
             integration_queries_search_names_ignoring_case,
             integration_queries_filter_by_state,
             integration_query_totals_follow_every_change,
+            leaked_tokens_round_trip,
         ]);
     };
     (@cases $storage:expr, [$($case:ident),* $(,)?]) => {
@@ -3310,4 +3311,130 @@ pub async fn integration_query_totals_follow_every_change(storage: Arc<dyn Stora
         RACE_WRITERS
     );
     assert_totals(&*storage, &c, "after concurrent inserts").await;
+}
+
+/// A token found in a public place ([`IntegrationRecord::revoke_leaked`]): a revoked
+/// current token reads back revoked, at the microsecond, and its lookup still finds the
+/// integration (so that a repeated report is recognised; verification refuses it); the
+/// `token_leaked` event reads back with its place; a rotation clears the revocation and
+/// the leaked token's id finds nothing more. A leaked previous token reads back expired at
+/// the instant of the report, still found by its id until the next change.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::leaked_tokens_round_trip(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn leaked_tokens_round_trip(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let a = account();
+    let r = record(&a, t0());
+    storage.insert(&r, (&created(&r)).into()).await.unwrap();
+    let leaked = r.credentials.current().id;
+    let at = t0() + Duration::minutes(5);
+    let revoked = r.revoke_leaked(&leaked, at).expect("a live token");
+    let report = event(
+        &revoked,
+        AuditAction::TokenLeaked {
+            token: leaked,
+            url: "https://github.com/octo/app/blob/main/.env".into(),
+            revoked: true,
+        },
+        at,
+    );
+    storage.update(&revoked, 1, (&report).into()).await.unwrap();
+    let stored = storage.get(&a, &r.id).await.unwrap().expect("kept");
+    assert_eq!(stored.credentials.revoked_at(), Some(at));
+    assert_eq!(stored.credentials.current().id, leaked);
+    assert_eq!(stored.version, 2);
+    let found = lookup(storage, &leaked)
+        .await
+        .expect("still found by its id");
+    assert_eq!(
+        found.credentials.find(&leaked).map(|(_, role)| role),
+        Some(TokenRole::Revoked)
+    );
+    let log = storage.audit_log(&a).await.unwrap();
+    assert_eq!(log[0], report, "the report reads back with its place");
+
+    // A rotation issues a live token; the leaked one is gone.
+    let later = at + Duration::minutes(1);
+    let rotated = IntegrationRecord {
+        credentials: stored
+            .credentials
+            .apply(
+                Transition::Rotate {
+                    mode: RotationMode::ExpireLater,
+                    new: token(later),
+                    grace: Duration::days(7),
+                },
+                later,
+            )
+            .unwrap(),
+        updated_at: later,
+        version: 3,
+        ..stored.clone()
+    };
+    let rotation = event(
+        &rotated,
+        AuditAction::Rotated {
+            mode: RotationMode::ExpireLater,
+        },
+        later,
+    );
+    storage
+        .update(&rotated, 2, (&rotation).into())
+        .await
+        .unwrap();
+    let stored = storage.get(&a, &r.id).await.unwrap().unwrap();
+    assert_eq!(stored.credentials.revoked_at(), None);
+    assert!(
+        stored.credentials.previous().is_none(),
+        "no grace for a leaked token"
+    );
+    assert!(lookup(storage, &leaked).await.is_none());
+
+    // A leaked previous token: expired at the report, still found until the next change.
+    let new = token(later);
+    let rotating = transitioned(
+        &stored,
+        Transition::Rotate {
+            mode: RotationMode::ExpireLater,
+            new,
+            grace: Duration::days(7),
+        },
+        later,
+    );
+    storage
+        .update(
+            &rotating,
+            3,
+            (&event(&rotating, AuditAction::Updated, later)).into(),
+        )
+        .await
+        .unwrap();
+    let old = stored.credentials.current().id;
+    let reported = later + Duration::seconds(1);
+    let expired = rotating.revoke_leaked(&old, reported).expect("live");
+    storage
+        .update(
+            &expired,
+            4,
+            (&event(&expired, AuditAction::Updated, reported)).into(),
+        )
+        .await
+        .unwrap();
+    let stored = storage.get(&a, &r.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored
+            .credentials
+            .previous()
+            .map(|(p, expires)| (p.id, expires)),
+        Some((old, reported))
+    );
+    assert_eq!(stored.credentials.revoked_at(), None);
+    assert!(lookup(storage, &old).await.is_some());
+    assert!(lookup(storage, &new.id).await.is_some());
 }

@@ -46,6 +46,11 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         "listing counts",
         include_str!("../../migrations/postgres/0006_listing_counts.sql"),
     ),
+    (
+        7,
+        "leaked tokens",
+        include_str!("../../migrations/postgres/0007_leaked_tokens.sql"),
+    ),
 ];
 
 /// Storage in PostgreSQL: every replica of the service shares one database.

@@ -147,6 +147,8 @@ pub(crate) struct IntegrationColumns<'a> {
     pub(crate) current: TokenColumns<'a>,
     /// The previous token of a rotation, and when it expires.
     pub(crate) previous: Option<(TokenColumns<'a>, OffsetDateTime)>,
+    /// When the current token was revoked (found leaked), if it was.
+    pub(crate) current_revoked_at: Option<OffsetDateTime>,
     pub(crate) created_at: OffsetDateTime,
     pub(crate) updated_at: OffsetDateTime,
     pub(crate) version: i64,
@@ -167,6 +169,7 @@ impl<'a> IntegrationColumns<'a> {
                 .credentials
                 .previous()
                 .map(|(previous, expires_at)| (TokenColumns::of(previous), expires_at)),
+            current_revoked_at: record.credentials.revoked_at(),
             created_at: record.created_at,
             updated_at: record.updated_at,
             version: version(record.version)?,
@@ -205,6 +208,9 @@ pub(crate) struct IntegrationRow {
     pub(crate) previous_issued_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub(crate) previous_expires_at: Option<OffsetDateTime>,
+    /// Absent from the JSON of records kept before schema version 7.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub(crate) current_revoked_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub(crate) created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -235,6 +241,7 @@ pub(crate) fn integration_json(record: &IntegrationRecord) -> Result<String, Sto
         previous_token_hash: previous.map(|(p, _)| p.hash.to_vec()),
         previous_issued_at: previous.map(|(p, _)| p.issued_at),
         previous_expires_at: previous.map(|(_, at)| *at),
+        current_revoked_at: c.current_revoked_at,
         created_at: c.created_at,
         updated_at: c.updated_at,
         version: c.version,
@@ -304,7 +311,16 @@ impl IntegrationRow {
             self.previous_issued_at,
             self.previous_expires_at,
         ) {
-            (None, None, None, None) => Credentials::Active { current },
+            (None, None, None, None) => match self.current_revoked_at {
+                None => Credentials::Active { current },
+                Some(revoked_at) => Credentials::Revoked {
+                    current,
+                    revoked_at,
+                },
+            },
+            _ if self.current_revoked_at.is_some() => {
+                return Err(corrupt("a revoked token with a previous token"));
+            }
             (Some(id), Some(hash), Some(issued_at), Some(previous_expires_at)) => {
                 Credentials::Rotating {
                     current,
@@ -399,7 +415,7 @@ macro_rules! integration_columns {
         "i.id, i.account, i.name, i.description, i.scopes, \
          i.current_token_id, i.current_token_hash, i.current_issued_at, \
          i.previous_token_id, i.previous_token_hash, i.previous_issued_at, i.previous_expires_at, \
-         i.created_at, i.updated_at, i.version, \
+         i.current_revoked_at, i.created_at, i.updated_at, i.version, \
          (SELECT u.last_used_at FROM pi_tokens u WHERE u.token_id = i.current_token_id) \
          AS current_last_used_at, \
          (SELECT u.last_used_at FROM pi_tokens u WHERE u.token_id = i.previous_token_id) \
@@ -407,25 +423,26 @@ macro_rules! integration_columns {
     };
 }
 
-/// A new record: `$1`..`$16` are its columns in the order `impl_storage!`'s
-/// `bind_record` binds them (`$16` the folded name).
+/// A new record: `$1`..`$17` are its columns in the order `impl_storage!`'s
+/// `bind_record` binds them (`$16` the folded name, `$17` when the current token was
+/// revoked).
 pub(crate) const INSERT_INTEGRATION: &str = "\
     INSERT INTO pi_integrations (id, account, name, description, scopes, \
     current_token_id, current_token_hash, current_issued_at, \
     previous_token_id, previous_token_hash, previous_issued_at, previous_expires_at, \
-    created_at, updated_at, version, name_folded) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+    created_at, updated_at, version, name_folded, current_revoked_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
-/// The compare-and-swap write of a record: `$1`..`$16` as in [`INSERT_INTEGRATION`],
-/// `$17` the version the writer read. Changes no row if the account has no such
+/// The compare-and-swap write of a record: `$1`..`$17` as in [`INSERT_INTEGRATION`],
+/// `$18` the version the writer read. Changes no row if the account has no such
 /// integration or its version differs.
 pub(crate) const UPDATE_INTEGRATION: &str = "\
     UPDATE pi_integrations SET name = $3, description = $4, scopes = $5, \
     current_token_id = $6, current_token_hash = $7, current_issued_at = $8, \
     previous_token_id = $9, previous_token_hash = $10, previous_issued_at = $11, \
     previous_expires_at = $12, created_at = $13, updated_at = $14, version = $15, \
-    name_folded = $16 \
-    WHERE id = $1 AND account = $2 AND version = $17";
+    name_folded = $16, current_revoked_at = $17 \
+    WHERE id = $1 AND account = $2 AND version = $18";
 
 /// The compare-and-swap delete of a record: id, account, the version the writer read.
 pub(crate) const DELETE_INTEGRATION: &str =
@@ -950,6 +967,7 @@ macro_rules! impl_storage {
                     previous_token_hash: row.try_get("previous_token_hash").map_err(backend)?,
                     previous_issued_at: at_opt("previous_issued_at")?,
                     previous_expires_at: at_opt("previous_expires_at")?,
+                    current_revoked_at: at_opt("current_revoked_at")?,
                     created_at: at("created_at")?,
                     updated_at: at("updated_at")?,
                     version: row.try_get("version").map_err(backend)?,
@@ -970,7 +988,7 @@ macro_rules! impl_storage {
                 .into_event()
             }
 
-            /// Binds `$1`..`$16` of `INSERT_INTEGRATION` and `UPDATE_INTEGRATION`.
+            /// Binds `$1`..`$17` of `INSERT_INTEGRATION` and `UPDATE_INTEGRATION`.
             fn bind_record(
                 query: DbQuery,
                 c: &IntegrationColumns<'_>,
@@ -1000,7 +1018,12 @@ macro_rules! impl_storage {
                     .bind($backend::encode_time(c.created_at)?)
                     .bind($backend::encode_time(c.updated_at)?)
                     .bind(c.version)
-                    .bind(c.name_folded.clone()))
+                    .bind(c.name_folded.clone())
+                    .bind(
+                        c.current_revoked_at
+                            .map($backend::encode_time)
+                            .transpose()?,
+                    ))
             }
 
             /// A listing query with its values bound, in order.
@@ -1522,12 +1545,33 @@ mod tests {
             previous_token_hash: None,
             previous_issued_at: None,
             previous_expires_at: None,
+            current_revoked_at: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,
             version: 1,
             current_last_used_at: None,
             previous_last_used_at: None,
         }
+    }
+
+    #[test]
+    fn a_revoked_token_reads_back_and_cannot_have_a_previous_one() {
+        let at = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(2);
+        let mut r = row();
+        r.current_revoked_at = Some(at);
+        assert_eq!(r.into_record().unwrap().credentials.revoked_at(), Some(at));
+        let mut r = row();
+        r.current_revoked_at = Some(at);
+        r.previous_token_id = Some("TokTokTokTok0002".into());
+        r.previous_token_hash = Some(vec![7; 32]);
+        r.previous_issued_at = Some(at);
+        r.previous_expires_at = Some(at);
+        assert!(r.into_record().is_err());
+        // The JSON of a record kept before schema version 7 has no such field.
+        let mut json: serde_json::Value = serde_json::to_value(row()).unwrap();
+        json.as_object_mut().unwrap().remove("current_revoked_at");
+        let old: IntegrationRow = serde_json::from_value(json).unwrap();
+        assert_eq!(old.current_revoked_at, None);
     }
 
     #[test]

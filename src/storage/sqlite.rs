@@ -41,6 +41,11 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         "listing counts",
         include_str!("../../migrations/sqlite/0006_listing_counts.sql"),
     ),
+    (
+        7,
+        "leaked tokens",
+        include_str!("../../migrations/sqlite/0007_leaked_tokens.sql"),
+    ),
 ];
 
 /// Storage in an SQLite database: embedded, persistent, one file.

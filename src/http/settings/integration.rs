@@ -87,6 +87,11 @@ async fn page<A>(
         Some(_) => people(ctx).await,
         None => Vec::new(),
     };
+    // Left out if the log cannot be read: the page itself still shows.
+    let leaks = pi
+        .leaks(&ctx.actor, integration.id())
+        .await
+        .unwrap_or_default();
     let view = IntegrationView {
         integration: &integration,
         due,
@@ -94,6 +99,7 @@ async fn page<A>(
         refusal,
         edited: edited.as_ref(),
         people: &people,
+        leaks: &leaks,
     };
     let status = refusal.map_or(StatusCode::OK, |r| r.status);
     html(status, render(&ctx.site, &view))

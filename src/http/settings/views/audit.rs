@@ -110,7 +110,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &AuditView<'_>) -> Ma
                                         code { (event.actor.as_str()) }
                                     }
                                 }
-                                td.pi-wide data-label="What" { (what(view.people, &event.action)) }
+                                td.pi-wide.pi-break data-label="What" { (what(view.people, &event.action)) }
                                 td.pi-wide data-label="Integration" {
                                     @if let Some(id) = &event.integration {
                                         @match name_of(id) {

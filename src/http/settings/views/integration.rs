@@ -22,6 +22,8 @@ pub(in crate::http::settings) struct IntegrationView<'a> {
     /// The names the host's team directory gives its users (empty without one): shown
     /// instead of ids, which stand in where the directory has no name.
     pub(in crate::http::settings) people: &'a [(UserId, String)],
+    /// The reports of its tokens still in use found in a public place, newest first.
+    pub(in crate::http::settings) leaks: &'a [crate::domain::leak::Leak],
 }
 
 pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>) -> Markup {
@@ -33,6 +35,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>)
     let body = html! {
         @if let Some(done) = view.done { (notice("success", done)) }
         (refusal(view.refusal))
+        (super::leak::banner(site, integration, view.leaks))
         @if let Some(pending) = pending {
             section.pi-notice.pi-notice-warning aria-labelledby="pi-rotation-title" {
                 h2 #pi-rotation-title { "Token rotation in progress" }

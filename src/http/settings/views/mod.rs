@@ -6,6 +6,7 @@ pub(super) mod audit;
 pub(super) mod delete;
 pub(super) mod integration;
 pub(super) mod labs;
+pub(super) mod leak;
 pub(super) mod list;
 pub(super) mod message;
 pub(super) mod rotate;
