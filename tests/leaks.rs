@@ -527,3 +527,34 @@ async fn a_signature_made_by_openssl_verifies() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// `http_leaks`, first 90-second run: a match whose `type` held the live token had it
+/// sent back in the feedback's `token_type`. A `type` that holds a token (or is over 128
+/// bytes, or has a control character) is answered as `""`.
+#[tokio::test]
+async fn a_token_in_a_matches_type_is_not_sent_back() {
+    let h = Harness::new(MemoryStorage::new());
+    let (_, token) = h.create("Live", &["contacts.readonly"]).await;
+    let secret = token.expose_secret();
+    let body = json!([
+        { "token": "x", "type": format!("type {secret}") },
+        { "token": "y", "type": "t".repeat(129) },
+        { "token": "z", "type": "a\u{7}b" },
+        { "token": "w", "type": "pit_token" },
+    ]);
+    let answer = send(&router(&h.pi), signed(body.to_string())).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(!answer.text.contains(secret));
+    let types: Vec<Value> = answer
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["token_type"].clone())
+        .collect();
+    assert_eq!(types, [json!(""), json!(""), json!(""), json!("pit_token")]);
+    assert!(
+        h.verifies(&token).await,
+        "a token in a type is not reported"
+    );
+}

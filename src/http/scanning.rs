@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::ids::UserId;
+use crate::domain::integration::holds_token;
 use crate::domain::leak::LeakLabel;
 use crate::service::PrivateIntegrations;
 
@@ -349,7 +350,8 @@ impl GithubKeys {
 /// [`GITHUB_REPORTER`], so the service's [`LeakPolicy`](crate::LeakPolicy) applies
 /// (default: revoke). The answer is GitHub's feedback: for each match, in order,
 /// `{"token_hash", "token_type", "label"}`, the hash the SHA-256 of the token in
-/// lower-case hex (the token itself is never sent back).
+/// lower-case hex (the token itself is never sent back; nor is a `type` that holds a
+/// token, is over 128 bytes or has a control character: it is answered as `""`).
 ///
 /// | status | `error` | when |
 /// |---|---|---|
@@ -508,7 +510,7 @@ async fn alert(State(scanning): State<Scanning>, headers: HeaderMap, body: Body)
                 .zip(labels)
                 .map(|(found, label)| Feedback {
                     token_hash: hex_sha256(&found.token),
-                    token_type: &found.token_type,
+                    token_type: feedback_type(&found.token_type),
                     label,
                 })
                 .collect();
@@ -535,6 +537,16 @@ async fn alert(State(scanning): State<Scanning>, headers: HeaderMap, body: Body)
             )
         }
     }
+}
+
+/// The match's `type` as the feedback repeats it: GitHub's name of the token type, short
+/// text. Anything else — over 128 bytes, a control character, or a token in it — is
+/// answered as `""`: the answer never carries a token, whatever the alert held.
+fn feedback_type(token_type: &str) -> &str {
+    let plain = token_type.len() <= 128
+        && !token_type.chars().any(char::is_control)
+        && !holds_token(token_type);
+    if plain { token_type } else { "" }
 }
 
 fn hex_sha256(text: &str) -> String {
