@@ -23,6 +23,11 @@ use super::ids::TokenId;
 use super::token::TokenHash;
 use crate::error::Error;
 
+/// When a leaked previous token of a rotation expires
+/// ([`Credentials::revoke_leaked`]): the Unix epoch, before any token was issued, so
+/// that every replica, whatever its clock, settles it away.
+pub const LEAKED_PREVIOUS_EXPIRES_AT: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
 /// The last representable instant.
 const END_OF_TIME: OffsetDateTime = OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX);
 
@@ -325,8 +330,10 @@ impl Credentials {
     /// `None` if `leaked` is not live at `now` (unknown, expired, or revoked already):
     /// there is nothing to revoke.
     ///
-    /// The expired previous token stays in the state (until the next transition settles
-    /// it away), so that a repeated report of it still finds its integration.
+    /// The expired previous token stays in the state (until the next change settles it
+    /// away), so that a repeated report of it still finds its integration. It expires
+    /// at [`LEAKED_PREVIOUS_EXPIRES_AT`], long past, not at `now`: a replica whose clock
+    /// runs behind sees it expired too, and cannot cancel the rotation back to it.
     ///
     /// # Example
     ///
@@ -364,7 +371,7 @@ impl Credentials {
             } if previous.id == *leaked => Some(Credentials::Rotating {
                 current,
                 previous,
-                previous_expires_at: now,
+                previous_expires_at: LEAKED_PREVIOUS_EXPIRES_AT,
             }),
             _ => None,
         }
@@ -590,9 +597,17 @@ mod tests {
         let revoked = rotating.revoke_leaked(&cred(1).id, t).unwrap();
         assert_eq!(
             revoked.find(&cred(1).id).unwrap().1,
-            TokenRole::Previous { expires_at: t },
+            TokenRole::Previous {
+                expires_at: LEAKED_PREVIOUS_EXPIRES_AT
+            },
             "kept, expired, so that a repeated report finds it"
         );
+        // Expired for a clock that runs behind, too: the rotation cannot be cancelled
+        // back to the leaked token.
+        assert!(matches!(
+            revoked.apply(Transition::CancelRotation, T0),
+            Err(Error::NoRotationInProgress)
+        ));
         assert_eq!(revoked.find(&cred(2).id).unwrap().1, TokenRole::Current);
         assert!(revoked.settle(t).previous().is_none());
         assert!(

@@ -116,13 +116,28 @@ pub fn leak_url(reported: &str) -> Box<str> {
         .trim()
         .chars()
         .filter(|&c| !c.is_control() && !is_bidi_control(c))
-        .take(LEAK_URL_MAX_CHARS)
         .collect();
-    if holds_token(&cleaned) {
-        redact_tokens(&cleaned).into_boxed_str()
+    // Redacted whole, then cut: a token across the cut would lose its checksum and no
+    // longer be recognised, yet hold its secret.
+    let redacted = if holds_token(&cleaned) {
+        redact_tokens(&cleaned)
     } else {
-        cleaned.into_boxed_str()
+        cleaned
+    };
+    let mut cut: String = redacted.chars().take(LEAK_URL_MAX_CHARS).collect();
+    // What the cut leaves of a token's shape at the end is dropped too.
+    if redacted.chars().count() > LEAK_URL_MAX_CHARS {
+        let run = cut
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .count();
+        if run >= 16 {
+            let keep = cut.chars().count() - run;
+            cut = cut.chars().take(keep).collect();
+        }
     }
+    cut.into_boxed_str()
 }
 
 /// The characters that reorder text on screen (embeddings, overrides, isolates, marks):

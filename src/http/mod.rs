@@ -123,8 +123,8 @@ pub use bearer::{BearerError, BearerRejection, DEFAULT_REALM, MAX_AUTHORIZATION_
 pub use layer::{RequireScope, RequireScopeService};
 pub use scanning::{
     BoxError, GITHUB_KEY_ID_HEADER, GITHUB_REPORTER, GITHUB_SIGNATURE_HEADER, GithubKeySource,
-    GithubKeys, GithubKeysError, KEY_REFRESH_INTERVAL, MAX_ALERT_BODY, MAX_ALERT_MATCHES,
-    secret_scanning_router,
+    GithubKeys, GithubKeysError, KEY_FETCH_TIMEOUT, KEY_REFRESH_INTERVAL, MAX_ALERT_BODY,
+    MAX_ALERT_MATCHES, secret_scanning_router,
 };
 #[cfg(feature = "admin-ui")]
 #[cfg_attr(docsrs, doc(cfg(feature = "admin-ui")))]

@@ -48,9 +48,12 @@ pub const MAX_ALERT_MATCHES: usize = 1000;
 pub const GITHUB_REPORTER: &str = "github-secret-scanning";
 /// How long after a refresh of the keys an unknown key id may cause another.
 pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a refresh waits for the host's [`GithubKeySource`].
+pub const KEY_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How many tokens of one alert are handled at once.
-const CONCURRENCY: usize = 16;
+/// How many tokens of one alert are handled at once: below the default size of a
+/// database pool (sqlx's is 10), so that an alert leaves connections to verification.
+const CONCURRENCY: usize = 8;
 
 /// The error of a boxed source.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -308,18 +311,32 @@ impl GithubKeys {
             return Some(*key);
         }
         let source = self.inner.source.as_ref()?;
-        let mut refreshed = self.inner.refreshed.lock().await;
-        // Another request may have refreshed while this one waited.
+        // One refresh at a time; a request that finds one under way does not queue
+        // behind it (an unknown key id is refused, GitHub sends the alert again).
+        let Ok(mut refreshed) = self.inner.refreshed.try_lock() else {
+            return None;
+        };
         if let Some(key) = self.current().get(id) {
             return Some(*key);
         }
         if refreshed.is_some_and(|at| at.elapsed() < KEY_REFRESH_INTERVAL) {
             return None;
         }
-        // Counted from the attempt, whatever its outcome: a failing source is not asked
-        // again at every request.
+        // On a task of its own, so that a request dropped mid-fetch neither cancels it
+        // nor leaves the next refresh a minute away; bounded by a timeout.
+        let fetch = tokio::spawn({
+            let source = Arc::clone(source);
+            async move { tokio::time::timeout(KEY_FETCH_TIMEOUT, source.fetch()).await }
+        });
+        let fetched = match fetch.await {
+            Ok(Ok(fetched)) => fetched,
+            Ok(Err(_elapsed)) => Err("the key source did not answer in time".into()),
+            Err(err) => Err(format!("the key source's task ended abnormally: {err}").into()),
+        };
+        // Counted from the attempt that ended, whatever its outcome: a failing source is
+        // not asked again at every request.
         *refreshed = Some(tokio::time::Instant::now());
-        match source.fetch().await.map_err(GithubKeysError::Source) {
+        match fetched.map_err(GithubKeysError::Source) {
             Ok(document) => match parse_document(&document) {
                 Ok(keys) => {
                     let found = keys.get(id).copied();
@@ -581,6 +598,7 @@ async fn labels(
     let reporter = UserId::new(GITHUB_REPORTER);
     let mut label_of: Vec<LeakLabel> = vec![LeakLabel::FalsePositive; tokens.len()];
     let mut tasks = tokio::task::JoinSet::new();
+    let mut failed = None;
     let mut pending = tokens.iter().enumerate();
     loop {
         while tasks.len() < CONCURRENCY {
@@ -593,24 +611,39 @@ async fn labels(
             let urls: Vec<String> = urls.iter().map(|url| url.to_string()).collect();
             tasks.spawn(async move {
                 let mut label = LeakLabel::FalsePositive;
+                let mut failed = None;
                 for url in urls {
-                    let outcome = pi.report_leak(&reporter, &token, &url).await?;
-                    if outcome.label == LeakLabel::TruePositive {
-                        label = LeakLabel::TruePositive;
+                    match pi.report_leak(&reporter, &token, &url).await {
+                        Ok(outcome) if outcome.label == LeakLabel::TruePositive => {
+                            label = LeakLabel::TruePositive;
+                        }
+                        Ok(_) => {}
+                        Err(err) => failed = Some(err),
                     }
                 }
-                Ok::<_, crate::Error>((slot, label))
+                match failed {
+                    Some(err) => Err(err),
+                    None => Ok::<_, crate::Error>((slot, label)),
+                }
             });
         }
         let Some(done) = tasks.join_next().await else {
             break;
         };
-        let (slot, label) = done.map_err(|err| {
-            crate::Error::Storage(crate::StorageError::backend(format!(
-                "a report's task ended abnormally: {err}"
-            )))
-        })??;
-        label_of[slot] = label;
+        // Every token is handled, whatever another's fate: one that fails leaves the
+        // others reported, and the alert is answered 503 (to be sent again) at the end.
+        match done {
+            Ok(Ok((slot, label))) => label_of[slot] = label,
+            Ok(Err(err)) => failed = Some(err),
+            Err(err) => {
+                failed = Some(crate::Error::Storage(crate::StorageError::backend(
+                    format!("a report's task ended abnormally: {err}"),
+                )));
+            }
+        }
+    }
+    if let Some(err) = failed {
+        return Err(err);
     }
     Ok(matches
         .iter()

@@ -239,6 +239,9 @@ impl PrivateIntegrations {
         url: &str,
         mut call: Option<(OnceCall, Claim)>,
     ) -> Result<Reported, Error> {
+        // The call under the key, for every attempt: a write that loses the version check
+        // stores nothing and ends the first attempt's claim, so the next one claims again.
+        let once = call.as_ref().map(|(once, _)| once.clone());
         let verifier = &self.inner.verifier;
         let Ok(parsed) = verifier.format.parse(token) else {
             return Ok(Reported::Done(LeakOutcome::false_positive()));
@@ -246,7 +249,12 @@ impl PrivateIntegrations {
         let id = parsed.id;
         let presented = verifier.format.hash(parsed.secret);
         let url = leak_url(url);
-        for _ in 0..RETRIES {
+        for attempt in 0..RETRIES {
+            if attempt > 0
+                && let Some(once) = &once
+            {
+                call = Some((once.clone(), Claim::take(&self.inner.in_flight, once)?));
+            }
             let Some(record) = verifier.storage.find_by_token(&id).await? else {
                 return Ok(Reported::Done(LeakOutcome::false_positive()));
             };
@@ -309,8 +317,6 @@ impl PrivateIntegrations {
                 expected_version: record.version,
                 record: next,
             };
-            // A retry after a lost race goes on without the key's claim (it ended with
-            // the first attempt's write): the report is idempotent by itself.
             match self
                 .commit(Pending::new(write, event, touched, call.take()))
                 .await

@@ -849,7 +849,10 @@ pub(super) struct Claim {
 
 impl Claim {
     /// The claim on `call`'s key, or [`Error::RequestInProgress`] if it is taken.
-    fn take(in_flight: &Arc<Mutex<HashSet<OnceKey>>>, call: &OnceCall) -> Result<Self, Error> {
+    pub(super) fn take(
+        in_flight: &Arc<Mutex<HashSet<OnceKey>>>,
+        call: &OnceCall,
+    ) -> Result<Self, Error> {
         let key = (call.account.clone(), call.user.clone(), call.key.clone());
         let mut taken = in_flight.lock().unwrap_or_else(|e| e.into_inner());
         if !taken.insert(key.clone()) {

@@ -3318,7 +3318,8 @@ pub async fn integration_query_totals_follow_every_change(storage: Arc<dyn Stora
 /// integration (so that a repeated report is recognised; verification refuses it); the
 /// `token_leaked` event reads back with its place; a rotation clears the revocation and
 /// the leaked token's id finds nothing more. A leaked previous token reads back expired at
-/// the instant of the report, still found by its id until the next change.
+/// [`LEAKED_PREVIOUS_EXPIRES_AT`](crate::domain::credentials::LEAKED_PREVIOUS_EXPIRES_AT),
+/// still found by its id until the next change.
 ///
 /// # Example
 ///
@@ -3432,7 +3433,7 @@ pub async fn leaked_tokens_round_trip(storage: Arc<dyn Storage>) {
             .credentials
             .previous()
             .map(|(p, expires)| (p.id, expires)),
-        Some((old, reported))
+        Some((old, crate::domain::credentials::LEAKED_PREVIOUS_EXPIRES_AT))
     );
     assert_eq!(stored.credentials.revoked_at(), None);
     assert!(lookup(storage, &old).await.is_some());
