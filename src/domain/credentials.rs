@@ -4,7 +4,6 @@
 //! |---|---|---|---|---|
 //! | `Active` | `Rotating(new, old, now + grace)` | `Active(new)` | `NoRotationInProgress` | `NoRotationInProgress` |
 //! | `Rotating` | `RotationInProgress` | `Active(new)`; both old tokens dead | `Active(previous)` | `Active(current)` |
-//!
 //! | `Revoked` | `Active(new)` | `Active(new)` | `NoRotationInProgress` | `NoRotationInProgress` |
 //!
 //! A `Rotating` whose window has passed (`now >= previous_expires_at`) is `Active(current)`

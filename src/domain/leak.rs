@@ -54,7 +54,8 @@ pub enum LeakPolicy {
 #[serde(rename_all = "snake_case")]
 pub enum LeakLabel {
     /// A token of this service that was live when reported, or one an earlier report
-    /// already revoked (the secret matched, constant-time, as verification checks it).
+    /// already recorded (revoked it, or under [`LeakPolicy::NotifyOnly`] noted it); the
+    /// secret matched, constant-time, as verification checks it.
     TruePositive,
     /// Anything else: malformed, unknown, a wrong secret, or a token that had ended for
     /// another reason (expired, rotated away, deleted). Nothing was changed or recorded.
@@ -95,6 +96,20 @@ pub struct Leak {
     pub revoked: bool,
     /// Who reported it.
     pub reporter: super::ids::UserId,
+}
+
+impl Leak {
+    /// A report of the current token, revoked at `at`, whose place is not known (its
+    /// audit event could not be read).
+    pub(crate) fn unknown_place(at: time::OffsetDateTime) -> Self {
+        Self {
+            current: true,
+            url: "".into(),
+            at,
+            revoked: true,
+            reporter: super::ids::UserId::new("unknown"),
+        }
+    }
 }
 
 /// The longest place recorded, in characters: longer ones are cut.

@@ -3,8 +3,9 @@
 //! handled by the service's [`LeakPolicy`](crate::LeakPolicy), and the answer labels
 //! each match.
 //!
-//! Order of checks, each refusing before the next runs: the key id header names a known
-//! key (`401`); the signature header is base64 DER (`401`); the body is at most 1 MiB
+//! Order of checks, each refusing before the next runs: the key id header is one short
+//! value and the signature header base64 DER (`401`); the key id names a known key, after
+//! at most one refresh a minute (`401`); the body is at most 1 MiB
 //! (`413`); the ECDSA P-256 / SHA-256 signature over the raw body verifies (`401`); the
 //! body is a JSON array of matches (`400`) of at most 1,000 (`413`). Nothing is looked up
 //! before the signature verified. A refusal's body is `{"error": code, "message": text}`

@@ -87,11 +87,15 @@ async fn page<A>(
         Some(_) => people(ctx).await,
         None => Vec::new(),
     };
-    // Left out if the log cannot be read: the page itself still shows.
-    let leaks = pi
-        .leaks(&ctx.actor, integration.id())
-        .await
-        .unwrap_or_default();
+    // If the log cannot be read, a revoked token still shows its banner (without the
+    // place); the page itself still shows.
+    let leaks = match pi.leaks(&ctx.actor, integration.id()).await {
+        Ok(leaks) => leaks,
+        Err(_) => integration
+            .token_revoked_at()
+            .map(|at| vec![crate::domain::leak::Leak::unknown_place(at)])
+            .unwrap_or_default(),
+    };
     let view = IntegrationView {
         integration: &integration,
         due,

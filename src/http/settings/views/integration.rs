@@ -139,6 +139,11 @@ pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>)
                     div.pi-actions {
                         @if pending.is_some() {
                             p.pi-small.pi-muted { "A rotation is already in progress." }
+                        } @else if integration.token_revoked_at().is_some() {
+                            p.pi-small.pi-muted {
+                                "The current token was revoked: it gets no time to keep working. \
+                                 Rotate and expire it now."
+                            }
                         } @else {
                             a.pi-button.pi-secondary href=(site.url(&format!("/{id}/rotate/later"))) {
                                 "Rotate and expire this token later"
