@@ -100,7 +100,8 @@ pub struct Leak {
 
 impl Leak {
     /// A report of the current token, revoked at `at`, whose place is not known (its
-    /// audit event could not be read).
+    /// audit event could not be read): what the settings page shows then.
+    #[cfg(feature = "admin-ui")]
     pub(crate) fn unknown_place(at: time::OffsetDateTime) -> Self {
         Self {
             current: true,
