@@ -130,7 +130,7 @@ mod verify;
 pub use cache::{CacheStats, VerificationCache};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use domain::access::{Actor, Permission, Role};
-pub use domain::audit::{AuditAction, AuditEvent};
+pub use domain::audit::{AUTOMATIC_ACTOR, AuditAction, AuditEvent};
 pub use domain::credentials::RotationMode;
 pub use domain::idempotency::{
     AlreadyDone, Fingerprint, IDEMPOTENCY_KEY_RETENTION, IdempotencyKey, IdempotencyRecord,

@@ -51,6 +51,7 @@ fn action_name(action: &AuditAction) -> &'static str {
         AuditAction::PermissionChanged { .. } => "permission_changed",
         AuditAction::FeatureSwitched { .. } => "feature_switched",
         AuditAction::TokenLeaked { .. } => "token_leaked",
+        AuditAction::PreviousExpiredAutomatically { .. } => "previous_expired_automatically",
     }
 }
 
@@ -80,6 +81,9 @@ mod tests {
                 token: crate::TokenId::parse("AbCdEfGh12345678").unwrap(),
                 url: "https://example.com/".into(),
                 revoked: true,
+            },
+            AuditAction::PreviousExpiredAutomatically {
+                unused_for_secs: 86_400,
             },
         ];
         for action in actions {

@@ -81,6 +81,14 @@ mod default_paging {
         async fn list(&self, account: &AccountId) -> Result<Vec<IntegrationRecord>, StorageError> {
             self.0.list(account).await
         }
+        async fn rotating_integrations(
+            &self,
+            now: time::OffsetDateTime,
+            after: Option<(time::OffsetDateTime, &IntegrationId)>,
+            limit: usize,
+        ) -> Result<Vec<IntegrationRecord>, StorageError> {
+            self.0.rotating_integrations(now, after, limit).await
+        }
         fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
             self.0.find_by_token(token_id)
         }

@@ -129,6 +129,16 @@ impl Storage for FaultyStorage {
         self.inner.list(account).await
     }
 
+    async fn rotating_integrations(
+        &self,
+        now: time::OffsetDateTime,
+        after: Option<(time::OffsetDateTime, &IntegrationId)>,
+        limit: usize,
+    ) -> Result<Vec<IntegrationRecord>, StorageError> {
+        self.faults.read()?;
+        self.inner.rotating_integrations(now, after, limit).await
+    }
+
     fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
         self.faults.lookups.fetch_add(1, Ordering::SeqCst);
         match self.faults.read() {

@@ -45,6 +45,10 @@ macro_rules! lifecycle_tests {
             a_leak_reported_again_changes_nothing_more,
             a_leak_with_notify_only_revokes_nothing,
             what_is_not_a_live_token_of_ours_is_a_false_positive,
+            a_rotation_finishes_itself_once_the_old_token_is_silent,
+            a_rotation_waits_while_the_old_token_is_in_use_or_the_new_one_is_not,
+            a_rotation_an_admin_or_a_leak_ended_does_not_finish_itself,
+            silent_rotations_of_every_account_finish_in_one_pass,
         ]);
     };
     (@cases $backend:ident, $storage:expr, $cache:expr, [$($case:ident),* $(,)?]) => {
@@ -1527,5 +1531,239 @@ mod cases {
                 .version(),
             4
         );
+    }
+
+    /// Records uses of tokens as the last-used writer would have written them.
+    async fn used(h: &Harness, uses: &[(&IssuedToken, time::OffsetDateTime)]) {
+        let uses: Vec<storage::LastUse> = uses
+            .iter()
+            .map(|(token, at)| storage::LastUse {
+                token_id: *token.token_id(),
+                at: *at,
+            })
+            .collect();
+        h.storage.record_last_used(&uses).await.unwrap();
+    }
+
+    /// The automatic expiry the audit log holds for `id`, newest first.
+    async fn automatic_expiries(h: &Harness, actor: &Actor, id: &IntegrationId) -> Vec<AuditEvent> {
+        h.pi.audit_log(actor)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| {
+                e.integration.as_ref() == Some(id)
+                    && matches!(e.action, AuditAction::PreviousExpiredAutomatically { .. })
+            })
+            .collect()
+    }
+
+    /// With `finish_rotation_when_silent(24 hours)`: the third party uses the new token an
+    /// hour after the rotation and never the old one again; 24 hours after the rotation
+    /// the old token expires, as "Expire now" would have it, with an audit event that
+    /// says it was automatic and why.
+    pub async fn a_rotation_finishes_itself_once_the_old_token_is_silent(h: Harness) {
+        let h = h.finishing_rotations(Duration::hours(24));
+        assert_eq!(
+            h.pi.finish_rotation_when_silent(),
+            Some(Duration::hours(24))
+        );
+        let (id, old) = h.create("Zapier", &["contacts.readonly"]).await;
+        let rotated =
+            h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+                .await
+                .unwrap();
+        let new = rotated.token;
+        // The third party switches an hour later: a verification, written at shutdown.
+        h.clock.advance(Duration::hours(1));
+        assert!(h.verifies(&new).await);
+        h.pi.shutdown().await;
+        let rotating = h.pi.get(&h.admin, &id).await.unwrap();
+        assert_eq!(rotating.last_used_at(), Some(T0 + Duration::hours(1)));
+        let pending = rotating.pending_rotation().unwrap();
+        assert_eq!(pending.previous_last_used_at(), None);
+
+        // The old token was never used: its silence counts from the rotation.
+        h.clock
+            .set(T0 + Duration::hours(24) - Duration::microseconds(1));
+        assert_eq!(h.pi.finish_silent_rotations().await.unwrap(), 0);
+        assert!(
+            h.verifies(&old).await,
+            "silent for a microsecond less than 24 hours"
+        );
+        assert_eq!(h.pi.get(&h.admin, &id).await.unwrap(), rotating);
+
+        h.clock.set(T0 + Duration::hours(24));
+        assert_eq!(h.pi.finish_silent_rotations().await.unwrap(), 1);
+        assert!(matches!(h.verify(&old).await, Err(VerifyError::Invalid)));
+        assert!(h.verifies(&new).await);
+        let finished = h.pi.get(&h.admin, &id).await.unwrap();
+        assert!(finished.pending_rotation().is_none());
+        assert_eq!(finished.version(), rotating.version() + 1);
+        assert_eq!(finished.updated_at(), T0 + Duration::hours(24));
+        assert_eq!(finished.token_issued_at(), rotating.token_issued_at());
+
+        let log = h.pi.audit_log(&h.admin).await.unwrap();
+        let event = &log[0];
+        assert_eq!(
+            event.action,
+            AuditAction::PreviousExpiredAutomatically {
+                unused_for_secs: 24 * 3600
+            }
+        );
+        assert_eq!(event.actor.as_str(), AUTOMATIC_ACTOR);
+        assert_eq!(event.integration.as_ref(), Some(&id));
+        assert_eq!(event.at, T0 + Duration::hours(24));
+        assert_eq!(
+            event.action.to_string(),
+            "expired the previous token automatically: unused for 24 hours while the new \
+             one was in use"
+        );
+
+        // Done once: the next passes find nothing to finish.
+        h.clock.advance(Duration::days(1));
+        assert_eq!(h.pi.finish_silent_rotations().await.unwrap(), 0);
+        assert_eq!(automatic_expiries(&h, &h.admin, &id).await.len(), 1);
+    }
+
+    /// The old token still in use keeps the rotation going (its silence counts from its
+    /// last use); a new token nobody used never finishes it early, and the window then
+    /// ends as always, with no event. Without the setting nothing finishes by itself.
+    pub async fn a_rotation_waits_while_the_old_token_is_in_use_or_the_new_one_is_not(h: Harness) {
+        let hours = |n: i64| T0 + Duration::hours(n);
+        let (in_use, old) = h.create("In use", &["contacts.readonly"]).await;
+        let (unused, other_old) = h.create("New unused", &["contacts.readonly"]).await;
+        let new =
+            h.pi.rotate(&h.admin, &in_use, RotationMode::ExpireLater)
+                .await
+                .unwrap()
+                .token;
+        h.pi.rotate(&h.admin, &unused, RotationMode::ExpireLater)
+            .await
+            .unwrap();
+        used(
+            &h,
+            &[(&new, hours(1)), (&old, hours(10)), (&other_old, hours(2))],
+        )
+        .await;
+
+        // Off by default: a day and a half later, nothing.
+        h.clock.set(hours(36));
+        assert_eq!(h.pi.finish_rotation_when_silent(), None);
+        assert_eq!(h.pi.finish_silent_rotations().await.unwrap(), 0);
+        let h = h.finishing_rotations(Duration::hours(24));
+
+        // Cached (where the service caches) before the finish: refused right after it.
+        h.clock.set(hours(10));
+        assert!(h.verifies(&old).await && h.verifies(&new).await);
+        h.clock.set(hours(34) - Duration::microseconds(1));
+        assert_eq!(h.pi.finish_silent_rotations().await.unwrap(), 0);
+        assert!(
+            h.verifies(&old).await,
+            "used 24 hours less a microsecond ago"
+        );
+        h.clock.set(hours(34));
+        assert_eq!(h.pi.finish_silent_rotations().await.unwrap(), 1);
+        assert!(matches!(h.verify(&old).await, Err(VerifyError::Invalid)));
+        assert!(h.verifies(&new).await);
+        assert_eq!(automatic_expiries(&h, &h.admin, &in_use).await.len(), 1);
+
+        // The other rotation's new token was never used: its old token lives on, silent
+        // or not, until the window ends by itself.
+        h.clock.set(T0 + GRACE - Duration::SECOND);
+        assert_eq!(h.pi.finish_silent_rotations().await.unwrap(), 0);
+        assert!(h.verifies(&other_old).await);
+        let still = h.pi.get(&h.admin, &unused).await.unwrap();
+        assert!(still.pending_rotation().is_some());
+        h.clock.set(T0 + GRACE);
+        assert_eq!(h.pi.finish_silent_rotations().await.unwrap(), 0);
+        assert!(!h.verifies(&other_old).await);
+        assert!(automatic_expiries(&h, &h.admin, &unused).await.is_empty());
+        assert_eq!(
+            h.pi.get(&h.admin, &unused).await.unwrap().version(),
+            still.version()
+        );
+    }
+
+    /// A rotation that an admin cancelled, finished or replaced, or whose new token was
+    /// found leaked (revoked), is no rotation to finish: the old token's silence changes
+    /// nothing, and no automatic event is written.
+    pub async fn a_rotation_an_admin_or_a_leak_ended_does_not_finish_itself(h: Harness) {
+        let h = h.finishing_rotations(Duration::hours(1));
+        let mut cases = Vec::new();
+        for name in ["Cancelled", "Expired now", "Rotated now", "Leaked"] {
+            let (id, old) = h.create(name, &["contacts.readonly"]).await;
+            let new =
+                h.pi.rotate(&h.admin, &id, RotationMode::ExpireLater)
+                    .await
+                    .unwrap()
+                    .token;
+            used(&h, &[(&new, T0 + Duration::MINUTE)]).await;
+            cases.push((name, id, old, new));
+        }
+        h.clock.advance(Duration::MINUTE * 2);
+        for (name, id, _, new) in &cases {
+            match *name {
+                "Cancelled" => drop(h.pi.cancel_rotation(&h.admin, id).await.unwrap()),
+                "Expired now" => drop(h.pi.expire_previous_now(&h.admin, id).await.unwrap()),
+                "Rotated now" => drop(
+                    h.pi.rotate(&h.admin, id, RotationMode::ExpireNow)
+                        .await
+                        .unwrap(),
+                ),
+                _ => {
+                    let outcome =
+                        h.pi.report_leak(&UserId::new("scanner"), new.expose_secret(), "")
+                            .await
+                            .unwrap();
+                    assert!(outcome.revoked);
+                }
+            }
+        }
+        let before = h.snapshot().await;
+        h.clock.advance(Duration::days(2));
+        assert_eq!(h.pi.finish_silent_rotations().await.unwrap(), 0);
+        let after = h.snapshot().await;
+        assert_eq!(after.1, before.1, "no event");
+        for (name, id, old, _) in &cases {
+            assert!(
+                automatic_expiries(&h, &h.admin, id).await.is_empty(),
+                "{name}"
+            );
+            // Only a cancelled rotation left the old token working.
+            assert_eq!(h.verifies(old).await, *name == "Cancelled", "{name}");
+        }
+    }
+
+    /// One pass finishes the silent rotations of every account, each with its event in
+    /// its own account's log.
+    pub async fn silent_rotations_of_every_account_finish_in_one_pass(h: Harness) {
+        let h = h.finishing_rotations(Duration::hours(24));
+        let mut rotations = Vec::new();
+        for actor in [&h.admin, &h.other_admin] {
+            let created =
+                h.pi.create(
+                    actor,
+                    NewIntegration::new("Sync").scopes(["contacts.readonly"]),
+                )
+                .await
+                .unwrap();
+            let id = created.integration.id().clone();
+            let new =
+                h.pi.rotate(actor, &id, RotationMode::ExpireLater)
+                    .await
+                    .unwrap()
+                    .token;
+            used(&h, &[(&new, T0 + Duration::hours(1))]).await;
+            rotations.push((actor, id, created.token, new));
+        }
+        h.clock.advance(Duration::hours(25));
+        assert_eq!(h.pi.finish_silent_rotations().await.unwrap(), 2);
+        for (actor, id, old, new) in &rotations {
+            assert!(!h.verifies(old).await && h.verifies(new).await);
+            let events = automatic_expiries(&h, actor, id).await;
+            assert_eq!(events.len(), 1);
+            assert_eq!(&events[0].account, actor.account());
+        }
     }
 }

@@ -5,6 +5,11 @@
 //! integration), every other token issued so far is refused, and `get` reports the
 //! model's state: version, current token age, pending rotation.
 //!
+//! The services of these runs finish a rotation by themselves once its new token was used
+//! and its old one was silent for a day (`finish_rotation_when_silent`): the sequences
+//! record uses of live tokens and run that pass, and the model says which rotations it
+//! finishes.
+//!
 //! The second test runs the same model through a `FaultyStorage` injecting random
 //! failures and delays: a call that fails changes nothing, or (a lost acknowledgment)
 //! changes exactly what a success would, with its audit event; verification refuses
@@ -29,8 +34,17 @@ enum Op {
     /// A report that the integration's current token (`false`) or previous token
     /// (`true`) was found in a public place.
     Leak(usize, bool),
+    /// A use of the integration's current token (`false`) or previous token (`true`),
+    /// written as the last-used writer writes it (live tokens only: only they verify).
+    Use(usize, bool),
+    /// One pass of the rotations that finish themselves (`finish_silent_rotations`).
+    Finish,
     Advance(Duration),
 }
+
+/// How long an old token must be silent, once the new one was used, for its rotation to
+/// finish by itself.
+const SILENCE: Duration = Duration::days(1);
 
 fn op() -> impl Strategy<Value = Op> {
     let pick = any::<usize>();
@@ -52,7 +66,34 @@ fn op() -> impl Strategy<Value = Op> {
         2 => pick.prop_map(Op::ExpirePrevious),
         1 => pick.prop_map(Op::Delete),
         2 => (pick, any::<bool>()).prop_map(|(i, previous)| Op::Leak(i, previous)),
+        3 => (pick, any::<bool>()).prop_map(|(i, previous)| Op::Use(i, previous)),
+        2 => Just(Op::Finish),
         3 => jump.prop_map(Op::Advance),
+    ]
+}
+
+/// Sequences around rotations that finish themselves: rotations with grace, uses of
+/// both tokens, passes, jumps about the silence, and what else ends a rotation.
+fn finishing_op() -> impl Strategy<Value = Op> {
+    let pick = 0..3usize;
+    let jump = prop::sample::select(vec![
+        Duration::SECOND,
+        Duration::hours(1),
+        SILENCE - Duration::SECOND,
+        SILENCE,
+        Duration::days(3),
+        GRACE,
+    ]);
+    prop_oneof![
+        1 => Just(Op::Create),
+        3 => pick.clone().prop_map(|i| Op::Rotate(i, RotationMode::ExpireLater)),
+        1 => pick.clone().prop_map(|i| Op::Rotate(i, RotationMode::ExpireNow)),
+        1 => pick.clone().prop_map(Op::Cancel),
+        1 => pick.clone().prop_map(Op::ExpirePrevious),
+        1 => (pick.clone(), any::<bool>()).prop_map(|(i, previous)| Op::Leak(i, previous)),
+        5 => (pick, any::<bool>()).prop_map(|(i, previous)| Op::Use(i, previous)),
+        3 => Just(Op::Finish),
+        4 => jump.prop_map(Op::Advance),
     ]
 }
 
@@ -174,6 +215,8 @@ async fn run(h: Harness, ops: Vec<Op>, rig: Option<Rig>) -> Result<Seen, TestCas
     // Every token issued so far, with its integration and issue time; `None` for a
     // token whose answer an injected fault lost (it is stored, but nobody has it).
     let mut tokens: Vec<(Option<IssuedToken>, usize, OffsetDateTime)> = Vec::new();
+    // When each token (by its index in `tokens`) was last used, as storage records it.
+    let mut uses: std::collections::HashMap<usize, OffsetDateTime> = Default::default();
 
     for op in ops {
         let now = h.clock.now();
@@ -220,6 +263,52 @@ async fn run(h: Harness, ops: Vec<Op>, rig: Option<Rig>) -> Result<Seen, TestCas
                 });
             }
             Op::Advance(by) => h.clock.advance(by),
+            // Uses and the pass are modelled without faults (the faulty runs' service
+            // does not finish rotations).
+            Op::Use(..) | Op::Finish if rig.is_some() => continue,
+            Op::Use(i, previous) => {
+                let Some(i) = target(i) else { continue };
+                let m = &models[i];
+                let index = match (previous, m.previous) {
+                    (false, _) => m.current,
+                    (true, Some((p, _))) => p,
+                    (true, None) => continue,
+                };
+                let Some(token) = tokens[index].0.as_ref() else {
+                    continue;
+                };
+                if !m.live(index, now) {
+                    continue;
+                }
+                let used = storage::LastUse {
+                    token_id: *token.token_id(),
+                    at: now,
+                };
+                h.storage.record_last_used(&[used]).await.unwrap();
+                let at = uses.entry(index).or_insert(now);
+                *at = (*at).max(now);
+            }
+            Op::Finish => {
+                let finished = h.pi.finish_silent_rotations().await.unwrap();
+                // The rule: a rotation under way whose new token was used, and whose old
+                // token was silent (since its last use, or the rotation) for SILENCE.
+                let mut expected = 0;
+                for m in models.iter_mut().filter(|m| m.alive) {
+                    let Some((previous, expires_at)) = m.previous else {
+                        continue;
+                    };
+                    let silent_since = uses.get(&previous).copied().unwrap_or(tokens[m.current].2);
+                    if now < expires_at
+                        && uses.contains_key(&m.current)
+                        && now - silent_since >= SILENCE
+                    {
+                        m.previous = None;
+                        m.version += 1;
+                        expected += 1;
+                    }
+                }
+                prop_assert_eq!(finished, expected, "{:?}", op);
+            }
             Op::Leak(i, previous) => {
                 let Some(i) = target(i) else { continue };
                 let m = &mut models[i];
@@ -318,7 +407,9 @@ async fn run(h: Harness, ops: Vec<Op>, rig: Option<Rig>) -> Result<Seen, TestCas
                         let result = h.pi.delete(&h.admin, &m.id).await;
                         (classify(rig, &h, &before, result).await?, None)
                     }
-                    Op::Create | Op::Advance(_) | Op::Leak(..) => unreachable!(),
+                    Op::Create | Op::Advance(_) | Op::Leak(..) | Op::Use(..) | Op::Finish => {
+                        unreachable!()
+                    }
                 };
                 match did {
                     Did::Failed => {
@@ -454,7 +545,10 @@ macro_rules! model_test {
             #[test]
             fn $backend(ops in prop::collection::vec(op(), 1..40)) {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                runtime.block_on(async { run(Harness::new($storage), ops, None).await.map(drop) })?;
+                runtime.block_on(async {
+                    let h = Harness::new($storage).finishing_rotations(SILENCE);
+                    run(h, ops, None).await.map(drop)
+                })?;
             }
         }
     };
@@ -471,6 +565,21 @@ model_test!(
     32,
     crate::postgres_or_skip!(Ok(()))
 );
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+    /// The model, on sequences that make rotations finish themselves (or not) often.
+    #[test]
+    fn memory_matches_the_model_when_rotations_finish_themselves(
+        ops in prop::collection::vec(finishing_op(), 1..40),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let h = Harness::new(MemoryStorage::new()).finishing_rotations(SILENCE);
+            run(h, std::iter::once(Op::Create).chain(ops).collect(), None).await.map(drop)
+        })?;
+    }
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]

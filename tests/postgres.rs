@@ -19,7 +19,7 @@ use rand::{RngExt, SeedableRng};
 use support::*;
 
 /// This crate's PostgreSQL migrations: version and description.
-const MIGRATIONS: [(i64, &str); 7] = [
+const MIGRATIONS: [(i64, &str); 8] = [
     (1, "initial"),
     (2, "audit by integration"),
     (3, "announce changes"),
@@ -27,6 +27,7 @@ const MIGRATIONS: [(i64, &str); 7] = [
     (5, "name search"),
     (6, "listing counts"),
     (7, "leaked tokens"),
+    (9, "rotation finish"),
 ];
 
 /// A service replica: its own pool on the shared schema, the system clock.

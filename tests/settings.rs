@@ -2118,3 +2118,73 @@ async fn a_leaked_token_shows_a_banner_and_a_mark_in_the_list() {
         assert!(!site.get(ADMIN, "").await.body.contains("Leaked"));
     }
 }
+
+/// With `finish_rotation_when_silent`, the rotation's banner says that the old token
+/// expires by itself, and after how long, in words; without it, it says nothing of the
+/// kind. Once the rotation finished itself, the banner is gone and the audit log says it
+/// was automatic, and why.
+#[tokio::test]
+async fn the_rotation_banner_says_when_the_old_token_expires_by_itself() {
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    for (silence, words) in [
+        (time::Duration::hours(24), "24 hours"),
+        (time::Duration::minutes(90), "90 minutes"),
+        (time::Duration::days(3), "3 days"),
+    ] {
+        let clock = ManualClock::new(support::T0);
+        let storage = MemoryStorage::new();
+        let pi = PrivateIntegrations::builder(storage.clone())
+            .scope_catalog(app::catalog())
+            .clock(clock.clone())
+            .finish_rotation_when_silent(silence)
+            .build();
+        let site = Site {
+            app: app::app(pi.clone()),
+            pi,
+            clock,
+        };
+        site.create("Zapier sync", "", &["contacts.readonly"]).await;
+        let id = site.only_integration().await.id().clone();
+        let new = site
+            .pi
+            .rotate(&admin, &id, RotationMode::ExpireLater)
+            .await
+            .unwrap()
+            .token;
+        let page = site.get(ADMIN, &format!("/{id}")).await;
+        page.assert_shows("Token rotation in progress");
+        page.assert_shows(&format!(
+            "The old token will expire automatically once unused for {words} (and the new one \
+             has been used)."
+        ));
+
+        // The third party switched; the old token stays silent: it expires by itself.
+        let used = storage::LastUse {
+            token_id: *new.token_id(),
+            at: site.pi.now(),
+        };
+        storage.record_last_used(&[used]).await.unwrap();
+        site.clock.advance(silence);
+        assert_eq!(site.pi.finish_silent_rotations().await.unwrap(), 1);
+        let page = site.get(ADMIN, &format!("/{id}")).await;
+        assert!(!page.body.contains("Token rotation in progress"));
+        assert!(!page.body.contains("expire automatically"));
+        page.assert_shows("Last edited by <code>private-integrations</code>");
+        let log = site.get(ADMIN, "/audit-log").await;
+        log.assert_shows(&format!(
+            "expired the previous token automatically: unused for {words} while the new one \
+             was in use"
+        ));
+        log.assert_shows("<code>private-integrations</code>");
+        site.pi.shutdown().await;
+    }
+
+    // Off (the default): the banner does not say it.
+    let site = Site::new();
+    site.create("Zapier sync", "", &["contacts.readonly"]).await;
+    let id = site.only_integration().await.id().to_string();
+    site.post(ADMIN, &format!("/{id}/rotate/later"), &[]).await;
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    page.assert_shows("Token rotation in progress");
+    assert!(!page.body.contains("expire automatically"));
+}

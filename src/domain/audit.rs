@@ -71,6 +71,45 @@ pub enum AuditAction {
         /// report revoked it already.
         revoked: bool,
     },
+    /// A rotation finished itself: the previous token expired, as "Expire now" would
+    /// have it, because the new token was in use and the old one had not been used for
+    /// the service's
+    /// [`finish_rotation_when_silent`](crate::PrivateIntegrationsBuilder::finish_rotation_when_silent)
+    /// duration. Its actor is [`AUTOMATIC_ACTOR`].
+    PreviousExpiredAutomatically {
+        /// The service's setting, in seconds: the old token had not been used for at
+        /// least this long (since the rotation started, if it was never used).
+        unused_for_secs: u64,
+    },
+}
+
+/// The actor of the changes the service makes by itself, in the audit log: a rotation
+/// that finished itself
+/// ([`PreviousExpiredAutomatically`](AuditAction::PreviousExpiredAutomatically)).
+/// Choose user ids of your own that never equal it.
+///
+/// # Example
+///
+/// ```
+/// use private_integrations::{AUTOMATIC_ACTOR, UserId};
+/// assert_eq!(UserId::new(AUTOMATIC_ACTOR).as_str(), "private-integrations");
+/// ```
+pub const AUTOMATIC_ACTOR: &str = "private-integrations";
+
+/// A duration in whole units, as people say it: "24 hours", "90 minutes", "7 days",
+/// "1 hour", "30 seconds". Days only from two on ("24 hours", "48 hours" is "2 days"), in
+/// the largest unit that divides it exactly.
+pub(crate) fn duration_in_words(secs: u64) -> String {
+    let (n, unit) = match secs {
+        s if s >= 2 * 86_400 && s.is_multiple_of(86_400) => (s / 86_400, "day"),
+        s if s >= 3_600 && s.is_multiple_of(3_600) => (s / 3_600, "hour"),
+        s if s >= 60 && s.is_multiple_of(60) => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    match n {
+        1 => format!("1 {unit}"),
+        n => format!("{n} {unit}s"),
+    }
 }
 
 impl fmt::Display for AuditAction {
@@ -111,6 +150,12 @@ impl fmt::Display for AuditAction {
             AuditAction::FeatureSwitched { enabled: false } => {
                 f.write_str("switched Private Integrations off")
             }
+            AuditAction::PreviousExpiredAutomatically { unused_for_secs } => write!(
+                f,
+                "expired the previous token automatically: unused for {} while the new one \
+                 was in use",
+                duration_in_words(*unused_for_secs)
+            ),
             AuditAction::TokenLeaked { url, revoked, .. } => {
                 f.write_str("reported the token found in a public place")?;
                 if !url.is_empty() {
@@ -156,4 +201,46 @@ pub struct AuditEvent {
     /// When.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_automatic_expiry_says_why_in_the_products_words() {
+        let action = AuditAction::PreviousExpiredAutomatically {
+            unused_for_secs: 24 * 3600,
+        };
+        assert_eq!(
+            action.to_string(),
+            "expired the previous token automatically: unused for 24 hours while the new \
+             one was in use"
+        );
+        let json = serde_json::to_value(&action).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"action": "previous_expired_automatically", "unused_for_secs": 86400})
+        );
+        assert_eq!(serde_json::from_value::<AuditAction>(json).unwrap(), action);
+    }
+
+    #[test]
+    fn durations_in_words() {
+        for (secs, words) in [
+            (1, "1 second"),
+            (30, "30 seconds"),
+            (60, "1 minute"),
+            (90, "90 seconds"),
+            (5_400, "90 minutes"),
+            (3_600, "1 hour"),
+            (86_400, "24 hours"),
+            (36 * 3_600, "36 hours"),
+            (2 * 86_400, "2 days"),
+            (7 * 86_400, "7 days"),
+            (7 * 86_400 + 3_600, "169 hours"),
+        ] {
+            assert_eq!(duration_in_words(secs), words, "{secs}");
+        }
+    }
 }

@@ -10,6 +10,12 @@
 //! for every purpose: every transition first [settles](Credentials::settle) the state with
 //! the caller's `now`. Nothing needs a background job.
 //!
+//! A rotation may also finish itself, opt-in, once the new token was used and the old
+//! one fell silent: that rule reads when the tokens were last used, which the record
+//! holds beside its credentials, so it is the record's
+//! ([`IntegrationRecord::finish_when_silent`](super::integration::IntegrationRecord::finish_when_silent));
+//! it gives what `expire_previous_now` gives.
+//!
 //! A token found in a public place is [revoked](Credentials::revoke_leaked): a leaked
 //! previous token of a rotation expires now (the new token lives on); a leaked current
 //! token makes the state `Revoked`, in which nothing verifies until a rotation issues a

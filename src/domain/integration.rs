@@ -779,6 +779,73 @@ impl IntegrationRecord {
         }
     }
 
+    /// The record after a rotation finished itself at `now`: the previous token expires,
+    /// exactly as [`Transition::ExpirePreviousNow`] ("Expire now") has it, the next
+    /// version. The rule of
+    /// [`finish_rotation_when_silent`](crate::PrivateIntegrationsBuilder::finish_rotation_when_silent);
+    /// it applies if and only if, at `now`:
+    ///
+    /// - a rotation is under way: the record has a previous token that has not expired
+    ///   (a rotation whose window has passed, a cancelled one, a revoked token — a leak —
+    ///   never finish this way);
+    /// - the new (current) token has been used: [`last_used`](Self::last_used) holds a
+    ///   use of it;
+    /// - the previous token has not been used for at least `silent_for`: its last recorded
+    ///   use — or, if it has none, the start of the rotation (when the current token was
+    ///   issued) — is `silent_for` or more before `now`. A use recorded after `now` (a
+    ///   replica whose clock runs ahead) is not silence.
+    ///
+    /// `None` otherwise. Last-used times are written in batches, so they lag by up to the
+    /// last-used interval: `silent_for` should be well above it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # use private_integrations::storage::*;
+    /// # use private_integrations::domain::credentials::Transition;
+    /// use time::Duration;
+    /// # let catalog = ScopeCatalog::new(["contacts.readonly"])?;
+    /// # let fields = NewIntegration::new("Sync").scopes(["contacts.readonly"]).validate(catalog)?;
+    /// # let format = TokenFormat::default();
+    /// # let (old, hash, _token) = format.issue(&mut rand::rngs::SysRng).unwrap();
+    /// # let (new, new_hash, _new_token) = format.issue(&mut rand::rngs::SysRng).unwrap();
+    /// let t0 = time::macros::datetime!(2026-03-01 09:00 UTC);
+    /// # let credentials = Credentials::new(TokenCredential { id: old, hash, issued_at: t0 });
+    /// # let id = IntegrationId::generate(&mut rand::rngs::SysRng).unwrap();
+    /// let record = IntegrationRecord::create(id, AccountId::new("acct_1"), fields, credentials, t0);
+    /// let new_token = TokenCredential { id: new, hash: new_hash, issued_at: t0 };
+    /// let rotate = Transition::Rotate { mode: RotationMode::ExpireLater, new: new_token, grace: Duration::days(7) };
+    /// let mut rotating = record.transition(rotate, t0)?;
+    /// let day = Duration::hours(24);
+    /// // The new token has not been used yet: the rotation goes on.
+    /// assert!(rotating.finish_when_silent(t0 + Duration::days(2), day).is_none());
+    /// rotating.last_used.set(new, t0 + Duration::hours(1));
+    /// rotating.last_used.set(old, t0 + Duration::hours(2));
+    /// assert!(rotating.finish_when_silent(t0 + Duration::hours(25), day).is_none());
+    /// let finished = rotating.finish_when_silent(t0 + Duration::hours(26), day).unwrap();
+    /// assert!(finished.credentials.previous().is_none());
+    /// assert_eq!(finished.version, rotating.version + 1);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn finish_when_silent(&self, now: OffsetDateTime, silent_for: Duration) -> Option<Self> {
+        let Credentials::Rotating {
+            current, previous, ..
+        } = self.credentials.settle(now)
+        else {
+            return None;
+        };
+        self.last_used.get(&current.id)?;
+        let silent_since = self
+            .last_used
+            .get(&previous.id)
+            .unwrap_or(current.issued_at);
+        if now - silent_since < silent_for {
+            return None;
+        }
+        self.transition(Transition::ExpirePreviousNow, now).ok()
+    }
+
     fn next_version(&self, now: OffsetDateTime) -> Self {
         Self {
             credentials: self.credentials.settle(now),
@@ -1442,6 +1509,161 @@ mod tests {
             stale_and_unknown.apply(&v1, catalog(), now),
             Err(Error::UnknownScope(_))
         ));
+    }
+
+    /// A record rotated (with grace) at `t0`: the old token `cred(1)` issued a month
+    /// before, the new one `cred(2)` at `t0`, the old one kept until `t0 + 7 days`.
+    fn rotating_at(t0: OffsetDateTime) -> IntegrationRecord {
+        use crate::domain::credentials::{Credentials, RotationMode, TokenCredential};
+        use crate::domain::token::TokenHash;
+        let fields = NewIntegration::new("n")
+            .scopes(["rules.read"])
+            .validate(catalog())
+            .unwrap();
+        let issued = t0 - Duration::days(30);
+        let old = TokenCredential {
+            id: cred(1),
+            hash: TokenHash::from_bytes([1; 32]),
+            issued_at: issued,
+        };
+        let new = TokenCredential {
+            id: cred(2),
+            hash: TokenHash::from_bytes([2; 32]),
+            issued_at: t0,
+        };
+        let id = IntegrationId::parse("Integration00001").unwrap();
+        let record = IntegrationRecord::create(
+            id,
+            AccountId::new("a"),
+            fields,
+            Credentials::new(old),
+            issued,
+        );
+        let rotate = Transition::Rotate {
+            mode: RotationMode::ExpireLater,
+            new,
+            grace: Duration::days(7),
+        };
+        record.transition(rotate, t0).unwrap()
+    }
+
+    fn cred(n: u8) -> TokenId {
+        TokenId::parse(&format!("{n:0>16}")).unwrap()
+    }
+
+    #[test]
+    fn a_rotation_finishes_itself_once_the_new_token_is_used_and_the_old_one_silent() {
+        let t0 = time::macros::datetime!(2026-03-01 09:00 UTC);
+        let day = Duration::hours(24);
+        let (old, new) = (cred(1), cred(2));
+        let rotating = rotating_at(t0);
+        let finished_at = |record: &IntegrationRecord, now| record.finish_when_silent(now, day);
+
+        // The new token never used: the rotation goes on, however long the old one is
+        // silent, until its window passes.
+        assert!(finished_at(&rotating, t0 + Duration::days(6)).is_none());
+
+        // The new token used; the old one never: silence counts from the rotation's start.
+        let mut used = rotating.clone();
+        used.last_used.set(new, t0 + Duration::hours(1));
+        assert!(finished_at(&used, t0 + day - Duration::microseconds(1)).is_none());
+        let finished = finished_at(&used, t0 + day).expect("silent for exactly 24 hours");
+        let expired = used
+            .transition(Transition::ExpirePreviousNow, t0 + day)
+            .unwrap();
+        assert_eq!(finished.credentials.token_ids().collect::<Vec<_>>(), [new]);
+        assert_eq!(
+            (finished.version, finished.updated_at),
+            (expired.version, expired.updated_at)
+        );
+        assert_eq!(finished.version, used.version + 1);
+        assert_eq!(
+            finished.last_used, used.last_used,
+            "last use is not the rule's to change"
+        );
+
+        // The old token used during the rotation: silence counts from that use.
+        let mut both = used.clone();
+        both.last_used.set(old, t0 + Duration::hours(5));
+        let since = t0 + Duration::hours(5);
+        assert!(finished_at(&both, since + day - Duration::microseconds(1)).is_none());
+        assert!(finished_at(&both, since + day).is_some());
+
+        // The old token last used before the rotation: that use is its silence's start.
+        let mut before = used.clone();
+        before.last_used.set(old, t0 - Duration::days(3));
+        assert!(finished_at(&before, t0 + Duration::hours(2)).is_some());
+
+        // A use recorded after `now` (a replica's clock ahead) is no silence.
+        let mut ahead = used.clone();
+        ahead.last_used.set(old, t0 + Duration::days(3));
+        assert!(finished_at(&ahead, t0 + Duration::days(2)).is_none());
+
+        // The window passed: nothing left to finish.
+        assert!(finished_at(&both, t0 + Duration::days(7)).is_none());
+        assert!(finished_at(&both, t0 + Duration::days(7) - Duration::SECOND).is_some());
+        // A silence longer than the window is never reached.
+        assert!(
+            both.finish_when_silent(t0 + Duration::days(7) - Duration::SECOND, Duration::days(8))
+                .is_none()
+        );
+        // Finished once: nothing more to finish.
+        assert!(finished_at(&finished, t0 + Duration::days(3)).is_none());
+    }
+
+    #[test]
+    fn a_rotation_cancelled_expired_or_revoked_never_finishes_itself() {
+        let t0 = time::macros::datetime!(2026-03-01 09:00 UTC);
+        let day = Duration::hours(24);
+        let (old, new) = (cred(1), cred(2));
+        let mut rotating = rotating_at(t0);
+        rotating.last_used.set(new, t0 + Duration::hours(1));
+        let later = t0 + Duration::days(3);
+        assert!(rotating.finish_when_silent(later, day).is_some());
+
+        let mut never_rotated = rotating_at(t0);
+        never_rotated.credentials = never_rotated
+            .credentials
+            .apply(Transition::CancelRotation, t0)
+            .unwrap();
+        never_rotated.last_used.set(old, t0);
+        assert!(
+            never_rotated.finish_when_silent(later, day).is_none(),
+            "active"
+        );
+
+        let cancelled = rotating
+            .transition(Transition::CancelRotation, t0 + Duration::hours(2))
+            .unwrap();
+        assert!(
+            cancelled.finish_when_silent(later, day).is_none(),
+            "cancelled"
+        );
+
+        let expired = rotating
+            .transition(Transition::ExpirePreviousNow, t0 + Duration::hours(2))
+            .unwrap();
+        assert!(
+            expired.finish_when_silent(later, day).is_none(),
+            "expired now"
+        );
+
+        // A leak: of the new token (revoked, nothing verifies), of the old one (expired).
+        let leaked_new = rotating
+            .revoke_leaked(&new, t0 + Duration::hours(2))
+            .unwrap();
+        assert!(leaked_new.credentials.revoked_at().is_some());
+        assert!(
+            leaked_new.finish_when_silent(later, day).is_none(),
+            "revoked"
+        );
+        let leaked_old = rotating
+            .revoke_leaked(&old, t0 + Duration::hours(2))
+            .unwrap();
+        assert!(
+            leaked_old.finish_when_silent(later, day).is_none(),
+            "old leaked"
+        );
     }
 
     #[test]

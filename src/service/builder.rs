@@ -79,6 +79,8 @@ pub struct PrivateIntegrationsBuilder<C = MissingCatalog> {
     listeners: Vec<Arc<dyn ChangeListener>>,
     /// `None`: the default, a cache where the storage announces changes.
     cache: Option<VerificationCache>,
+    /// `None`: rotations do not finish by themselves (the default).
+    finish_when_silent: Option<Duration>,
 }
 
 impl<C: fmt::Debug> fmt::Debug for PrivateIntegrationsBuilder<C> {
@@ -94,6 +96,7 @@ impl<C: fmt::Debug> fmt::Debug for PrivateIntegrationsBuilder<C> {
             .field("last_used_interval", &self.last_used_interval)
             .field("change_listeners", &self.listeners.len())
             .field("verification_cache", &self.cache)
+            .field("finish_rotation_when_silent", &self.finish_when_silent)
             .finish()
     }
 }
@@ -122,6 +125,7 @@ impl<C> PrivateIntegrationsBuilder<C> {
             last_used_interval: self.last_used_interval,
             listeners: self.listeners,
             cache: self.cache,
+            finish_when_silent: self.finish_when_silent,
         }
     }
 
@@ -336,6 +340,63 @@ impl<C> PrivateIntegrationsBuilder<C> {
         self.cache = Some(cache);
         self
     }
+
+    /// Lets a rotation finish by itself (off by default): once the new token has been
+    /// used and the old one has not been used for `silent_for`, the old token expires,
+    /// as "Expire now" would have it — the third party has switched, so the old token
+    /// need not wait out the rest of the grace period. The rule, exactly:
+    /// [`IntegrationRecord::finish_when_silent`](crate::storage::IntegrationRecord::finish_when_silent)
+    /// (the old token's silence counts from its last use, or from the rotation's start
+    /// if it was never used; a revoked token never finishes this way).
+    ///
+    /// Each finish is an audit event
+    /// [`PreviousExpiredAutomatically`](crate::AuditAction::PreviousExpiredAutomatically)
+    /// by [`AUTOMATIC_ACTOR`](crate::AUTOMATIC_ACTOR) ("expired the previous token
+    /// automatically: unused for 24 hours while the new one was in use"), written and
+    /// announced like any change; the settings page says it in the rotation's banner.
+    ///
+    /// A task on the tokio runtime current at [`build`](PrivateIntegrationsBuilder::build)
+    /// looks at every rotation under way, of every account, once a minute (the first
+    /// time a minute after `build`), in bounded batches
+    /// ([`PrivateIntegrations::finish_silent_rotations`] is one such pass);
+    /// [`shutdown`](PrivateIntegrations::shutdown) stops it. Many
+    /// replicas on one database may all run it: a finish is a compare-and-swap write,
+    /// so two replicas never both finish one rotation, and the one that loses does
+    /// nothing. Built outside a tokio runtime, rotations do not finish by themselves
+    /// (say so with a `WARN` event).
+    ///
+    /// It reads the last-used times ([`last_used_interval`](Self::last_used_interval)):
+    /// with last used off everywhere, no new token is ever seen in use and no rotation
+    /// finishes. Uses are written up to one last-used interval late, so choose
+    /// `silent_for` well above it (hours, for the default of one minute). A `silent_for`
+    /// as long as the grace period or longer never finishes a rotation early.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `silent_for` is not positive: a configuration bug, found at start-up.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .finish_rotation_when_silent(time::Duration::hours(24))
+    ///     .build();
+    /// assert_eq!(pi.finish_rotation_when_silent(), Some(time::Duration::hours(24)));
+    /// pi.shutdown().await; // the background task stops
+    /// # Ok::<(), Error>(()) }).unwrap();
+    /// ```
+    #[track_caller]
+    pub fn finish_rotation_when_silent(mut self, silent_for: Duration) -> Self {
+        assert!(
+            silent_for.is_positive(),
+            "the silence that finishes a rotation must be positive"
+        );
+        self.finish_when_silent = Some(silent_for);
+        self
+    }
 }
 
 impl PrivateIntegrationsBuilder<ScopeCatalog> {
@@ -415,7 +476,7 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
             });
             (metrics, publisher)
         };
-        PrivateIntegrations {
+        let pi = PrivateIntegrations {
             inner: Arc::new(Inner {
                 verifier: Verifier {
                     storage: self.storage,
@@ -436,15 +497,19 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                 #[cfg(feature = "metrics")]
                 metrics,
                 in_flight: Arc::default(),
+                finish_when_silent: self.finish_when_silent,
                 background: Mutex::new(Background {
                     writer,
                     watch,
                     housekeeping,
                     #[cfg(feature = "metrics")]
                     publisher,
+                    finisher: None,
                 }),
             }),
-        }
+        };
+        pi.start_finishing(runtime.as_ref());
+        pi
     }
 }
 
@@ -480,6 +545,7 @@ impl PrivateIntegrations {
             last_used_interval: DEFAULT_LAST_USED_INTERVAL,
             listeners: Vec::new(),
             cache: None,
+            finish_when_silent: None,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! No lifecycle rule lives here.
 
 mod builder;
+mod finish;
 mod leaks;
 mod manage;
 mod once;
@@ -103,6 +104,9 @@ pub(crate) struct Inner {
     metrics: Arc<crate::metrics::Metrics>,
     /// The idempotency keys whose calls are under way in this process.
     in_flight: Arc<Mutex<HashSet<OnceKey>>>,
+    /// How long an old token must go unused before its rotation finishes by itself;
+    /// `None`: rotations do not.
+    finish_when_silent: Option<Duration>,
     /// The background tasks, until `shutdown` takes them.
     background: Mutex<Background>,
 }
@@ -120,6 +124,8 @@ struct Background {
     /// The publisher of the counted metrics (feature `metrics`).
     #[cfg(feature = "metrics")]
     publisher: Option<crate::metrics::Publisher>,
+    /// The task that finishes silent rotations, when they finish by themselves.
+    finisher: Option<finish::Finisher>,
 }
 
 /// Every listener of the builder (and the cache), as one.
@@ -184,6 +190,7 @@ impl fmt::Debug for PrivateIntegrations {
             .field("leak_policy", &inner.leak_policy)
             .field("last_used", &inner.verifier.last_used.is_some())
             .field("verification_cache", &inner.verifier.cache)
+            .field("finish_rotation_when_silent", &inner.finish_when_silent)
             .finish_non_exhaustive()
     }
 }
@@ -243,8 +250,9 @@ impl PrivateIntegrations {
         self.inner.verifier.verify(token)
     }
 
-    /// Stops the background work and waits for it: the change listener (if any) stops,
-    /// and the last-used writer writes the uses noted since its last batch, then stops.
+    /// Stops the background work and waits for it: the task that finishes silent
+    /// rotations (if any) stops, the change listener (if any) stops, and the last-used
+    /// writer writes the uses noted since its last batch, then stops.
     /// When it returns, no task of this service runs. Call it once the server has
     /// drained its requests (e.g. after axum's graceful shutdown).
     ///
@@ -272,6 +280,17 @@ impl PrivateIntegrations {
     /// # Ok::<(), Error>(()) }).unwrap();
     /// ```
     pub async fn shutdown(&self) {
+        let finisher = self
+            .inner
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .finisher
+            .take();
+        // First, so that no finish starts once the rest is stopping.
+        if let Some(finisher) = finisher {
+            finisher.stop().await;
+        }
         let (writer, watch, housekeeping) = {
             let mut background = self
                 .inner

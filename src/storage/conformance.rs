@@ -40,6 +40,10 @@
 //! - **last used**: per token, the latest use wins, and recording it is not a change
 //!   ([`last_used_keeps_the_latest_use_and_is_not_a_change`]); the times follow the
 //!   tokens through edits, rotations and deletes ([`last_used_follows_the_tokens`]);
+//! - **rotations under way** ([`Storage::rotating_integrations`]): of every account,
+//!   those still rotating at the instant asked (to the microsecond), by their end then
+//!   id, batch after batch for every batch size, each with the last-used times `get`
+//!   gives ([`rotating_integrations_come_by_their_end`]);
 //! - **idempotency records**: every kind of write stores the record of its key with the
 //!   change, read back equal, and the same key again is [`StorageError::AlreadyExists`]
 //!   and writes nothing ([`insert_stores_its_idempotency_record`],
@@ -156,6 +160,7 @@ macro_rules! storage_conformance_tests {
             pages_neither_repeat_nor_skip_under_concurrent_writes,
             last_used_keeps_the_latest_use_and_is_not_a_change,
             last_used_follows_the_tokens,
+            rotating_integrations_come_by_their_end,
             insert_stores_its_idempotency_record,
             update_stores_its_idempotency_record,
             delete_stores_its_idempotency_record,
@@ -2115,6 +2120,204 @@ pub async fn last_used_follows_the_tokens(storage: Arc<dyn Storage>) {
         .await
         .expect("the tokens of a deleted integration are skipped, not an error");
     assert!(lookup(storage, &fourth).await.is_none());
+}
+
+/// `rotating_integrations(now, after, limit)` gives the integrations of every account
+/// that rotate at `now` (a previous token with `now < previous_expires_at`, to the
+/// microsecond) and no other — not one that never rotated, nor one whose rotation was
+/// finished, cancelled, revoked or has run out — in the order of (`previous_expires_at`,
+/// id), strictly after `after`, at most `limit`, each as `get` reads it (last-used times
+/// included). Batch after batch, for every batch size, it gives each exactly once.
+///
+/// It reads every account's rotations: on a database shared with other cases, theirs
+/// are passed over.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::rotating_integrations_come_by_their_end(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn rotating_integrations_come_by_their_end(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b) = (account(), account());
+    let now = t0();
+    let later = AuditAction::Rotated {
+        mode: RotationMode::ExpireLater,
+    };
+    /// A new record of `owner`, rotated (7 days of grace) at `at`.
+    async fn rotated_at(
+        storage: &dyn Storage,
+        owner: &AccountId,
+        at: OffsetDateTime,
+    ) -> IntegrationRecord {
+        let r = record(owner, at - Duration::days(30));
+        storage
+            .insert(&r, (&created(&r)).into())
+            .await
+            .expect("insert");
+        let next = transitioned(&r, rotation(RotationMode::ExpireLater, at), at);
+        let later = AuditAction::Rotated {
+            mode: RotationMode::ExpireLater,
+        };
+        replace(storage, &r, next, later).await
+    }
+    let rotated = |owner, at| rotated_at(storage, owner, at);
+    let week = Duration::days(7);
+    // Rotating at `now`: two of one end in two accounts, one ending sooner, one ending a
+    // microsecond after `now`, one that last a year.
+    let first = rotated(&a, now).await;
+    let twin = rotated(&b, now).await;
+    let sooner = rotated(&a, now - Duration::days(5)).await;
+    let barely = rotated(&b, now - week + Duration::microseconds(1)).await;
+    let long = {
+        let r = record(&a, now);
+        storage
+            .insert(&r, (&created(&r)).into())
+            .await
+            .expect("insert");
+        let rotate = Transition::Rotate {
+            mode: RotationMode::ExpireLater,
+            new: token(now),
+            grace: Duration::days(365),
+        };
+        replace(storage, &r, transitioned(&r, rotate, now), later.clone()).await
+    };
+    // Not rotating at `now`: never rotated; run out exactly at `now`, and long before;
+    // finished now; cancelled; the current token revoked (leaked).
+    let active = record(&a, now);
+    storage
+        .insert(&active, (&created(&active)).into())
+        .await
+        .expect("insert");
+    let _ran_out = rotated(&a, now - week).await;
+    let _long_ago = rotated(&b, now - Duration::days(60)).await;
+    let finished = rotated(&b, now - Duration::days(1)).await;
+    replace(
+        storage,
+        &finished,
+        transitioned(&finished, Transition::ExpirePreviousNow, now),
+        AuditAction::PreviousExpired,
+    )
+    .await;
+    let cancelled = rotated(&a, now - Duration::days(1)).await;
+    replace(
+        storage,
+        &cancelled,
+        transitioned(&cancelled, Transition::CancelRotation, now),
+        AuditAction::RotationCancelled,
+    )
+    .await;
+    let leaked = rotated(&b, now - Duration::days(1)).await;
+    let revoked = leaked
+        .revoke_leaked(&leaked.credentials.current().id, now - Duration::hours(1))
+        .expect("a live token");
+    replace(storage, &leaked, revoked, AuditAction::Updated).await;
+    // Uses of both tokens of one rotation, and of the new token of another.
+    let (new, old) = (
+        first.credentials.current().id,
+        first.credentials.previous().expect("rotating").0.id,
+    );
+    storage
+        .record_last_used(&[
+            used(new, now - Duration::hours(2)),
+            used(old, now - Duration::hours(3)),
+            used(sooner.credentials.current().id, now - Duration::hours(4)),
+        ])
+        .await
+        .expect("record_last_used");
+
+    let ours = [&a, &b];
+    let key = |r: &IntegrationRecord| {
+        let (_, until) = r.credentials.previous().expect("a rotating record");
+        (until, r.id.clone())
+    };
+    let mut expected = [&first, &twin, &sooner, &barely, &long];
+    expected.sort_by_key(|r| key(r));
+    for size in [1, 2, 3, 100] {
+        let mut seen: Vec<IntegrationRecord> = Vec::new();
+        let mut after: Option<(OffsetDateTime, IntegrationId)> = None;
+        let mut batches = 0;
+        loop {
+            batches += 1;
+            assert!(batches < 10_000, "the batches never end");
+            let cursor = after.as_ref().map(|(until, id)| (*until, id));
+            let batch = storage
+                .rotating_integrations(now, cursor, size)
+                .await
+                .expect("rotating_integrations");
+            assert!(
+                batch.len() <= size,
+                "a batch of {size} gave {}",
+                batch.len()
+            );
+            let keys: Vec<_> = batch.iter().map(key).collect();
+            assert!(
+                keys.windows(2).all(|w| w[0] < w[1]),
+                "a batch is not in the order of (end, id): {keys:?}"
+            );
+            if let (Some(after), Some(first)) = (&after, keys.first()) {
+                assert!(first > after, "a batch starts at or before its cursor");
+            }
+            for record in &batch {
+                let (until, _) = key(record);
+                assert!(now < until, "{} does not rotate at now", record.id);
+            }
+            seen.extend(batch.iter().filter(|r| ours.contains(&&r.account)).cloned());
+            match batch.last() {
+                Some(last) if batch.len() == size => after = Some(key(last)),
+                _ => break,
+            }
+        }
+        let ids: Vec<&IntegrationId> = seen.iter().map(|r| &r.id).collect();
+        let wanted: Vec<&IntegrationId> = expected.iter().map(|r| &r.id).collect();
+        assert_eq!(ids, wanted, "batches of {size}");
+        for got in &seen {
+            let read = stored(storage, got).await;
+            assert_same(got, &read, "a rotating record as get reads it");
+            assert_eq!(
+                got.last_used, read.last_used,
+                "its last-used times, as get reads them"
+            );
+        }
+    }
+    // Strictly after the cursor, and nothing after the last.
+    let (until, id) = key(expected[0]);
+    let after_first = storage
+        .rotating_integrations(now, Some((until, &id)), 100)
+        .await
+        .expect("rotating_integrations");
+    assert!(
+        after_first.iter().all(|r| r.id != id),
+        "the cursor's own record again"
+    );
+    let (until, id) = key(expected[expected.len() - 1]);
+    let after_last = storage
+        .rotating_integrations(now, Some((until, &id)), 100)
+        .await
+        .expect("rotating_integrations");
+    assert!(
+        after_last.iter().all(|r| !ours.contains(&&r.account)),
+        "records after the last one"
+    );
+    assert!(
+        storage
+            .rotating_integrations(now, None, 0)
+            .await
+            .expect("rotating_integrations")
+            .is_empty(),
+        "a limit of 0 gives nothing"
+    );
+    // A rotation that ends at `now` does not rotate at `now`.
+    let at_end = storage
+        .rotating_integrations(now + Duration::microseconds(1), None, 100_000)
+        .await
+        .expect("rotating_integrations");
+    assert!(
+        at_end.iter().all(|r| r.id != barely.id),
+        "ended a microsecond ago"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -365,6 +365,41 @@ impl Storage for MemoryStorage {
         Ok(records)
     }
 
+    /// Every integration is looked at, in linear time (no index of rotations is kept:
+    /// it would cost every write for the sake of a background task that runs once a
+    /// minute); only the batch's records are copied.
+    async fn rotating_integrations(
+        &self,
+        now: OffsetDateTime,
+        after: Option<(OffsetDateTime, &IntegrationId)>,
+        limit: usize,
+    ) -> Result<Vec<IntegrationRecord>, StorageError> {
+        let tables = self.tables()?;
+        let tokens = self.inner.tokens.pin();
+        let key = |r: &IntegrationRecord| r.credentials.previous().map(|(_, until)| until);
+        let mut candidates: Vec<(OffsetDateTime, &IntegrationRecord)> = tables
+            .integrations
+            .keys()
+            .filter_map(|id| Self::stored(&tables, &tokens, id))
+            .filter_map(|r| key(r).filter(|until| now < *until).map(|until| (until, r)))
+            .filter(|(until, r)| after.is_none_or(|after| (*until, &r.id) > after))
+            .collect();
+        type Candidate<'r> = (OffsetDateTime, &'r IntegrationRecord);
+        let order = |a: &Candidate<'_>, b: &Candidate<'_>| (a.0, &a.1.id).cmp(&(b.0, &b.1.id));
+        if candidates.len() > limit {
+            if limit == 0 {
+                return Ok(Vec::new());
+            }
+            candidates.select_nth_unstable_by(limit - 1, order);
+            candidates.truncate(limit);
+        }
+        candidates.sort_unstable_by(order);
+        Ok(candidates
+            .into_iter()
+            .map(|(_, r)| tables.read(r))
+            .collect())
+    }
+
     fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
         // A copy (three allocations): a service on this storage reads the slot in place
         // instead (`Storage::as_memory_storage`), so only a wrapper that hides it (fault

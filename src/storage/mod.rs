@@ -402,6 +402,38 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// written last first).
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError>;
 
+    /// At most `limit` integrations, of any account, that are rotating at `now`: those
+    /// with a previous token that has not expired (`now <` its `previous_expires_at`),
+    /// in the order of (`previous_expires_at`, id), those that sort strictly after
+    /// `after`; each with its last-used times, as [`get`](Self::get) fills them.
+    ///
+    /// The service calls it in bounded batches (the key of the last record of a batch is
+    /// the next one's `after`) from its background work, when a rotation may finish
+    /// itself
+    /// ([`finish_rotation_when_silent`](crate::PrivateIntegrationsBuilder::finish_rotation_when_silent)):
+    /// one call should cost about its batch, not the number of integrations (the SQL
+    /// backends read an index of the rotations by their end, migration 9), and needs no
+    /// snapshot across calls (a record changed between two batches is read again, or
+    /// not, and written with compare-and-swap anyway). Ids compare byte by byte, as
+    /// everywhere.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::{MemoryStorage, Storage};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let rotating = MemoryStorage::new().rotating_integrations(now, None, 100).await.unwrap();
+    /// assert!(rotating.is_empty());
+    /// # });
+    /// ```
+    async fn rotating_integrations(
+        &self,
+        now: OffsetDateTime,
+        after: Option<(OffsetDateTime, &IntegrationId)>,
+        limit: usize,
+    ) -> Result<Vec<IntegrationRecord>, StorageError>;
+
     /// The record of the change that `user` of `account` made under `key`, if one is
     /// stored (see [`Change::once`]).
     async fn idempotency_record(
@@ -656,6 +688,15 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
 
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
         (**self).audit_log(account).await
+    }
+
+    async fn rotating_integrations(
+        &self,
+        now: OffsetDateTime,
+        after: Option<(OffsetDateTime, &IntegrationId)>,
+        limit: usize,
+    ) -> Result<Vec<IntegrationRecord>, StorageError> {
+        (**self).rotating_integrations(now, after, limit).await
     }
 
     async fn idempotency_record(

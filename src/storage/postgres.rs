@@ -51,6 +51,11 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         "leaked tokens",
         include_str!("../../migrations/postgres/0007_leaked_tokens.sql"),
     ),
+    (
+        9,
+        "rotation finish",
+        include_str!("../../migrations/postgres/0009_rotation_finish.sql"),
+    ),
 ];
 
 /// Storage in PostgreSQL: every replica of the service shares one database.

@@ -578,6 +578,27 @@ pub(crate) const LIST_INTEGRATIONS_PAGE_AFTER: &str = concat!(
      ORDER BY i.created_at, i.id LIMIT $4"
 );
 
+/// The first batch of the records of every account rotating at `$1` (a previous token
+/// that expires after it), in the order of (`previous_expires_at`, id): `$2` is the row
+/// limit. A range of the index `pi_integrations_rotating_until` (migration 9), read in
+/// its order.
+pub(crate) const ROTATING_INTEGRATIONS: &str = concat!(
+    "SELECT ",
+    integration_columns!(),
+    " FROM pi_integrations i WHERE i.previous_expires_at > $1 \
+     ORDER BY i.previous_expires_at, i.id LIMIT $2"
+);
+
+/// A later batch of [`ROTATING_INTEGRATIONS`]: after the end `$2` and id `$3`; `$4` is the
+/// row limit.
+pub(crate) const ROTATING_INTEGRATIONS_AFTER: &str = concat!(
+    "SELECT ",
+    integration_columns!(),
+    " FROM pi_integrations i WHERE i.previous_expires_at > $1 \
+     AND (i.previous_expires_at, i.id) > ($2, $3) \
+     ORDER BY i.previous_expires_at, i.id LIMIT $4"
+);
+
 /// The records of an integration listing (table alias `i`), before its `WHERE`.
 const SELECT_INTEGRATIONS: &str =
     concat!("SELECT ", integration_columns!(), " FROM pi_integrations i");
@@ -1245,6 +1266,28 @@ macro_rules! impl_storage {
                         .fetch_all(&self.pool)
                         .await
                         .map_err(backend)?;
+                    rows.iter().map(integration).collect()
+                }
+
+                async fn rotating_integrations(
+                    &self,
+                    now: OffsetDateTime,
+                    after: Option<(OffsetDateTime, &IntegrationId)>,
+                    limit: usize,
+                ) -> Result<Vec<IntegrationRecord>, StorageError> {
+                    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                    let now = $backend::encode_time(now)?;
+                    let query = match after {
+                        Some((until, id)) => sqlx::query(sql::ROTATING_INTEGRATIONS_AFTER)
+                            .bind(now)
+                            .bind($backend::encode_time(sql::cursor_time(until))?)
+                            .bind(id.as_str().to_owned())
+                            .bind(limit),
+                        None => sqlx::query(sql::ROTATING_INTEGRATIONS)
+                            .bind(now)
+                            .bind(limit),
+                    };
+                    let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
                     rows.iter().map(integration).collect()
                 }
 

@@ -46,6 +46,11 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         "leaked tokens",
         include_str!("../../migrations/sqlite/0007_leaked_tokens.sql"),
     ),
+    (
+        9,
+        "rotation finish",
+        include_str!("../../migrations/sqlite/0009_rotation_finish.sql"),
+    ),
 ];
 
 /// Storage in an SQLite database: embedded, persistent, one file.

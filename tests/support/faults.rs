@@ -419,6 +419,16 @@ impl<S: Storage> Storage for FaultyStorage<S> {
         self.run(Method::List, self.inner.list(account)).await
     }
 
+    /// Background work at times tests do not control: never faulted.
+    async fn rotating_integrations(
+        &self,
+        now: time::OffsetDateTime,
+        after: Option<(time::OffsetDateTime, &IntegrationId)>,
+        limit: usize,
+    ) -> Result<Vec<IntegrationRecord>, StorageError> {
+        self.inner.rotating_integrations(now, after, limit).await
+    }
+
     fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
         let gate = self.faults.plan().gate.clone();
         let injection = self.faults.decide(Method::FindByToken);

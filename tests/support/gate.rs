@@ -224,6 +224,15 @@ impl<S: Storage> Storage for HeldWrites<S> {
         self.inner.list(account).await
     }
 
+    async fn rotating_integrations(
+        &self,
+        now: time::OffsetDateTime,
+        after: Option<(time::OffsetDateTime, &IntegrationId)>,
+        limit: usize,
+    ) -> Result<Vec<IntegrationRecord>, StorageError> {
+        self.inner.rotating_integrations(now, after, limit).await
+    }
+
     fn find_by_token(&self, token_id: &TokenId) -> TokenLookup<'_> {
         self.inner.find_by_token(token_id)
     }

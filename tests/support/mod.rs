@@ -43,6 +43,12 @@ pub struct Harness {
     pub admin: Actor,
     pub member: Actor,
     pub other_admin: Actor,
+    /// The verification cache `pi` was built with (`None`: the builder's default).
+    pub cache: Option<VerificationCache>,
+    /// Services `pi` replaced, kept until the harness goes: dropping one would abort its
+    /// background work in the middle of a query, which closes the connection (and an
+    /// in-memory SQLite database lives in its only connection).
+    retired: Vec<PrivateIntegrations>,
 }
 
 impl Harness {
@@ -69,7 +75,28 @@ impl Harness {
             admin: Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin")),
             member: Actor::member(AccountId::new("acct_1"), UserId::new("u_bob")),
             other_admin: Actor::admin(AccountId::new("acct_2"), UserId::new("u_eve")),
+            cache,
+            retired: Vec::new(),
         }
+    }
+
+    /// The same harness (storage, clock, cache, actors) with a service whose rotations
+    /// finish themselves once the old token is unused for `silent_for`
+    /// (`finish_rotation_when_silent`). Its background pass first runs a minute after
+    /// this: a case calls `finish_silent_rotations` itself.
+    pub fn finishing_rotations(mut self, silent_for: Duration) -> Self {
+        let builder = PrivateIntegrations::builder(self.storage.clone())
+            .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+            .clock(self.clock.clone())
+            .finish_rotation_when_silent(silent_for);
+        let pi = match self.cache {
+            Some(cache) => builder.verification_cache(cache),
+            None => builder,
+        }
+        .build();
+        let replaced = std::mem::replace(&mut self.pi, pi);
+        self.retired.push(replaced);
+        self
     }
 
     pub async fn create(&self, name: &str, scopes: &[&str]) -> (IntegrationId, IssuedToken) {

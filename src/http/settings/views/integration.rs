@@ -5,7 +5,7 @@ use maud::{Markup, html};
 
 use super::audit::person;
 use super::{Tab, days, last_used, last_used_every, layout, menu, notice, refusal, scope, when};
-use crate::domain::audit::{AuditAction, AuditEvent};
+use crate::domain::audit::{AuditAction, AuditEvent, duration_in_words};
 use crate::domain::ids::UserId;
 use crate::domain::integration::Integration;
 use crate::http::settings::refusal::Refusal;
@@ -43,6 +43,13 @@ pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>)
                     "Both the old and the new token work until "
                     strong { (when(pending.previous_expires_at())) }
                     ". After that, the old token expires and only the new one works."
+                }
+                @if let Some(silent) = pi.finish_rotation_when_silent() {
+                    p {
+                        "The old token will expire automatically once unused for "
+                        (duration_in_words(u64::try_from(silent.whole_seconds()).unwrap_or(0)))
+                        " (and the new one has been used)."
+                    }
                 }
                 @if let Some(used) = last_used(site, pending.previous_last_used_at()) {
                     p.pi-small { "Old token last used: " (used) }
