@@ -141,19 +141,32 @@ pub fn leak_url(reported: &str) -> Box<str> {
         cleaned
     };
     let mut cut: String = redacted.chars().take(LEAK_URL_MAX_CHARS).collect();
-    // What the cut leaves of a token's shape at the end is dropped too.
+    // A token the cut went through leaves its head at the end: dropped, once it holds
+    // part of the secret (`_<16-character id>_` and more).
     if redacted.chars().count() > LEAK_URL_MAX_CHARS {
         let run = cut
             .chars()
             .rev()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .count();
-        if run >= 16 {
-            let keep = cut.chars().count() - run;
-            cut = cut.chars().take(keep).collect();
+        let start = cut.chars().count() - run;
+        let tail: String = cut.chars().skip(start).collect();
+        if holds_token_head(&tail) {
+            cut = cut.chars().take(start).collect();
         }
     }
     cut.into_boxed_str()
+}
+
+/// Whether `run` holds `_<16 letters or digits>_` followed by at least one more: the head
+/// of a token, with part of its secret.
+fn holds_token_head(run: &str) -> bool {
+    let bytes = run.as_bytes();
+    (17..bytes.len().saturating_sub(1)).any(|at| {
+        bytes[at] == b'_'
+            && bytes[at - 17] == b'_'
+            && bytes[at - 16..at].iter().all(u8::is_ascii_alphanumeric)
+    })
 }
 
 /// The characters that reorder text on screen (embeddings, overrides, isolates, marks):
@@ -206,6 +219,31 @@ mod tests {
         assert_eq!(
             &*leak_url("https://a.example/\u{202e}gpj.exe"),
             "https://a.example/gpj.exe"
+        );
+    }
+    #[test]
+    fn a_token_across_the_cut_leaves_no_part_of_its_secret() {
+        let (_, _, token) = TokenFormat::default()
+            .issue(&mut rand::rngs::SysRng)
+            .unwrap();
+        let secret = token.expose_secret();
+        for pad in (1990..2048).step_by(3) {
+            let url = format!("{}/{secret}", "a".repeat(pad));
+            let recorded = leak_url(&url);
+            assert!(recorded.chars().count() <= LEAK_URL_MAX_CHARS);
+            // The secret (after `pit_<id>_`): no piece of 6 characters of it kept.
+            let hidden = &secret[21..];
+            for start in 0..hidden.len() - 6 {
+                assert!(
+                    !recorded.contains(&hidden[start..start + 6]),
+                    "part of the secret kept ({pad}, {start})"
+                );
+            }
+        }
+        // A long run of letters that is no token is cut, not dropped.
+        assert_eq!(
+            leak_url(&"a".repeat(5000)).chars().count(),
+            LEAK_URL_MAX_CHARS
         );
     }
 }

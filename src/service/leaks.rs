@@ -82,7 +82,8 @@ impl LeakOutcome {
     /// let Outcome::AlreadyDone(again) = pi.once(&admin, &key).report_leak(token.expose_secret(), "").await? else {
     ///     panic!("a replay");
     /// };
-    /// assert_eq!(Outcome::Done(LeakOutcome::replayed(&again).unwrap()), first);
+    /// let Outcome::Done(first) = first else { panic!("the first call") };
+    /// assert_eq!(LeakOutcome::replayed(&again).unwrap(), first);
     /// # Ok::<(), Error>(()) }).unwrap();
     /// ```
     pub fn replayed(first: &AlreadyDone) -> Option<Self> {
@@ -148,7 +149,7 @@ impl PrivateIntegrations {
     /// pi.report_leak(&operator, created.token.expose_secret(), "https://pastebin.example/x").await?;
     /// assert!(pi.verify(created.token.expose_secret()).await.is_err());
     /// let log = pi.audit_log(&admin).await?;
-    /// assert!(matches!(&log.last().unwrap().action, AuditAction::TokenLeaked { revoked: true, .. }));
+    /// assert!(matches!(&log[0].action, AuditAction::TokenLeaked { revoked: true, .. }));
     /// # Ok::<(), Error>(()) }).unwrap();
     /// ```
     pub async fn report_leak(

@@ -192,7 +192,7 @@ impl Once<'_> {
     }
 
     /// [`PrivateIntegrations::report_leak_as`], at most once: a repeat answers with what
-    /// the first call did ([`LeakOutcome::replayed`]). A report that wrote nothing (a
+    /// the first call did ([`LeakOutcome::replayed`](crate::LeakOutcome::replayed)). A report that wrote nothing (a
     /// false positive, a place recorded already) keeps no record, and a repeat of it is
     /// handled anew — with the same answer, since it changes nothing either.
     ///
