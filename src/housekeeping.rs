@@ -1,10 +1,13 @@
 //! The service's housekeeping: a background task that removes idempotency records older
-//! than their retention, in bounded batches, so that they never grow without bound.
+//! than their retention, in bounded batches, so that they never grow without bound; and,
+//! with [`audit_retention`](crate::PrivateIntegrationsBuilder::audit_retention) set,
+//! audit events older than it, the same way.
 //!
 //! One sweep every [`SWEEP_EVERY`] (and one at start): batches of [`SWEEP_BATCH`]
-//! records until a batch comes back short. Several replicas sweeping one database is
-//! harmless: each batch removes what is there to remove. A failed batch is logged and
-//! tried again at the next sweep.
+//! records until a batch comes back short, then the same for audit events. Several
+//! replicas sweeping one database is harmless: each batch removes what is there to
+//! remove. A failed batch is logged and tried again at the next sweep (a failure of one
+//! kind does not hold the other back).
 
 use std::sync::Arc;
 
@@ -37,9 +40,10 @@ impl Housekeeping {
         runtime: &tokio::runtime::Handle,
         storage: Arc<dyn Storage>,
         clock: Arc<dyn Clock>,
+        audit_retention: Option<time::Duration>,
     ) -> Self {
         Self {
-            task: Some(runtime.spawn(sweep_every(storage, clock))),
+            task: Some(runtime.spawn(sweep_every(storage, clock, audit_retention))),
         }
     }
 
@@ -61,7 +65,11 @@ impl Drop for Housekeeping {
     }
 }
 
-async fn sweep_every(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>) {
+async fn sweep_every(
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    audit_retention: Option<time::Duration>,
+) {
     let mut ticks = tokio::time::interval(SWEEP_EVERY);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -71,6 +79,15 @@ async fn sweep_every(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>) {
                 target: TARGET,
                 error = %err.chain(),
                 "private integrations: removing old idempotency records failed; retried at the next sweep",
+            );
+        }
+        if let Some(retention) = audit_retention
+            && let Err(err) = sweep_audit_events(&*storage, &*clock, retention).await
+        {
+            tracing::warn!(
+                target: TARGET,
+                error = %err.chain(),
+                "private integrations: removing old audit events failed; retried at the next sweep",
             );
         }
     }
@@ -97,6 +114,35 @@ pub(crate) async fn sweep(
             target: TARGET,
             removed,
             "private integrations: old idempotency records removed",
+        );
+    }
+    Ok(removed)
+}
+
+/// Removes every audit event older than `retention`, a batch at a time, the oldest
+/// first; says how many.
+pub(crate) async fn sweep_audit_events(
+    storage: &dyn Storage,
+    clock: &dyn Clock,
+    retention: time::Duration,
+) -> Result<usize, crate::StorageError> {
+    // A retention longer than all of time past keeps everything.
+    let Some(before) = clock.now().checked_sub(retention) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    loop {
+        let batch = storage.remove_audit_events(before, SWEEP_BATCH).await?;
+        removed += batch;
+        if batch < SWEEP_BATCH {
+            break;
+        }
+    }
+    if removed > 0 {
+        tracing::debug!(
+            target: TARGET,
+            removed,
+            "private integrations: old audit events removed",
         );
     }
     Ok(removed)

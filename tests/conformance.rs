@@ -136,6 +136,13 @@ mod default_paging {
         ) -> Result<usize, StorageError> {
             self.0.remove_idempotency_records(made_before, limit).await
         }
+        async fn remove_audit_events(
+            &self,
+            before: time::OffsetDateTime,
+            limit: usize,
+        ) -> Result<usize, StorageError> {
+            self.0.remove_audit_events(before, limit).await
+        }
         async fn record_last_used(
             &self,
             uses: &[private_integrations::storage::LastUse],

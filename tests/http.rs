@@ -204,6 +204,14 @@ impl Storage for FaultyStorage {
             .remove_idempotency_records(made_before, limit)
             .await
     }
+
+    async fn remove_audit_events(
+        &self,
+        before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        self.inner.remove_audit_events(before, limit).await
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ use rand::{RngExt, SeedableRng};
 use support::*;
 
 /// This crate's PostgreSQL migrations: version and description.
-const MIGRATIONS: [(i64, &str); 8] = [
+const MIGRATIONS: [(i64, &str); 9] = [
     (1, "initial"),
     (2, "audit by integration"),
     (3, "announce changes"),
@@ -27,6 +27,7 @@ const MIGRATIONS: [(i64, &str); 8] = [
     (5, "name search"),
     (6, "listing counts"),
     (7, "leaked tokens"),
+    (8, "audit retention"),
     (9, "rotation finish"),
 ];
 

@@ -222,6 +222,7 @@ async fn tables_live_beside_the_hosts() {
                 (5, "name search".to_owned()),
                 (6, "listing counts".to_owned()),
                 (7, "leaked tokens".to_owned()),
+                (8, "audit retention".to_owned()),
                 (9, "rotation finish".to_owned())
             ]
         );

@@ -74,6 +74,8 @@ pub struct PrivateIntegrationsBuilder<C = MissingCatalog> {
     grace_period: Duration,
     rotation_interval: Duration,
     leak_policy: LeakPolicy,
+    /// `None`: audit events are kept for ever (the default).
+    audit_retention: Option<Duration>,
     format: TokenFormat,
     last_used_interval: Duration,
     listeners: Vec<Arc<dyn ChangeListener>>,
@@ -92,6 +94,7 @@ impl<C: fmt::Debug> fmt::Debug for PrivateIntegrationsBuilder<C> {
             .field("grace_period", &self.grace_period)
             .field("rotation_interval", &self.rotation_interval)
             .field("leak_policy", &self.leak_policy)
+            .field("audit_retention", &self.audit_retention)
             .field("format", &self.format)
             .field("last_used_interval", &self.last_used_interval)
             .field("change_listeners", &self.listeners.len())
@@ -121,6 +124,7 @@ impl<C> PrivateIntegrationsBuilder<C> {
             grace_period: self.grace_period,
             rotation_interval: self.rotation_interval,
             leak_policy: self.leak_policy,
+            audit_retention: self.audit_retention,
             format: self.format,
             last_used_interval: self.last_used_interval,
             listeners: self.listeners,
@@ -214,6 +218,50 @@ impl<C> PrivateIntegrationsBuilder<C> {
     /// ```
     pub fn leak_policy(mut self, policy: LeakPolicy) -> Self {
         self.leak_policy = policy;
+        self
+    }
+
+    /// How long audit events are kept (default: for ever). With a retention, the
+    /// service's background work removes the events older than it, of every account, in
+    /// bounded batches (1,000 events per storage call), the oldest first: once at
+    /// [`build`](PrivateIntegrationsBuilder::build) and then every hour, so an event
+    /// lives between the retention and the retention plus an hour. A batch that fails is
+    /// logged at `WARN` and tried again at the next sweep. Like the last-used writer, the
+    /// work runs on the tokio runtime current at `build` and stops at
+    /// [`shutdown`](PrivateIntegrations::shutdown); built outside a runtime, nothing is
+    /// removed.
+    ///
+    /// What goes with an event: its line of the admin's audit log, and what a leak
+    /// report left. A token that a report revoked is recognised by the report's
+    /// `token_leaked` event: once that is removed, a later report of the token is a
+    /// [`LeakLabel::FalsePositive`](crate::LeakLabel::FalsePositive) (nothing recorded),
+    /// and [`leaks`](PrivateIntegrations::leaks) and the settings page no longer show
+    /// the report (the token stays revoked); a live token reported again from the same
+    /// place is recorded again. Export the events first if they must outlive the
+    /// retention.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `retention` is not positive.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .audit_retention(time::Duration::days(365))
+    ///     .build();
+    /// assert_eq!(pi.audit_retention(), Some(time::Duration::days(365)));
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[track_caller]
+    pub fn audit_retention(mut self, retention: Duration) -> Self {
+        assert!(
+            retention.is_positive(),
+            "the audit retention must be positive"
+        );
+        self.audit_retention = Some(retention);
         self
     }
 
@@ -452,7 +500,12 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
             }
         };
         let housekeeping = runtime.as_ref().map(|runtime| {
-            Housekeeping::spawn(runtime, Arc::clone(&self.storage), Arc::clone(&self.clock))
+            Housekeeping::spawn(
+                runtime,
+                Arc::clone(&self.storage),
+                Arc::clone(&self.clock),
+                self.audit_retention,
+            )
         });
         // `MemoryStorage`'s token index is read in place by verification; a chosen cache
         // is used as chosen, in front of any storage.
@@ -492,6 +545,7 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                 grace_period: self.grace_period,
                 rotation_interval: self.rotation_interval,
                 leak_policy: self.leak_policy,
+                audit_retention: self.audit_retention,
                 last_used_counters: counters,
                 listener,
                 #[cfg(feature = "metrics")]
@@ -541,6 +595,7 @@ impl PrivateIntegrations {
             grace_period: DEFAULT_GRACE_PERIOD,
             rotation_interval: DEFAULT_ROTATION_INTERVAL,
             leak_policy: LeakPolicy::default(),
+            audit_retention: None,
             format: TokenFormat::default(),
             last_used_interval: DEFAULT_LAST_USED_INTERVAL,
             listeners: Vec::new(),

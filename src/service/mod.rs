@@ -95,6 +95,7 @@ pub(crate) struct Inner {
     grace_period: Duration,
     rotation_interval: Duration,
     leak_policy: LeakPolicy,
+    audit_retention: Option<Duration>,
     last_used_counters: Arc<LastUsedCounters>,
     /// Told of every change: this service's own writes, and (through `background.watch`)
     /// what the storage announces. `None`: nobody to tell.
@@ -119,7 +120,8 @@ struct Background {
     writer: Option<Writer>,
     /// The storage's announcements, for `listener`.
     watch: Option<Watch>,
-    /// The removal of old idempotency records.
+    /// The removal of old idempotency records, and of old audit events if retention is
+    /// on.
     housekeeping: Option<Housekeeping>,
     /// The publisher of the counted metrics (feature `metrics`).
     #[cfg(feature = "metrics")]
@@ -188,6 +190,7 @@ impl fmt::Debug for PrivateIntegrations {
             .field("grace_period", &inner.grace_period)
             .field("rotation_interval", &inner.rotation_interval)
             .field("leak_policy", &inner.leak_policy)
+            .field("audit_retention", &inner.audit_retention)
             .field("last_used", &inner.verifier.last_used.is_some())
             .field("verification_cache", &inner.verifier.cache)
             .field("finish_rotation_when_silent", &inner.finish_when_silent)

@@ -71,6 +71,23 @@ impl PrivateIntegrations {
         self.inner.leak_policy
     }
 
+    /// How long audit events are kept, if not for ever (set with
+    /// [`audit_retention`](crate::PrivateIntegrationsBuilder::audit_retention)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .build();
+    /// assert_eq!(pi.audit_retention(), None, "off by default");
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn audit_retention(&self) -> Option<Duration> {
+        self.inner.audit_retention
+    }
+
     /// Whether Private Integrations are switched on for the actor's account (on by
     /// default).
     ///

@@ -55,6 +55,9 @@
 //!   that fails stores no record ([`a_failed_write_stores_no_idempotency_record`]); old
 //!   records are removed in bounded batches, oldest first
 //!   ([`old_idempotency_records_are_removed_oldest_first`]);
+//! - **audit retention**: old audit events of every account are removed in bounded
+//!   batches, oldest first, leaving the rest of the log and its pages as they were
+//!   ([`old_audit_events_are_removed_oldest_first`]);
 //! - **queries** ([`Storage::list_query`]): page after page, oldest or newest first,
 //!   every matching record once, with the total of all matches on every page
 //!   ([`integration_queries_page_in_either_order`]); the search ignores case the same
@@ -170,6 +173,7 @@ macro_rules! storage_conformance_tests {
             idempotency_keys_belong_to_their_account_and_user,
             a_failed_write_stores_no_idempotency_record,
             old_idempotency_records_are_removed_oldest_first,
+            old_audit_events_are_removed_oldest_first,
             integration_queries_page_in_either_order,
             integration_queries_search_names_ignoring_case,
             integration_queries_filter_by_state,
@@ -2951,6 +2955,235 @@ pub async fn old_idempotency_records_are_removed_oldest_first(storage: Arc<dyn S
         state,
         "removing records changed the account"
     );
+}
+
+/// `remove_audit_events(before, limit)` removes only events written strictly before
+/// `before`, of any account, at most `limit` of them, the oldest first (of one account's
+/// events of one instant, the one written first), and says how many it removed; the
+/// events left keep their order, every page of the log is the log left, a cursor to an
+/// event left reads the same page as before (without the events removed), and the
+/// accounts' settings stay. Once nothing is older, it removes nothing.
+///
+/// Its events are written in 1800 and it removes every event older than 1801 of any
+/// account: it must not run side by side with itself on one database (no other case
+/// writes events before 1900).
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::old_audit_events_are_removed_oldest_first(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn old_audit_events_are_removed_oldest_first(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b) = (account(), account());
+    let kept = record(&a, t0());
+    storage
+        .insert(&kept, (&created(&kept)).into())
+        .await
+        .expect("insert");
+    // 1800-01-01 00:00:00.000001 UTC, and minutes after it.
+    let base = time::Date::from_calendar_date(1800, time::Month::January, 1)
+        .expect("a valid date")
+        .midnight()
+        .assume_utc()
+        + Duration::microseconds(1);
+    let minute = |n: i64| base + Duration::minutes(n);
+    let kept_id = &kept.id;
+    // Written out of time order, interleaved between the accounts; three of `a` at one
+    // instant; one event of each account is recent.
+    let writes: [(&AccountId, usize, Option<i64>); 11] = [
+        (&a, 0, Some(2)),
+        (&a, 1, Some(0)),
+        (&b, 10, Some(1)),
+        (&a, 2, Some(0)),
+        (&b, 11, Some(3)),
+        (&a, 3, Some(4)),
+        (&a, 4, Some(4)),
+        (&b, 12, Some(5)),
+        (&a, 5, Some(4)),
+        (&a, 6, None),
+        (&b, 13, None),
+    ];
+    for (account, n, at) in writes {
+        let about = (account == &a && n % 2 == 0).then_some(kept_id);
+        let at = at.map_or(t0(), minute);
+        append(storage, &numbered(account, n, about, at)).await;
+    }
+    let settings = (
+        storage.access(&a, &bob()).await.expect("access"),
+        storage.access(&b, &bob()).await.expect("access"),
+    );
+    // The numbers of the account's events, newest first; the integration's creation is
+    // `99`.
+    let left = |account: AccountId| async move {
+        log(storage, &account)
+            .await
+            .iter()
+            .map(|e| match e.actor.as_str().strip_prefix("ev_") {
+                Some(n) => n.parse::<usize>().expect("a numbered event"),
+                None => 99,
+            })
+            .collect::<Vec<usize>>()
+    };
+    let remove = |before, limit| async move {
+        storage
+            .remove_audit_events(before, limit)
+            .await
+            .expect("remove_audit_events")
+    };
+    // Every page of the log is the log; and each cursor, with the page after it.
+    let pages = |account: AccountId| async move {
+        let whole = log(storage, &account).await;
+        for size in [1, 2, 3, 20] {
+            let pages = audit_pages(storage, &account, AuditLogQuery::new(), size).await;
+            assert_eq!(pages.concat(), whole, "size {size}: the pages are the log");
+        }
+        let of_kept = audit_pages(
+            storage,
+            &account,
+            AuditLogQuery::new().integration(kept_id.clone()),
+            2,
+        )
+        .await;
+        let expected: Vec<AuditEvent> = whole
+            .iter()
+            .filter(|e| e.integration.as_ref() == Some(kept_id))
+            .cloned()
+            .collect();
+        assert_eq!(of_kept.concat(), expected, "one integration's pages");
+        let mut cursors = Vec::new();
+        let mut request = PageRequest::new().limit(1);
+        loop {
+            let page = storage
+                .audit_log_page(&account, &AuditLogQuery::new().page(request.clone()))
+                .await
+                .expect("audit_log_page");
+            let Some(next) = page.next else { break };
+            let after = storage
+                .audit_log_page(
+                    &account,
+                    &AuditLogQuery::new().page(PageRequest::new().limit(3).after(next.clone())),
+                )
+                .await
+                .expect("audit_log_page");
+            cursors.push((page.items[0].clone(), next.clone(), after.items));
+            request = PageRequest::new().limit(1).after(next);
+        }
+        cursors
+    };
+    // After removing what is older than `before`: a cursor to an event left reads the
+    // page it read, without the events removed.
+    let same_pages = |account: AccountId,
+                      cursors: Vec<(AuditEvent, Cursor, Vec<AuditEvent>)>,
+                      before: OffsetDateTime| async move {
+        let whole = log(storage, &account).await;
+        for (event, cursor, page) in cursors {
+            if event.at < before {
+                continue;
+            }
+            let expected: Vec<AuditEvent> =
+                page.into_iter().filter(|e| whole.contains(e)).collect();
+            let now = storage
+                .audit_log_page(
+                    &account,
+                    &AuditLogQuery::new().page(PageRequest::new().limit(3).after(cursor)),
+                )
+                .await
+                .expect("audit_log_page");
+            let now: Vec<AuditEvent> = now.items.into_iter().take(expected.len()).collect();
+            assert_eq!(now, expected, "the page after the event at {}", event.at);
+        }
+    };
+
+    assert_eq!(left(a.clone()).await, [6, 99, 5, 4, 3, 0, 2, 1]);
+    assert_eq!(left(b.clone()).await, [13, 12, 11, 10]);
+    assert_eq!(
+        remove(minute(60), 0).await,
+        0,
+        "a limit of 0 removes nothing"
+    );
+    assert_eq!(left(a.clone()).await, [6, 99, 5, 4, 3, 0, 2, 1]);
+
+    // Before, limit, how many go, what is left of each account, and the rule.
+    type Step = (
+        OffsetDateTime,
+        usize,
+        usize,
+        &'static [usize],
+        &'static [usize],
+        &'static str,
+    );
+    let steps: [Step; 5] = [
+        (
+            minute(60),
+            2,
+            2,
+            &[6, 99, 5, 4, 3, 0],
+            &[13, 12, 11, 10],
+            "at most the limit, the oldest first",
+        ),
+        (
+            minute(60),
+            1,
+            1,
+            &[6, 99, 5, 4, 3, 0],
+            &[13, 12, 11],
+            "then the next oldest, of the other account",
+        ),
+        (
+            minute(4),
+            10,
+            2,
+            &[6, 99, 5, 4, 3],
+            &[13, 12],
+            "only those strictly before",
+        ),
+        (
+            minute(60),
+            2,
+            2,
+            &[6, 99, 5],
+            &[13, 12],
+            "of one instant, the first written first",
+        ),
+        (minute(60), 10, 2, &[6, 99], &[13], "all that is older"),
+    ];
+    for (before, limit, removed, in_a, in_b, rule) in steps {
+        let (cursors_a, cursors_b) = (pages(a.clone()).await, pages(b.clone()).await);
+        assert_eq!(remove(before, limit).await, removed, "{rule}");
+        assert_eq!(left(a.clone()).await, in_a, "{rule}");
+        assert_eq!(left(b.clone()).await, in_b, "{rule}");
+        same_pages(a.clone(), cursors_a, before).await;
+        same_pages(b.clone(), cursors_b, before).await;
+    }
+
+    let state = (log(storage, &a).await, log(storage, &b).await);
+    assert_eq!(remove(minute(60), 10).await, 0, "nothing older is left");
+    assert_eq!(remove(base, 10).await, 0);
+    assert_eq!(
+        (log(storage, &a).await, log(storage, &b).await),
+        state,
+        "removing nothing changed the log"
+    );
+    pages(a.clone()).await;
+    let recent = log(storage, &a).await;
+    assert_eq!(
+        recent[0],
+        numbered(&a, 6, Some(&kept.id), t0()),
+        "a recent event stays"
+    );
+    assert_eq!(recent[1], created(&kept));
+    assert_eq!(
+        (
+            storage.access(&a, &bob()).await.expect("access"),
+            storage.access(&b, &bob()).await.expect("access"),
+        ),
+        settings,
+        "removing events changed the settings"
+    );
+    assert!(storage.get(&a, &kept.id).await.expect("get").is_some());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 //! The embedded default: everything in this process's memory.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -96,6 +96,10 @@ struct Tables {
     once_by_time: BTreeMap<(OffsetDateTime, u64), OnceKey>,
     /// The order of writing of the next idempotency record.
     once_written: u64,
+    /// The time of each account's oldest audit event (accounts without events have no
+    /// entry), so that the oldest events of all accounts are removed first without a
+    /// scan: one entry per account, not per event.
+    audit_oldest: BTreeSet<(OffsetDateTime, AccountId)>,
 }
 
 /// An idempotency key with its owner.
@@ -123,10 +127,15 @@ impl Tables {
 
     /// Stores the change's audit event in `account` and its idempotency record, if any.
     fn record(&mut self, account: &AccountId, change: Change<'_>) {
-        self.accounts
-            .entry(account.clone())
-            .or_default()
-            .record(change.event);
+        let stored = self.accounts.entry(account.clone()).or_default();
+        let oldest = stored.oldest_event();
+        stored.record(change.event);
+        if oldest.is_none_or(|at| change.event.at < at) {
+            if let Some(at) = oldest {
+                self.audit_oldest.remove(&(at, account.clone()));
+            }
+            self.audit_oldest.insert((change.event.at, account.clone()));
+        }
         if let Some(once) = change.once {
             let key = once_key(once);
             self.once_written += 1;
@@ -160,8 +169,11 @@ struct Account {
     integrations: BTreeSet<IntegrationId>,
     feature_enabled: Option<bool>,
     permissions: HashMap<UserId, Permission>,
-    /// Oldest first (by time, then by write).
-    audit: Vec<AuditEvent>,
+    /// Oldest first (by time, then by write); the oldest are removed from the front.
+    audit: VecDeque<AuditEvent>,
+    /// The instant of the last event removed from the front, and how many of that
+    /// instant were removed: the events left of it keep their positions.
+    removed: Option<(OffsetDateTime, u64)>,
 }
 
 impl Account {
@@ -170,6 +182,47 @@ impl Account {
     fn record(&mut self, event: &AuditEvent) {
         let at = self.audit.partition_point(|e| e.at <= event.at);
         self.audit.insert(at, event.clone());
+    }
+
+    /// The time of the oldest event, if any.
+    fn oldest_event(&self) -> Option<OffsetDateTime> {
+        self.audit.front().map(|e| e.at)
+    }
+
+    /// Removes the oldest events written before `before` (and not after `until`), at
+    /// most `limit`; says how many. Gives memory back once the log is a quarter of what
+    /// it holds room for.
+    fn remove_oldest(
+        &mut self,
+        before: OffsetDateTime,
+        until: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> usize {
+        let mut removed = 0;
+        while removed < limit {
+            let Some(at) = self.oldest_event() else { break };
+            if at >= before || until.is_some_and(|until| at > until) {
+                break;
+            }
+            self.audit.pop_front();
+            self.removed = match self.removed {
+                Some((instant, n)) if instant == at => Some((at, n + 1)),
+                _ => Some((at, 1)),
+            };
+            removed += 1;
+        }
+        if self.audit.capacity() > 64 && self.audit.len() < self.audit.capacity() / 4 {
+            self.audit.shrink_to(self.audit.len() * 2);
+        }
+        removed
+    }
+
+    /// How many events of the instant `at` were removed: the first left is the next.
+    fn removed_of(&self, at: OffsetDateTime) -> u64 {
+        match self.removed {
+            Some((instant, n)) if instant == at => n,
+            _ => 0,
+        }
     }
 }
 
@@ -492,6 +545,37 @@ impl Storage for MemoryStorage {
         Ok(removed)
     }
 
+    /// The account whose oldest event is the oldest of all gives its events up to the
+    /// next account's oldest; then that one; a batch costs its own size (and a log
+    /// lookup per account it reaches).
+    async fn remove_audit_events(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        let mut tables = self.tables()?;
+        let tables = &mut *tables;
+        let mut removed = 0;
+        while removed < limit {
+            match tables.audit_oldest.first() {
+                Some((at, _)) if *at < before => {}
+                _ => break,
+            }
+            let Some((_, account)) = tables.audit_oldest.pop_first() else {
+                break;
+            };
+            let next = tables.audit_oldest.first().map(|(at, _)| *at);
+            let Some(stored) = tables.accounts.get_mut(&account) else {
+                continue;
+            };
+            removed += stored.remove_oldest(before, next, limit - removed);
+            if let Some(at) = stored.oldest_event() {
+                tables.audit_oldest.insert((at, account));
+            }
+        }
+        Ok(removed)
+    }
+
     async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
         let tables = self.tables()?;
         Ok(tables
@@ -579,17 +663,19 @@ impl Storage for MemoryStorage {
 
     /// The account's log is kept oldest first, the events of one instant in the order
     /// they were written (writers hold the lock): an event's position is its place among
-    /// them, counted from 1, and never changes. The page is read backwards from the
-    /// cursor's place, found by binary search.
+    /// them, counted from 1 (after those of its instant that were removed), and never
+    /// changes. The page is read backwards from the cursor's place, found by binary
+    /// search.
     async fn audit_log_page(
         &self,
         account: &AccountId,
         query: &AuditLogQuery,
     ) -> Result<Page<AuditEvent>, StorageError> {
         let tables = self.tables()?;
-        let Some(log) = tables.accounts.get(account).map(|a| &a.audit) else {
+        let Some(account) = tables.accounts.get(account) else {
             return Ok(Page::new(Vec::new(), None));
         };
+        let log = &account.audit;
         let end = match query
             .page_request()
             .cursor()
@@ -598,20 +684,24 @@ impl Storage for MemoryStorage {
             Some((at, position)) => {
                 let first = log.partition_point(|e| e.at < at);
                 let instant = log.partition_point(|e| e.at <= at) - first;
-                let before = usize::try_from(position.saturating_sub(1)).unwrap_or(usize::MAX);
+                let before = position
+                    .saturating_sub(1)
+                    .saturating_sub(account.removed_of(at));
+                let before = usize::try_from(before).unwrap_or(usize::MAX);
                 first + before.min(instant)
             }
             None => log.len(),
         };
         let filter = query.integration_id();
-        let mut events = log[..end]
-            .iter()
+        let mut events = log
+            .range(..end)
             .enumerate()
             .rev()
             .filter(|(_, e)| filter.is_none() || e.integration.as_ref() == filter)
             .map(|(index, e)| {
                 let first = log.partition_point(|other| other.at < e.at);
-                (e.clone(), (index - first + 1) as u64)
+                let position = (index - first + 1) as u64 + account.removed_of(e.at);
+                (e.clone(), position)
             });
         let page = paging::take_page(&mut events, query.page_request().page_size(), |(e, p)| {
             Cursor::after_audit_event(e.at, *p)

@@ -453,6 +453,24 @@ pub trait Storage: Debug + Send + Sync + 'static {
         limit: usize,
     ) -> Result<usize, StorageError>;
 
+    /// Removes at most `limit` audit events (any account) written at a time before
+    /// `before`, the oldest first (of one account's events of one instant, the one
+    /// written first), and says how many it removed. The service calls it in bounded
+    /// batches from its background work when
+    /// [`audit_retention`](crate::PrivateIntegrationsBuilder::audit_retention) is set.
+    ///
+    /// What an implementation must guarantee: an event at `before` or later is never
+    /// removed; the events left keep their order and their page keys (a cursor to an
+    /// event that is left reads the same pages after the removal as before it); and a
+    /// call that finds nothing to remove changes nothing. It must not scan the whole log
+    /// per call: a batch costs about its own size (the SQL backends delete through an
+    /// index on the events' time and sequence number).
+    async fn remove_audit_events(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError>;
+
     /// One page of [`list`](Self::list): at most `page.page_size()` integrations of
     /// `account`, oldest first, those whose (creation time, id) sorts strictly after the
     /// cursor's ([`Cursor::integration_key`]), and the cursor after the last of them
@@ -492,7 +510,11 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// of each instant from the oldest. That is exact for a backend whose events of one
     /// instant are stored in the order they are written (in-process backends), and costs
     /// a whole log per page; a backend whose writers may commit out of order must
-    /// override it with a stored sequence, as the SQL backends do.
+    /// override it with a stored sequence, as the SQL backends do. Nor does it keep the
+    /// positions of an instant whose oldest events
+    /// [`remove_audit_events`](Self::remove_audit_events) removed and whose others it
+    /// left (a batch that ended inside the instant): a cursor into that instant may then
+    /// repeat events, until the next batch removes the rest.
     async fn audit_log_page(
         &self,
         account: &AccountId,
@@ -716,6 +738,14 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         (**self)
             .remove_idempotency_records(made_before, limit)
             .await
+    }
+
+    async fn remove_audit_events(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        (**self).remove_audit_events(before, limit).await
     }
 
     async fn list_page(

@@ -512,6 +512,12 @@ pub(crate) const REMOVE_IDEMPOTENCY_KEYS: &str = "\
     DELETE FROM pi_idempotency_keys WHERE (account, user_id, key) IN \
     (SELECT account, user_id, key FROM pi_idempotency_keys WHERE at < $1 ORDER BY at LIMIT $2)";
 
+/// Removes at most `$2` audit events older than `$1`, the oldest first (of one instant,
+/// the first written), through the index on (`at`, `seq`) of migration 8.
+pub(crate) const REMOVE_AUDIT_EVENTS: &str = "\
+    DELETE FROM pi_audit_events WHERE seq IN \
+    (SELECT seq FROM pi_audit_events WHERE at < $1 ORDER BY at, seq LIMIT $2)";
+
 /// An audit event.
 pub(crate) const INSERT_AUDIT_EVENT: &str = "\
     INSERT INTO pi_audit_events (account, actor, integration_id, action, at) \
@@ -1387,6 +1393,21 @@ macro_rules! impl_storage {
                 ) -> Result<usize, StorageError> {
                     let removed = sqlx::query(sql::REMOVE_IDEMPOTENCY_KEYS)
                         .bind($backend::encode_time(made_before)?)
+                        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(backend)?
+                        .rows_affected();
+                    Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+                }
+
+                async fn remove_audit_events(
+                    &self,
+                    before: OffsetDateTime,
+                    limit: usize,
+                ) -> Result<usize, StorageError> {
+                    let removed = sqlx::query(sql::REMOVE_AUDIT_EVENTS)
+                        .bind($backend::encode_time(before)?)
                         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                         .execute(&self.pool)
                         .await

@@ -47,6 +47,11 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         include_str!("../../migrations/sqlite/0007_leaked_tokens.sql"),
     ),
     (
+        8,
+        "audit retention",
+        include_str!("../../migrations/sqlite/0008_audit_retention.sql"),
+    ),
+    (
         9,
         "rotation finish",
         include_str!("../../migrations/sqlite/0009_rotation_finish.sql"),

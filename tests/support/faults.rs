@@ -517,6 +517,15 @@ impl<S: Storage> Storage for FaultyStorage<S> {
             .await
     }
 
+    /// Background work at times tests do not control: never faulted.
+    async fn remove_audit_events(
+        &self,
+        before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        self.inner.remove_audit_events(before, limit).await
+    }
+
     async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError> {
         let injection = self.faults.decide_last_used();
         let fault = |injection| Err(StorageError::backend(InjectedFault { injection }));

@@ -10,10 +10,12 @@
 //!
 //! It also counts the sweeps of old idempotency records that went through it
 //! ([`WriteGate::until_sweeps`]): a sweep is done when a removal comes back short of its
-//! limit.
+//! limit. The same for old audit events ([`WriteGate::until_audit_sweeps`]), whose
+//! removals it can also fail ([`WriteGate::fail_audit_removals`]).
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use private_integrations::storage::{
@@ -35,6 +37,12 @@ pub struct WriteGate {
     landed: watch::Sender<usize>,
     /// Sweeps of old idempotency records that ended (a removal short of its limit).
     sweeps: watch::Sender<usize>,
+    /// Sweeps of old audit events that ended (a removal short of its limit).
+    audit_sweeps: watch::Sender<usize>,
+    /// Calls to remove old audit events that returned, failed ones included.
+    audit_removals: watch::Sender<usize>,
+    /// How many of the next removals of audit events fail (before reaching storage).
+    audit_failures: AtomicUsize,
 }
 
 impl WriteGate {
@@ -44,6 +52,9 @@ impl WriteGate {
             waiting: watch::Sender::new(0),
             landed: watch::Sender::new(0),
             sweeps: watch::Sender::new(0),
+            audit_sweeps: watch::Sender::new(0),
+            audit_removals: watch::Sender::new(0),
+            audit_failures: AtomicUsize::new(0),
         }
     }
 
@@ -88,6 +99,36 @@ impl WriteGate {
     pub async fn until_sweeps(&self, n: usize) {
         let mut sweeps = self.sweeps.subscribe();
         sweeps.wait_for(|s| *s >= n).await.expect("the gate lives");
+    }
+
+    /// Sweeps of old audit events ended so far.
+    pub fn audit_sweeps(&self) -> usize {
+        *self.audit_sweeps.borrow()
+    }
+
+    /// Waits until `n` sweeps of old audit events in all have ended.
+    pub async fn until_audit_sweeps(&self, n: usize) {
+        let mut sweeps = self.audit_sweeps.subscribe();
+        sweeps.wait_for(|s| *s >= n).await.expect("the gate lives");
+    }
+
+    /// Calls to remove old audit events that returned so far, failed ones included.
+    pub fn audit_removals(&self) -> usize {
+        *self.audit_removals.borrow()
+    }
+
+    /// Waits until `n` calls to remove old audit events in all have returned.
+    pub async fn until_audit_removals(&self, n: usize) {
+        let mut removals = self.audit_removals.subscribe();
+        removals
+            .wait_for(|r| *r >= n)
+            .await
+            .expect("the gate lives");
+    }
+
+    /// The next `n` removals of old audit events fail without reaching storage.
+    pub fn fail_audit_removals(&self, n: usize) {
+        self.audit_failures.store(n, Ordering::SeqCst);
     }
 
     /// Runs `write` on a task of its own, after the gate if it is held now, and waits
@@ -292,6 +333,29 @@ impl<S: Storage> Storage for HeldWrites<S> {
             .await;
         if matches!(removed, Ok(n) if n < limit) {
             self.gate.sweeps.send_modify(|s| *s += 1);
+        }
+        removed
+    }
+
+    async fn remove_audit_events(
+        &self,
+        before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        let fail = self
+            .gate
+            .audit_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let removed = match fail {
+            true => Err(StorageError::backend(
+                "injected: removing audit events failed",
+            )),
+            false => self.inner.remove_audit_events(before, limit).await,
+        };
+        self.gate.audit_removals.send_modify(|r| *r += 1);
+        if matches!(removed, Ok(n) if n < limit) {
+            self.gate.audit_sweeps.send_modify(|s| *s += 1);
         }
         removed
     }
