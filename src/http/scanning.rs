@@ -230,16 +230,23 @@ impl GithubKeys {
     ///
     /// # Example
     ///
-    /// ```no_run
-    /// # use private_integrations::http::{BoxError, GithubKeySource, GithubKeys};
-    /// # struct Fetch;
-    /// # #[async_trait::async_trait]
-    /// # impl GithubKeySource for Fetch {
-    /// #     async fn fetch(&self) -> Result<String, BoxError> { unimplemented!() }
-    /// # }
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let keys = GithubKeys::from_source(Fetch).await?;
-    /// # let _ = keys; Ok(()) }
+    /// ```
+    /// use private_integrations::http::{BoxError, GithubKeySource, GithubKeys};
+    ///
+    /// /// The host's own client would fetch GitHub's key document here.
+    /// struct Fetch(String);
+    ///
+    /// #[async_trait::async_trait]
+    /// impl GithubKeySource for Fetch {
+    ///     async fn fetch(&self) -> Result<String, BoxError> {
+    ///         Ok(self.0.clone())
+    ///     }
+    /// }
+    /// # let document = r#"{"public_keys": [{"key_identifier": "k1", "key": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEO55QlT/r6NyxgevPvApLZJnvSc1V\nv4Ev/B+TZxJqWl1TtxPcTECQ30rdVK0Bz33EY4nn4/Q3b9PwhaF4+ocOBA==\n-----END PUBLIC KEY-----\n"}]}"#;
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let keys = GithubKeys::from_source(Fetch(document.into())).await?;
+    /// assert_eq!(keys.key_ids(), ["k1"]);
+    /// # Ok::<(), private_integrations::http::GithubKeysError>(()) }).unwrap();
     /// ```
     pub async fn from_source(source: impl GithubKeySource) -> Result<Self, GithubKeysError> {
         let document = source.fetch().await.map_err(GithubKeysError::Source)?;

@@ -23,7 +23,7 @@ use crate::domain::ids::{IntegrationId, UserId};
 use crate::domain::integration::IntegrationRecord;
 use crate::error::Error;
 
-use super::manage::{Pending, Write};
+use super::manage::Pending;
 use super::{Inner, PrivateIntegrations};
 
 /// How often the pass runs, the first time this long after `build`: a rotation finishes
@@ -230,16 +230,10 @@ impl PrivateIntegrations {
             },
             at: now,
         };
-        let touched = record
-            .credentials
-            .token_ids()
-            .chain(next.credentials.token_ids())
-            .collect();
-        let write = Write::Update {
-            expected_version: record.version,
-            record: next,
-        };
-        match self.commit(Pending::new(write, event, touched, None)).await {
+        match self
+            .commit(Pending::update(record, next, event, None))
+            .await
+        {
             Ok(_) => Ok(true),
             Err(Error::Conflict | Error::NotFound) => Ok(false),
             Err(err) => Err(err),

@@ -14,7 +14,7 @@ use crate::domain::page::{AuditLogQuery, MAX_PAGE_SIZE, PageRequest};
 use crate::error::{Error, StorageError};
 
 use super::PrivateIntegrations;
-use super::manage::{Begun, Claim, OnceCall, Pending, Write};
+use super::manage::{Begun, Claim, OnceCall, Pending};
 
 /// How many times a report is tried again after another change of the same integration
 /// won the version check (another report of the same token, an admin's edit).
@@ -309,17 +309,8 @@ impl PrivateIntegrations {
                 },
                 at: now,
             };
-            let touched = record
-                .credentials
-                .token_ids()
-                .chain(next.credentials.token_ids())
-                .collect();
-            let write = Write::Update {
-                expected_version: record.version,
-                record: next,
-            };
             match self
-                .commit(Pending::new(write, event, touched, call.take()))
+                .commit(Pending::update(&record, next, event, call.take()))
                 .await
             {
                 Ok(None) => return Ok(Reported::Done(outcome(revoked, true))),
@@ -362,8 +353,41 @@ impl PrivateIntegrations {
         let record = self.load(actor, id).await?;
         let current = record.credentials.current().id;
         let held: Vec<TokenId> = record.credentials.token_ids().collect();
+        let reports = self.leak_reports(&record).await?;
+        Ok(reports
+            .into_iter()
+            .filter(|(token, _)| held.contains(token))
+            .map(|(token, leak)| Leak {
+                current: token == current,
+                ..leak
+            })
+            .collect())
+    }
+
+    /// The places recorded for earlier reports of `token`, or `None` if there was none.
+    async fn leaked_places(
+        &self,
+        record: &IntegrationRecord,
+        token: &TokenId,
+    ) -> Result<Option<Vec<Box<str>>>, StorageError> {
+        let places: Vec<Box<str>> = self
+            .leak_reports(record)
+            .await?
+            .into_iter()
+            .filter(|(leaked, _)| leaked == token)
+            .map(|(_, leak)| leak.url)
+            .collect();
+        Ok((!places.is_empty()).then_some(places))
+    }
+
+    /// Every `TokenLeaked` event of the integration, newest first (its newest
+    /// [`AUDIT_PAGES`] pages of events), with the token each names (`current` unset).
+    async fn leak_reports(
+        &self,
+        record: &IntegrationRecord,
+    ) -> Result<Vec<(TokenId, Leak)>, StorageError> {
         let storage = &self.inner.verifier.storage;
-        let mut leaks = Vec::new();
+        let mut reports = Vec::new();
         let mut page = PageRequest::new().limit(MAX_PAGE_SIZE);
         for _ in 0..AUDIT_PAGES {
             let query = AuditLogQuery::new()
@@ -376,15 +400,15 @@ impl PrivateIntegrations {
                     url,
                     revoked,
                 } = event.action
-                    && held.contains(&token)
                 {
-                    leaks.push(Leak {
-                        current: token == current,
+                    let leak = Leak {
+                        current: false,
                         url,
                         at: event.at,
                         revoked,
                         reporter: event.actor,
-                    });
+                    };
+                    reports.push((token, leak));
                 }
             }
             match events.next {
@@ -392,38 +416,6 @@ impl PrivateIntegrations {
                 None => break,
             }
         }
-        Ok(leaks)
-    }
-
-    /// The places recorded for earlier reports of `token` (a `TokenLeaked` event of the
-    /// integration), or `None` if there was none.
-    async fn leaked_places(
-        &self,
-        record: &IntegrationRecord,
-        token: &TokenId,
-    ) -> Result<Option<Vec<Box<str>>>, StorageError> {
-        let storage = &self.inner.verifier.storage;
-        let mut places: Option<Vec<Box<str>>> = None;
-        let mut page = PageRequest::new().limit(MAX_PAGE_SIZE);
-        for _ in 0..AUDIT_PAGES {
-            let query = AuditLogQuery::new()
-                .integration(record.id.clone())
-                .page(page.clone());
-            let events = storage.audit_log_page(&record.account, &query).await?;
-            for event in &events.items {
-                if let AuditAction::TokenLeaked {
-                    token: leaked, url, ..
-                } = &event.action
-                    && leaked == token
-                {
-                    places.get_or_insert_with(Vec::new).push(url.clone());
-                }
-            }
-            match events.next {
-                Some(next) => page = PageRequest::new().limit(MAX_PAGE_SIZE).after(next),
-                None => break,
-            }
-        }
-        Ok(places)
+        Ok(reports)
     }
 }

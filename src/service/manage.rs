@@ -582,18 +582,9 @@ impl PrivateIntegrations {
         let record = self.load(actor, id).await?;
         let updated = next(&record)?;
         let event = audit(actor, Some(id), action, now);
-        let touched = record
-            .credentials
-            .token_ids()
-            .chain(updated.credentials.token_ids())
-            .collect();
         let integration = self.view(&updated, now);
-        let write = Write::Update {
-            expected_version: record.version,
-            record: updated,
-        };
         match self
-            .commit(Pending::new(write, event, touched, call))
+            .commit(Pending::update(&record, updated, event, call))
             .await?
         {
             Some(first) => Ok(Outcome::AlreadyDone(Box::new(first))),
@@ -708,7 +699,7 @@ impl PrivateIntegrations {
 }
 
 /// One of the service's writes, owned, so that it runs to its end on a task of its own.
-pub(super) enum Write {
+enum Write {
     Insert(IntegrationRecord),
     Update {
         record: IntegrationRecord,
@@ -772,7 +763,7 @@ pub(super) struct Pending {
 }
 
 impl Pending {
-    pub(super) fn new(
+    fn new(
         write: Write,
         event: AuditEvent,
         touched: Vec<TokenId>,
@@ -785,6 +776,26 @@ impl Pending {
             call,
             kept: None,
         }
+    }
+
+    /// The compare-and-swap write of `next` over `before`, with `event`: the tokens of
+    /// both are touched (a token either holds may change how it verifies).
+    pub(super) fn update(
+        before: &IntegrationRecord,
+        next: IntegrationRecord,
+        event: AuditEvent,
+        call: Option<(OnceCall, Claim)>,
+    ) -> Self {
+        let touched = before
+            .credentials
+            .token_ids()
+            .chain(next.credentials.token_ids())
+            .collect();
+        let write = Write::Update {
+            expected_version: before.version,
+            record: next,
+        };
+        Self::new(write, event, touched, call)
     }
 
     fn keeping(mut self, record: IntegrationRecord) -> Self {
