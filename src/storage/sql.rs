@@ -85,6 +85,54 @@ pub(crate) fn backend(err: sqlx::Error) -> StorageError {
     }
 }
 
+/// How many times a change is tried when the database aborts it to break a deadlock or
+/// a serialization failure.
+const CHANGE_ATTEMPTS: usize = 3;
+
+/// Runs one change's transaction, again when the database aborted it as the victim of a
+/// deadlock (`40P01`) or a serialization failure (`40001`), at most [`CHANGE_ATTEMPTS`]
+/// times in all.
+///
+/// PostgreSQL aborts one transaction of each lock cycle it finds and asks the client to
+/// run it again; CI once saw it abort one of the compare-and-swap writes racing on a
+/// single row (`conformance::concurrent_compare_and_swap_loses_no_update`), which must
+/// then end as a write or a [`StorageError::Conflict`], never as a backend error.
+/// Running it again is safe: the aborted transaction wrote nothing, its idempotency
+/// record and audit event included, and the retry checks the version again. Any other
+/// error, and the last attempt's, is returned as it is.
+pub(crate) async fn retry_aborted<F, Fut>(mut change: F) -> Result<(), StorageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StorageError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match change().await {
+            Err(err) if attempt < CHANGE_ATTEMPTS && aborted_to_retry(&err) => {
+                tracing::debug!(
+                    target: "private_integrations::storage",
+                    attempt,
+                    "private integrations: the database aborted a change to break a lock \
+                     cycle; running it again",
+                );
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether the database aborted the transaction and asks for it to be run again.
+fn aborted_to_retry(err: &StorageError) -> bool {
+    let StorageError::Backend(source) = err else {
+        return false;
+    };
+    source
+        .downcast_ref::<DatabaseRefusal>()
+        .and_then(|refusal| refusal.code.as_deref())
+        .is_some_and(|code| matches!(code, "40P01" | "40001"))
+}
+
 /// Maps the error of a write that may collide with a stored id: a unique violation (an
 /// integration id or token id already stored) is [`StorageError::AlreadyExists`].
 pub(crate) fn write_error(err: sqlx::Error) -> StorageError {
@@ -1178,14 +1226,17 @@ macro_rules! impl_storage {
                     record: &IntegrationRecord,
                     change: Change<'_>,
                 ) -> Result<(), StorageError> {
-                    let c = IntegrationColumns::of(record)?;
-                    let mut tx = begin_change(self, change).await?;
-                    bind_record(sqlx::query(sql::INSERT_INTEGRATION), &c)?
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(write_error)?;
-                    index_tokens(&mut tx, &c).await?;
-                    commit_with(tx, change.event).await
+                    sql::retry_aborted(|| async move {
+                        let c = IntegrationColumns::of(record)?;
+                        let mut tx = begin_change(self, change).await?;
+                        bind_record(sqlx::query(sql::INSERT_INTEGRATION), &c)?
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(write_error)?;
+                        index_tokens(&mut tx, &c).await?;
+                        commit_with(tx, change.event).await
+                    })
+                    .await
                 }
 
                 async fn update(
@@ -1194,35 +1245,38 @@ macro_rules! impl_storage {
                     expected_version: u64,
                     change: Change<'_>,
                 ) -> Result<(), StorageError> {
-                    let c = IntegrationColumns::of(record)?;
-                    let expected = sql::version(expected_version)?;
-                    let mut tx = begin_change(self, change).await?;
-                    let changed = bind_record(sqlx::query(sql::UPDATE_INTEGRATION), &c)?
-                        .bind(expected)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?
-                        .rows_affected();
-                    if changed == 0 {
-                        return Err(missed(&mut tx, c.account, c.id).await);
-                    }
-                    // The rows of the tokens it keeps stay, with their last-used times.
-                    sqlx::query(sql::DELETE_TOKENS_NOT_HELD)
-                        .bind(c.id)
-                        .bind(c.current.id)
-                        .bind(c.previous.as_ref().map(|(p, _)| p.id))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    for token_id in c.token_ids() {
-                        sqlx::query(sql::INSERT_TOKEN_IF_NEW)
-                            .bind(token_id)
-                            .bind(c.id)
+                    sql::retry_aborted(|| async move {
+                        let c = IntegrationColumns::of(record)?;
+                        let expected = sql::version(expected_version)?;
+                        let mut tx = begin_change(self, change).await?;
+                        let changed = bind_record(sqlx::query(sql::UPDATE_INTEGRATION), &c)?
+                            .bind(expected)
                             .execute(&mut *tx)
                             .await
-                            .map_err(write_error)?;
-                    }
-                    commit_with(tx, change.event).await
+                            .map_err(backend)?
+                            .rows_affected();
+                        if changed == 0 {
+                            return Err(missed(&mut tx, c.account, c.id).await);
+                        }
+                        // The rows of the tokens it keeps stay, with their last-used times.
+                        sqlx::query(sql::DELETE_TOKENS_NOT_HELD)
+                            .bind(c.id)
+                            .bind(c.current.id)
+                            .bind(c.previous.as_ref().map(|(p, _)| p.id))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                        for token_id in c.token_ids() {
+                            sqlx::query(sql::INSERT_TOKEN_IF_NEW)
+                                .bind(token_id)
+                                .bind(c.id)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(write_error)?;
+                        }
+                        commit_with(tx, change.event).await
+                    })
+                    .await
                 }
 
                 async fn delete(
@@ -1232,21 +1286,24 @@ macro_rules! impl_storage {
                     expected_version: u64,
                     change: Change<'_>,
                 ) -> Result<(), StorageError> {
-                    let expected = sql::version(expected_version)?;
-                    let mut tx = begin_change(self, change).await?;
-                    let changed = sqlx::query(sql::DELETE_INTEGRATION)
-                        .bind(id.as_str())
-                        .bind(account.as_str())
-                        .bind(expected)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?
-                        .rows_affected();
-                    if changed == 0 {
-                        return Err(missed(&mut tx, account.as_str(), id.as_str()).await);
-                    }
-                    $backend::delete_token_rows(&mut tx, id.as_str()).await?;
-                    commit_with(tx, change.event).await
+                    sql::retry_aborted(|| async move {
+                        let expected = sql::version(expected_version)?;
+                        let mut tx = begin_change(self, change).await?;
+                        let changed = sqlx::query(sql::DELETE_INTEGRATION)
+                            .bind(id.as_str())
+                            .bind(account.as_str())
+                            .bind(expected)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?
+                            .rows_affected();
+                        if changed == 0 {
+                            return Err(missed(&mut tx, account.as_str(), id.as_str()).await);
+                        }
+                        $backend::delete_token_rows(&mut tx, id.as_str()).await?;
+                        commit_with(tx, change.event).await
+                    })
+                    .await
                 }
 
                 async fn get(
@@ -1333,15 +1390,18 @@ macro_rules! impl_storage {
                     permission: Permission,
                     change: Change<'_>,
                 ) -> Result<(), StorageError> {
-                    let mut tx = begin_change(self, change).await?;
-                    sqlx::query(sql::UPSERT_PERMISSION)
-                        .bind(account.as_str())
-                        .bind(user.as_str())
-                        .bind(sql::permission_text(permission))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    commit_with(tx, change.event).await
+                    sql::retry_aborted(|| async move {
+                        let mut tx = begin_change(self, change).await?;
+                        sqlx::query(sql::UPSERT_PERMISSION)
+                            .bind(account.as_str())
+                            .bind(user.as_str())
+                            .bind(sql::permission_text(permission))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                        commit_with(tx, change.event).await
+                    })
+                    .await
                 }
 
                 async fn set_feature_enabled(
@@ -1350,14 +1410,17 @@ macro_rules! impl_storage {
                     enabled: bool,
                     change: Change<'_>,
                 ) -> Result<(), StorageError> {
-                    let mut tx = begin_change(self, change).await?;
-                    sqlx::query(sql::UPSERT_FEATURE_ENABLED)
-                        .bind(account.as_str())
-                        .bind(enabled)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    commit_with(tx, change.event).await
+                    sql::retry_aborted(|| async move {
+                        let mut tx = begin_change(self, change).await?;
+                        sqlx::query(sql::UPSERT_FEATURE_ENABLED)
+                            .bind(account.as_str())
+                            .bind(enabled)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                        commit_with(tx, change.event).await
+                    })
+                    .await
                 }
 
                 async fn idempotency_record(
@@ -1561,6 +1624,53 @@ pub(crate) use impl_storage;
 mod tests {
     use super::*;
     use crate::domain::credentials::RotationMode;
+
+    fn refusal(code: &str) -> StorageError {
+        StorageError::backend(DatabaseRefusal {
+            code: Some(code.to_owned()),
+            message: "refused".to_owned(),
+        })
+    }
+
+    /// Runs `retry_aborted` over a change that fails with `errors` in turn (then
+    /// succeeds), and says how many attempts it made and what it returned.
+    fn attempts(errors: Vec<StorageError>) -> (usize, Result<(), StorageError>) {
+        let errors = std::sync::Mutex::new(errors.into_iter());
+        let count = std::sync::atomic::AtomicUsize::new(0);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(retry_aborted(|| {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let next = errors.lock().unwrap().next();
+            async move { next.map_or(Ok(()), Err) }
+        }));
+        (count.into_inner(), result)
+    }
+
+    #[test]
+    fn a_change_aborted_by_the_database_runs_again_a_bounded_number_of_times() {
+        // A deadlock victim, then a serialization failure: the third attempt lands.
+        let (count, result) = attempts(vec![refusal("40P01"), refusal("40001")]);
+        assert_eq!(count, 3);
+        assert!(result.is_ok());
+        // Aborted every time: the last attempt's error is returned.
+        let (count, result) = attempts((0..5).map(|_| refusal("40P01")).collect());
+        assert_eq!(count, CHANGE_ATTEMPTS);
+        assert!(aborted_to_retry(&result.unwrap_err()));
+        // Any other error ends it at once.
+        for other in [
+            refusal("23505"),
+            StorageError::Conflict,
+            StorageError::NotFound,
+            StorageError::AlreadyExists,
+            StorageError::backend(std::io::Error::other("connection lost")),
+        ] {
+            let (count, result) = attempts(vec![other]);
+            assert_eq!(count, 1);
+            assert!(!aborted_to_retry(&result.unwrap_err()));
+        }
+    }
 
     #[test]
     fn permissions_round_trip_as_their_serde_names() {
