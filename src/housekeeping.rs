@@ -1,7 +1,8 @@
 //! The service's housekeeping: a background task that removes idempotency records older
 //! than their retention, in bounded batches, so that they never grow without bound; and,
 //! with [`audit_retention`](crate::PrivateIntegrationsBuilder::audit_retention) set,
-//! audit events older than it, the same way.
+//! audit events older than it, the same way; and use counts older than the usage
+//! retention.
 //!
 //! One sweep every [`SWEEP_EVERY`] (and one at start): batches of [`SWEEP_BATCH`]
 //! records until a batch comes back short, then the same for audit events. Several
@@ -40,10 +41,10 @@ impl Housekeeping {
         runtime: &tokio::runtime::Handle,
         storage: Arc<dyn Storage>,
         clock: Arc<dyn Clock>,
-        audit_retention: Option<time::Duration>,
+        retention: Retention,
     ) -> Self {
         Self {
-            task: Some(runtime.spawn(sweep_every(storage, clock, audit_retention))),
+            task: Some(runtime.spawn(sweep_every(storage, clock, retention))),
         }
     }
 
@@ -65,11 +66,16 @@ impl Drop for Housekeeping {
     }
 }
 
-async fn sweep_every(
-    storage: Arc<dyn Storage>,
-    clock: Arc<dyn Clock>,
-    audit_retention: Option<time::Duration>,
-) {
+/// What the sweep keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retention {
+    /// Audit events younger than this (`None`: all).
+    pub(crate) audit: Option<time::Duration>,
+    /// Use counts of this many days, today (UTC) included.
+    pub(crate) usage_days: u16,
+}
+
+async fn sweep_every(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, retention: Retention) {
     let mut ticks = tokio::time::interval(SWEEP_EVERY);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -81,8 +87,8 @@ async fn sweep_every(
                 "private integrations: removing old idempotency records failed; retried at the next sweep",
             );
         }
-        if let Some(retention) = audit_retention
-            && let Err(err) = sweep_audit_events(&*storage, &*clock, retention).await
+        if let Some(audit) = retention.audit
+            && let Err(err) = sweep_audit_events(&*storage, &*clock, audit).await
         {
             tracing::warn!(
                 target: TARGET,
@@ -90,7 +96,44 @@ async fn sweep_every(
                 "private integrations: removing old audit events failed; retried at the next sweep",
             );
         }
+        if let Err(err) = sweep_token_uses(&*storage, &*clock, retention.usage_days).await {
+            tracing::warn!(
+                target: TARGET,
+                error = %err.chain(),
+                "private integrations: removing old use counts failed; retried at the next sweep",
+            );
+        }
     }
+}
+
+/// Removes every use count of a day before the `days` days kept (today, UTC, included),
+/// a batch at a time, the oldest first; says how many.
+pub(crate) async fn sweep_token_uses(
+    storage: &dyn Storage,
+    clock: &dyn Clock,
+    days: u16,
+) -> Result<usize, crate::StorageError> {
+    let today = clock.now().to_offset(time::UtcOffset::UTC).date();
+    let Some(first_kept) = today.checked_sub(time::Duration::days(i64::from(days) - 1)) else {
+        return Ok(0);
+    };
+    let before = first_kept.midnight().assume_utc();
+    let mut removed = 0;
+    loop {
+        let batch = storage.remove_token_uses(before, SWEEP_BATCH).await?;
+        removed += batch;
+        if batch < SWEEP_BATCH {
+            break;
+        }
+    }
+    if removed > 0 {
+        tracing::debug!(
+            target: TARGET,
+            removed,
+            "private integrations: old use counts removed",
+        );
+    }
+    Ok(removed)
 }
 
 /// Removes every idempotency record past its retention, a batch at a time; says how many.

@@ -26,8 +26,10 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::clock::Clock;
 use crate::domain::ids::TokenId;
+use crate::domain::usage::hour_of;
 use crate::index::UseMark;
-use crate::storage::{LastUse, Storage};
+use crate::storage::{LastUse, Storage, TokenUses};
+use crate::use_counts::UseCounter;
 
 /// The default last-used interval: at most one write per token per minute.
 ///
@@ -60,6 +62,10 @@ pub struct LastUsedStats {
     pub uses_written: u64,
     /// Batches that failed; their uses were kept for the next batch.
     pub failed_batches: u64,
+    /// Batches of use counts written (with the last-used times, in the same interval).
+    pub count_batches: u64,
+    /// Batches of use counts that failed; their counts were kept for the next batch.
+    pub failed_count_batches: u64,
 }
 
 /// The live counters behind [`LastUsedStats`].
@@ -68,6 +74,8 @@ pub(crate) struct LastUsedCounters {
     batches: AtomicU64,
     uses_written: AtomicU64,
     failed_batches: AtomicU64,
+    count_batches: AtomicU64,
+    failed_count_batches: AtomicU64,
 }
 
 impl LastUsedCounters {
@@ -76,6 +84,8 @@ impl LastUsedCounters {
             batches: self.batches.load(Ordering::Relaxed),
             uses_written: self.uses_written.load(Ordering::Relaxed),
             failed_batches: self.failed_batches.load(Ordering::Relaxed),
+            count_batches: self.count_batches.load(Ordering::Relaxed),
+            failed_count_batches: self.failed_count_batches.load(Ordering::Relaxed),
         }
     }
 }
@@ -89,6 +99,8 @@ pub(crate) struct LastUsedRecorder {
     pending: Mutex<HashMap<TokenId, time::OffsetDateTime>>,
     /// How often the writer writes, in milliseconds (set when it starts; 0 before).
     interval_ms: AtomicU64,
+    /// Every use of every token, per thread, for the daily counts.
+    counts: UseCounter,
 }
 
 impl Default for LastUsedRecorder {
@@ -97,6 +109,7 @@ impl Default for LastUsedRecorder {
             epoch: AtomicU32::new(1),
             pending: Mutex::default(),
             interval_ms: AtomicU64::new(0),
+            counts: UseCounter::default(),
         }
     }
 }
@@ -114,10 +127,11 @@ impl LastUsedRecorder {
 }
 
 impl LastUsedRecorder {
-    /// A verification of `token` succeeded. Reads the clock and notes the use only the
-    /// first time `mark` is seen in this epoch.
+    /// A verification of `token` succeeded. Counts it (on this thread's table); reads
+    /// the clock and notes the use only the first time `mark` is seen in this epoch.
     #[inline]
     pub(crate) fn used(&self, mark: &UseMark, token: &TokenId, clock: &dyn Clock) {
+        self.counts.count(token);
         let epoch = self.epoch.load(Ordering::Relaxed);
         if mark.noted_in(epoch) {
             return;
@@ -154,21 +168,27 @@ pub(crate) struct Writer {
     task: JoinHandle<()>,
 }
 
+/// What the writer writes to, and with what.
+pub(crate) struct WriterParts {
+    pub(crate) recorder: Arc<LastUsedRecorder>,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) counters: Arc<LastUsedCounters>,
+}
+
 impl Writer {
-    /// Starts writing `recorder`'s batches to `storage` every `interval`, on `runtime`.
+    /// Starts writing the recorder's batches to storage every `interval`, on `runtime`.
     pub(crate) fn spawn(
         runtime: &tokio::runtime::Handle,
-        recorder: Arc<LastUsedRecorder>,
-        storage: Arc<dyn Storage>,
+        parts: WriterParts,
         interval: std::time::Duration,
-        counters: Arc<LastUsedCounters>,
     ) -> Self {
         let (stop, stopped) = oneshot::channel();
         let ms = u64::try_from(interval.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
-        recorder.interval_ms.store(ms, Ordering::Relaxed);
-        let task = runtime.spawn(write_every(recorder, storage, interval, stopped, counters));
+        parts.recorder.interval_ms.store(ms, Ordering::Relaxed);
+        let task = runtime.spawn(write_every(parts, interval, stopped));
         Self { stop, task }
     }
 
@@ -191,42 +211,48 @@ const LONGEST_INTERVAL: std::time::Duration = std::time::Duration::from_secs(365
 /// The target of the writer's `tracing` events.
 const TARGET: &str = "private_integrations::last_used";
 
-/// The writer's loop: a batch every `interval`, and one last batch when told to stop (or
-/// when the service is dropped, which drops the sender).
-async fn write_every(
-    recorder: Arc<LastUsedRecorder>,
-    storage: Arc<dyn Storage>,
-    interval: std::time::Duration,
-    mut stop: oneshot::Receiver<()>,
-    counters: Arc<LastUsedCounters>,
-) {
-    // No overflow of the timer's arithmetic, whatever the interval.
-    let interval = interval.min(LONGEST_INTERVAL);
-    let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    // Uses of failed batches, for the next one: one per token, the latest.
-    let mut unwritten: HashMap<TokenId, time::OffsetDateTime> = HashMap::new();
-    loop {
-        // The next tick, or the stop (which wins when both are ready).
-        let last = std::future::poll_fn(|cx| {
-            if std::pin::Pin::new(&mut stop).poll(cx).is_ready() {
-                return std::task::Poll::Ready(true);
-            }
-            ticks.poll_tick(cx).map(|_| false)
-        })
-        .await;
+/// What the writer holds between batches: what failed to be written, for the next one.
+#[derive(Default)]
+struct Unwritten {
+    /// One last use per token, the latest.
+    last_used: HashMap<TokenId, time::OffsetDateTime>,
+    /// Uses per token and hour.
+    counts: HashMap<(TokenId, time::OffsetDateTime), u64>,
+    /// The sum of the threads' counts, emptied at each batch (its capacity kept).
+    taken: HashMap<TokenId, u64>,
+}
+
+impl Unwritten {
+    /// Takes what the recorder noted and counted since the last batch; counts fall in
+    /// the hour of `now`.
+    fn take(&mut self, recorder: &LastUsedRecorder, now: time::OffsetDateTime) {
         for used in recorder.advance() {
-            let at = unwritten.entry(used.token_id).or_insert(used.at);
+            let at = self.last_used.entry(used.token_id).or_insert(used.at);
             *at = (*at).max(used.at);
         }
-        if !unwritten.is_empty() {
-            let batch: Vec<LastUse> = unwritten
+        recorder.counts.take(&mut self.taken);
+        let hour = hour_of(now);
+        for (token, uses) in self.taken.drain() {
+            let count = self.counts.entry((token, hour)).or_insert(0);
+            *count = count.saturating_add(uses);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.last_used.is_empty() && self.counts.is_empty()
+    }
+
+    /// Writes both batches; what fails is kept for the next call.
+    async fn write(&mut self, storage: &dyn Storage, counters: &LastUsedCounters) {
+        if !self.last_used.is_empty() {
+            let batch: Vec<LastUse> = self
+                .last_used
                 .iter()
                 .map(|(&token_id, &at)| LastUse { token_id, at })
                 .collect();
             match storage.record_last_used(&batch).await {
                 Ok(()) => {
-                    unwritten.clear();
+                    self.last_used.clear();
                     counters.batches.fetch_add(1, Ordering::Relaxed);
                     counters
                         .uses_written
@@ -249,12 +275,82 @@ async fn write_every(
                 }
             }
         }
+        if !self.counts.is_empty() {
+            let batch: Vec<TokenUses> = self
+                .counts
+                .iter()
+                .map(|(&(token_id, hour), &uses)| TokenUses {
+                    token_id,
+                    hour,
+                    uses,
+                })
+                .collect();
+            match storage.record_token_uses(&batch).await {
+                Ok(()) => {
+                    self.counts.clear();
+                    counters.count_batches.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        target: TARGET,
+                        counts = batch.len(),
+                        "private integrations: use counts written"
+                    );
+                }
+                Err(err) => {
+                    counters
+                        .failed_count_batches
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        target: TARGET,
+                        counts = batch.len(),
+                        error = &err as &(dyn std::error::Error + 'static),
+                        "private integrations: use counts not written; kept for the next \
+                         interval",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The writer's loop: a batch every `interval`, and one last batch when told to stop (or
+/// when the service is dropped, which drops the sender).
+async fn write_every(
+    parts: WriterParts,
+    interval: std::time::Duration,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let WriterParts {
+        recorder,
+        storage,
+        clock,
+        counters,
+    } = parts;
+    // No overflow of the timer's arithmetic, whatever the interval.
+    let interval = interval.min(LONGEST_INTERVAL);
+    let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut unwritten = Unwritten::default();
+    loop {
+        // The next tick, or the stop (which wins when both are ready).
+        let last = std::future::poll_fn(|cx| {
+            if std::pin::Pin::new(&mut stop).poll(cx).is_ready() {
+                return std::task::Poll::Ready(true);
+            }
+            ticks.poll_tick(cx).map(|_| false)
+        })
+        .await;
+        unwritten.take(&recorder, clock.now());
+        if !unwritten.is_empty() {
+            unwritten.write(&*storage, &counters).await;
+        }
         if last {
             if !unwritten.is_empty() {
                 tracing::warn!(
                     target: TARGET,
-                    uses = unwritten.len(),
-                    "private integrations: stopping with last-used times unwritten"
+                    uses = unwritten.last_used.len(),
+                    counts = unwritten.counts.len(),
+                    "private integrations: stopping with last-used times or use counts \
+                     unwritten"
                 );
             }
             return;

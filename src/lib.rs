@@ -125,6 +125,7 @@ mod service;
 pub mod storage;
 mod striped;
 mod telemetry;
+mod use_counts;
 mod verify;
 
 pub use cache::{CacheStats, VerificationCache};
@@ -147,6 +148,7 @@ pub use domain::scope::{ScopeCatalog, ScopeSet};
 pub use domain::token::{
     IssuedToken, TOKEN_PATTERN, TokenFormat, TokenHash, looks_like_token, token_regex,
 };
+pub use domain::usage::{DEFAULT_USAGE_RETENTION, Usage, UsageDay, UseTotals};
 pub use error::{Error, InvalidInput, StorageError, VerifyError};
 pub use last_used::{DEFAULT_LAST_USED_INTERVAL, LastUsedStats};
 pub use service::Once;

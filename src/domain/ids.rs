@@ -318,6 +318,12 @@ macro_rules! generated_id {
                 Self(bytes)
             }
 
+            /// The id's bytes (ASCII base62).
+            #[allow(dead_code)]
+            pub(crate) fn as_bytes(&self) -> &[u8; ID_LEN] {
+                &self.0
+            }
+
             /// The text form.
             ///
             /// # Example

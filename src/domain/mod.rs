@@ -14,3 +14,4 @@ pub mod listing;
 pub mod page;
 pub mod scope;
 pub mod token;
+pub mod usage;

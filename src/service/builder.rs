@@ -11,8 +11,10 @@ use crate::domain::leak::LeakPolicy;
 use crate::domain::scope::ScopeCatalog;
 use crate::domain::token::TokenFormat;
 use crate::error::Error;
-use crate::housekeeping::Housekeeping;
-use crate::last_used::{DEFAULT_LAST_USED_INTERVAL, LastUsedCounters, LastUsedRecorder, Writer};
+use crate::housekeeping::{Housekeeping, Retention};
+use crate::last_used::{
+    DEFAULT_LAST_USED_INTERVAL, LastUsedCounters, LastUsedRecorder, Writer, WriterParts,
+};
 use crate::storage::{ChangeListener, Storage};
 use crate::verify::Verifier;
 
@@ -76,6 +78,7 @@ pub struct PrivateIntegrationsBuilder<C = MissingCatalog> {
     leak_policy: LeakPolicy,
     /// `None`: audit events are kept for ever (the default).
     audit_retention: Option<Duration>,
+    usage_retention: Duration,
     format: TokenFormat,
     last_used_interval: Duration,
     listeners: Vec<Arc<dyn ChangeListener>>,
@@ -95,6 +98,7 @@ impl<C: fmt::Debug> fmt::Debug for PrivateIntegrationsBuilder<C> {
             .field("rotation_interval", &self.rotation_interval)
             .field("leak_policy", &self.leak_policy)
             .field("audit_retention", &self.audit_retention)
+            .field("usage_retention", &self.usage_retention)
             .field("format", &self.format)
             .field("last_used_interval", &self.last_used_interval)
             .field("change_listeners", &self.listeners.len())
@@ -125,6 +129,7 @@ impl<C> PrivateIntegrationsBuilder<C> {
             rotation_interval: self.rotation_interval,
             leak_policy: self.leak_policy,
             audit_retention: self.audit_retention,
+            usage_retention: self.usage_retention,
             format: self.format,
             last_used_interval: self.last_used_interval,
             listeners: self.listeners,
@@ -262,6 +267,41 @@ impl<C> PrivateIntegrationsBuilder<C> {
             "the audit retention must be positive"
         );
         self.audit_retention = Some(retention);
+        self
+    }
+
+    /// How long the daily use counts of each token are kept (default
+    /// [`DEFAULT_USAGE_RETENTION`](crate::DEFAULT_USAGE_RETENTION), 90 days), in whole
+    /// days: what [`usage`](PrivateIntegrations::usage) shows, one day per day kept.
+    ///
+    /// The counts are kept by the hour in storage (one row per token and hour it was
+    /// used) and removed past the retention by the same background work as old audit
+    /// events, in bounded batches; they go with their integration when it is deleted.
+    /// They are counted whenever last-used times are recorded
+    /// ([`last_used_interval`](Self::last_used_interval)).
+    ///
+    /// # Panics
+    ///
+    /// Panics if `retention` is shorter than a day or longer than 3,660 days (ten years).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use private_integrations::*;
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .usage_retention(time::Duration::days(30))
+    ///     .build();
+    /// assert_eq!(pi.usage_retention(), time::Duration::days(30));
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[track_caller]
+    pub fn usage_retention(mut self, retention: Duration) -> Self {
+        assert!(
+            retention >= Duration::DAY && retention <= MAX_USAGE_RETENTION,
+            "the usage retention must be between one day and ten years"
+        );
+        self.usage_retention = retention;
         self
     }
 
@@ -481,13 +521,13 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
             (interval, _) if interval.is_zero() => (None, None),
             (interval, Some(runtime)) => {
                 let recorder = Arc::new(LastUsedRecorder::default());
-                let writer = Writer::spawn(
-                    runtime,
-                    Arc::clone(&recorder),
-                    Arc::clone(&self.storage),
-                    interval,
-                    Arc::clone(&counters),
-                );
+                let parts = WriterParts {
+                    recorder: Arc::clone(&recorder),
+                    storage: Arc::clone(&self.storage),
+                    clock: Arc::clone(&self.clock),
+                    counters: Arc::clone(&counters),
+                };
+                let writer = Writer::spawn(runtime, parts, interval);
                 (Some(recorder), Some(writer))
             }
             (_, None) => {
@@ -504,7 +544,10 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                 runtime,
                 Arc::clone(&self.storage),
                 Arc::clone(&self.clock),
-                self.audit_retention,
+                Retention {
+                    audit: self.audit_retention,
+                    usage_days: usage_days(self.usage_retention),
+                },
             )
         });
         // `MemoryStorage`'s token index is read in place by verification; a chosen cache
@@ -546,6 +589,7 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                 rotation_interval: self.rotation_interval,
                 leak_policy: self.leak_policy,
                 audit_retention: self.audit_retention,
+                usage_days: usage_days(self.usage_retention),
                 last_used_counters: counters,
                 listener,
                 #[cfg(feature = "metrics")]
@@ -596,6 +640,7 @@ impl PrivateIntegrations {
             rotation_interval: DEFAULT_ROTATION_INTERVAL,
             leak_policy: LeakPolicy::default(),
             audit_retention: None,
+            usage_retention: crate::domain::usage::DEFAULT_USAGE_RETENTION,
             format: TokenFormat::default(),
             last_used_interval: DEFAULT_LAST_USED_INTERVAL,
             listeners: Vec::new(),
@@ -603,4 +648,14 @@ impl PrivateIntegrations {
             finish_when_silent: None,
         }
     }
+}
+
+/// The longest usage retention: ten years.
+const MAX_USAGE_RETENTION: Duration = Duration::days(3660);
+
+/// The days a usage retention keeps: whole days, a part of one counting as one.
+fn usage_days(retention: Duration) -> u16 {
+    let days = retention.whole_days()
+        + i64::from(retention.whole_days() * 86_400 != retention.whole_seconds());
+    u16::try_from(days.clamp(1, MAX_USAGE_RETENTION.whole_days())).unwrap_or(u16::MAX)
 }

@@ -96,6 +96,8 @@ pub(crate) struct Inner {
     rotation_interval: Duration,
     leak_policy: LeakPolicy,
     audit_retention: Option<Duration>,
+    /// How many days of use counts are kept and shown (the usage retention).
+    usage_days: u16,
     last_used_counters: Arc<LastUsedCounters>,
     /// Told of every change: this service's own writes, and (through `background.watch`)
     /// what the storage announces. `None`: nobody to tell.

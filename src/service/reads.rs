@@ -11,6 +11,7 @@ use crate::domain::ids::{IntegrationId, UserId};
 use crate::domain::integration::Integration;
 use crate::domain::listing::IntegrationQuery;
 use crate::domain::page::{AuditLogQuery, Page, PageRequest};
+use crate::domain::usage::Usage;
 use crate::error::{Error, InvalidInput};
 use crate::storage::Storage;
 use crate::telemetry;
@@ -86,6 +87,23 @@ impl PrivateIntegrations {
     /// ```
     pub fn audit_retention(&self) -> Option<Duration> {
         self.inner.audit_retention
+    }
+
+    /// How long daily use counts are kept and shown, in whole days (set with
+    /// [`usage_retention`](crate::PrivateIntegrationsBuilder::usage_retention)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .build();
+    /// assert_eq!(pi.usage_retention(), DEFAULT_USAGE_RETENTION);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn usage_retention(&self) -> Duration {
+        Duration::days(i64::from(self.inner.usage_days))
     }
 
     /// Whether Private Integrations are switched on for the actor's account (on by
@@ -188,6 +206,62 @@ impl PrivateIntegrations {
         let now = self.now();
         let record = self.load(actor, id).await?;
         Ok(self.view(&record, now))
+    }
+
+    /// How an integration's tokens were used: one day per day of the usage retention
+    /// (90 days by default), ending today (UTC), the current token's uses apart from
+    /// those of the tokens it replaced, and the same over the last 24 hours. Authorised
+    /// like [`get`](Self::get).
+    ///
+    /// Uses are counted in process on every successful verification and written with
+    /// the last-used times, once per last-used interval: the newest show up to one
+    /// interval late. See [`Usage`] for what the counts mean.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::*;
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let pi = PrivateIntegrations::builder(MemoryStorage::new())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .build();
+    /// let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_1"));
+    /// let created = pi.create(&admin, NewIntegration::new("Zapier sync")).await?;
+    /// pi.verify(created.token.expose_secret()).await?;
+    /// pi.verify(created.token.expose_secret()).await?;
+    /// pi.shutdown().await; // writes what was counted
+    /// let usage = pi.usage(&admin, created.integration.id()).await?;
+    /// let today = usage.days().last().unwrap();
+    /// assert_eq!((today.current(), today.previous()), (2, 0));
+    /// assert_eq!(usage.last_24_hours().current(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn usage(&self, actor: &Actor, id: &IntegrationId) -> Result<Usage, Error> {
+        self.authorize(actor).await?;
+        let now = self.now();
+        let record = self.load(actor, id).await?;
+        let days = self.inner.usage_days;
+        let first_day =
+            now.to_offset(time::UtcOffset::UTC).date() - Duration::days(i64::from(days) - 1);
+        let since = first_day.midnight().assume_utc();
+        let counts = self
+            .inner
+            .verifier
+            .storage
+            .token_uses(actor.account(), id, since)
+            .await?;
+        Ok(Usage::from_counts(
+            now,
+            days,
+            &record.credentials.current().id,
+            &counts,
+            self.records_last_used(),
+        ))
     }
 
     /// Every integration of the actor's account, oldest first.

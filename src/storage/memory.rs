@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use super::{
     AccessSettings, AuditEvent, AuditLogQuery, Change, Cursor, IdempotencyKey, IdempotencyRecord,
     IntegrationQuery, IntegrationRecord, LastUse, LastUsedTimes, Page, PageRequest, Storage,
-    StorageError, TokenLookup, paging,
+    StorageError, TokenLookup, TokenUses, paging,
 };
 use crate::domain::access::Permission;
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
+use crate::domain::usage::hour_of;
 use crate::index::TokenEntry;
 use time::OffsetDateTime;
 
@@ -100,6 +101,21 @@ struct Tables {
     /// entry), so that the oldest events of all accounts are removed first without a
     /// scan: one entry per account, not per event.
     audit_oldest: BTreeSet<(OffsetDateTime, AccountId)>,
+    /// Token use counts by (hour, integration, token): the oldest come first, for their
+    /// removal.
+    uses: BTreeMap<(OffsetDateTime, IntegrationId, TokenId), u64>,
+    /// The keys of `uses` of each integration (integrations without counts have no
+    /// entry): its counts are read, and removed with it, without a scan.
+    uses_of: HashMap<IntegrationId, BTreeSet<(OffsetDateTime, TokenId)>>,
+}
+
+impl Tables {
+    /// Removes every use count of integration `id`.
+    fn forget_uses(&mut self, id: &IntegrationId) {
+        for (hour, token) in self.uses_of.remove(id).unwrap_or_default() {
+            self.uses.remove(&(hour, id.clone(), token));
+        }
+    }
 }
 
 /// An idempotency key with its owner.
@@ -387,6 +403,7 @@ impl Storage for MemoryStorage {
         if let Some(stored) = tables.accounts.get_mut(account) {
             stored.integrations.remove(id);
         }
+        tables.forget_uses(id);
         tables.record(account, change);
         Ok(())
     }
@@ -724,5 +741,84 @@ impl Storage for MemoryStorage {
             }
         }
         Ok(())
+    }
+
+    async fn record_token_uses(&self, uses: &[TokenUses]) -> Result<(), StorageError> {
+        let mut tables = self.tables()?;
+        let tokens = self.inner.tokens.pin();
+        for used in uses {
+            // Under the writers' lock: a token is stored exactly when it is indexed.
+            let Some(slot) = tokens.get(&used.token_id) else {
+                continue;
+            };
+            let integration = slot.record().id.clone();
+            let hour = hour_of(used.hour);
+            let count = tables
+                .uses
+                .entry((hour, integration.clone(), used.token_id))
+                .or_insert(0);
+            *count = count.saturating_add(used.uses);
+            tables
+                .uses_of
+                .entry(integration)
+                .or_default()
+                .insert((hour, used.token_id));
+        }
+        Ok(())
+    }
+
+    async fn token_uses(
+        &self,
+        account: &AccountId,
+        id: &IntegrationId,
+        since: OffsetDateTime,
+    ) -> Result<Vec<TokenUses>, StorageError> {
+        let tables = self.tables()?;
+        let tokens = self.inner.tokens.pin();
+        if Self::stored(&tables, &tokens, id).is_none_or(|r| r.account != *account) {
+            return Ok(Vec::new());
+        }
+        let Some(keys) = tables.uses_of.get(id) else {
+            return Ok(Vec::new());
+        };
+        let since = since.to_offset(time::UtcOffset::UTC);
+        Ok(keys
+            .iter()
+            .filter(|(hour, _)| *hour >= since)
+            .filter_map(|(hour, token_id)| {
+                let uses = *tables.uses.get(&(*hour, id.clone(), *token_id))?;
+                Some(TokenUses {
+                    token_id: *token_id,
+                    hour: *hour,
+                    uses,
+                })
+            })
+            .collect())
+    }
+
+    async fn remove_token_uses(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        let mut tables = self.tables()?;
+        let mut removed = 0;
+        while removed < limit {
+            let Some(entry) = tables.uses.first_entry() else {
+                break;
+            };
+            if entry.key().0 >= before {
+                break;
+            }
+            let ((hour, integration, token), _) = entry.remove_entry();
+            if let Some(keys) = tables.uses_of.get_mut(&integration) {
+                keys.remove(&(hour, token));
+                if keys.is_empty() {
+                    tables.uses_of.remove(&integration);
+                }
+            }
+            removed += 1;
+        }
+        Ok(removed)
     }
 }

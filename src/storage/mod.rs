@@ -65,6 +65,7 @@ pub use crate::domain::credentials::{Credentials, TokenCredential};
 pub use crate::domain::idempotency::{Fingerprint, IdempotencyKey, IdempotencyRecord};
 pub use crate::domain::integration::{IntegrationRecord, LastUsedTimes};
 pub use crate::domain::scope::StoredScopes;
+pub use crate::domain::usage::TokenUses;
 pub use crate::error::StorageError;
 pub use memory::MemoryStorage;
 #[cfg(feature = "postgres")]
@@ -567,6 +568,86 @@ pub trait Storage: Debug + Send + Sync + 'static {
         Ok(())
     }
 
+    /// Adds token uses to the stored counts: for each [`TokenUses`] whose token id is
+    /// still stored, adds `uses` to the count of that token and hour, kept with the
+    /// integration that holds the token. Ids no longer stored are skipped. Not a change:
+    /// no version moves, no audit event, nothing is announced. A batch lands whole or
+    /// not at all, so that the service can keep a failed one and add it to the next.
+    ///
+    /// The service calls it off the request path, with the last-used times, once per
+    /// last-used interval, each token and hour at most once per batch. The default keeps
+    /// nothing: a backend that keeps no counts shows none.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::{*, storage::TokenUses};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let storage = MemoryStorage::new();
+    /// let pi = PrivateIntegrations::builder(storage.clone())
+    ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
+    ///     .build();
+    /// let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_1"));
+    /// let created = pi.create(&admin, NewIntegration::new("Zapier sync")).await?;
+    /// let token = created.integration.current_token_id().clone();
+    /// let at = time::OffsetDateTime::now_utc();
+    /// storage.record_token_uses(&[TokenUses::new(token.clone(), at, 2)]).await?;
+    /// storage.record_token_uses(&[TokenUses::new(token.clone(), at, 3)]).await?;
+    /// let counts = storage
+    ///     .token_uses(&admin.account(), created.integration.id(), at - time::Duration::DAY)
+    ///     .await?;
+    /// assert_eq!(counts, [TokenUses::new(token, at, 5)]);
+    /// # Ok::<(), Error>(())
+    /// # }).unwrap();
+    /// ```
+    async fn record_token_uses(&self, uses: &[TokenUses]) -> Result<(), StorageError> {
+        let _ = uses;
+        Ok(())
+    }
+
+    /// The stored counts of every token the integration `id` of `account` held whose
+    /// hour starts at or after `since`, in any order, one per token and hour. Another
+    /// account's integration, or none, has none.
+    ///
+    /// The default has none. See [`record_token_uses`](Self::record_token_uses) for an
+    /// example.
+    async fn token_uses(
+        &self,
+        account: &AccountId,
+        id: &IntegrationId,
+        since: OffsetDateTime,
+    ) -> Result<Vec<TokenUses>, StorageError> {
+        let _ = (account, id, since);
+        Ok(Vec::new())
+    }
+
+    /// Removes at most `limit` counts whose hour starts before `before` (any account),
+    /// the oldest first, and says how many it removed: the service calls it in bounded
+    /// batches from its background work, to keep counts for the usage retention only.
+    /// The counts of an integration also go when it is deleted.
+    ///
+    /// The default removes none (and keeps none).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use private_integrations::{*, storage::TokenUses};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let storage = MemoryStorage::new();
+    /// let removed = storage.remove_token_uses(time::OffsetDateTime::now_utc(), 1000).await?;
+    /// assert_eq!(removed, 0);
+    /// # Ok::<(), StorageError>(())
+    /// # }).unwrap();
+    /// ```
+    async fn remove_token_uses(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        let _ = (before, limit);
+        Ok(0)
+    }
+
     /// Starts announcing every committed change that affects verification, made by any
     /// process sharing this storage, to `listener`, from a task on the tokio runtime
     /// current here, until the returned [`Watch`] is stopped or dropped.
@@ -728,6 +809,27 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
         key: &IdempotencyKey,
     ) -> Result<Option<IdempotencyRecord>, StorageError> {
         (**self).idempotency_record(account, user, key).await
+    }
+
+    async fn record_token_uses(&self, uses: &[TokenUses]) -> Result<(), StorageError> {
+        (**self).record_token_uses(uses).await
+    }
+
+    async fn token_uses(
+        &self,
+        account: &AccountId,
+        id: &IntegrationId,
+        since: OffsetDateTime,
+    ) -> Result<Vec<TokenUses>, StorageError> {
+        (**self).token_uses(account, id, since).await
+    }
+
+    async fn remove_token_uses(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        (**self).remove_token_uses(before, limit).await
     }
 
     async fn remove_idempotency_records(

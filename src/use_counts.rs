@@ -1,0 +1,394 @@
+//! Counting each token's uses on the verification path, with no write that two threads
+//! share: every thread counts in a table of its own, and the last-used writer sums the
+//! tables once per interval.
+//!
+//! A thread's table ([`ThreadCounts`]) is a direct-mapped array of [`SLOTS`] slots, one
+//! token each. Counting a use of a token whose slot it holds is a load and a store of
+//! the slot's count, on a line no other thread writes: no lock, no atomic
+//! read-modify-write, no allocation. Only the owning thread writes a count; the writer
+//! reads it and remembers what it took (`taken`), so neither ever waits for the other
+//! and no use is lost or counted twice. A token that finds its slot held by another
+//! (rare: a thread would have to see two tokens whose ids map to one slot) takes the
+//! slot over under the table's lock, moving what the other token had not yet handed
+//! over to the table's overflow map, which the writer empties too (keeping its
+//! capacity, so a steady load allocates nothing there either).
+//!
+//! Each thread finds its table through a thread-local list, one entry per counter (per
+//! service) it has counted for; the counter keeps every table it handed out, so the
+//! uses of a thread that has ended are still summed, and forgets the table at the sum
+//! after the thread is gone.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::domain::ids::TokenId;
+
+/// The slots of a thread's table: 8 KiB per thread and service.
+const SLOTS: usize = 256;
+
+/// Gives each counter an id of its own, for the threads' lists.
+static NEXT_COUNTER: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The tables of this thread, one per counter it has counted for, the most recent
+    /// first.
+    static TABLES: RefCell<Vec<Arc<ThreadCounts>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The uses of every token, counted per thread. See the [module documentation](self).
+#[derive(Debug)]
+pub(crate) struct UseCounter {
+    id: u64,
+    /// Every table handed out to a thread.
+    tables: Mutex<Vec<Arc<ThreadCounts>>>,
+    /// Uses counted where a thread's table could not be reached (a thread tearing down
+    /// its thread-locals).
+    stray: Mutex<HashMap<TokenId, u64>>,
+}
+
+impl Default for UseCounter {
+    fn default() -> Self {
+        Self {
+            id: NEXT_COUNTER.fetch_add(1, Ordering::Relaxed),
+            tables: Mutex::default(),
+            stray: Mutex::default(),
+        }
+    }
+}
+
+impl Drop for UseCounter {
+    fn drop(&mut self) {
+        // Threads still listing a table of this counter drop it at their next
+        // registration.
+        for table in lock(&self.tables).iter() {
+            table.orphaned.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A thread's table for one counter.
+#[derive(Debug)]
+struct ThreadCounts {
+    /// The id of the counter it counts for.
+    counter: u64,
+    slots: Box<[Slot]>,
+    /// Taken by the owning thread to take a slot over, and by the writer to sum; holds
+    /// the uses of the tokens that lost their slot.
+    overflow: Mutex<HashMap<TokenId, u64>>,
+    /// Set once the counter is dropped.
+    orphaned: AtomicBool,
+}
+
+/// One token's uses on one thread.
+#[derive(Debug, Default)]
+struct Slot {
+    /// The token id's two words; both zero: empty (a token id is never zero bytes).
+    key: [AtomicU64; 2],
+    /// Every use counted here since the slot took the token. Written by the owning
+    /// thread only.
+    count: AtomicU64,
+    /// How much of `count` the writer took. Written under the table's lock only.
+    taken: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means a panic elsewhere while holding it: the data is whole.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The slot of a token id's words: a multiplicative hash of both.
+#[inline]
+fn slot_of(words: [u64; 2]) -> usize {
+    let mixed = (words[0] ^ words[1].rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // The top bits, as many as SLOTS needs.
+    (mixed >> (64 - SLOTS.trailing_zeros())) as usize
+}
+
+/// A token id as two words.
+#[inline]
+fn words(token: &TokenId) -> [u64; 2] {
+    let bytes = token.as_bytes();
+    let mut first = [0u8; 8];
+    let mut second = [0u8; 8];
+    first.copy_from_slice(&bytes[..8]);
+    second.copy_from_slice(&bytes[8..16]);
+    [u64::from_le_bytes(first), u64::from_le_bytes(second)]
+}
+
+/// The token id of two words taken from a slot.
+fn token_of(words: [u64; 2]) -> TokenId {
+    let mut bytes = [0u8; crate::domain::ids::ID_LEN];
+    bytes[..8].copy_from_slice(&words[0].to_le_bytes());
+    bytes[8..].copy_from_slice(&words[1].to_le_bytes());
+    TokenId::from_bytes(bytes)
+}
+
+impl UseCounter {
+    /// Counts one use of `token`, on this thread's table.
+    #[inline]
+    pub(crate) fn count(&self, token: &TokenId) {
+        let counted = TABLES.try_with(|tables| {
+            let tables = tables.try_borrow().ok()?;
+            let table = tables.first().filter(|t| t.counter == self.id)?;
+            table.count(token);
+            Some(())
+        });
+        if !matches!(counted, Ok(Some(()))) {
+            self.count_slowly(token);
+        }
+    }
+
+    /// [`count`](Self::count) when this thread's table for this counter is not the
+    /// first of its list, or there is none yet.
+    #[cold]
+    #[inline(never)]
+    fn count_slowly(&self, token: &TokenId) {
+        let found = TABLES.try_with(|tables| {
+            let mut tables = tables.try_borrow_mut().ok()?;
+            // Forget the tables of counters that are gone.
+            tables.retain(|t| !t.orphaned.load(Ordering::Relaxed));
+            let table = match tables.iter().position(|t| t.counter == self.id) {
+                Some(i) => tables.remove(i),
+                None => {
+                    let table = Arc::new(ThreadCounts {
+                        counter: self.id,
+                        slots: (0..SLOTS).map(|_| Slot::default()).collect(),
+                        overflow: Mutex::default(),
+                        orphaned: AtomicBool::new(false),
+                    });
+                    lock(&self.tables).push(Arc::clone(&table));
+                    table
+                }
+            };
+            table.count(token);
+            tables.insert(0, table);
+            Some(())
+        });
+        if !matches!(found, Ok(Some(()))) {
+            *lock(&self.stray).entry(*token).or_insert(0) += 1;
+        }
+    }
+
+    /// Takes every use counted since the last call, summed over the threads, into
+    /// `into`. Tables of threads that have ended are forgotten once taken.
+    pub(crate) fn take(&self, into: &mut HashMap<TokenId, u64>) {
+        let mut add = |token: TokenId, uses: u64| {
+            let count = into.entry(token).or_insert(0);
+            *count = count.saturating_add(uses);
+        };
+        let mut tables = lock(&self.tables);
+        for table in tables.iter() {
+            table.take(&mut add);
+        }
+        // Only this list holds the table of a thread that has ended: nothing counts on
+        // it any more, and what it counted was just taken.
+        tables.retain(|table| Arc::strong_count(table) > 1);
+        drop(tables);
+        for (token, uses) in lock(&self.stray).drain() {
+            add(token, uses);
+        }
+    }
+}
+
+impl ThreadCounts {
+    /// Counts a use of `token`, on the owning thread.
+    #[inline]
+    fn count(&self, token: &TokenId) {
+        let key = words(token);
+        let Some(slot) = self.slots.get(slot_of(key)) else {
+            return;
+        };
+        if slot.key[0].load(Ordering::Relaxed) == key[0]
+            && slot.key[1].load(Ordering::Relaxed) == key[1]
+        {
+            // Only this thread writes the count: a load and a store, not a locked add.
+            let count = slot.count.load(Ordering::Relaxed);
+            slot.count.store(count.wrapping_add(1), Ordering::Relaxed);
+        } else {
+            self.take_over(slot, key);
+        }
+    }
+
+    /// Gives `slot` to the token of `key`, with one use, moving the uses of the token
+    /// it held that were not yet taken to the overflow map.
+    #[cold]
+    #[inline(never)]
+    fn take_over(&self, slot: &Slot, key: [u64; 2]) {
+        let mut overflow = lock(&self.overflow);
+        let held = [
+            slot.key[0].load(Ordering::Relaxed),
+            slot.key[1].load(Ordering::Relaxed),
+        ];
+        let pending = slot
+            .count
+            .load(Ordering::Relaxed)
+            .wrapping_sub(slot.taken.load(Ordering::Relaxed));
+        if held != [0, 0] && pending > 0 {
+            let count = overflow.entry(token_of(held)).or_insert(0);
+            *count = count.saturating_add(pending);
+        }
+        slot.key[0].store(key[0], Ordering::Relaxed);
+        slot.key[1].store(key[1], Ordering::Relaxed);
+        slot.taken.store(0, Ordering::Relaxed);
+        slot.count.store(1, Ordering::Relaxed);
+    }
+
+    /// Hands every use not yet taken to `add`.
+    fn take(&self, add: &mut impl FnMut(TokenId, u64)) {
+        // Under the lock, no slot changes hands: each slot's key and `taken` are
+        // stable, and its count only grows.
+        let mut overflow = lock(&self.overflow);
+        for slot in self.slots.iter() {
+            let key = [
+                slot.key[0].load(Ordering::Relaxed),
+                slot.key[1].load(Ordering::Relaxed),
+            ];
+            if key == [0, 0] {
+                continue;
+            }
+            let count = slot.count.load(Ordering::Relaxed);
+            let pending = count.wrapping_sub(slot.taken.load(Ordering::Relaxed));
+            if pending > 0 {
+                slot.taken.store(count, Ordering::Relaxed);
+                add(token_of(key), pending);
+            }
+        }
+        for (token, uses) in overflow.drain() {
+            add(token, uses);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(i: usize) -> TokenId {
+        TokenId::parse(&format!("T{i:015}")).unwrap()
+    }
+
+    fn taken(counter: &UseCounter) -> HashMap<TokenId, u64> {
+        let mut out = HashMap::new();
+        counter.take(&mut out);
+        out
+    }
+
+    #[test]
+    fn every_use_is_taken_once() {
+        let counter = UseCounter::default();
+        for _ in 0..3 {
+            counter.count(&token(1));
+        }
+        counter.count(&token(2));
+        assert_eq!(
+            taken(&counter),
+            HashMap::from([(token(1), 3), (token(2), 1)])
+        );
+        // Nothing counted since: nothing to take.
+        assert!(taken(&counter).is_empty());
+        counter.count(&token(1));
+        assert_eq!(taken(&counter), HashMap::from([(token(1), 1)]));
+    }
+
+    #[test]
+    fn tokens_that_share_a_slot_lose_no_use() {
+        // Far more tokens than slots: most find their slot held by another.
+        let counter = UseCounter::default();
+        let n = SLOTS * 8;
+        for round in 0..3 {
+            for i in 0..n {
+                for _ in 0..=(i % 3) {
+                    counter.count(&token(i));
+                }
+            }
+            if round == 1 {
+                // A sum in the middle changes nothing of what the next one sees.
+                let middle = taken(&counter);
+                assert_eq!(
+                    middle.values().sum::<u64>(),
+                    (0..n).map(|i| 2 * (i as u64 % 3 + 1)).sum::<u64>()
+                );
+            }
+        }
+        let last = taken(&counter);
+        for i in 0..n {
+            assert_eq!(last[&token(i)], i as u64 % 3 + 1, "token {i}");
+        }
+    }
+
+    #[test]
+    fn uses_on_many_threads_are_summed_also_after_the_threads_end() {
+        let counter = Arc::new(UseCounter::default());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let counter = Arc::clone(&counter);
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        counter.count(&token(0));
+                        counter.count(&token(t + 1));
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let sum = taken(&counter);
+        assert_eq!(sum[&token(0)], 40_000);
+        for t in 1..=4 {
+            assert_eq!(sum[&token(t)], 10_000);
+        }
+        // The ended threads' tables are forgotten once taken.
+        assert!(lock(&counter.tables).is_empty());
+    }
+
+    #[test]
+    fn a_sum_while_threads_count_loses_nothing() {
+        let counter = Arc::new(UseCounter::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (counter, stop) = (Arc::clone(&counter), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let mut counted = 0u64;
+                    while !stop.load(Ordering::Relaxed) || counted < 1000 {
+                        // Two tokens of one slot or not: both paths race the sums.
+                        counter.count(&token(counted as usize % 600));
+                        counted += 1;
+                    }
+                    counted
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for _ in 0..200 {
+            total += taken(&counter).values().sum::<u64>();
+        }
+        stop.store(true, Ordering::Relaxed);
+        let counted: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        total += taken(&counter).values().sum::<u64>();
+        assert_eq!(total, counted);
+    }
+
+    #[test]
+    fn a_thread_counts_for_several_counters_apart() {
+        let (a, b) = (UseCounter::default(), UseCounter::default());
+        a.count(&token(1));
+        b.count(&token(1));
+        b.count(&token(1));
+        a.count(&token(1));
+        assert_eq!(taken(&a), HashMap::from([(token(1), 2)]));
+        assert_eq!(taken(&b), HashMap::from([(token(1), 2)]));
+        // A dropped counter's table leaves this thread's list at its next registration.
+        drop(a);
+        let c = UseCounter::default();
+        c.count(&token(2));
+        TABLES.with(|tables| {
+            let tables = tables.borrow();
+            assert!(tables.iter().all(|t| !t.orphaned.load(Ordering::Relaxed)));
+            assert_eq!(tables.len(), 2);
+        });
+    }
+}
