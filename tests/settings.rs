@@ -1226,7 +1226,11 @@ async fn the_integration_page_shows_when_each_token_was_last_used() {
     site.pi.shutdown().await;
 
     let page = site.get(ADMIN, &format!("/{id}")).await;
-    page.assert_shows("Old token last used: <time datetime=\"2026-03-01T09:00:00Z\">");
+    page.assert_shows(
+        "The old token was last used <time datetime=\"2026-03-01T09:00:00Z\" \
+         title=\"March 1, 2026 at 09:00 UTC\">5 minutes ago</time> (2 uses in the last 24 \
+         hours).",
+    );
     page.assert_shows("<dt>New token last used</dt><dd>Never used</dd>");
 }
 
@@ -1248,6 +1252,14 @@ async fn last_used_is_not_shown_where_uses_are_not_recorded() {
     let page = site.get(ADMIN, &format!("/{id}")).await;
     assert!(!page.body.contains("Never used"), "{}", page.body);
     assert!(!page.body.contains("Last used"), "{}", page.body);
+    // Nor uses: no chart of zeros, but a sentence; and no "never used" in the banner.
+    page.assert_shows("Uses are not counted by this service.");
+    assert!(!page.body.contains("<svg"), "{}", page.body);
+    site.post(ADMIN, &format!("/{id}/rotate/later"), &[]).await;
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    page.assert_shows("Token rotation in progress");
+    assert!(!page.body.contains("The old token has"), "{}", page.body);
+    assert!(!page.body.contains("The old token was"), "{}", page.body);
 }
 
 /// Ann, the other admin, changing an integration through the service while the admin's
@@ -2187,4 +2199,378 @@ async fn the_rotation_banner_says_when_the_old_token_expires_by_itself() {
     let page = site.get(ADMIN, &format!("/{id}")).await;
     page.assert_shows("Token rotation in progress");
     assert!(!page.body.contains("expire automatically"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Uses (issue 23): the chart on the integration's page, the rotation's banner, the
+// list's mark. Counted by `verify` and written by the last-used writer, on tokio's paused
+// clock: the test lets the writer's minute pass, then waits for its batch.
+// ---------------------------------------------------------------------------------------
+
+/// The last-used writer's interval (the default), on tokio's clock.
+const WRITER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Site {
+    /// `n` successful calls with `token`.
+    async fn called(&self, token: &str, n: usize) {
+        for _ in 0..n {
+            self.pi.verify(token).await.expect("the token works");
+        }
+    }
+
+    /// Lets one last-used interval pass (tokio's clock, paused) and waits until the writer
+    /// has written the uses counted so far: in the hour of the manual clock, with the
+    /// last-used times.
+    async fn uses_written(&self) {
+        let before = self.pi.last_used_stats().count_batches;
+        tokio::time::advance(WRITER_INTERVAL).await;
+        for _ in 0..10_000 {
+            if self.pi.last_used_stats().count_batches > before {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the writer wrote no counts");
+    }
+}
+
+/// The rows of the uses table: date, current token, old tokens.
+fn usage_rows(body: &str) -> Vec<(String, String, String)> {
+    let row = regex::Regex::new(
+        r#"<tr><th scope="row">([^<]*)</th><td class="pi-num">([^<]*)</td><td class="pi-num">([^<]*)</td></tr>"#,
+    )
+    .unwrap();
+    row.captures_iter(body)
+        .map(|c| (c[1].to_owned(), c[2].to_owned(), c[3].to_owned()))
+        .collect()
+}
+
+/// The integration's page charts the uses of the last 30 days, the current token apart
+/// from the old one, with a one-line summary and the same days as a table; an SVG drawn on
+/// the server, with no script and the page's CSP as it was.
+#[tokio::test(start_paused = true)]
+async fn the_integration_page_charts_the_uses_of_the_last_30_days() {
+    let site = Site::new();
+    let first = token_in(
+        &site
+            .create("Zapier sync", "", &["contacts.readonly"])
+            .await
+            .body,
+    )
+    .expect("the token page shows the token");
+    let id = site.only_integration().await.id().to_string();
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    page.assert_shows("<h2 id=\"pi-usage-title\">Uses in the last 30 days</h2>");
+    page.assert_shows("No uses in the last 30 days.");
+    assert!(!page.body.contains("<svg"), "no chart of zeros");
+
+    // March 1: three calls. March 3: two more, then a rotation; the new token is called
+    // 1,201 times and the old one once more.
+    site.called(&first, 3).await;
+    site.uses_written().await;
+    site.clock.advance(time::Duration::days(2));
+    site.called(&first, 2).await;
+    let rotated = site.post(ADMIN, &format!("/{id}/rotate/later"), &[]).await;
+    let second = token_in(&rotated.body).expect("the new token");
+    site.called(&second, 1_201).await;
+    site.called(&first, 1).await;
+    site.uses_written().await;
+    site.clock.advance(time::Duration::minutes(3));
+
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.assert_shows(
+        "<p class=\"pi-usage-summary\">1,207 uses in the last 30 days (6 of them with an old \
+         token), 1,204 today.</p>",
+    );
+    // The chart: a picture only, its scale topped at 1,500, from February 2 to today; a
+    // bar on each day with uses, the new token's solid, the old one's striped above it.
+    page.assert_shows("<div class=\"pi-chart\" aria-hidden=\"true\">");
+    page.assert_shows("<div class=\"pi-chart-scale\"><span>1,500</span><span>0</span></div>");
+    page.assert_shows(
+        "<div class=\"pi-chart-dates\"><span>February 2</span><span>Today</span></div>",
+    );
+    page.assert_shows(
+        "<title>March 1: 0 uses with the current token, 3 uses with an old token</title>",
+    );
+    page.assert_shows(
+        "<title>March 3: 1,201 uses with the current token, 3 uses with an old token</title>",
+    );
+    assert_eq!(
+        page.body.matches("<g><title>").count(),
+        2,
+        "two days with uses"
+    );
+    assert_eq!(
+        page.body
+            .matches("<rect class=\"pi-chart-current\"")
+            .count(),
+        1
+    );
+    assert_eq!(page.body.matches("<rect class=\"pi-chart-old\"").count(), 2);
+    // 1,201 of 1,500 is 80% of the plot's 144 units; 3 uses get the least height.
+    page.assert_shows("y=\"36.70\" height=\"115.30\"");
+    page.assert_shows("fill=\"url(#pi-usage-stripes)\" y=\"35.20\" height=\"1.50\"");
+    // The table: every day, newest first.
+    page.assert_shows("<summary>Show as a table</summary>");
+    let rows = usage_rows(&page.body);
+    assert_eq!(rows.len(), 30, "{rows:?}");
+    let row = |date: &str, current: &str, old: &str| (date.into(), current.into(), old.into());
+    assert_eq!(
+        rows[..3],
+        [
+            row("March 3, 2026", "1,201", "3"),
+            row("March 2, 2026", "0", "0"),
+            row("March 1, 2026", "0", "3"),
+        ]
+    );
+    assert_eq!(rows[29], row("February 2, 2026", "0", "0"));
+    assert!(
+        rows[3..]
+            .iter()
+            .all(|(_, current, old)| current == "0" && old == "0")
+    );
+    page.assert_shows("Days are UTC days. Uses are updated every minute.");
+
+    // The page's headers and CSP are as they were, and no script is inline.
+    assert_page_headers("the integration's uses", &page);
+    assert_eq!(
+        page.header("content-security-policy"),
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let inline = regex::Regex::new(r"(?i)<style|\sstyle=|\son[a-z]+=|javascript:").unwrap();
+    assert!(
+        !inline.is_match(&page.body),
+        "{:?}",
+        inline.find(&page.body)
+    );
+    let scripts: Vec<&str> = regex::Regex::new(r"(?i)<script[^>]*>")
+        .unwrap()
+        .find_iter(&page.body)
+        .map(|m| m.as_str())
+        .collect();
+    assert_eq!(scripts.len(), 1, "{scripts:?}");
+    assert!(scripts[0].contains(" src="), "{scripts:?}");
+    site.pi.shutdown().await;
+}
+
+/// During a rotation the banner says whether the third party still calls with the old
+/// token: never, how long ago and how often in the last 24 hours, or not since when.
+#[tokio::test(start_paused = true)]
+async fn the_rotation_banner_says_whether_the_old_token_is_still_used() {
+    let site = Site::new();
+    let first = token_in(
+        &site
+            .create("Zapier sync", "", &["contacts.readonly"])
+            .await
+            .body,
+    )
+    .expect("the token page shows the token");
+    let id = site.only_integration().await.id().to_string();
+    site.post(ADMIN, &format!("/{id}/rotate/later"), &[]).await;
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    page.assert_shows("<p>The old token has never been used.</p>");
+
+    site.clock.advance(time::Duration::hours(1));
+    site.called(&first, 1).await;
+    site.uses_written().await;
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    page.assert_shows(
+        "<p>The old token was last used <time datetime=\"2026-03-01T10:00:00Z\" \
+         title=\"March 1, 2026 at 10:00 UTC\">less than a minute ago</time> (1 use in the \
+         last 24 hours).</p>",
+    );
+
+    site.clock.advance(time::Duration::hours(5));
+    site.called(&first, 1_203).await;
+    site.uses_written().await;
+    site.clock.advance(time::Duration::hours(2));
+    site.get(ADMIN, &format!("/{id}")).await.assert_shows(
+        "<p>The old token was last used <time datetime=\"2026-03-01T15:00:00Z\" \
+         title=\"March 1, 2026 at 15:00 UTC\">2 hours ago</time> (1,204 uses in the last 24 \
+         hours).</p>",
+    );
+
+    // Two days without a call.
+    site.clock.advance(time::Duration::days(2));
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    page.assert_shows(
+        "<p>The old token has not been used since <time datetime=\"2026-03-01T15:00:00Z\">\
+         March 1, 2026 at 15:00 UTC</time>.</p>",
+    );
+    assert!(!page.body.contains("The old token was last used"));
+    site.pi.shutdown().await;
+}
+
+/// Memory storage whose use counts cannot be read (a database failing that one query);
+/// everything else works.
+#[derive(Debug, Clone)]
+struct CountsUnreadable(MemoryStorage);
+
+#[async_trait::async_trait]
+impl storage::Storage for CountsUnreadable {
+    async fn insert(
+        &self,
+        record: &storage::IntegrationRecord,
+        change: storage::Change<'_>,
+    ) -> Result<(), StorageError> {
+        self.0.insert(record, change).await
+    }
+    async fn update(
+        &self,
+        record: &storage::IntegrationRecord,
+        expected_version: u64,
+        change: storage::Change<'_>,
+    ) -> Result<(), StorageError> {
+        self.0.update(record, expected_version, change).await
+    }
+    async fn delete(
+        &self,
+        account: &AccountId,
+        id: &IntegrationId,
+        expected_version: u64,
+        change: storage::Change<'_>,
+    ) -> Result<(), StorageError> {
+        self.0.delete(account, id, expected_version, change).await
+    }
+    async fn get(
+        &self,
+        account: &AccountId,
+        id: &IntegrationId,
+    ) -> Result<Option<storage::IntegrationRecord>, StorageError> {
+        self.0.get(account, id).await
+    }
+    async fn list(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<storage::IntegrationRecord>, StorageError> {
+        self.0.list(account).await
+    }
+    fn find_by_token(&self, token_id: &TokenId) -> storage::TokenLookup<'_> {
+        self.0.find_by_token(token_id)
+    }
+    async fn access(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+    ) -> Result<storage::AccessSettings, StorageError> {
+        self.0.access(account, user).await
+    }
+    async fn set_permission(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+        permission: Permission,
+        change: storage::Change<'_>,
+    ) -> Result<(), StorageError> {
+        self.0
+            .set_permission(account, user, permission, change)
+            .await
+    }
+    async fn set_feature_enabled(
+        &self,
+        account: &AccountId,
+        enabled: bool,
+        change: storage::Change<'_>,
+    ) -> Result<(), StorageError> {
+        self.0.set_feature_enabled(account, enabled, change).await
+    }
+    async fn audit_log(&self, account: &AccountId) -> Result<Vec<AuditEvent>, StorageError> {
+        self.0.audit_log(account).await
+    }
+    async fn rotating_integrations(
+        &self,
+        now: time::OffsetDateTime,
+        after: Option<(time::OffsetDateTime, &IntegrationId)>,
+        limit: usize,
+    ) -> Result<Vec<storage::IntegrationRecord>, StorageError> {
+        self.0.rotating_integrations(now, after, limit).await
+    }
+    async fn idempotency_record(
+        &self,
+        account: &AccountId,
+        user: &UserId,
+        key: &storage::IdempotencyKey,
+    ) -> Result<Option<storage::IdempotencyRecord>, StorageError> {
+        self.0.idempotency_record(account, user, key).await
+    }
+    async fn remove_idempotency_records(
+        &self,
+        made_before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        self.0.remove_idempotency_records(made_before, limit).await
+    }
+    async fn remove_audit_events(
+        &self,
+        before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        self.0.remove_audit_events(before, limit).await
+    }
+    async fn audit_log_page(
+        &self,
+        account: &AccountId,
+        query: &storage::AuditLogQuery,
+    ) -> Result<storage::Page<AuditEvent>, StorageError> {
+        self.0.audit_log_page(account, query).await
+    }
+    async fn record_last_used(&self, uses: &[storage::LastUse]) -> Result<(), StorageError> {
+        self.0.record_last_used(uses).await
+    }
+    async fn record_token_uses(&self, uses: &[storage::TokenUses]) -> Result<(), StorageError> {
+        self.0.record_token_uses(uses).await
+    }
+    async fn token_uses(
+        &self,
+        _: &AccountId,
+        _: &IntegrationId,
+        _: time::OffsetDateTime,
+    ) -> Result<Vec<storage::TokenUses>, StorageError> {
+        Err(StorageError::backend(std::io::Error::other(
+            "the counts' table is unreachable",
+        )))
+    }
+}
+
+/// Counts that cannot be read do not break the page: the rest shows, the chart's place
+/// says so, and the banner says when the old token was last used, without a count.
+#[tokio::test(start_paused = true)]
+async fn the_page_shows_without_the_uses_when_they_cannot_be_read() {
+    let clock = ManualClock::new(support::T0);
+    let pi = PrivateIntegrations::builder(CountsUnreadable(MemoryStorage::new()))
+        .scope_catalog(app::catalog())
+        .clock(clock.clone())
+        .build();
+    let site = Site {
+        app: app::app(pi.clone()),
+        pi,
+        clock,
+    };
+    let first = token_in(
+        &site
+            .create("Zapier sync", "", &["contacts.readonly"])
+            .await
+            .body,
+    )
+    .expect("the token page shows the token");
+    let id = site.only_integration().await.id().to_string();
+    site.post(ADMIN, &format!("/{id}/rotate/later"), &[]).await;
+    site.called(&first, 2).await;
+    site.uses_written().await;
+    site.clock.advance(time::Duration::minutes(3));
+
+    let page = site.get(ADMIN, &format!("/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.assert_shows("Uses cannot be shown right now. Reload the page to try again.");
+    page.assert_shows("Token rotation in progress");
+    page.assert_shows(
+        "<p>The old token was last used <time datetime=\"2026-03-01T09:00:00Z\" \
+         title=\"March 1, 2026 at 09:00 UTC\">3 minutes ago</time>.</p>",
+    );
+    page.assert_shows("Rotate and expire this token now");
+    assert!(!page.body.contains("<svg"));
+    assert!(usage_rows(&page.body).is_empty());
+    site.pi.shutdown().await;
 }

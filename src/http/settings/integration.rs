@@ -81,7 +81,8 @@ async fn page<A>(
         Ok(integration) => integration,
         Err(err) => return refused(&ctx.site, TITLE, &err),
     };
-    let due = integration.rotation_due(pi.now(), pi.rotation_interval());
+    let now = pi.now();
+    let due = integration.rotation_due(now, pi.rotation_interval());
     let edited = last_edit(ctx, integration.id()).await;
     let people = match edited {
         Some(_) => people(ctx).await,
@@ -96,6 +97,8 @@ async fn page<A>(
             .map(|at| vec![crate::domain::leak::Leak::unknown_place(at)])
             .unwrap_or_default(),
     };
+    // If the counts cannot be read, the page shows without them, saying so.
+    let usage = pi.usage(&ctx.actor, integration.id()).await.ok();
     let view = IntegrationView {
         integration: &integration,
         due,
@@ -104,6 +107,8 @@ async fn page<A>(
         edited: edited.as_ref(),
         people: &people,
         leaks: &leaks,
+        usage: usage.as_ref(),
+        now,
     };
     let status = refusal.map_or(StatusCode::OK, |r| r.status);
     html(status, render(&ctx.site, &view))

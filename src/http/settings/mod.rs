@@ -43,7 +43,7 @@
 //! |---|---|
 //! | `GET /` | the integrations, with "Create new Integration", a page at a time (`?cursor=` the next page) |
 //! | `GET /new`, `POST /new` | create: name and description, then scopes, then the token (shown in the response to the last `POST`, never again) |
-//! | `GET /{id}` | one integration: scopes, dates, last used, rotation status and reminder |
+//! | `GET /{id}` | one integration: scopes, dates, last used, its uses over the last 30 days (a chart and a table), rotation status and reminder |
 //! | `GET`, `POST /{id}/rotate/later`, `/{id}/rotate/now` | the warning with "Continue", then the new token |
 //! | `POST /{id}/rotation/cancel`, `/{id}/rotation/expire` | "Cancel rotation", "Expire now" |
 //! | `GET /{id}/edit`, `POST /{id}/edit` | edit: details, "Next", scopes, "Update" |
@@ -116,7 +116,8 @@
 //! `--pi-border`, `--pi-accent`, `--pi-accent-hover`, `--pi-accent-text`, `--pi-danger`,
 //! `--pi-danger-hover`, `--pi-warning-bg`, `--pi-warning-border`, `--pi-success-bg`,
 //! `--pi-success-border`, `--pi-error-bg`, `--pi-focus`, `--pi-radius`, `--pi-max-width`,
-//! `--pi-shadow`.
+//! `--pi-shadow`, and the uses chart's `--pi-chart-current` (the current token's bars),
+//! `--pi-chart-old` and `--pi-chart-old-bg` (the old tokens' stripes).
 
 mod assets;
 mod audit;

@@ -1,13 +1,18 @@
-//! One integration: its scopes, dates, who edited it last, last use, rotation status,
-//! the reminder, and the rotation actions.
+//! One integration: its scopes, dates, who edited it last, last use, its uses over the
+//! last 30 days, rotation status (with whether the old token is still in use), the
+//! reminder, and the rotation actions.
 
 use maud::{Markup, html};
+use time::{Duration, OffsetDateTime};
 
 use super::audit::person;
-use super::{Tab, days, last_used, last_used_every, layout, menu, notice, refusal, scope, when};
+use super::{
+    Tab, ago, days, last_used, last_used_every, layout, menu, notice, refusal, scope, uses, when,
+};
 use crate::domain::audit::{AuditAction, AuditEvent, duration_in_words};
 use crate::domain::ids::UserId;
-use crate::domain::integration::Integration;
+use crate::domain::integration::{Integration, PendingRotation};
+use crate::domain::usage::Usage;
 use crate::http::settings::refusal::Refusal;
 use crate::http::settings::web::Site;
 
@@ -24,6 +29,10 @@ pub(in crate::http::settings) struct IntegrationView<'a> {
     pub(in crate::http::settings) people: &'a [(UserId, String)],
     /// The reports of its tokens still in use found in a public place, newest first.
     pub(in crate::http::settings) leaks: &'a [crate::domain::leak::Leak],
+    /// How its tokens were used, or `None` if that could not be read.
+    pub(in crate::http::settings) usage: Option<&'a Usage>,
+    /// When the page is shown, on the service's clock: "3 minutes ago" is counted from it.
+    pub(in crate::http::settings) now: OffsetDateTime,
 }
 
 pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>) -> Markup {
@@ -51,9 +60,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>)
                         " (and the new one has been used)."
                     }
                 }
-                @if let Some(used) = last_used(site, pending.previous_last_used_at()) {
-                    p.pi-small { "Old token last used: " (used) }
-                }
+                (old_token_use(site, view, pending))
                 div.pi-actions {
                     form method="post" action=(site.url(&format!("/{id}/rotation/cancel"))) {
                         (super::once())
@@ -129,6 +136,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>)
                 p.pi-hint { "Last used is updated " (every) "." }
             }
         }
+        (super::usage::card(site, view.usage))
         section.pi-card aria-labelledby="pi-rotate-title" {
             h2 #pi-rotate-title { "Rotate token" }
             p.pi-muted {
@@ -175,4 +183,29 @@ pub(in crate::http::settings) fn render(site: &Site, view: &IntegrationView<'_>)
         p { a href=(site.url(&format!("/audit-log?integration={id}"))) { "Activity of this integration" } }
     };
     layout(site, integration.name(), Some(Tab::Integrations), body)
+}
+
+/// Whether the third party still calls with the old token, as the rotation's banner says
+/// it: last used how long ago, and how often in the last 24 hours (when the counts could
+/// be read); not used since when, if not in the last 24 hours; or never. Nothing where
+/// this service records no uses.
+fn old_token_use(site: &Site, view: &IntegrationView<'_>, pending: PendingRotation) -> Markup {
+    let recorded = site.config.pi.records_last_used();
+    let in_last_day = view
+        .usage
+        .map_or(0, |usage| usage.last_24_hours().previous());
+    html! {
+        @match pending.previous_last_used_at() {
+            Some(at) if view.now - at < Duration::DAY => p {
+                "The old token was last used " (ago(view.now, at))
+                // Counted by the hour, a use 23 hours ago may fall outside the last 24
+                // hours of counts: no "0 uses" beside a recent use.
+                @if in_last_day > 0 { " (" (uses(in_last_day)) " in the last 24 hours)" }
+                "."
+            },
+            Some(at) => p { "The old token has not been used since " (when(at)) "." },
+            None if recorded => p { "The old token has never been used." },
+            None => {},
+        }
+    }
 }

@@ -14,6 +14,7 @@ pub(super) mod stale;
 pub(super) mod steps;
 pub(super) mod team;
 pub(super) mod token;
+pub(super) mod usage;
 
 use maud::{DOCTYPE, Markup, html};
 use time::{OffsetDateTime, UtcOffset};
@@ -123,8 +124,32 @@ fn tabs(site: &Site, current: Tab) -> Markup {
 
 /// A time as the page shows it: exact, in UTC, with a machine-readable `datetime`.
 pub(super) fn when(at: OffsetDateTime) -> Markup {
+    html! { time datetime=(machine_time(at)) { (human_time(at)) } }
+}
+
+/// A time as how long ago it was at `now` ("3 minutes ago"), the exact time in its
+/// `datetime` and its tooltip. A time after `now` (another replica's clock ahead) is
+/// "less than a minute ago".
+pub(super) fn ago(now: OffsetDateTime, at: OffsetDateTime) -> Markup {
+    let secs = u64::try_from((now - at).whole_seconds()).unwrap_or(0);
+    let (n, unit) = match secs {
+        s if s < 60 => (0, ""),
+        s if s < 3_600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3_600, "hour"),
+        s => (s / 86_400, "day"),
+    };
+    let text = match n {
+        0 => "less than a minute ago".to_owned(),
+        1 => format!("1 {unit} ago"),
+        n => format!("{n} {unit}s ago"),
+    };
+    html! { time datetime=(machine_time(at)) title=(human_time(at)) { (text) } }
+}
+
+/// `2026-03-08T09:00:00Z`, for a `datetime` attribute.
+fn machine_time(at: OffsetDateTime) -> String {
     let utc = at.to_offset(UtcOffset::UTC);
-    let machine = format!(
+    format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         utc.year(),
         u8::from(utc.month()),
@@ -132,8 +157,29 @@ pub(super) fn when(at: OffsetDateTime) -> Markup {
         utc.hour(),
         utc.minute(),
         utc.second()
-    );
-    html! { time datetime=(machine) { (human_time(at)) } }
+    )
+}
+
+/// A count as the page shows it, in groups of three digits: `1,204`.
+pub(super) fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// "1 use", "1,204 uses".
+pub(super) fn uses(n: u64) -> String {
+    if n == 1 {
+        "1 use".to_owned()
+    } else {
+        format!("{} uses", count(n))
+    }
 }
 
 /// `March 8, 2026 at 09:00 UTC`.
@@ -237,5 +283,63 @@ pub(super) fn menu(site: &Site, integration: &Integration) -> Markup {
                 li { a.pi-menu-danger href=(site.url(&format!("/{id}/delete"))) { "Delete" } }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+    use time::macros::datetime;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        let shown: Vec<String> = [0, 7, 999, 1_000, 1_204, 12_345, 999_999, 1_000_000]
+            .into_iter()
+            .map(count)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "0",
+                "7",
+                "999",
+                "1,000",
+                "1,204",
+                "12,345",
+                "999,999",
+                "1,000,000"
+            ]
+        );
+        assert_eq!(count(u64::MAX), "18,446,744,073,709,551,615");
+        assert_eq!(
+            (uses(1), uses(0), uses(1_204)),
+            ("1 use".into(), "0 uses".into(), "1,204 uses".into())
+        );
+    }
+
+    #[test]
+    fn ago_says_how_long_ago_in_the_largest_whole_unit() {
+        let now = datetime!(2026-03-08 09:00 UTC);
+        let said = |before: Duration| {
+            let text = ago(now, now - before).into_string();
+            let start = text.find('>').unwrap() + 1;
+            text[start..text.len() - "</time>".len()].to_owned()
+        };
+        assert_eq!(said(Duration::seconds(59)), "less than a minute ago");
+        assert_eq!(
+            said(-Duration::minutes(5)),
+            "less than a minute ago",
+            "a clock ahead"
+        );
+        assert_eq!(said(Duration::seconds(60)), "1 minute ago");
+        assert_eq!(said(Duration::minutes(59)), "59 minutes ago");
+        assert_eq!(said(Duration::minutes(60)), "1 hour ago");
+        assert_eq!(said(Duration::hours(23)), "23 hours ago");
+        assert_eq!(said(Duration::hours(49)), "2 days ago");
+        assert_eq!(
+            ago(now, datetime!(2026-03-08 08:57 UTC)).into_string(),
+            "<time datetime=\"2026-03-08T08:57:00Z\" title=\"March 8, 2026 at 08:57 UTC\">3 minutes ago</time>"
+        );
     }
 }
