@@ -2403,6 +2403,72 @@ async fn the_rotation_banner_says_whether_the_old_token_is_still_used() {
     site.pi.shutdown().await;
 }
 
+/// The list marks an integration whose old token is still in use near the end of its
+/// window: used in the last 24 hours, and the window ending within the longer of 24
+/// hours and a quarter of it (the last 42 hours of 7 days).
+#[tokio::test(start_paused = true)]
+async fn the_list_marks_an_old_token_still_in_use_near_the_end_of_its_window() {
+    const MARK: &str = "Old token still in use";
+    const ROTATING: &str = "<span class=\"pi-badge pi-badge-warning\">Rotating</span>";
+    let site = Site::new();
+    let first = token_in(
+        &site
+            .create("Zapier sync", "", &["contacts.readonly"])
+            .await
+            .body,
+    )
+    .expect("the token page shows the token");
+    let id = site.only_integration().await.id().to_string();
+    let list = || async { site.get(ADMIN, "").await };
+
+    // Not rotating: no mark, however busy the token.
+    site.called(&first, 1).await;
+    site.uses_written().await;
+    assert!(!list().await.body.contains(MARK));
+
+    // Rotating, the old token used at once: the window ends in 7 days, no mark.
+    site.post(ADMIN, &format!("/{id}/rotate/later"), &[]).await;
+    site.called(&first, 1).await;
+    site.uses_written().await;
+    let shown = list().await;
+    shown.assert_shows(ROTATING);
+    assert!(!shown.body.contains(MARK));
+
+    // 5 days on, used again: the window ends in 48 hours, still no mark.
+    site.clock.advance(time::Duration::days(5));
+    site.called(&first, 1).await;
+    site.uses_written().await;
+    assert!(!list().await.body.contains(MARK));
+
+    // 7 hours later, the window ends in 41 hours and the old token was used 7 hours ago.
+    site.clock.advance(time::Duration::hours(7));
+    let shown = list().await;
+    shown.assert_shows(
+        "<span class=\"pi-badge pi-badge-warning\">Rotating</span>\
+         <span class=\"pi-badge pi-badge-danger pi-badge-long\">Old token still in use</span>",
+    );
+    shown.assert_shows(
+        "<span class=\"pi-hint\">Old token last used <time datetime=\"2026-03-06T09:00:00Z\" \
+         title=\"March 6, 2026 at 09:00 UTC\">7 hours ago</time></span>",
+    );
+
+    // 18 hours later, unused for 25 hours: no mark, though the window ends in 23 hours.
+    site.clock.advance(time::Duration::hours(18));
+    let shown = list().await;
+    shown.assert_shows(ROTATING);
+    assert!(!shown.body.contains(MARK));
+    // Used again: marked again.
+    site.called(&first, 1).await;
+    site.uses_written().await;
+    list().await.assert_shows(MARK);
+
+    // The window over: neither rotating nor marked.
+    site.clock.advance(time::Duration::days(1));
+    let shown = list().await;
+    assert!(!shown.body.contains(ROTATING) && !shown.body.contains(MARK));
+    site.pi.shutdown().await;
+}
+
 /// Memory storage whose use counts cannot be read (a database failing that one query);
 /// everything else works.
 #[derive(Debug, Clone)]

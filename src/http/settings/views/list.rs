@@ -2,7 +2,9 @@
 
 use maud::{Markup, html};
 
-use super::{Tab, last_used, last_used_every, layout, menu, notice, when};
+use time::OffsetDateTime;
+
+use super::{Tab, ago, last_used, last_used_every, layout, menu, notice, when};
 use crate::domain::integration::Integration;
 use crate::domain::listing::IntegrationState;
 use crate::http::settings::web::Site;
@@ -56,6 +58,11 @@ pub(in crate::http::settings) struct ListView<'a> {
     /// Whether each integration's current token was found in a public place (revoked,
     /// or still live under `LeakPolicy::NotifyOnly`).
     pub(in crate::http::settings) leaked: &'a [bool],
+    /// Whether each integration is rotating with its old token still in use near the end
+    /// of the window (see the list's handler for the rule).
+    pub(in crate::http::settings) old_in_use: &'a [bool],
+    /// When the list is shown, on the service's clock.
+    pub(in crate::http::settings) now: OffsetDateTime,
     pub(in crate::http::settings) done: Option<&'static str>,
     /// The URL of the next page, if there may be one.
     pub(in crate::http::settings) more: Option<String>,
@@ -131,7 +138,7 @@ pub(in crate::http::settings) fn render(site: &Site, view: &ListView<'_>) -> Mar
                         }
                     }
                     tbody {
-                        @for ((integration, due), leaked) in view.integrations.iter().zip(view.due).zip(view.leaked) {
+                        @for (((integration, due), leaked), old_in_use) in view.integrations.iter().zip(view.due).zip(view.leaked).zip(view.old_in_use) {
                             tr {
                                 td.pi-name {
                                     a href=(site.url(&format!("/{}", integration.id()))) { (integration.name()) }
@@ -149,7 +156,13 @@ pub(in crate::http::settings) fn render(site: &Site, view: &ListView<'_>) -> Mar
                                         span.pi-hint { "Found in a public place: rotate and expire it now" }
                                     } @else if let Some(pending) = integration.pending_rotation() {
                                         span.pi-badge.pi-badge-warning { "Rotating" }
+                                        @if *old_in_use {
+                                            span.pi-badge.pi-badge-danger.pi-badge-long { "Old token still in use" }
+                                        }
                                         span.pi-hint { "Old token expires " (when(pending.previous_expires_at())) }
+                                        @if let (true, Some(used)) = (*old_in_use, pending.previous_last_used_at()) {
+                                            span.pi-hint { "Old token last used " (ago(view.now, used)) }
+                                        }
                                     } @else if *due {
                                         span.pi-badge.pi-badge-warning { "Rotation due" }
                                     } @else {
