@@ -7,7 +7,8 @@
 //!   reached;
 //! - `openapi.yaml` held against what the server really answers: every documented
 //!   operation answers with every documented status and no other, and every body fits
-//!   its documented schema.
+//!   its documented schema;
+//! - usage: how often each token was used, day by day, as the admin API shows it.
 #![cfg(feature = "axum")]
 
 #[path = "../examples/server/app.rs"]
@@ -26,7 +27,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use private_integrations::http::TOKEN_NOTICE;
-use private_integrations::storage::{AccessSettings, IntegrationRecord, TokenLookup};
+use private_integrations::storage::{AccessSettings, IntegrationRecord, TokenLookup, TokenUses};
 use private_integrations::*;
 use serde_json::{Value, json};
 use time::Duration;
@@ -212,6 +213,28 @@ impl Storage for FaultyStorage {
     ) -> Result<usize, StorageError> {
         self.inner.remove_audit_events(before, limit).await
     }
+
+    async fn record_token_uses(&self, uses: &[TokenUses]) -> Result<(), StorageError> {
+        self.inner.record_token_uses(uses).await
+    }
+
+    async fn token_uses(
+        &self,
+        account: &AccountId,
+        id: &IntegrationId,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<TokenUses>, StorageError> {
+        self.faults.read()?;
+        self.inner.token_uses(account, id, since).await
+    }
+
+    async fn remove_token_uses(
+        &self,
+        before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        self.inner.remove_token_uses(before, limit).await
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -309,6 +332,10 @@ struct Server {
     client: Client<HttpConnector, Body>,
     clock: ManualClock,
     faults: Faults,
+    /// The service the server runs (to shut it down, which writes the uses it counted).
+    pi: PrivateIntegrations,
+    /// Its storage, under the faults (to write uses of earlier days).
+    memory: MemoryStorage,
     exchanges: Mutex<Vec<Exchange>>,
 }
 
@@ -317,8 +344,9 @@ impl Server {
     async fn start() -> Server {
         let clock = ManualClock::new(support::T0);
         let faults = Faults::default();
+        let memory = MemoryStorage::new();
         let storage = FaultyStorage {
-            inner: MemoryStorage::new(),
+            inner: memory.clone(),
             faults: faults.clone(),
         };
         let pi = PrivateIntegrations::builder(storage)
@@ -327,12 +355,15 @@ impl Server {
             .build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app::app(pi)).await.unwrap() });
+        let app = app::app(pi.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Server {
             base,
             client: Client::builder(TokioExecutor::new()).build_http(),
             clock,
             faults,
+            pi,
+            memory,
             exchanges: Mutex::new(Vec::new()),
         }
     }
@@ -483,6 +514,12 @@ impl Server {
             json["integration"]["id"].as_str().unwrap().to_owned(),
             json["token"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// `GET /integrations/{id}/usage` with this query (`""`, or `"?days=7"`).
+    async fn usage(&self, login: Login, id: &str, query: &str) -> Reply {
+        let path = format!("/integrations/{id}/usage{query}");
+        self.admin(login, Method::GET, &path, None).await
     }
 
     /// Rotates as the admin: the new token.
@@ -1254,7 +1291,7 @@ async fn no_admin_answer_repeats_a_token_sent_to_it() {
             )
             .await;
         check(&reply, &format!("{} at {pasted}", op.id));
-        for query in ["limit", "cursor", "integration", "other"] {
+        for query in ["limit", "cursor", "integration", "days", "other"] {
             let url = format!("{real}?{query}={token}");
             let reply = s
                 .admin_with(
@@ -2058,6 +2095,280 @@ async fn every_state_changing_route_refuses_a_request_from_another_site() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Usage.
+// ---------------------------------------------------------------------------------------
+
+/// The public id of a token as shown, `{prefix}_{token_id}_{secret}`.
+fn token_id(token: &str) -> TokenId {
+    TokenId::parse(token.split('_').nth(1).unwrap()).unwrap()
+}
+
+/// One day of a usage answer, as JSON.
+fn day(date: &str, current: u64, previous: u64) -> Value {
+    json!({ "date": date, "current": current, "previous": previous })
+}
+
+/// The dates of a usage answer, oldest first.
+fn dates(usage: &Value) -> Vec<&str> {
+    usage["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|day| day["date"].as_str().unwrap())
+        .collect()
+}
+
+/// Issue 23: the admin sees, day by day, how often the third party called with the
+/// current token and with the one it replaced, over the 90 days kept, and over the last
+/// 24 hours. The server runs on the manual clock at 2026-03-01 09:00 UTC.
+#[tokio::test]
+async fn usage_over_http_counts_each_token_by_day() {
+    let s = Server::start().await;
+    let (id, old) = s.create("Zapier", &["contacts.readonly"]).await;
+
+    // Not used yet: 90 days of zeros, the last one today (UTC); this server counts uses.
+    let fresh = s.usage(Login::Admin, &id, "").await;
+    assert_eq!(fresh.status, StatusCode::OK, "{fresh:?}");
+    let fresh = fresh.json();
+    let days = fresh["days"].as_array().unwrap();
+    assert_eq!(days.len(), 90);
+    assert_eq!(days[0], day("2025-12-02", 0, 0));
+    assert_eq!(days[89], day("2026-03-01", 0, 0));
+    assert!(days.iter().all(|d| d["current"] == 0 && d["previous"] == 0));
+    assert_eq!(
+        fresh["last_24_hours"],
+        json!({ "current": 0, "previous": 0 })
+    );
+    assert_eq!(fresh["recorded"], true);
+
+    // What earlier batches wrote: the token on the two days before (of the day before,
+    // 12:00 is within the last 24 hours, 08:00 is not), and once before the 90 days.
+    let old_id = token_id(&old);
+    let at = |day: u8, hour: u8| {
+        time::Date::from_calendar_date(2026, time::Month::February, day)
+            .unwrap()
+            .with_hms(hour, 0, 0)
+            .unwrap()
+            .assume_utc()
+    };
+    s.memory
+        .record_token_uses(&[
+            TokenUses::new(old_id, at(27, 10), 5),
+            TokenUses::new(old_id, at(28, 8), 11),
+            TokenUses::new(old_id, at(28, 12), 7),
+            TokenUses::new(old_id, support::T0 - Duration::days(90), 1000),
+        ])
+        .await
+        .unwrap();
+
+    // Today the third party calls three times; the admin rotates, keeping the old token
+    // for the grace period; the third party calls twice with the new token, and once
+    // more with the old one.
+    for _ in 0..3 {
+        assert_eq!(s.contacts(&old).await.status, StatusCode::OK);
+    }
+    let new = s.rotate(&id, "expire_later").await;
+    for _ in 0..2 {
+        assert_eq!(s.contacts(&new).await.status, StatusCode::OK);
+    }
+    assert_eq!(s.contacts(&old).await.status, StatusCode::OK);
+    // Counted in the server, written once a minute; a shutdown writes them now (in the
+    // hour of the clock: 09:00 today).
+    s.pi.shutdown().await;
+
+    let usage = s.usage(Login::Admin, &id, "").await;
+    assert_eq!(usage.status, StatusCode::OK, "{usage:?}");
+    let usage = usage.json();
+    let days = usage["days"].as_array().unwrap();
+    assert_eq!(days.len(), 90);
+    assert_eq!(
+        days[86..],
+        [
+            day("2026-02-26", 0, 0),
+            day("2026-02-27", 0, 5),
+            day("2026-02-28", 0, 18),
+            day("2026-03-01", 2, 4),
+        ]
+    );
+    assert_eq!(days[0], day("2025-12-02", 0, 0));
+    // Nothing else: 5 + 18 + 6 uses in all.
+    let total: u64 = days
+        .iter()
+        .map(|d| d["current"].as_u64().unwrap() + d["previous"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 29);
+    // 12:00 yesterday and today, not 08:00 yesterday.
+    assert_eq!(
+        usage["last_24_hours"],
+        json!({ "current": 2, "previous": 11 })
+    );
+    assert_eq!(usage["recorded"], true);
+
+    // The newest days only, for a chart: the same counts and the same last 24 hours.
+    let week = s.usage(Login::Admin, &id, "?days=7").await;
+    assert_eq!(week.status, StatusCode::OK, "{week:?}");
+    let week = week.json();
+    assert_eq!(
+        dates(&week),
+        [
+            "2026-02-23",
+            "2026-02-24",
+            "2026-02-25",
+            "2026-02-26",
+            "2026-02-27",
+            "2026-02-28",
+            "2026-03-01"
+        ]
+    );
+    assert_eq!(week["days"].as_array().unwrap()[..], days[83..]);
+    assert_eq!(week["last_24_hours"], usage["last_24_hours"]);
+    assert_eq!(week["recorded"], true);
+
+    // A new token issued at once: from now on, both earlier tokens count as previous.
+    s.rotate(&id, "expire_now").await;
+    let today = s.usage(Login::Admin, &id, "?days=1").await.json();
+    assert_eq!(today["days"], json!([day("2026-03-01", 0, 6)]));
+    assert_eq!(
+        today["last_24_hours"],
+        json!({ "current": 0, "previous": 13 })
+    );
+}
+
+/// `GET /integrations/{id}/usage` is authorised like `GET /integrations/{id}`, and fails
+/// the same way: another account's or an unknown id is 404, a member or a denied admin
+/// 403, the store down 503.
+#[tokio::test]
+async fn usage_over_http_is_authorised_like_get() {
+    use Login::*;
+    let s = Server::start().await;
+    let (id, token) = s.create("Zapier", &["contacts.readonly"]).await;
+    let one = format!("/integrations/{id}");
+    let check = async |login: Login, status: u16, error: &str| {
+        let usage = s.usage(login, &id, "").await;
+        let get = s.admin(login, Method::GET, &one, None).await;
+        assert_eq!(usage.status.as_u16(), status, "{login:?}: {usage:?}");
+        assert_eq!(get.status, usage.status, "{login:?}: as GET {one}");
+        if status == 200 {
+            assert_eq!(usage.json()["days"].as_array().unwrap().len(), 90);
+        } else {
+            assert_eq!(usage.error(), error, "{login:?}");
+            assert_eq!(get.error(), error, "{login:?}");
+        }
+    };
+    check(Admin, 200, "").await;
+    check(SecondAdmin, 200, "").await;
+    check(Member, 403, "permission_denied").await;
+    check(OtherAccountAdmin, 404, "not_found").await;
+    check(Anonymous, 401, "unauthenticated").await;
+
+    // Allowed, the member sees it; denied again, not.
+    let set = async |login: Login, user: &str, body: Value| {
+        let path = format!("/users/{user}/permission");
+        let reply = s.admin(login, Method::PUT, &path, Some(body)).await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{reply:?}");
+    };
+    set(Admin, "u_bob", json!({ "permission": "allow" })).await;
+    check(Member, 200, "").await;
+    set(Admin, "u_bob", json!({ "permission": "deny" })).await;
+    check(Member, 403, "permission_denied").await;
+    // A deny applies to admins too.
+    set(SecondAdmin, "u_admin", json!({ "permission": "deny" })).await;
+    check(Admin, 403, "permission_denied").await;
+    // Switched off for the account: 403 for everyone.
+    let off = s
+        .admin(
+            SecondAdmin,
+            Method::PUT,
+            "/feature",
+            Some(json!({ "enabled": false })),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::NO_CONTENT);
+    check(SecondAdmin, 403, "feature_disabled").await;
+    let on = s
+        .admin(
+            SecondAdmin,
+            Method::PUT,
+            "/feature",
+            Some(json!({ "enabled": true })),
+        )
+        .await;
+    assert_eq!(on.status, StatusCode::NO_CONTENT);
+    check(SecondAdmin, 200, "").await;
+
+    // Unknown or malformed ids, a token pasted as one: 404, never shown back.
+    for unknown in ["ZZZZZZZZZZZZZZZZ", "not-an-id", token.as_str()] {
+        let reply = s.usage(SecondAdmin, unknown, "").await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{unknown}: {reply:?}");
+        assert_eq!(reply.error(), "not_found");
+        assert!(!reply.shows(&token[4..20]));
+    }
+    // The store down: 503, saying nothing of it.
+    s.faults.set(DOWN);
+    let down = s.usage(SecondAdmin, &id, "").await;
+    s.faults.set(NORMAL);
+    assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(down.error(), "storage_unavailable");
+}
+
+/// `days` keeps the newest 1 to 90 days (the example's usage retention); anything else
+/// is `422 invalid_input`, as any malformed, repeated or out-of-range query parameter of
+/// this API, naming the parameter and the rule but not the value.
+#[tokio::test]
+async fn usage_over_http_takes_the_newest_days_only() {
+    let s = Server::start().await;
+    let (id, _) = s.create("Zapier", &["contacts.readonly"]).await;
+    for (query, first, len) in [
+        ("?days=1", "2026-03-01", 1),
+        ("?days=30", "2026-01-31", 30),
+        ("?days=90", "2025-12-02", 90),
+        ("?days=007", "2026-02-23", 7),
+        // Parameters the operation does not take are ignored.
+        ("?limit=0&cursor=x&days=2", "2026-02-28", 2),
+        ("?limit=0", "2025-12-02", 90),
+    ] {
+        let reply = s.usage(Login::Admin, &id, query).await;
+        assert_eq!(reply.status, StatusCode::OK, "{query}: {reply:?}");
+        let json = reply.json();
+        let dates = dates(&json);
+        assert_eq!(dates.len(), len, "{query}");
+        assert_eq!(dates[0], first, "{query}");
+        assert_eq!(dates[len - 1], "2026-03-01", "{query}");
+    }
+    for (query, message) in [
+        ("days=0", "invalid input: days must be between 1 and 90"),
+        ("days=91", "invalid input: days must be between 1 and 90"),
+        (
+            "days=18446744073709551616",
+            "invalid input: days must be between 1 and 90",
+        ),
+        ("days=", "invalid input: days is malformed"),
+        ("days=-1", "invalid input: days is malformed"),
+        ("days=%2B7", "invalid input: days is malformed"),
+        ("days=7.0", "invalid input: days is malformed"),
+        ("days=seven", "invalid input: days is malformed"),
+        (
+            "days=7&days=7",
+            "invalid input: days is given more than once",
+        ),
+    ] {
+        let reply = s.usage(Login::Admin, &id, &format!("?{query}")).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {reply:?}"
+        );
+        assert_eq!(reply.error(), "invalid_input", "{query}");
+        assert_eq!(reply.json()["message"], message, "{query}");
+    }
+    assert!(
+        !s.usage(Login::Admin, &id, "?days=seven")
+            .await
+            .shows("seven")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // openapi.yaml against the server.
 // ---------------------------------------------------------------------------------------
 
@@ -2148,7 +2459,7 @@ fn matches_template(path: &str, template: &str) -> bool {
 }
 
 /// Checks `value` against a JSON Schema, the subset `openapi.yaml` uses: `$ref`, `type`,
-/// `const`, `enum`, `format: date-time`, `oneOf`, `required`, `properties`,
+/// `const`, `enum`, `format: date-time` and `date`, `oneOf`, `required`, `properties`,
 /// `additionalProperties: false`, `items`, `minItems`, `minimum`.
 fn validate(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
     let schema = resolve(spec, schema);
@@ -2190,6 +2501,15 @@ fn validate(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut 
             .map(|text| time::OffsetDateTime::parse(text, rfc3339));
         if !matches!(parsed, Some(Ok(_))) {
             errors.push(format!("{at}: {value} is not an RFC 3339 date-time"));
+        }
+    }
+    if schema.get("format").and_then(Value::as_str) == Some("date") {
+        let full_date = time::macros::format_description!("[year]-[month]-[day]");
+        let parsed = value
+            .as_str()
+            .map(|text| time::Date::parse(text, full_date));
+        if !matches!(parsed, Some(Ok(_))) {
+            errors.push(format!("{at}: {value} is not an RFC 3339 full-date"));
         }
     }
     if let Some(Value::Array(choices)) = schema.get("oneOf") {
@@ -2297,13 +2617,14 @@ async fn sweep(s: &Server, operations: &[Operation]) {
             }
         }
         if op.query {
-            s.admin(
-                Admin,
-                method.clone(),
-                &format!("{}?limit=0", path("", "")),
-                None,
-            )
-            .await;
+            // Out of range for each operation's own parameter (the others ignore it).
+            let target = if op.template.contains("{id}") {
+                prepare().await
+            } else {
+                path("", "")
+            };
+            let query = format!("{target}?limit=0&days=0");
+            s.admin(Admin, method.clone(), &query, None).await;
         }
         if op.template.contains("{user_id}") {
             s.admin(Admin, method.clone(), &path("", "a%0Ab"), example())
@@ -2408,7 +2729,7 @@ async fn openapi_yaml_describes_what_the_admin_api_answers() {
     let spec = spec();
     assert_eq!(spec["openapi"], "3.1.0");
     let operations = operations(&spec);
-    assert_eq!(operations.len(), 13, "every operation of the admin router");
+    assert_eq!(operations.len(), 14, "every operation of the admin router");
 
     let s = Server::start().await;
     story(&s).await;
@@ -2515,4 +2836,28 @@ fn the_schema_check_catches_what_it_claims_to() {
     bad(|v| v["pending_rotation"] = json!({ "previous_expires_at": "2026-03-01T09:00:00Z" }));
     bad(|v| v["scopes"] = json!([1]));
     bad(|v| v["last_used_at"] = json!("yesterday"));
+
+    let usage = json!({ "$ref": "#/components/schemas/Usage" });
+    let good = json!({
+        "days": [{ "date": "2026-03-01", "current": 2, "previous": 4 }],
+        "last_24_hours": { "current": 2, "previous": 11 }, "recorded": true,
+    });
+    let mut errors = Vec::new();
+    validate(&spec, &usage, &good, "good", &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+    for (pointer, wrong) in [
+        ("/days/0/date", json!("2026-03-01T00:00:00Z")),
+        ("/days/0/date", json!("01/03/2026")),
+        ("/days/0/date", json!([2026, 60])),
+        ("/days/0/current", json!(-1)),
+        ("/last_24_hours/previous", json!("11")),
+        ("/days", json!([])),
+        ("/recorded", json!(null)),
+    ] {
+        let mut value = good.clone();
+        *value.pointer_mut(pointer).unwrap() = wrong;
+        let mut errors = Vec::new();
+        validate(&spec, &usage, &value, "bad", &mut errors);
+        assert!(!errors.is_empty(), "{value} passed");
+    }
 }

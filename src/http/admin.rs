@@ -28,6 +28,7 @@ use crate::domain::leak::LeakLabel;
 use crate::domain::listing::{IntegrationQuery, IntegrationState, MAX_SEARCH_CHARS};
 use crate::domain::page::{AuditLogQuery, Cursor, ListOrder, PageRequest};
 use crate::domain::token::IssuedToken;
+use crate::domain::usage::{Usage, UseTotals};
 use crate::error::{Error, InvalidInput};
 use crate::service::{LeakOutcome, PrivateIntegrations};
 
@@ -55,6 +56,7 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// | `POST /integrations` | `{"name", "description"?, "scopes"}` | 201 `{"integration", "token", "token_notice"}` |
 /// | `GET /integrations?limit=&cursor=&q=&state=&order=` | | 200 `{"integrations": […], "next_cursor", "total"}`, oldest first unless `order=newest` |
 /// | `GET /integrations/{id}` | | 200 integration |
+/// | `GET /integrations/{id}/usage?days=` | | 200 `{"days": [{"date", "current", "previous"}, …], "last_24_hours": {"current", "previous"}, "recorded"}`, oldest day first |
 /// | `PATCH /integrations/{id}` | `{"name"?, "description"?, "scopes"?}`, `If-Match`? | 200 integration |
 /// | `DELETE /integrations/{id}` | | 204 |
 /// | `POST /integrations/{id}/rotate` | `{"mode": "expire_later" \| "expire_now"}` | 200 `{"integration", "token", "token_notice"}` |
@@ -91,6 +93,13 @@ pub const TOKEN_NOTICE: &str = "Copy this token now: it will not be shown again.
 /// page) to pass as `cursor` for the next. The audit log takes `integration=<id>` for one
 /// integration's events. Parameters an operation does not take are ignored; a malformed,
 /// repeated or out-of-range one is `422 invalid_input`. See [`PrivateIntegrations::list_page`].
+///
+/// **Usage.** `GET /integrations/{id}/usage` is [`PrivateIntegrations::usage`], authorised
+/// like `GET /integrations/{id}`: one entry per day (UTC) of the usage retention, oldest
+/// first, ending today, each `{"date": "2026-12-07", "current": 12, "previous": 3}` (the
+/// uses of the current token, and of the tokens it replaced), the same split over the
+/// last 24 hours, and whether this service counts uses at all (`recorded`). `days=N`
+/// keeps the newest `N` days only (1 to the retention's days; [`Usage::recent_days`]).
 ///
 /// **Retries.** Every state-changing route takes an `Idempotency-Key` header (IETF
 /// httpapi draft; see [`PrivateIntegrations::once`]): a client that cannot tell whether
@@ -225,6 +234,7 @@ where
             "/integrations/{id}",
             get(get_one::<A>).patch(update::<A>).delete(delete::<A>),
         )
+        .route("/integrations/{id}/usage", get(usage::<A>))
         .route("/integrations/{id}/rotate", post(rotate::<A>))
         .route(
             "/integrations/{id}/rotation/cancel",
@@ -688,6 +698,72 @@ struct Events {
     next_cursor: Option<Cursor>,
 }
 
+/// The answer of `GET /integrations/{id}/usage`: [`Usage`], its newest days only if the
+/// query asked for fewer.
+#[derive(Serialize)]
+struct UsageAnswer {
+    days: Vec<UsageDayAnswer>,
+    last_24_hours: UseTotalsAnswer,
+    recorded: bool,
+}
+
+impl UsageAnswer {
+    /// The newest `days` days of `usage` (all of them if it has fewer), oldest first.
+    fn new(usage: &Usage, days: usize) -> Self {
+        Self {
+            days: usage
+                .recent_days(days)
+                .iter()
+                .map(|day| UsageDayAnswer {
+                    date: day.date(),
+                    current: day.current(),
+                    previous: day.previous(),
+                })
+                .collect(),
+            last_24_hours: usage.last_24_hours().into(),
+            recorded: usage.recorded(),
+        }
+    }
+}
+
+/// One day of [`UsageAnswer`].
+#[derive(Serialize)]
+struct UsageDayAnswer {
+    #[serde(serialize_with = "calendar_date")]
+    date: time::Date,
+    current: u64,
+    previous: u64,
+}
+
+/// [`UseTotals`] as JSON.
+#[derive(Serialize)]
+struct UseTotalsAnswer {
+    current: u64,
+    previous: u64,
+}
+
+impl From<UseTotals> for UseTotalsAnswer {
+    fn from(uses: UseTotals) -> Self {
+        Self {
+            current: uses.current(),
+            previous: uses.previous(),
+        }
+    }
+}
+
+/// A day as an ISO 8601 calendar date, `2026-12-07`: the date of the RFC 3339 times the
+/// rest of the API shows (the `time` crate's own serialisation of a `Date` is a tuple).
+fn calendar_date<S: serde::Serializer>(
+    date: &time::Date,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use time::format_description::well_known::Iso8601;
+    let text = date
+        .format(&Iso8601::DATE)
+        .map_err(serde::ser::Error::custom)?;
+    serializer.serialize_str(&text)
+}
+
 /// The query parameters of a paged listing, read by hand: every refusal names the
 /// parameter and the rule, never the value. Parameters the operation does not take are
 /// ignored, as HTTP APIs do (a cache-buster, say).
@@ -784,6 +860,30 @@ fn integration_query(raw: Option<&str>) -> Result<IntegrationQuery, Error> {
     Ok(query)
 }
 
+/// Reads `GET /integrations/{id}/usage`'s query: `days`, the newest days to show, 1 to
+/// `kept` (the days of the usage retention); all `kept` without it. It may appear once.
+fn usage_days(raw: Option<&str>, kept: usize) -> Result<usize, Error> {
+    let mut days = None;
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        if name == "days" && days.replace(value).is_some() {
+            return Err(InvalidInput::Repeated { field: "days" }.into());
+        }
+    }
+    let Some(days) = days else {
+        return Ok(kept);
+    };
+    if days.is_empty() || !days.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(InvalidInput::Malformed { field: "days" }.into());
+    }
+    // More digits than a usize holds is out of range, like any number above the max.
+    let days = days.parse().unwrap_or(usize::MAX);
+    if !(1..=kept).contains(&days) {
+        let (field, min, max) = ("days", 1, kept);
+        return Err(InvalidInput::OutOfRange { field, min, max }.into());
+    }
+    Ok(days)
+}
+
 async fn create<A>(
     Acting(actor, _): Acting<A>,
     Extension(pi): Extension<PrivateIntegrations>,
@@ -833,6 +933,22 @@ async fn get_one<A>(
 ) -> ApiResult<Tagged> {
     let id = integration_id(path)?;
     Ok(Tagged(pi.get(&actor, &id).await?))
+}
+
+/// `GET /integrations/{id}/usage`: [`PrivateIntegrations::usage`], the newest `days`
+/// days of it if the query says so. The query is read before the service is asked, as
+/// the list's is.
+async fn usage<A>(
+    Acting(actor, _): Acting<A>,
+    Extension(pi): Extension<PrivateIntegrations>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<UsageAnswer>> {
+    let id = integration_id(path)?;
+    let kept = usize::try_from(pi.usage_retention().whole_days()).unwrap_or(1);
+    let days = usage_days(raw.as_deref(), kept.max(1))?;
+    let usage = pi.usage(&actor, &id).await?;
+    Ok(Json(UsageAnswer::new(&usage, days)))
 }
 
 async fn update<A>(
@@ -1373,6 +1489,38 @@ mod tests {
             assert_eq!(api.code, code);
             assert!(!api.message.contains("db.internal"));
         }
+    }
+
+    #[test]
+    fn usage_days_are_one_to_the_retention() {
+        assert_eq!(usage_days(None, 90).unwrap(), 90);
+        assert_eq!(usage_days(Some("days=30&limit=0&other"), 90).unwrap(), 30);
+        assert_eq!(usage_days(Some("days=1"), 90).unwrap(), 1);
+        assert_eq!(usage_days(Some("days=90"), 90).unwrap(), 90);
+        let refused = |query: &str| match usage_days(Some(query), 90) {
+            Err(Error::InvalidInput(err)) => err.to_string(),
+            other => panic!("{query}: {other:?}"),
+        };
+        for query in ["days=0", "days=91", "days=99999999999999999999999"] {
+            assert_eq!(refused(query), "days must be between 1 and 90");
+        }
+        for query in ["days=", "days=-1", "days=%2B3", "days=1.5", "days=abc"] {
+            assert_eq!(refused(query), "days is malformed");
+        }
+        assert_eq!(refused("days=3&days=3"), "days is given more than once");
+    }
+
+    #[test]
+    fn a_day_of_use_is_a_calendar_date() {
+        let day = UsageDayAnswer {
+            date: time::macros::date!(2026 - 03 - 01),
+            current: 12,
+            previous: 3,
+        };
+        assert_eq!(
+            serde_json::to_string(&day).unwrap(),
+            r#"{"date":"2026-03-01","current":12,"previous":3}"#
+        );
     }
 
     #[test]
