@@ -4,7 +4,9 @@
 //!
 //! - `verify/{1k,1m}/…`: `PrivateIntegrations::verify` on `MemoryStorage` with 1,000 and
 //!   1,000,000 integrations, tokens visited in a fixed random order: a valid token, a
-//!   wrong secret at a known id, an unknown id, a bad checksum.
+//!   wrong secret at a known id, an unknown id, a bad checksum; and
+//!   `verify/1k_recorded/valid`, a valid token on a service that records last used and
+//!   counts uses (built on a tokio runtime).
 //! - `floor/…`: the work verification cannot avoid, done by hand: SHA-256 of the 43
 //!   secret characters, and SHA-256 plus a lookup in a plain map of the same size; and
 //!   `TokenFormat::hash`, the digest verification computes, for comparison.
@@ -16,7 +18,7 @@
 //! - `scaling/{hot_token,distinct_tokens,hot_token_last_used}/{1,2}_threads`:
 //!   verifications per second of one token verified by every thread at once (one large
 //!   integration sending most of the traffic), of 1,000 tokens, each thread on its own
-//!   part, and of the hot token with last used recorded; no writer.
+//!   part, and of the hot token with last used recorded and uses counted; no writer.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -178,6 +180,30 @@ fn verify(c: &mut Criterion) {
         });
         group.finish();
     }
+
+    // A valid token with last used and use counts recorded, as a service built on a
+    // tokio runtime does (its writer is never polled here: the interval never ends, so
+    // each token's first use notes it, and every use counts on the thread's table).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let recording = {
+        let pi = {
+            let _entered = runtime.enter();
+            Fixture::service()
+        };
+        Fixture::on(pi, 1_000)
+    };
+    let mut group = c.benchmark_group("verify/1k_recorded");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("valid", |b| {
+        let pi = &recording.pi;
+        assert!(ready(pi.verify(&recording.tokens[0])).is_ok());
+        let mut cycle = Cycle::new(&recording.tokens);
+        b.iter(|| black_box(ready(pi.verify(black_box(cycle.next()))).is_ok()))
+    });
+    group.finish();
 
     let secret = [b'x'; 43];
     c.bench_function("floor/sha256_of_the_secret", |b| {

@@ -35,8 +35,8 @@ const SLOTS: usize = 2048;
 static NEXT_COUNTER: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    /// The tables of this thread, one per counter it has counted for, the most recent
-    /// first.
+    /// The tables of this thread, one per counter it has counted for (a service has
+    /// one), the most recently registered first.
     static TABLES: RefCell<Vec<Arc<ThreadCounts>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -134,7 +134,7 @@ impl UseCounter {
     pub(crate) fn count(&self, token: &TokenId) {
         let counted = TABLES.try_with(|tables| {
             let tables = tables.try_borrow().ok()?;
-            let table = tables.first().filter(|t| t.counter == self.id)?;
+            let table = tables.iter().find(|t| t.counter == self.id)?;
             table.count(token);
             Some(())
         });
@@ -143,8 +143,7 @@ impl UseCounter {
         }
     }
 
-    /// [`count`](Self::count) when this thread's table for this counter is not the
-    /// first of its list, or there is none yet.
+    /// [`count`](Self::count) when this thread has no table for this counter yet.
     #[cold]
     #[inline(never)]
     fn count_slowly(&self, token: &TokenId) {
@@ -153,6 +152,7 @@ impl UseCounter {
             // Forget the tables of counters that are gone.
             tables.retain(|t| !t.orphaned.load(Ordering::Relaxed));
             let table = match tables.iter().position(|t| t.counter == self.id) {
+                // Registered since the caller looked (a table being dropped, say).
                 Some(i) => tables.remove(i),
                 None => {
                     let table = Arc::new(ThreadCounts {

@@ -136,8 +136,76 @@ fn verification_allocates_nothing_and_integrations_are_small() {
         "every verification was a hit"
     );
 
+    with_use_counts(&h, &tokens);
+
     #[cfg(feature = "metrics")]
     with_a_metrics_recorder(&h, &tokens, &wrong, &unknown);
+}
+
+/// A service that records last used and counts uses (built on a tokio runtime): once
+/// warm, verification allocates nothing either. Warm means each token used once in an
+/// interval and the interval's batch written: the thread's table of counts exists, and
+/// the maps that hold a token's first use in an interval and the uses of tokens that
+/// lost their slot have grown to the working set (the writer empties them, keeping
+/// their capacity). Then every use is written: none lost on the way.
+fn with_use_counts(h: &support::Harness, tokens: &[IssuedToken]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let pi = {
+        let _entered = runtime.enter();
+        PrivateIntegrations::builder(h.storage.clone())
+            .scope_catalog(ScopeCatalog::new(support::SCOPES).unwrap())
+            .build()
+    };
+    let interval_passes = |batches: u64| {
+        runtime.block_on(async {
+            // The writer starts its timer when it first runs.
+            tokio::task::yield_now().await;
+            tokio::time::advance(DEFAULT_LAST_USED_INTERVAL.unsigned_abs()).await;
+            for _ in 0..10_000 {
+                if pi.last_used_stats().count_batches >= batches {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+            panic!("the batch was never written: {:?}", pi.last_used_stats());
+        })
+    };
+    for _ in 0..2 {
+        for token in tokens {
+            assert!(ready(pi.verify(token.expose_secret())).is_ok());
+        }
+    }
+    interval_passes(1);
+    let region = Region::new(GLOBAL);
+    for token in tokens {
+        assert!(ready(pi.verify(token.expose_secret())).is_ok());
+    }
+    let during = region.change();
+    assert_eq!(
+        (during.allocations, during.reallocations),
+        (0, 0),
+        "verification with uses counted allocated: {during:?}"
+    );
+    runtime.block_on(pi.shutdown());
+    let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin"));
+    let ids: Vec<IntegrationId> = runtime
+        .block_on(pi.list(&admin))
+        .unwrap()
+        .iter()
+        .map(|i| i.id().clone())
+        .collect();
+    let total: u64 = ids
+        .iter()
+        .map(|id| {
+            let usage = runtime.block_on(pi.usage(&admin, id)).unwrap();
+            usage.days().iter().map(|d| d.total()).sum::<u64>()
+        })
+        .sum();
+    assert_eq!(total, 3 * tokens.len() as u64, "every use was written");
 }
 
 /// Feature `metrics`, with a real recorder (Prometheus's): verification still allocates

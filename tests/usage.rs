@@ -73,6 +73,8 @@ impl Story {
     /// Lets one interval pass, and lets the writer run until it has written `n` batches
     /// of counts in all.
     async fn interval_passes(&self, n: u64) {
+        // The writer starts its timer when it first runs.
+        tokio::task::yield_now().await;
         tokio::time::advance(MINUTE).await;
         for _ in 0..10_000 {
             if self.pi.last_used_stats().count_batches >= n {
