@@ -36,10 +36,13 @@ mod postgres {
 
 mod default_paging {
     //! `MemoryStorage` behind a wrapper that forwards only the methods a backend must
-    //! write, and `record_last_used` (which the last-used cases hold): `list_page` and
-    //! `audit_log_page` are the trait's defaults.
+    //! write, `record_last_used` (which the last-used cases hold) and the use counts'
+    //! three (which the use-count cases hold): `list_page` and `audit_log_page` are the
+    //! trait's defaults.
     use async_trait::async_trait;
-    use private_integrations::storage::{AccessSettings, IntegrationRecord, TokenLookup};
+    use private_integrations::storage::{
+        AccessSettings, IntegrationRecord, TokenLookup, TokenUses,
+    };
     use private_integrations::*;
 
     #[derive(Debug, Default)]
@@ -148,6 +151,24 @@ mod default_paging {
             uses: &[private_integrations::storage::LastUse],
         ) -> Result<(), StorageError> {
             self.0.record_last_used(uses).await
+        }
+        async fn record_token_uses(&self, uses: &[TokenUses]) -> Result<(), StorageError> {
+            self.0.record_token_uses(uses).await
+        }
+        async fn token_uses(
+            &self,
+            account: &AccountId,
+            id: &IntegrationId,
+            since: time::OffsetDateTime,
+        ) -> Result<Vec<TokenUses>, StorageError> {
+            self.0.token_uses(account, id, since).await
+        }
+        async fn remove_token_uses(
+            &self,
+            before: time::OffsetDateTime,
+            limit: usize,
+        ) -> Result<usize, StorageError> {
+            self.0.remove_token_uses(before, limit).await
         }
     }
 

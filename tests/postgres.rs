@@ -19,7 +19,7 @@ use rand::{RngExt, SeedableRng};
 use support::*;
 
 /// This crate's PostgreSQL migrations: version and description.
-const MIGRATIONS: [(i64, &str); 9] = [
+const MIGRATIONS: [(i64, &str); 10] = [
     (1, "initial"),
     (2, "audit by integration"),
     (3, "announce changes"),
@@ -29,6 +29,7 @@ const MIGRATIONS: [(i64, &str); 9] = [
     (7, "leaked tokens"),
     (8, "audit retention"),
     (9, "rotation finish"),
+    (10, "token uses"),
 ];
 
 /// A service replica: its own pool on the shared schema, the system clock.
@@ -397,6 +398,7 @@ async fn tables_live_beside_the_hosts() {
                 "pi_integrations",
                 "pi_migrations",
                 "pi_permissions",
+                "pi_token_uses",
                 "pi_tokens",
                 "tokens"
             ]
@@ -424,6 +426,7 @@ async fn the_tables_hold_no_secret() {
         "pi_account_counts",
         "pi_permissions",
         "pi_migrations",
+        "pi_token_uses",
     ] {
         let rows: String = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT coalesce(string_agg(row_to_json(t)::text, E'\\n'), '') FROM {table} t"

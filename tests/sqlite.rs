@@ -223,7 +223,8 @@ async fn tables_live_beside_the_hosts() {
                 (6, "listing counts".to_owned()),
                 (7, "leaked tokens".to_owned()),
                 (8, "audit retention".to_owned()),
-                (9, "rotation finish".to_owned())
+                (9, "rotation finish".to_owned()),
+                (10, "token uses".to_owned())
             ]
         );
 
@@ -248,6 +249,7 @@ async fn tables_live_beside_the_hosts() {
                 "pi_integrations",
                 "pi_migrations",
                 "pi_permissions",
+                "pi_token_uses",
                 "pi_tokens",
                 "tokens"
             ]

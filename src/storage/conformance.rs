@@ -40,6 +40,12 @@
 //! - **last used**: per token, the latest use wins, and recording it is not a change
 //!   ([`last_used_keeps_the_latest_use_and_is_not_a_change`]); the times follow the
 //!   tokens through edits, rotations and deletes ([`last_used_follows_the_tokens`]);
+//! - **use counts**: batches add up per token and hour, read back per integration and
+//!   only with its account, from an hour on, and recording them is not a change
+//!   ([`token_uses_add_up_per_token_and_hour`]); they stay with the integration when
+//!   their token leaves it and go when it is deleted
+//!   ([`token_uses_stay_with_the_integration`]); old ones are removed in bounded
+//!   batches, oldest first ([`old_token_uses_are_removed_oldest_first`]);
 //! - **rotations under way** ([`Storage::rotating_integrations`]): of every account,
 //!   those still rotating at the instant asked (to the microsecond), by their end then
 //!   id, batch after batch for every batch size, each with the last-used times `get`
@@ -92,9 +98,11 @@
 //! # });
 //! ```
 //!
-//! The two last-used cases hold [`Storage::record_last_used`] to its contract. A backend
-//! that keeps no last-used times (the trait's default, allowed: admins then see none)
-//! fails them; call the other cases one by one as above, and say so in its docs.
+//! The two last-used cases hold [`Storage::record_last_used`] to its contract, and the
+//! three use-count cases [`Storage::record_token_uses`], [`Storage::token_uses`] and
+//! [`Storage::remove_token_uses`]. A backend that keeps no last-used times or no counts
+//! (the trait's defaults, allowed: admins then see none) fails them; call the other
+//! cases one by one as above, and say so in its docs.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -107,7 +115,7 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 use super::{AccessSettings, AuditLogQuery, Cursor, LastUse, PageRequest, TokenCredential};
 use super::{AuditAction, AuditEvent, Credentials, IntegrationRecord, Storage, StorageError};
 use super::{Change, Fingerprint, IdempotencyKey, IdempotencyRecord};
-use super::{IntegrationQuery, ListOrder};
+use super::{IntegrationQuery, ListOrder, TokenUses};
 use crate::domain::access::Permission;
 use crate::domain::credentials::{RotationMode, TokenRole, Transition};
 use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
@@ -163,6 +171,9 @@ macro_rules! storage_conformance_tests {
             pages_neither_repeat_nor_skip_under_concurrent_writes,
             last_used_keeps_the_latest_use_and_is_not_a_change,
             last_used_follows_the_tokens,
+            token_uses_add_up_per_token_and_hour,
+            token_uses_stay_with_the_integration,
+            old_token_uses_are_removed_oldest_first,
             rotating_integrations_come_by_their_end,
             insert_stores_its_idempotency_record,
             update_stores_its_idempotency_record,
@@ -2124,6 +2135,457 @@ pub async fn last_used_follows_the_tokens(storage: Arc<dyn Storage>) {
         .await
         .expect("the tokens of a deleted integration are skipped, not an error");
     assert!(lookup(storage, &fourth).await.is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// Use counts.
+
+/// The start of the UTC hour `n` hours after the one that holds `t0()`.
+fn hour(n: i64) -> OffsetDateTime {
+    crate::domain::usage::hour_of(t0()) + Duration::hours(n)
+}
+
+/// The stored counts of the integration `id` of `account` since `since`, as (token,
+/// hour, uses), by hour then token.
+async fn counts_of(
+    storage: &dyn Storage,
+    account: &AccountId,
+    id: &IntegrationId,
+    since: OffsetDateTime,
+) -> Vec<(TokenId, OffsetDateTime, u64)> {
+    let mut counts: Vec<_> = storage
+        .token_uses(account, id, since)
+        .await
+        .expect("token_uses")
+        .into_iter()
+        .map(|c| (c.token_id, c.hour, c.uses))
+        .collect();
+    counts.sort_by_key(|&(token_id, hour, _)| (hour, token_id));
+    let mut keys: Vec<_> = counts.iter().map(|&(t, h, _)| (h, t)).collect();
+    keys.dedup();
+    assert_eq!(keys.len(), counts.len(), "one count per token and hour");
+    counts
+}
+
+/// `counts` by hour then token, as [`counts_of`] gives them.
+fn by_hour(mut counts: Vec<(TokenId, OffsetDateTime, u64)>) -> Vec<(TokenId, OffsetDateTime, u64)> {
+    counts.sort_by_key(|&(token_id, hour, _)| (hour, token_id));
+    counts
+}
+
+/// [`Storage::record_token_uses`] adds each batch's uses to the stored count of their
+/// token and hour (the UTC hour that holds the time, whatever its offset), kept with
+/// the integration that holds the token; [`Storage::token_uses`] gives them back, one
+/// per token and hour, for the integration and only with its account, from the hours
+/// that start at or after `since`. An id never stored is skipped without an error; a
+/// count too large for the backend stays as large as it holds (at least 2^63 - 1)
+/// without an error; and recording is not a change: no version moves, no audit event
+/// is written.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::token_uses_add_up_per_token_and_hour(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn token_uses_add_up_per_token_and_hour(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b) = (account(), account());
+    let (r, other) = (record(&a, t0()), record(&a, t0()));
+    for r in [&r, &other] {
+        storage
+            .insert(r, (&created(r)).into())
+            .await
+            .expect("insert");
+    }
+    let (x, y) = (r.credentials.current().id, other.credentials.current().id);
+    let events = log(storage, &a).await;
+    // A time `minutes` into the hour `n`.
+    let within =
+        |n: i64, minutes: i64| hour(n) + Duration::minutes(minutes) + Duration::microseconds(7);
+    let never_stored = token(t0()).id;
+
+    storage
+        .record_token_uses(&[
+            TokenUses::new(x, within(0, 1), 2),
+            TokenUses::new(x, within(1, 30), 3),
+            TokenUses::new(y, within(0, 59), 7),
+            TokenUses::new(never_stored, within(0, 0), 50),
+        ])
+        .await
+        .expect("record_token_uses");
+    storage
+        .record_token_uses(&[
+            TokenUses::new(x, within(0, 45), 5),
+            TokenUses::new(y, within(1, 0), 1),
+            // The same hour, told in another offset.
+            TokenUses::new(
+                x,
+                within(1, 10).to_offset(UtcOffset::from_hms(2, 0, 0).expect("an offset")),
+                4,
+            ),
+        ])
+        .await
+        .expect("record_token_uses");
+    storage
+        .record_token_uses(&[])
+        .await
+        .expect("an empty batch");
+
+    let of_r = vec![(x, hour(0), 7), (x, hour(1), 7)];
+    let of_other = vec![(y, hour(0), 7), (y, hour(1), 1)];
+    assert_eq!(
+        counts_of(storage, &a, &r.id, hour(0)).await,
+        of_r,
+        "the uses of each batch add up, per token and hour"
+    );
+    assert_eq!(
+        counts_of(storage, &a, &other.id, hour(0)).await,
+        of_other,
+        "each integration has the counts of its own tokens"
+    );
+    assert_eq!(
+        counts_of(storage, &a, &r.id, hour(-1000)).await,
+        of_r,
+        "an earlier `since` finds no more"
+    );
+    assert_eq!(
+        counts_of(storage, &a, &r.id, hour(1)).await,
+        [(x, hour(1), 7)],
+        "the hours that start at or after `since`"
+    );
+    assert_eq!(
+        counts_of(storage, &a, &r.id, hour(0) + Duration::microseconds(1)).await,
+        [(x, hour(1), 7)],
+        "an hour that starts before `since` is left out"
+    );
+    assert!(
+        counts_of(storage, &a, &r.id, hour(2)).await.is_empty(),
+        "no counts since"
+    );
+    assert!(
+        counts_of(storage, &b, &r.id, hour(-1)).await.is_empty(),
+        "another account's integration has none"
+    );
+    assert!(
+        counts_of(storage, &a, &fresh_id(), hour(-1))
+            .await
+            .is_empty(),
+        "no such integration, no counts"
+    );
+    assert!(
+        lookup(storage, &never_stored).await.is_none(),
+        "a skipped id is not stored"
+    );
+
+    // Not a change.
+    for record in [&r, &other] {
+        let back = stored(storage, record).await;
+        assert_eq!(back.version, record.version, "a count moves no version");
+        assert_same(&back, record, "a count changes nothing else");
+    }
+    assert_eq!(log(storage, &a).await, events, "a count is not audited");
+
+    // Past what a backend holds: no error, and as large as it holds.
+    storage
+        .record_token_uses(&[
+            TokenUses::new(y, within(3, 0), u64::MAX),
+            TokenUses::new(y, within(3, 1), 1),
+        ])
+        .await
+        .expect("a count too large to hold is no error");
+    storage
+        .record_token_uses(&[TokenUses::new(y, within(3, 2), u64::MAX)])
+        .await
+        .expect("adding to the largest count is no error");
+    let huge = counts_of(storage, &a, &other.id, hour(3)).await;
+    assert_eq!(huge.len(), 1, "{huge:?}");
+    assert!(
+        huge[0].2 >= i64::MAX as u64,
+        "a huge count stays huge: {huge:?}"
+    );
+    assert_eq!(counts_of(storage, &a, &r.id, hour(0)).await, of_r);
+}
+
+/// Counts belong to the integration, not to the token: the counts of a token that left
+/// the integration (rotated out, its grace expired) stay with it, while a count for that
+/// token written after it left, or for an id never stored, is skipped without an error.
+/// Deleting the integration removes its counts (a new integration under its id starts
+/// with none, and a count for its tokens is skipped), and no other integration's.
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::token_uses_stay_with_the_integration(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn token_uses_stay_with_the_integration(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let a = account();
+    let at = |minutes: i64| t0() + Duration::minutes(minutes);
+    let (r, kept) = (record(&a, t0()), record(&a, t0()));
+    for r in [&r, &kept] {
+        storage
+            .insert(r, (&created(r)).into())
+            .await
+            .expect("insert");
+    }
+    let (first, k) = (r.credentials.current().id, kept.credentials.current().id);
+    let record_uses = |uses: Vec<TokenUses>| async move {
+        storage
+            .record_token_uses(&uses)
+            .await
+            .expect("record_token_uses: a token no longer stored is skipped, not an error");
+    };
+    record_uses(vec![
+        TokenUses::new(first, hour(0), 3),
+        TokenUses::new(k, hour(0), 1),
+    ])
+    .await;
+
+    // Rotated: both tokens are the integration's, each with its own counts.
+    let r = replace(
+        storage,
+        &r,
+        transitioned(&r, rotation(RotationMode::ExpireLater, at(1)), at(1)),
+        AuditAction::Rotated {
+            mode: RotationMode::ExpireLater,
+        },
+    )
+    .await;
+    let second = r.credentials.current().id;
+    record_uses(vec![
+        TokenUses::new(first, hour(1), 2),
+        TokenUses::new(second, hour(1), 4),
+    ])
+    .await;
+    // The first token leaves: its counts stay, a new count for it is skipped.
+    let r = replace(
+        storage,
+        &r,
+        transitioned(&r, Transition::ExpirePreviousNow, at(2)),
+        AuditAction::PreviousExpired,
+    )
+    .await;
+    let never_stored = token(t0()).id;
+    record_uses(vec![
+        TokenUses::new(first, hour(2), 100),
+        TokenUses::new(never_stored, hour(2), 9),
+        TokenUses::new(second, hour(2), 1),
+    ])
+    .await;
+    let history = by_hour(vec![
+        (first, hour(0), 3),
+        (first, hour(1), 2),
+        (second, hour(1), 4),
+        (second, hour(2), 1),
+    ]);
+    assert_eq!(
+        counts_of(storage, &a, &r.id, hour(0)).await,
+        history,
+        "the counts of a token that left stay with the integration; none is added for it after"
+    );
+    // An edit keeps them.
+    let r = replace(
+        storage,
+        &r,
+        edited(&r, "renamed", at(3)),
+        AuditAction::Updated,
+    )
+    .await;
+    assert_eq!(counts_of(storage, &a, &r.id, hour(0)).await, history);
+
+    // Deleted: its counts go, the other integration's stay.
+    storage
+        .delete(
+            &a,
+            &r.id,
+            r.version,
+            (&event(&r, AuditAction::Deleted, at(4))).into(),
+        )
+        .await
+        .expect("delete");
+    record_uses(vec![
+        TokenUses::new(second, hour(3), 5),
+        TokenUses::new(first, hour(3), 5),
+        TokenUses::new(k, hour(3), 2),
+    ])
+    .await;
+    assert!(
+        counts_of(storage, &a, &r.id, hour(0)).await.is_empty(),
+        "a deleted integration has no counts"
+    );
+    assert_eq!(
+        counts_of(storage, &a, &kept.id, hour(0)).await,
+        [(k, hour(0), 1), (k, hour(3), 2)],
+        "another integration's counts stay"
+    );
+    let again = IntegrationRecord {
+        id: r.id.clone(),
+        ..record(&a, at(5))
+    };
+    storage
+        .insert(&again, (&created(&again)).into())
+        .await
+        .expect("insert under the deleted integration's id");
+    assert!(
+        counts_of(storage, &a, &again.id, hour(-1000))
+            .await
+            .is_empty(),
+        "the counts went with the deleted integration, and none was added after"
+    );
+    let third = again.credentials.current().id;
+    record_uses(vec![
+        TokenUses::new(third, hour(4), 6),
+        TokenUses::new(second, hour(4), 6),
+    ])
+    .await;
+    assert_eq!(
+        counts_of(storage, &a, &again.id, hour(0)).await,
+        [(third, hour(4), 6)]
+    );
+}
+
+/// `remove_token_uses(before, limit)` removes only counts whose hour starts strictly
+/// before `before`, of any account, at most `limit` of them, the oldest first, and says
+/// how many it removed; the integrations, their audit logs and their newer counts stay.
+/// Once nothing is older, it removes nothing.
+///
+/// Its counts are of hours of 1600 and it removes every count older than 1600-01-01
+/// 10:00 UTC of any account: it must not run side by side with itself on one database
+/// (no other case counts uses before 2000).
+///
+/// # Example
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use private_integrations::{MemoryStorage, storage::conformance};
+/// conformance::run(conformance::old_token_uses_are_removed_oldest_first(Arc::new(MemoryStorage::new())));
+/// ```
+pub async fn old_token_uses_are_removed_oldest_first(storage: Arc<dyn Storage>) {
+    let storage = &*storage;
+    let (a, b) = (account(), account());
+    let (r1, r2, r3) = (record(&a, t0()), record(&a, t0()), record(&b, t0()));
+    for r in [&r1, &r2, &r3] {
+        storage
+            .insert(r, (&created(r)).into())
+            .await
+            .expect("insert");
+    }
+    let state = (
+        log(storage, &a).await,
+        log(storage, &b).await,
+        [&r1, &r2, &r3].map(|r| r.version),
+    );
+    let [x, y, z] = [&r1, &r2, &r3].map(|r| r.credentials.current().id);
+    // 1600-01-01 00:00 UTC, and hours after it.
+    let base = time::Date::from_calendar_date(1600, time::Month::January, 1)
+        .expect("a valid date")
+        .midnight()
+        .assume_utc();
+    let old = |n: i64| base + Duration::hours(n);
+    // Written out of time order, in two batches, interleaved between the accounts; two
+    // counts of one hour; one count of each account is recent.
+    for batch in [
+        vec![
+            TokenUses::new(z, old(4), 1),
+            TokenUses::new(x, old(3), 1),
+            TokenUses::new(y, old(1), 1),
+        ],
+        vec![
+            TokenUses::new(x, old(0), 1),
+            TokenUses::new(z, old(2), 1),
+            TokenUses::new(y, old(3), 1),
+            TokenUses::new(x, t0(), 1),
+            TokenUses::new(z, t0(), 1),
+        ],
+    ] {
+        storage
+            .record_token_uses(&batch)
+            .await
+            .expect("record_token_uses");
+    }
+    // What is left: (token, hour after `base`), by hour then token; a recent count's hour
+    // is `RECENT`.
+    const RECENT: i64 = i64::MAX;
+    let integrations = [(&a, &r1), (&a, &r2), (&b, &r3)];
+    let left = || async move {
+        let mut left = Vec::new();
+        for (account, r) in integrations {
+            for (token_id, at, _) in counts_of(storage, account, &r.id, base).await {
+                let n = if at >= hour(0) {
+                    RECENT
+                } else {
+                    (at - base).whole_hours()
+                };
+                let name = if token_id == x {
+                    'x'
+                } else if token_id == y {
+                    'y'
+                } else {
+                    'z'
+                };
+                left.push((name, n));
+            }
+        }
+        left.sort_by_key(|&(name, n)| (n, name));
+        left
+    };
+    let remove = |before, limit| async move {
+        storage
+            .remove_token_uses(before, limit)
+            .await
+            .expect("remove_token_uses")
+    };
+
+    let all = [
+        ('x', 0),
+        ('y', 1),
+        ('z', 2),
+        ('x', 3),
+        ('y', 3),
+        ('z', 4),
+        ('x', RECENT),
+        ('z', RECENT),
+    ];
+    assert_eq!(left().await, all);
+    assert_eq!(remove(old(10), 0).await, 0, "a limit of 0 removes nothing");
+    assert_eq!(left().await, all);
+    assert_eq!(remove(old(10), 2).await, 2, "at most the limit");
+    assert_eq!(left().await, all[2..], "the oldest first, of any account");
+    assert_eq!(remove(old(3), 10).await, 1, "only those strictly before");
+    assert_eq!(left().await, all[3..]);
+    assert_eq!(remove(old(3), 10).await, 0, "nothing older is left");
+    assert_eq!(remove(old(10), 1).await, 1);
+    let now = left().await;
+    assert_eq!(
+        now.iter().filter(|(_, n)| *n == 3).count(),
+        1,
+        "one of the two counts of the oldest hour: {now:?}"
+    );
+    assert_eq!(now[1..], all[5..], "the later ones stay");
+    assert_eq!(remove(old(10), 10).await, 2, "all that is older");
+    assert_eq!(left().await, all[6..], "the recent counts stay");
+    assert_eq!(remove(old(10), 10).await, 0, "nothing older is left");
+    assert_eq!(remove(base, 10).await, 0);
+    assert_eq!(
+        (
+            log(storage, &a).await,
+            log(storage, &b).await,
+            [&r1, &r2, &r3].map(|r| r.version),
+        ),
+        state,
+        "removing counts changed nothing else"
+    );
+    for r in [&r1, &r2, &r3] {
+        assert_same(
+            &stored(storage, r).await,
+            r,
+            "removing counts changed a record",
+        );
+    }
 }
 
 /// `rotating_integrations(now, after, limit)` gives the integrations of every account

@@ -61,6 +61,11 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         "rotation finish",
         include_str!("../../migrations/postgres/0009_rotation_finish.sql"),
     ),
+    (
+        10,
+        "token uses",
+        include_str!("../../migrations/postgres/0010_token_uses.sql"),
+    ),
 ];
 
 /// Storage in PostgreSQL: every replica of the service shares one database.
@@ -80,7 +85,8 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
 ///
 /// Timestamps are `timestamptz` (microseconds, as the service keeps them), token hashes
 /// 32-byte `bytea`, audit actions JSON text. Last-used times live on the token's row of
-/// `pi_tokens`, written in one statement per batch.
+/// `pi_tokens`, written in one statement per batch; use counts per token and hour in
+/// `pi_token_uses`, added in one statement per batch too.
 ///
 /// # Announcing changes
 ///
@@ -95,8 +101,8 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
 /// The cost: PostgreSQL commits the transactions that `NOTIFY` one at a time, across the
 /// whole database (it takes a global lock at commit so that notifications arrive in
 /// commit order). Only management writes announce — never a verification, never a
-/// last-used write — so this serializes the admins' changes, which are rare, and any
-/// other transaction of the host that uses `NOTIFY`; nothing else.
+/// last-used write or a use count — so this serializes the admins' changes, which are
+/// rare, and any other transaction of the host that uses `NOTIFY`; nothing else.
 ///
 /// # An outage is bounded
 ///
@@ -420,8 +426,8 @@ impl PostgresStorage {
         Ok(at)
     }
 
-    /// Nothing to do: the integration's token index rows went with it (`ON DELETE
-    /// CASCADE`; PostgreSQL always enforces foreign keys).
+    /// Nothing to do: the integration's token index rows and use counts went with it
+    /// (`ON DELETE CASCADE`; PostgreSQL always enforces foreign keys).
     async fn delete_token_rows(
         _tx: &mut Transaction<'static, Postgres>,
         _integration_id: &str,
@@ -456,6 +462,22 @@ impl PostgresStorage {
         .execute(&self.pool)
         .await
         .map_err(backend)?;
+        Ok(())
+    }
+
+    /// The whole batch in one statement (`RECORD_TOKEN_USES_BATCH`): it lands whole or
+    /// not at all.
+    async fn write_token_uses(&self, counts: &[sql::UseCount]) -> Result<(), StorageError> {
+        let ids: Vec<&str> = counts.iter().map(|c| c.token_id.as_str()).collect();
+        let hours: Vec<OffsetDateTime> = counts.iter().map(|c| c.hour).collect();
+        let uses: Vec<i64> = counts.iter().map(|c| c.uses).collect();
+        sqlx::query(sql::RECORD_TOKEN_USES_BATCH)
+            .bind(ids)
+            .bind(hours)
+            .bind(uses)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 

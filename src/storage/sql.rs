@@ -25,6 +25,7 @@ use crate::domain::ids::{AccountId, IntegrationId, TokenId, UserId};
 use crate::domain::listing::{IntegrationQuery, IntegrationState};
 use crate::domain::page::ListOrder;
 use crate::domain::token::TokenHash;
+use crate::domain::usage::hour_of;
 
 /// The table that records which of this crate's migrations ran: never the host's
 /// `_sqlx_migrations`.
@@ -542,6 +543,113 @@ pub(crate) fn last_uses(uses: &[super::LastUse]) -> Vec<super::LastUse> {
         .collect()
 }
 
+/// On a count already stored for its integration, hour and token: adds the new uses to
+/// it, staying at the largest `BIGINT` (2^63 - 1) rather than fail the batch.
+macro_rules! add_to_stored_uses {
+    () => {
+        " ON CONFLICT (integration_id, hour, token_id) DO UPDATE SET uses = \
+         CASE WHEN pi_token_uses.uses > 9223372036854775807 - excluded.uses \
+         THEN 9223372036854775807 ELSE pi_token_uses.uses + excluded.uses END"
+    };
+}
+
+/// Adds `$3` uses of the token `$1` in the hour `$2` to the count of the integration that
+/// holds the token, through the token index: an id no longer stored matches no row and
+/// is skipped.
+#[cfg(feature = "sqlite")]
+pub(crate) const RECORD_TOKEN_USES: &str = concat!(
+    "INSERT INTO pi_token_uses (integration_id, token_id, hour, uses) \
+     SELECT t.integration_id, t.token_id, $2, $3 \
+     FROM pi_tokens t JOIN pi_integrations i ON i.id = t.integration_id \
+     WHERE t.token_id = $1",
+    add_to_stored_uses!()
+);
+
+/// `RECORD_TOKEN_USES` for a whole batch in one statement: `$1` the token ids, `$2`
+/// the hours, `$3` the uses, in the batch's order (token id, hour), which the rows keep
+/// (`ORDER BY n`) so that concurrent writers lock them in the same order. Each row
+/// first takes a key-share lock on its integration: a delete of it running at the same
+/// time then either waits for the batch (and deletes its counts with it) or commits
+/// first, and the row is skipped (rather than fail the batch on the foreign key).
+#[cfg(feature = "postgres")]
+pub(crate) const RECORD_TOKEN_USES_BATCH: &str = concat!(
+    "INSERT INTO pi_token_uses (integration_id, token_id, hour, uses) \
+     SELECT t.integration_id, t.token_id, b.hour, b.uses \
+     FROM unnest($1::text[], $2::timestamptz[], $3::bigint[]) \
+     WITH ORDINALITY AS b(token_id, hour, uses, n) \
+     JOIN pi_tokens t ON t.token_id = b.token_id \
+     JOIN pi_integrations i ON i.id = t.integration_id \
+     ORDER BY b.n FOR KEY SHARE OF i",
+    add_to_stored_uses!()
+);
+
+/// The counts of the integration `$1` of the account `$2` whose hour starts at or after
+/// `$3`: a range of the primary key (integration, hour, token).
+pub(crate) const SELECT_TOKEN_USES: &str = "\
+    SELECT u.token_id, u.hour, u.uses FROM pi_token_uses u \
+    JOIN pi_integrations i ON i.id = u.integration_id AND i.account = $2 \
+    WHERE u.integration_id = $1 AND u.hour >= $3 \
+    ORDER BY u.hour, u.token_id";
+
+/// Removes at most `$2` counts whose hour starts before `$1`, the oldest first, through
+/// the index on (`hour`, `integration_id`, `token_id`) of migration 10.
+pub(crate) const REMOVE_TOKEN_USES: &str = "\
+    DELETE FROM pi_token_uses WHERE (integration_id, hour, token_id) IN \
+    (SELECT integration_id, hour, token_id FROM pi_token_uses WHERE hour < $1 \
+    ORDER BY hour, integration_id, token_id LIMIT $2)";
+
+/// Every count of the integration.
+#[cfg(feature = "sqlite")]
+pub(crate) const DELETE_TOKEN_USES: &str = "DELETE FROM pi_token_uses WHERE integration_id = $1";
+
+/// One row of a batch of counts to add: the uses of one token in one hour, as the
+/// `BIGINT` they are stored as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UseCount {
+    pub(crate) token_id: TokenId,
+    /// The start of the hour (UTC).
+    pub(crate) hour: OffsetDateTime,
+    pub(crate) uses: i64,
+}
+
+/// The batch of counts to add: one per token and hour (the uses of each summed), in
+/// (token id, hour) order (so that concurrent writers lock rows in the same order), each
+/// hour the start of its UTC hour. A sum past what a `BIGINT` holds is the largest one
+/// (2^63 - 1): a count that large is already past meaning, and the batch must not fail.
+pub(crate) fn use_counts(uses: &[super::TokenUses]) -> Vec<UseCount> {
+    let mut sums: std::collections::BTreeMap<(TokenId, OffsetDateTime), u64> = Default::default();
+    for used in uses {
+        let sum = sums.entry((used.token_id, hour_of(used.hour))).or_insert(0);
+        *sum = sum.saturating_add(used.uses);
+    }
+    sums.into_iter()
+        .map(|((token_id, hour), uses)| UseCount {
+            token_id,
+            hour,
+            uses: i64::try_from(uses).unwrap_or(i64::MAX),
+        })
+        .collect()
+}
+
+/// A row of [`SELECT_TOKEN_USES`], the hour already decoded, if every value is one a
+/// count could have written.
+pub(crate) fn token_uses_of(
+    token_id: &str,
+    hour: OffsetDateTime,
+    uses: i64,
+) -> Result<super::TokenUses, StorageError> {
+    if hour_of(hour) != hour {
+        return Err(corrupt(
+            "a use count's hour that is not the start of an hour",
+        ));
+    }
+    Ok(super::TokenUses {
+        token_id: TokenId::parse(token_id).map_err(|_| corrupt("a use count's token id"))?,
+        hour: hour.to_offset(time::UtcOffset::UTC),
+        uses: u64::try_from(uses).map_err(|_| corrupt("a negative use count"))?,
+    })
+}
+
 /// The record of a change made under an idempotency key: fails on the primary key if
 /// the key is stored (or being stored by a transaction not yet committed, which it waits
 /// for).
@@ -980,12 +1088,15 @@ pub(crate) fn parse_permission(text: &str) -> Result<Permission, StorageError> {
 ///   column value `T` it is stored as;
 /// - `async fn delete_token_rows(&mut Transaction<'static, Db>, integration_id: &str)
 ///   -> Result<(), StorageError>`: whatever a delete must do, beside deleting the
-///   record, so that no `pi_tokens` row points at it;
+///   record, so that no `pi_tokens` or `pi_token_uses` row points at it;
 /// - `fn bound_lookup(&self, lookup) -> impl Future<Output = TokenLookupResult>`: the
 ///   token lookup, within the backend's time limit, if it has one;
 /// - `async fn write_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError>`:
 ///   [`RECORD_LAST_USED`] for each of `uses` (one per token id, in id order), as the
 ///   backend does it best;
+/// - `async fn write_token_uses(&self, counts: &[UseCount]) -> Result<(), StorageError>`:
+///   adds the batch of counts (one per token and hour, in that order) to the stored
+///   ones, in one transaction, through `pi_tokens` (an id not there is skipped);
 /// - `fn start_watch(&self, Arc<dyn ChangeListener>) -> Option<Watch>`: what
 ///   `Storage::watch` returns.
 ///
@@ -1608,6 +1719,57 @@ macro_rules! impl_storage {
                     self.write_last_used(&uses).await
                 }
 
+                async fn record_token_uses(
+                    &self,
+                    uses: &[$crate::storage::TokenUses],
+                ) -> Result<(), StorageError> {
+                    let counts = sql::use_counts(uses);
+                    if counts.is_empty() {
+                        return Ok(());
+                    }
+                    // A batch aborted to break a lock cycle wrote nothing: run it again.
+                    sql::retry_aborted(|| self.write_token_uses(&counts)).await
+                }
+
+                async fn token_uses(
+                    &self,
+                    account: &AccountId,
+                    id: &IntegrationId,
+                    since: OffsetDateTime,
+                ) -> Result<Vec<$crate::storage::TokenUses>, StorageError> {
+                    let rows = sqlx::query(sql::SELECT_TOKEN_USES)
+                        .bind(id.as_str())
+                        .bind(account.as_str())
+                        .bind($backend::encode_time(sql::cursor_time(since))?)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                    rows.iter()
+                        .map(|row| {
+                            let token_id: String = row.try_get("token_id").map_err(backend)?;
+                            let hour =
+                                $backend::decode_time(row.try_get("hour").map_err(backend)?)?;
+                            let uses: i64 = row.try_get("uses").map_err(backend)?;
+                            sql::token_uses_of(&token_id, hour, uses)
+                        })
+                        .collect()
+                }
+
+                async fn remove_token_uses(
+                    &self,
+                    before: OffsetDateTime,
+                    limit: usize,
+                ) -> Result<usize, StorageError> {
+                    let removed = sqlx::query(sql::REMOVE_TOKEN_USES)
+                        .bind($backend::encode_time(sql::cursor_time(before))?)
+                        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(backend)?
+                        .rows_affected();
+                    Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+                }
+
                 fn watch(
                     &self,
                     listener: Arc<dyn $crate::storage::ChangeListener>,
@@ -1790,6 +1952,64 @@ mod tests {
             uses(&[(a, 5), (b, 3)])
         );
         assert!(last_uses(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_batch_of_counts_holds_each_token_and_hour_once_summed_in_order() {
+        let (a, b) = (
+            TokenId::parse("AAAAAAAAAAAAAAAA").unwrap(),
+            TokenId::parse("BBBBBBBBBBBBBBBB").unwrap(),
+        );
+        let at = |minutes: i64| OffsetDateTime::UNIX_EPOCH + time::Duration::minutes(minutes);
+        let uses = |token_id, minutes, uses| super::super::TokenUses {
+            token_id,
+            // Not the start of its hour: the batch counts it in the hour that holds it.
+            hour: at(minutes),
+            uses,
+        };
+        let count = |token_id, hours: i64, uses| UseCount {
+            token_id,
+            hour: at(60 * hours),
+            uses,
+        };
+        assert_eq!(
+            use_counts(&[
+                uses(b, 61, 1),
+                uses(a, 119, 2),
+                uses(b, 0, 3),
+                uses(a, 60, 4),
+                uses(a, 5, 5),
+            ]),
+            [
+                count(a, 0, 5),
+                count(a, 1, 6),
+                count(b, 0, 3),
+                count(b, 1, 1)
+            ]
+        );
+        // Past a BIGINT: the largest one, never a panic or an error.
+        assert_eq!(
+            use_counts(&[uses(a, 0, u64::MAX), uses(a, 1, 1), uses(b, 0, 1 << 63)]),
+            [count(a, 0, i64::MAX), count(b, 0, i64::MAX)]
+        );
+        assert!(use_counts(&[]).is_empty());
+    }
+
+    #[test]
+    fn stored_counts_are_checked_on_the_way_in() {
+        let hour = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(3);
+        let read = token_uses_of("AAAAAAAAAAAAAAAA", hour, 7).unwrap();
+        assert_eq!((read.hour, read.uses), (hour, 7));
+        for (token_id, at, uses) in [
+            ("AAAAAAAAAAAAAAAA", hour, -1),
+            ("short", hour, 1),
+            ("AAAAAAAAAAAAAAAA", hour + time::Duration::minutes(1), 1),
+        ] {
+            assert!(matches!(
+                token_uses_of(token_id, at, uses),
+                Err(StorageError::Backend(_))
+            ));
+        }
     }
 
     #[test]

@@ -56,6 +56,11 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
         "rotation finish",
         include_str!("../../migrations/sqlite/0009_rotation_finish.sql"),
     ),
+    (
+        10,
+        "token uses",
+        include_str!("../../migrations/sqlite/0010_token_uses.sql"),
+    ),
 ];
 
 /// Storage in an SQLite database: embedded, persistent, one file.
@@ -78,9 +83,10 @@ const MIGRATIONS: &[sql::EmbeddedMigration] = &[
 /// wait for each other (up to the connection's busy timeout, 5 s by default) instead of
 /// failing. Clones share the pool.
 ///
-/// Last-used times live on the token's row of `pi_tokens`, written in one transaction per
-/// batch. It announces no changes ([`Storage::watch`](super::Storage::watch) is `None`):
-/// it serves one process, whose service announces its own writes.
+/// Last-used times live on the token's row of `pi_tokens`, and use counts per token and
+/// hour in `pi_token_uses`, each written in one transaction per batch. It announces no
+/// changes ([`Storage::watch`](super::Storage::watch) is `None`): it serves one process,
+/// whose service announces its own writes.
 ///
 /// # Example
 ///
@@ -240,18 +246,20 @@ impl SqliteStorage {
             .map_err(|_| StorageError::backend(sql::Corrupt::OUT_OF_RANGE))
     }
 
-    /// Deletes the integration's token index rows. The schema cascades them where
-    /// foreign keys are enforced; this deletes them for connections that do not enforce
-    /// them.
+    /// Deletes the integration's token index rows and use counts. The schema cascades
+    /// them where foreign keys are enforced; this deletes them for connections that do
+    /// not enforce them.
     async fn delete_token_rows(
         tx: &mut Transaction<'static, Sqlite>,
         integration_id: &str,
     ) -> Result<(), StorageError> {
-        sqlx::query(sql::DELETE_TOKENS)
-            .bind(integration_id)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
+        for statement in [sql::DELETE_TOKENS, sql::DELETE_TOKEN_USES] {
+            sqlx::query(statement)
+                .bind(integration_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+        }
         Ok(())
     }
 
@@ -268,6 +276,22 @@ impl SqliteStorage {
             sqlx::query(sql::RECORD_LAST_USED)
                 .bind(used.token_id.as_str())
                 .bind(Self::encode_time(used.at)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    /// Each count in turn (`RECORD_TOKEN_USES`), in one transaction: the batch lands
+    /// whole or not at all.
+    async fn write_token_uses(&self, counts: &[sql::UseCount]) -> Result<(), StorageError> {
+        let mut tx = self.begin().await?;
+        for count in counts {
+            sqlx::query(sql::RECORD_TOKEN_USES)
+                .bind(count.token_id.as_str())
+                .bind(Self::encode_time(count.hour)?)
+                .bind(count.uses)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;

@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use private_integrations::storage::{
     AccessSettings, AuditEvent, Change, ChangeListener, IdempotencyKey, IdempotencyRecord,
-    IntegrationRecord, LastUse, Storage, StorageError, TokenLookup, Watch,
+    IntegrationRecord, LastUse, Storage, StorageError, TokenLookup, TokenUses, Watch,
 };
 use private_integrations::{AccountId, IntegrationId, Permission, TokenId, UserId};
 use rand::rngs::StdRng;
@@ -42,6 +42,11 @@ pub enum Method {
     /// Runs in the background, at times tests do not control: not numbered, never faulted
     /// at random or by number, only by [`Faults::on_next`].
     RecordLastUsed,
+    /// Written with the last-used times: like [`Method::RecordLastUsed`], faulted only by
+    /// [`Faults::on_next`].
+    RecordTokenUses,
+    /// The counts an admin reads (`usage`).
+    TokenUses,
 }
 
 impl Method {
@@ -134,6 +139,8 @@ struct Plan {
     injected: Vec<Injection>,
     /// Every batch of last uses that reached the wrapped storage, oldest first.
     batches: Vec<Vec<LastUse>>,
+    /// Every batch of use counts that reached the wrapped storage, oldest first.
+    count_batches: Vec<Vec<TokenUses>>,
     /// While set, token lookups are held (see [`Faults::hold_lookups`]).
     gate: Option<Arc<LookupGate>>,
 }
@@ -255,6 +262,11 @@ impl Faults {
         self.plan().batches.clone()
     }
 
+    /// Every batch of use counts written through the wrapper so far, oldest first.
+    pub fn count_batches(&self) -> Vec<Vec<TokenUses>> {
+        self.plan().count_batches.clone()
+    }
+
     /// Waits until `n` batches of last uses have been written through the wrapper, and
     /// returns them all.
     pub async fn wait_for_batches(&self, n: usize) -> Vec<Vec<LastUse>> {
@@ -268,17 +280,15 @@ impl Faults {
         }
     }
 
-    /// The fault for the next `record_last_used`, if one was planned with `on_next`.
-    fn decide_last_used(&self) -> Option<Injection> {
+    /// The fault for the next call of `method`, a background write
+    /// (`record_last_used`, `record_token_uses`), if one was planned with `on_next`.
+    fn decide_background(&self, method: Method) -> Option<Injection> {
         let mut plan = self.plan();
-        let i = plan
-            .on
-            .iter()
-            .position(|(m, _)| *m == Method::RecordLastUsed)?;
+        let i = plan.on.iter().position(|(m, _)| *m == method)?;
         let fault = plan.on.remove(i).1;
         let injection = Injection {
             call: u64::MAX,
-            method: Method::RecordLastUsed,
+            method,
             fault,
         };
         plan.injected.push(injection);
@@ -351,6 +361,35 @@ impl<S: Storage> FaultyStorage<S> {
             },
         );
         Self::new(inner, faults)
+    }
+
+    /// A background write (`method`) under the fault planned for it with `on_next`, if
+    /// any: failed before it reaches storage, delayed, or failed after it; `landed`
+    /// keeps the batch when it reached storage.
+    async fn background(
+        &self,
+        method: Method,
+        call: impl Future<Output = Result<(), StorageError>>,
+        landed: impl FnOnce(&mut Plan),
+    ) -> Result<(), StorageError> {
+        let injection = self.faults.decide_background(method);
+        let fail = |injection| Err(StorageError::backend(InjectedFault { injection }));
+        let result = match injection.map(|i| (i, i.fault)) {
+            Some((injection, Fault::FailBefore)) => return fail(injection),
+            Some((_, Fault::Delay(delay))) => {
+                tokio::time::sleep(delay).await;
+                call.await
+            }
+            _ => call.await,
+        };
+        if result.is_ok() {
+            landed(&mut self.faults.plan());
+            self.faults.1.notify_waiters();
+        }
+        match injection.map(|i| (i, i.fault)) {
+            Some((injection, Fault::FailAfter)) => fail(injection),
+            _ => result,
+        }
     }
 
     async fn run<T>(
@@ -527,38 +566,38 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     }
 
     async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError> {
-        let injection = self.faults.decide_last_used();
-        let fault = |injection| Err(StorageError::backend(InjectedFault { injection }));
-        if let Some(
-            injection @ Injection {
-                fault: Fault::FailBefore,
-                ..
-            },
-        ) = injection
-        {
-            return fault(injection);
-        }
-        if let Some(Injection {
-            fault: Fault::Delay(delay),
-            ..
-        }) = injection
-        {
-            tokio::time::sleep(delay).await;
-        }
-        let result = self.inner.record_last_used(uses).await;
-        if result.is_ok() {
-            self.faults.plan().batches.push(uses.to_vec());
-            self.faults.1.notify_waiters();
-        }
-        match injection {
-            Some(
-                injection @ Injection {
-                    fault: Fault::FailAfter,
-                    ..
-                },
-            ) => fault(injection),
-            _ => result,
-        }
+        let call = self.inner.record_last_used(uses);
+        self.background(Method::RecordLastUsed, call, |plan| {
+            plan.batches.push(uses.to_vec())
+        })
+        .await
+    }
+
+    async fn record_token_uses(&self, uses: &[TokenUses]) -> Result<(), StorageError> {
+        let call = self.inner.record_token_uses(uses);
+        self.background(Method::RecordTokenUses, call, |plan| {
+            plan.count_batches.push(uses.to_vec())
+        })
+        .await
+    }
+
+    async fn token_uses(
+        &self,
+        account: &AccountId,
+        id: &IntegrationId,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<TokenUses>, StorageError> {
+        let call = self.inner.token_uses(account, id, since);
+        self.run(Method::TokenUses, call).await
+    }
+
+    /// Background work at times tests do not control: never faulted.
+    async fn remove_token_uses(
+        &self,
+        before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        self.inner.remove_token_uses(before, limit).await
     }
 
     fn watch(&self, listener: Arc<dyn ChangeListener>) -> Option<Watch> {

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use private_integrations::storage::{
     AccessSettings, AuditEvent, AuditLogQuery, Change, ChangeListener, IdempotencyKey,
     IdempotencyRecord, IntegrationRecord, LastUse, Page, PageRequest, Storage, StorageError,
-    TokenLookup, Watch,
+    TokenLookup, TokenUses, Watch,
 };
 use private_integrations::{AccountId, IntegrationId, Permission, TokenId, UserId};
 use tokio::sync::watch;
@@ -378,6 +378,27 @@ impl<S: Storage> Storage for HeldWrites<S> {
 
     async fn record_last_used(&self, uses: &[LastUse]) -> Result<(), StorageError> {
         self.inner.record_last_used(uses).await
+    }
+
+    async fn record_token_uses(&self, uses: &[TokenUses]) -> Result<(), StorageError> {
+        self.inner.record_token_uses(uses).await
+    }
+
+    async fn token_uses(
+        &self,
+        account: &AccountId,
+        id: &IntegrationId,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<TokenUses>, StorageError> {
+        self.inner.token_uses(account, id, since).await
+    }
+
+    async fn remove_token_uses(
+        &self,
+        before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<usize, StorageError> {
+        self.inner.remove_token_uses(before, limit).await
     }
 
     fn watch(&self, listener: Arc<dyn ChangeListener>) -> Option<Watch> {
