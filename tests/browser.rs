@@ -13,7 +13,9 @@
 //! 2. the create flow with the keyboard alone;
 //! 3. a form sent twice (a reload of the token screen, a double click, Back then
 //!    Forward): nothing done again, no token shown again;
-//! 4. axe-core on every screen: no serious or critical violation.
+//! 4. an integration in its rotation window whose old token is still called: the chart of
+//!    its uses, the banner's "last used", the list's mark, on a laptop and a phone;
+//! 5. axe-core on every screen: no serious or critical violation.
 //!
 //! Screenshots of the main screens go to `target/screenshots/`, or to `docs/` with
 //! `UPDATE_SCREENSHOTS=1`.
@@ -216,6 +218,8 @@ impl Screen {
 struct Server {
     base: String,
     pi: PrivateIntegrations,
+    /// The service's storage, to write use counts of days gone by.
+    storage: MemoryStorage,
     clock: ManualClock,
     posts: Arc<Posts>,
     http: hyper_util::client::legacy::Client<HttpConnector, Body>,
@@ -288,7 +292,8 @@ impl Posts {
 impl Server {
     async fn start() -> Server {
         let clock = ManualClock::new(support::T0);
-        let pi = PrivateIntegrations::builder(MemoryStorage::new())
+        let storage = MemoryStorage::new();
+        let pi = PrivateIntegrations::builder(storage.clone())
             .scope_catalog(app::catalog())
             .clock(clock.clone())
             .build();
@@ -305,6 +310,7 @@ impl Server {
         Server {
             base,
             pi,
+            storage,
             clock,
             posts,
             http: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
@@ -982,6 +988,7 @@ async fn the_settings_page_in_a_real_browser() {
     a_form_sent_twice(&mut person).await;
     every_screen_on_a_phone(&mut person).await;
     menus_open_whole_everywhere(&mut person).await;
+    uses_during_a_rotation(&mut person).await;
 
     let no_js = connect(port, &chromium, &driver.profile.join("no-js"), false).await;
     let mut without = Person {
@@ -1795,4 +1802,147 @@ async fn menus_open_whole_everywhere(p: &mut Person<'_>) {
         p.every_menu_opens_whole(screen, 5).await;
     }
     p.on(None).await;
+}
+
+/// An integration in its rotation window whose old token the third party still calls:
+/// the chart of the last 30 days (the old token's uses striped, above the new one's),
+/// "Show as a table", the banner's "last used", and the list's mark, on a laptop and a
+/// phone. The counts of the days gone by are written to storage as the last-used writer
+/// writes them (one token, one hour, a number of uses).
+async fn uses_during_a_rotation(p: &mut Person<'_>) {
+    let server = p.server;
+    let admin = Actor::admin(AccountId::new("acct_usage"), UserId::new("u_admin"));
+    let new = NewIntegration::new("Nightly CRM export")
+        .description("Copies contacts to the data warehouse every night")
+        .scopes(["contacts.readonly"]);
+    let created = server.pi.create(&admin, new).await.unwrap();
+    let id = created.integration.id().clone();
+    let old = *created.token.token_id();
+    let first_day = server.pi.now();
+    // 24 days of calls with the first token, then a rotation; 5 days and 8 hours later
+    // the window ends in 40 hours and both tokens are called.
+    server.clock.advance(time::Duration::days(24));
+    let rotated = server
+        .pi
+        .rotate(&admin, &id, RotationMode::ExpireLater)
+        .await
+        .unwrap();
+    let current = *rotated.token.token_id();
+    server
+        .clock
+        .advance(time::Duration::days(5) + time::Duration::hours(8));
+    let now = server.pi.now();
+    let noon = |day: i64| first_day + time::Duration::days(day) + time::Duration::hours(3);
+    let mut counts = Vec::new();
+    for day in 0..24 {
+        // Fewer calls at weekends.
+        let uses = if day % 7 >= 5 {
+            380
+        } else {
+            1_150 + 37 * (day % 5) as u64
+        };
+        counts.push(storage::TokenUses::new(old, noon(day), uses));
+    }
+    for (day, old_uses, new_uses) in [
+        (24, 900, 260),
+        (25, 610, 540),
+        (26, 320, 830),
+        (27, 150, 1_010),
+        (28, 90, 1_080),
+    ] {
+        counts.push(storage::TokenUses::new(old, noon(day), old_uses));
+        counts.push(storage::TokenUses::new(current, noon(day), new_uses));
+    }
+    // Today, up to now.
+    counts.push(storage::TokenUses::new(
+        old,
+        now - time::Duration::hours(2),
+        37,
+    ));
+    counts.push(storage::TokenUses::new(
+        current,
+        now - time::Duration::hours(2),
+        604,
+    ));
+    server.storage.record_token_uses(&counts).await.unwrap();
+    let last_used = [
+        storage::LastUse {
+            token_id: old,
+            at: now - time::Duration::minutes(3),
+        },
+        storage::LastUse {
+            token_id: current,
+            at: now - time::Duration::minutes(1),
+        },
+    ];
+    server.storage.record_last_used(&last_used).await.unwrap();
+
+    p.log_in_to("acct_usage", "u_admin", "admin").await;
+    p.sees("Old token still in use").await;
+    p.sees("Old token last used 3 minutes ago").await;
+    p.audit("the list, an old token still in use").await;
+    p.go("Nightly CRM export").await;
+    p.sees("The old token was last used 3 minutes ago (37 uses in the last 24 hours).")
+        .await;
+    p.sees("uses in the last 30 days").await;
+    let chart = p
+        .client
+        .find(Locator::Css("main .pi-chart svg"))
+        .await
+        .unwrap();
+    let bars = chart
+        .find_all(Locator::Css("rect.pi-chart-old"))
+        .await
+        .unwrap();
+    assert_eq!(
+        bars.len(),
+        30,
+        "a striped part on each day the old token was called"
+    );
+    // The table opens without a script (a <details>), and says the days in words.
+    show_as_a_table(p).await;
+    p.sees("Date (UTC)").await;
+    p.audit("the integration, its uses").await;
+    // A taller window, so that the banner and the chart are in one picture.
+    p.client
+        .issue_cmd(Cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 1280, "height": 1500, "deviceScaleFactor": 1, "mobile": false }),
+        ))
+        .await
+        .unwrap();
+    p.open(&format!("/settings/private-integrations/{id}"))
+        .await;
+    p.sees("uses in the last 30 days").await;
+    p.screenshot("usage").await;
+    for screen in [Screen::Laptop, Screen::Phone] {
+        p.on(Some(screen)).await;
+        p.open(&format!("/settings/private-integrations/{id}"))
+            .await;
+        show_as_a_table(p).await;
+        p.fits(screen, "the integration, its uses").await;
+        p.audit(&format!("{screen:?}: the integration, its uses"))
+            .await;
+        if screen == Screen::Phone {
+            let top = "document.getElementById('pi-usage-title').scrollIntoView();";
+            p.client.execute(top, vec![]).await.unwrap();
+            p.screenshot("usage-phone").await;
+        }
+        p.open("/settings/private-integrations").await;
+        p.sees("Old token still in use").await;
+        p.fits(screen, "the list, an old token still in use").await;
+    }
+    p.on(None).await;
+}
+
+/// Opens "Show as a table" under the chart of uses.
+async fn show_as_a_table(p: &Person<'_>) {
+    let summary = p
+        .client
+        .find(Locator::XPath(
+            "//summary[normalize-space()='Show as a table']",
+        ))
+        .await
+        .unwrap();
+    summary.click().await.unwrap();
 }
