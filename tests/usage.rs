@@ -113,7 +113,11 @@ async fn the_admin_sees_how_often_each_token_was_used() {
 
     s.verify(&token, 3).await;
     s.verify(&other_token, 1).await;
-    assert_eq!(today(&s.usage(&id).await), ((0, 0), (0, 0)), "not written yet");
+    assert_eq!(
+        today(&s.usage(&id).await),
+        ((0, 0), (0, 0)),
+        "not written yet"
+    );
     s.interval_passes(1).await;
     assert_eq!(today(&s.usage(&id).await), ((3, 0), (3, 0)));
     assert_eq!(today(&s.usage(&other).await), ((1, 0), (1, 0)));
@@ -138,11 +142,10 @@ async fn the_current_token_is_counted_apart_from_the_one_it_replaced() {
 
     // The admin rotates, keeping the old token for the grace period; the third party
     // has not moved yet, then moves half way.
-    let rotated = s
-        .pi
-        .rotate(&s.admin, &id, RotationMode::ExpireLater)
-        .await
-        .unwrap();
+    let rotated =
+        s.pi.rotate(&s.admin, &id, RotationMode::ExpireLater)
+            .await
+            .unwrap();
     s.verify(&old, 4).await;
     s.verify(&rotated.token, 1).await;
     s.interval_passes(2).await;
@@ -168,7 +171,13 @@ async fn uses_fall_on_their_days_and_the_last_24_hours_move_on() {
     s.verify(&token, 1).await;
     s.interval_passes(2).await;
     let usage = s.usage(&id).await;
-    let days: Vec<u64> = usage.days().iter().rev().take(3).map(|d| d.current()).collect();
+    let days: Vec<u64> = usage
+        .days()
+        .iter()
+        .rev()
+        .take(3)
+        .map(|d| d.current())
+        .collect();
     assert_eq!(days, [1, 10, 0], "today, yesterday, the day before");
     assert_eq!(usage.last_24_hours().current(), 1);
     assert_eq!(usage.recent_days(30).len(), 30);
@@ -239,7 +248,10 @@ async fn usage_is_read_as_an_integration_is() {
         Err(Error::PermissionDenied)
     ));
     s.pi.delete(&s.admin, &id).await.unwrap();
-    assert!(matches!(s.pi.usage(&s.admin, &id).await, Err(Error::NotFound)));
+    assert!(matches!(
+        s.pi.usage(&s.admin, &id).await,
+        Err(Error::NotFound)
+    ));
 }
 
 #[tokio::test(start_paused = true)]
@@ -273,4 +285,135 @@ fn a_service_that_records_no_last_used_times_counts_nothing() {
     let usage = ready(s.usage(&id));
     assert!(!usage.recorded());
     assert!(usage.days().iter().all(|d| d.total() == 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_of_counts_that_fails_is_kept_for_the_next_one() {
+    use support::faults::{Fault, Faults, FaultyStorage, Method};
+    let faults = Faults::new();
+    let clock = ManualClock::new(T0);
+    let s = Story {
+        pi: PrivateIntegrations::builder(FaultyStorage::new(MemoryStorage::new(), faults.clone()))
+            .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+            .clock(clock.clone())
+            .build(),
+        clock,
+        admin: Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin")),
+    };
+    let (id, token) = s.create("Zapier").await;
+    s.verify(&token, 4).await;
+    // The database is down when the interval ends: the batch fails, and is kept.
+    faults.on_next(Method::RecordTokenUses, Fault::FailBefore);
+    tokio::task::yield_now().await;
+    tokio::time::advance(MINUTE).await;
+    for _ in 0..10_000 {
+        if s.pi.last_used_stats().failed_count_batches >= 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let stats = s.pi.last_used_stats();
+    assert_eq!((stats.count_batches, stats.failed_count_batches), (0, 1));
+    assert_eq!(today(&s.usage(&id).await), ((0, 0), (0, 0)));
+
+    // Back up: the next batch holds both intervals' uses, in the hour they fell in.
+    s.verify(&token, 1).await;
+    s.interval_passes(1).await;
+    assert_eq!(today(&s.usage(&id).await), ((5, 0), (5, 0)));
+    // Nothing is written twice.
+    s.interval_passes(1).await;
+    s.pi.shutdown().await;
+    assert_eq!(today(&s.usage(&id).await), ((5, 0), (5, 0)));
+    assert_eq!(s.pi.last_used_stats().count_batches, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn counts_of_a_deleted_integration_go_with_it() {
+    let memory = MemoryStorage::new();
+    let clock = ManualClock::new(T0);
+    let s = Story {
+        pi: PrivateIntegrations::builder(memory.clone())
+            .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+            .clock(clock.clone())
+            .build(),
+        clock,
+        admin: Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin")),
+    };
+    let (id, token) = s.create("Zapier").await;
+    s.verify(&token, 2).await;
+    s.interval_passes(1).await;
+    let since = T0 - Duration::days(1);
+    let stored = |memory: MemoryStorage, account: AccountId, id: IntegrationId| async move {
+        memory.token_uses(&account, &id, since).await.unwrap()
+    };
+    let account = s.admin.account().clone();
+    assert_eq!(
+        stored(memory.clone(), account.clone(), id.clone()).await,
+        [storage::TokenUses::new(*token.token_id(), T0, 2)]
+    );
+    // One more use, counted but not yet written, then the integration is deleted: its
+    // counts go, and the pending one is dropped when it is written.
+    s.verify(&token, 1).await;
+    s.pi.delete(&s.admin, &id).await.unwrap();
+    assert!(
+        stored(memory.clone(), account.clone(), id.clone())
+            .await
+            .is_empty()
+    );
+    s.pi.shutdown().await;
+    assert_eq!(s.pi.last_used_stats().count_batches, 2);
+    assert!(stored(memory, account, id).await.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn counts_older_than_the_retention_are_removed_in_the_background() {
+    use support::gate::HeldWrites;
+    let memory = MemoryStorage::new();
+    let (held, gate) = HeldWrites::new(memory.clone());
+    let clock = ManualClock::new(T0);
+    let s = Story {
+        pi: PrivateIntegrations::builder(held)
+            .scope_catalog(ScopeCatalog::new(SCOPES).unwrap())
+            .clock(clock.clone())
+            .usage_retention(Duration::days(2))
+            .build(),
+        clock,
+        admin: Actor::admin(AccountId::new("acct_1"), UserId::new("u_admin")),
+    };
+    // The sweep at start.
+    gate.until_usage_sweeps(1).await;
+    let (id, token) = s.create("Zapier").await;
+    s.verify(&token, 3).await;
+    s.interval_passes(1).await;
+    let stored = || {
+        let (memory, account, id) = (memory.clone(), s.admin.account().clone(), id.clone());
+        async move {
+            memory
+                .token_uses(&account, &id, time::OffsetDateTime::UNIX_EPOCH)
+                .await
+                .unwrap()
+                .iter()
+                .map(|u| (u.hour, u.uses))
+                .collect::<Vec<_>>()
+        }
+    };
+    // Tomorrow: still kept (the retention keeps today and yesterday).
+    s.clock.advance(Duration::days(1));
+    s.verify(&token, 1).await;
+    s.interval_passes(2).await;
+    tokio::time::advance(StdDuration::from_secs(3600)).await;
+    gate.until_usage_sweeps(2).await;
+    let t0_hour = T0.replace_minute(0).unwrap();
+    let next_hour = (T0 + Duration::days(1)).replace_minute(0).unwrap();
+    let mut kept = stored().await;
+    kept.sort();
+    assert_eq!(kept, [(t0_hour, 3), (next_hour, 1)]);
+    // The day after: T0's day has passed the retention; the sweep removes its counts.
+    s.clock.advance(Duration::days(1));
+    tokio::time::advance(StdDuration::from_secs(3600)).await;
+    gate.until_usage_sweeps(3).await;
+    assert_eq!(stored().await, [(next_hour, 1)]);
+    let usage = s.usage(&id).await;
+    let days: Vec<u64> = usage.days().iter().map(|d| d.current()).collect();
+    assert_eq!(days, [1, 0]);
 }

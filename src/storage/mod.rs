@@ -589,10 +589,10 @@ pub trait Storage: Debug + Send + Sync + 'static {
     ///     .build();
     /// let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_1"));
     /// let created = pi.create(&admin, NewIntegration::new("Zapier sync")).await?;
-    /// let token = created.integration.current_token_id().clone();
+    /// let token = *created.token.token_id();
     /// let at = time::OffsetDateTime::now_utc();
-    /// storage.record_token_uses(&[TokenUses::new(token.clone(), at, 2)]).await?;
-    /// storage.record_token_uses(&[TokenUses::new(token.clone(), at, 3)]).await?;
+    /// storage.record_token_uses(&[TokenUses::new(token, at, 2)]).await?;
+    /// storage.record_token_uses(&[TokenUses::new(token, at, 3)]).await?;
     /// let counts = storage
     ///     .token_uses(&admin.account(), created.integration.id(), at - time::Duration::DAY)
     ///     .await?;

@@ -11,7 +11,8 @@
 //! It also counts the sweeps of old idempotency records that went through it
 //! ([`WriteGate::until_sweeps`]): a sweep is done when a removal comes back short of its
 //! limit. The same for old audit events ([`WriteGate::until_audit_sweeps`]), whose
-//! removals it can also fail ([`WriteGate::fail_audit_removals`]).
+//! removals it can also fail ([`WriteGate::fail_audit_removals`]), and old use counts
+//! ([`WriteGate::until_usage_sweeps`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct WriteGate {
     audit_removals: watch::Sender<usize>,
     /// How many of the next removals of audit events fail (before reaching storage).
     audit_failures: AtomicUsize,
+    /// Sweeps of old use counts that ended (a removal short of its limit).
+    usage_sweeps: watch::Sender<usize>,
 }
 
 impl WriteGate {
@@ -55,6 +58,7 @@ impl WriteGate {
             audit_sweeps: watch::Sender::new(0),
             audit_removals: watch::Sender::new(0),
             audit_failures: AtomicUsize::new(0),
+            usage_sweeps: watch::Sender::new(0),
         }
     }
 
@@ -124,6 +128,17 @@ impl WriteGate {
             .wait_for(|r| *r >= n)
             .await
             .expect("the gate lives");
+    }
+
+    /// Waits until `n` sweeps of old use counts in all have ended.
+    pub async fn until_usage_sweeps(&self, n: usize) {
+        let mut sweeps = self.usage_sweeps.subscribe();
+        sweeps.wait_for(|s| *s >= n).await.expect("the gate lives");
+    }
+
+    /// Sweeps of old use counts ended so far.
+    pub fn usage_sweeps(&self) -> usize {
+        *self.usage_sweeps.borrow()
     }
 
     /// The next `n` removals of old audit events fail without reaching storage.
@@ -398,7 +413,11 @@ impl<S: Storage> Storage for HeldWrites<S> {
         before: time::OffsetDateTime,
         limit: usize,
     ) -> Result<usize, StorageError> {
-        self.inner.remove_token_uses(before, limit).await
+        let removed = self.inner.remove_token_uses(before, limit).await;
+        if matches!(removed, Ok(n) if n < limit) {
+            self.gate.usage_sweeps.send_modify(|s| *s += 1);
+        }
+        removed
     }
 
     fn watch(&self, listener: Arc<dyn ChangeListener>) -> Option<Watch> {
