@@ -381,8 +381,8 @@ impl PrivateIntegrations {
 
     /// Whether this service records token uses (see
     /// [`PrivateIntegrationsBuilder::last_used_interval`]): if not, an empty
-    /// [`Integration::last_used_at`] means "not recorded" rather than "never used".
-    #[cfg(feature = "admin-ui")]
+    /// [`Integration::last_used_at`] means "not recorded" rather than "never used", and
+    /// no use is counted.
     pub(crate) fn records_last_used(&self) -> bool {
         self.inner.verifier.last_used.is_some()
     }
