@@ -2,16 +2,17 @@
 //! share: every thread counts in a table of its own, and the last-used writer sums the
 //! tables once per interval.
 //!
-//! A thread's table ([`ThreadCounts`]) is a direct-mapped array of [`SLOTS`] slots, one
-//! token each. Counting a use of a token whose slot it holds is a load and a store of
-//! the slot's count, on a line no other thread writes: no lock, no atomic
-//! read-modify-write, no allocation. Only the owning thread writes a count; the writer
-//! reads it and remembers what it took (`taken`), so neither ever waits for the other
-//! and no use is lost or counted twice. A token that finds its slot held by another
-//! (rare: a thread would have to see two tokens whose ids map to one slot) takes the
-//! slot over under the table's lock, moving what the other token had not yet handed
-//! over to the table's overflow map, which the writer empties too (keeping its
-//! capacity, so a steady load allocates nothing there either).
+//! A thread's table ([`ThreadCounts`]) is an array of [`SETS`] sets of [`WAYS`] slots, one
+//! token per slot, a token's set picked by its id. Counting a use of a token that holds
+//! a slot is a few compares and a load and a store of the slot's count, on a line no
+//! other thread writes: no lock, no atomic read-modify-write, no allocation. Only the
+//! owning thread writes a count; the writer reads it and remembers what it took
+//! (`taken`), so neither ever waits for the other and no use is lost or counted twice.
+//! A token new to the thread takes a free slot of its set under the table's lock; if
+//! the set is full (rare below a few thousand tokens per thread and interval), it takes
+//! one over, moving what that slot's token had not yet handed over to the table's
+//! overflow map, which the writer empties too (keeping its capacity, so a steady load
+//! allocates nothing there either).
 //!
 //! Each thread finds its table through a thread-local list, one entry per counter (per
 //! service) it has counted for; the counter keeps every table it handed out, so the
@@ -25,11 +26,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::domain::ids::TokenId;
 
-/// The slots of a thread's table: 64 KiB per thread and service. Enough that a thread
-/// seeing a thousand tokens within one interval rarely finds a slot taken (about one
-/// token in eight shares its slot); with far more tokens, taking slots over is the
-/// common path, and costs a lock no other thread holds and an entry of a hash map.
-const SLOTS: usize = 2048;
+/// The sets of a thread's table: 2,048 slots in all, 64 KiB per thread and service.
+/// Enough that a thread seeing a thousand tokens within one interval almost never finds
+/// a set full; with far more tokens, taking slots over is the common path, and costs a
+/// lock no other thread holds and an entry of a hash map.
+const SETS: usize = 512;
+
+/// The slots of a set: two cache lines.
+const WAYS: usize = 4;
 
 /// Gives each counter an id of its own, for the threads' lists.
 static NEXT_COUNTER: AtomicU64 = AtomicU64::new(1);
@@ -76,13 +80,18 @@ impl Drop for UseCounter {
 struct ThreadCounts {
     /// The id of the counter it counts for.
     counter: u64,
-    slots: Box<[Slot]>,
+    sets: Box<[Set]>,
     /// Taken by the owning thread to take a slot over, and by the writer to sum; holds
     /// the uses of the tokens that lost their slot.
     overflow: Mutex<HashMap<TokenId, u64, foldhash::fast::RandomState>>,
     /// Set once the counter is dropped.
     orphaned: AtomicBool,
 }
+
+/// The slots a token may take, filled in order.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Set([Slot; WAYS]);
 
 /// One token's uses on one thread.
 #[derive(Debug, Default)]
@@ -101,12 +110,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The slot of a token id's words: a multiplicative hash of both.
+/// The set of a token id's words: a multiplicative hash of both.
 #[inline]
-fn slot_of(words: [u64; 2]) -> usize {
+fn set_of(words: [u64; 2]) -> usize {
     let mixed = (words[0] ^ words[1].rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    // The top bits, as many as SLOTS needs.
-    (mixed >> (64 - SLOTS.trailing_zeros())) as usize
+    // The top bits, as many as SETS needs.
+    (mixed >> (64 - SETS.trailing_zeros())) as usize
+}
+
+/// The uses of a slot's token not yet taken by the writer.
+fn pending(slot: &Slot) -> u64 {
+    slot.count
+        .load(Ordering::Relaxed)
+        .wrapping_sub(slot.taken.load(Ordering::Relaxed))
 }
 
 /// A token id as two words.
@@ -157,7 +173,7 @@ impl UseCounter {
                 None => {
                     let table = Arc::new(ThreadCounts {
                         counter: self.id,
-                        slots: (0..SLOTS).map(|_| Slot::default()).collect(),
+                        sets: (0..SETS).map(|_| Set::default()).collect(),
                         overflow: Mutex::default(),
                         orphaned: AtomicBool::new(false),
                     });
@@ -200,37 +216,47 @@ impl ThreadCounts {
     #[inline]
     fn count(&self, token: &TokenId) {
         let key = words(token);
-        let Some(slot) = self.slots.get(slot_of(key)) else {
+        let Some(set) = self.sets.get(set_of(key)) else {
             return;
         };
-        if slot.key[0].load(Ordering::Relaxed) == key[0]
-            && slot.key[1].load(Ordering::Relaxed) == key[1]
-        {
-            // Only this thread writes the count: a load and a store, not a locked add.
-            let count = slot.count.load(Ordering::Relaxed);
-            slot.count.store(count.wrapping_add(1), Ordering::Relaxed);
-        } else {
-            self.take_over(slot, key);
+        for slot in &set.0 {
+            if slot.key[0].load(Ordering::Relaxed) == key[0]
+                && slot.key[1].load(Ordering::Relaxed) == key[1]
+            {
+                // Only this thread writes the count: a load and a store, not a locked add.
+                let count = slot.count.load(Ordering::Relaxed);
+                slot.count.store(count.wrapping_add(1), Ordering::Relaxed);
+                return;
+            }
         }
+        self.claim(set, key);
     }
 
-    /// Gives `slot` to the token of `key`, with one use, moving the uses of the token
-    /// it held that were not yet taken to the overflow map.
+    /// Gives a slot of `set` to the token of `key`, with one use: a free one, or else
+    /// one taken over, whose token's uses not yet taken move to the overflow map.
     #[cold]
     #[inline(never)]
-    fn take_over(&self, slot: &Slot, key: [u64; 2]) {
+    fn claim(&self, set: &Set, key: [u64; 2]) {
         let mut overflow = lock(&self.overflow);
-        let held = [
-            slot.key[0].load(Ordering::Relaxed),
-            slot.key[1].load(Ordering::Relaxed),
-        ];
-        let pending = slot
-            .count
-            .load(Ordering::Relaxed)
-            .wrapping_sub(slot.taken.load(Ordering::Relaxed));
-        if held != [0, 0] && pending > 0 {
-            let count = overflow.entry(token_of(held)).or_insert(0);
-            *count = count.saturating_add(pending);
+        let held = |slot: &Slot| {
+            [
+                slot.key[0].load(Ordering::Relaxed),
+                slot.key[1].load(Ordering::Relaxed),
+            ]
+        };
+        // A free slot, or the one whose token used it least since the last batch.
+        let slot = set
+            .0
+            .iter()
+            .find(|slot| held(slot) == [0, 0])
+            .or_else(|| set.0.iter().min_by_key(|slot| pending(slot)));
+        let Some(slot) = slot else {
+            return;
+        };
+        let (old, uses) = (held(slot), pending(slot));
+        if old != [0, 0] && uses > 0 {
+            let count = overflow.entry(token_of(old)).or_insert(0);
+            *count = count.saturating_add(uses);
         }
         slot.key[0].store(key[0], Ordering::Relaxed);
         slot.key[1].store(key[1], Ordering::Relaxed);
@@ -243,7 +269,7 @@ impl ThreadCounts {
         // Under the lock, no slot changes hands: each slot's key and `taken` are
         // stable, and its count only grows.
         let mut overflow = lock(&self.overflow);
-        for slot in self.slots.iter() {
+        for slot in self.sets.iter().flat_map(|set| &set.0) {
             let key = [
                 slot.key[0].load(Ordering::Relaxed),
                 slot.key[1].load(Ordering::Relaxed),
@@ -252,10 +278,10 @@ impl ThreadCounts {
                 continue;
             }
             let count = slot.count.load(Ordering::Relaxed);
-            let pending = count.wrapping_sub(slot.taken.load(Ordering::Relaxed));
-            if pending > 0 {
+            let uses = count.wrapping_sub(slot.taken.load(Ordering::Relaxed));
+            if uses > 0 {
                 slot.taken.store(count, Ordering::Relaxed);
-                add(token_of(key), pending);
+                add(token_of(key), uses);
             }
         }
         for (token, uses) in overflow.drain() {
@@ -297,9 +323,9 @@ mod tests {
 
     #[test]
     fn tokens_that_share_a_slot_lose_no_use() {
-        // Far more tokens than slots: most find their slot held by another.
+        // Far more tokens than slots: most find their set full.
         let counter = UseCounter::default();
-        let n = SLOTS * 8;
+        let n = SETS * WAYS * 8;
         for round in 0..3 {
             for i in 0..n {
                 for _ in 0..=(i % 3) {
