@@ -17,6 +17,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::clock::Clock;
 use crate::domain::idempotency::IDEMPOTENCY_KEY_RETENTION;
+use crate::domain::usage::oldest_kept_hour;
 use crate::storage::Storage;
 
 /// How often the sweep runs: records live between the retention and the retention plus
@@ -107,17 +108,13 @@ async fn sweep_every(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, retention
 }
 
 /// Removes every use count of a day before the `days` days kept (today, UTC, included),
-/// a batch at a time, the oldest first; says how many.
+/// and before the last 24 hours, a batch at a time, the oldest first; says how many.
 pub(crate) async fn sweep_token_uses(
     storage: &dyn Storage,
     clock: &dyn Clock,
     days: u16,
 ) -> Result<usize, crate::StorageError> {
-    let today = clock.now().to_offset(time::UtcOffset::UTC).date();
-    let Some(first_kept) = today.checked_sub(time::Duration::days(i64::from(days) - 1)) else {
-        return Ok(0);
-    };
-    let before = first_kept.midnight().assume_utc();
+    let before = oldest_kept_hour(clock.now(), days);
     let mut removed = 0;
     loop {
         let batch = storage.remove_token_uses(before, SWEEP_BATCH).await?;

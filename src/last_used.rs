@@ -26,7 +26,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::clock::Clock;
 use crate::domain::ids::TokenId;
-use crate::domain::usage::hour_of;
+use crate::domain::usage::{hour_of, oldest_kept_hour};
 use crate::index::UseMark;
 use crate::storage::{LastUse, Storage, TokenUses};
 use crate::use_counts::UseCounter;
@@ -101,6 +101,9 @@ pub(crate) struct LastUsedRecorder {
     interval_ms: AtomicU64,
     /// Every use of every token, per thread, for the daily counts.
     counts: UseCounter,
+    /// Set when the writer stops: nothing is noted or counted after, since nothing would
+    /// write it.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Default for LastUsedRecorder {
@@ -110,6 +113,7 @@ impl Default for LastUsedRecorder {
             pending: Mutex::default(),
             interval_ms: AtomicU64::new(0),
             counts: UseCounter::default(),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -131,6 +135,9 @@ impl LastUsedRecorder {
     /// the clock and notes the use only the first time `mark` is seen in this epoch.
     #[inline]
     pub(crate) fn used(&self, mark: &UseMark, token: &TokenId, clock: &dyn Clock) {
+        if self.stopped.load(Ordering::Relaxed) {
+            return;
+        }
         self.counts.count(token);
         let epoch = self.epoch.load(Ordering::Relaxed);
         if mark.noted_in(epoch) {
@@ -174,6 +181,8 @@ pub(crate) struct WriterParts {
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) counters: Arc<LastUsedCounters>,
+    /// The days of use counts kept: older counts not yet written are dropped.
+    pub(crate) usage_days: u16,
 }
 
 impl Writer {
@@ -225,7 +234,7 @@ struct Unwritten {
 impl Unwritten {
     /// Takes what the recorder noted and counted since the last batch; counts fall in
     /// the hour of `now`.
-    fn take(&mut self, recorder: &LastUsedRecorder, now: time::OffsetDateTime) {
+    fn take(&mut self, recorder: &LastUsedRecorder, now: time::OffsetDateTime, usage_days: u16) {
         for used in recorder.advance() {
             let at = self.last_used.entry(used.token_id).or_insert(used.at);
             *at = (*at).max(used.at);
@@ -235,6 +244,21 @@ impl Unwritten {
         for (token, uses) in self.taken.drain() {
             let count = self.counts.entry((token, hour)).or_insert(0);
             *count = count.saturating_add(uses);
+        }
+        // Kept through a long outage, counts of hours past the retention would only be
+        // written to be removed: they go now, so what is kept stays within one count
+        // per token and hour of the retention.
+        let oldest = oldest_kept_hour(now, usage_days);
+        let before = self.counts.len();
+        self.counts.retain(|&(_, hour), _| hour >= oldest);
+        let dropped = before - self.counts.len();
+        if dropped > 0 {
+            tracing::warn!(
+                target: TARGET,
+                counts = dropped,
+                "private integrations: use counts never written are past the usage \
+                 retention; dropped",
+            );
         }
     }
 
@@ -324,6 +348,7 @@ async fn write_every(
         storage,
         clock,
         counters,
+        usage_days,
     } = parts;
     // No overflow of the timer's arithmetic, whatever the interval.
     let interval = interval.min(LONGEST_INTERVAL);
@@ -339,7 +364,11 @@ async fn write_every(
             ticks.poll_tick(cx).map(|_| false)
         })
         .await;
-        unwritten.take(&recorder, clock.now());
+        if last {
+            // Nothing noted or counted from now on would be written.
+            recorder.stopped.store(true, Ordering::Relaxed);
+        }
+        unwritten.take(&recorder, clock.now(), usage_days);
         if !unwritten.is_empty() {
             unwritten.write(&*storage, &counters).await;
         }

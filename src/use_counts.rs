@@ -16,12 +16,15 @@
 //!
 //! Each thread finds its table through a thread-local list, one entry per counter (per
 //! service) it has counted for; the counter keeps every table it handed out, so the
-//! uses of a thread that has ended are still summed, and forgets the table at the sum
-//! after the thread is gone.
+//! uses of a thread that has ended are still summed. The table of an ended thread goes
+//! to the next new thread (its uses handed over first), or is forgotten at the next
+//! sum: threads that come and go cost no more tables than were alive at once. A thread's
+//! first use for a service (its table's registration) takes the counter's lock and may
+//! allocate; every later one does neither.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::domain::ids::TokenId;
@@ -29,7 +32,8 @@ use crate::domain::ids::TokenId;
 /// The sets of a thread's table: 2,048 slots in all, 64 KiB per thread and service.
 /// Enough that a thread seeing a thousand tokens within one interval almost never finds
 /// a set full; with far more tokens, taking slots over is the common path, and costs a
-/// lock no other thread holds and an entry of a hash map.
+/// lock that only the writer also takes (while it sums the table) and an entry of a
+/// hash map.
 const SETS: usize = 512;
 
 /// The slots of a set: two cache lines.
@@ -118,6 +122,29 @@ fn set_of(words: [u64; 2]) -> usize {
     (mixed >> (64 - SETS.trailing_zeros())) as usize
 }
 
+/// Adds `uses` of `token` to a map of counts.
+fn add_to<S: std::hash::BuildHasher>(
+    map: &mut HashMap<TokenId, u64, S>,
+    token: TokenId,
+    uses: u64,
+) {
+    let count = map.entry(token).or_insert(0);
+    *count = count.saturating_add(uses);
+}
+
+/// Whether the thread of a table has ended: only the counter's list holds the table
+/// any more (the thread's list, dropped with the thread, held the other reference), so
+/// nothing will count on it again. Called under the counter's lock of its list, which
+/// every other holder of the table takes first.
+fn ended(table: &Arc<ThreadCounts>) -> bool {
+    if Arc::strong_count(table) > 1 {
+        return false;
+    }
+    // Pairs with the release of the thread's reference: its last counts are visible.
+    fence(Ordering::Acquire);
+    true
+}
+
 /// The uses of a slot's token not yet taken by the writer.
 fn pending(slot: &Slot) -> u64 {
     slot.count
@@ -170,16 +197,7 @@ impl UseCounter {
             let table = match tables.iter().position(|t| t.counter == self.id) {
                 // Registered since the caller looked (a table being dropped, say).
                 Some(i) => tables.remove(i),
-                None => {
-                    let table = Arc::new(ThreadCounts {
-                        counter: self.id,
-                        sets: (0..SETS).map(|_| Set::default()).collect(),
-                        overflow: Mutex::default(),
-                        orphaned: AtomicBool::new(false),
-                    });
-                    lock(&self.tables).push(Arc::clone(&table));
-                    table
-                }
+                None => self.register(),
             };
             table.count(token);
             tables.insert(0, table);
@@ -190,20 +208,40 @@ impl UseCounter {
         }
     }
 
+    /// A table for this thread: the table of a thread that has ended, its uses handed
+    /// to `stray` first, or else a new one. So threads that come and go between two
+    /// batches need no more tables than were alive at once.
+    fn register(&self) -> Arc<ThreadCounts> {
+        let mut tables = lock(&self.tables);
+        if let Some(ended) = tables.iter().find(|t| ended(t)) {
+            let ended = Arc::clone(ended);
+            let mut stray = lock(&self.stray);
+            ended.take(&mut |token, uses| add_to(&mut stray, token, uses));
+            ended.clear();
+            return ended;
+        }
+        let table = Arc::new(ThreadCounts {
+            counter: self.id,
+            sets: (0..SETS).map(|_| Set::default()).collect(),
+            overflow: Mutex::default(),
+            orphaned: AtomicBool::new(false),
+        });
+        tables.push(Arc::clone(&table));
+        table
+    }
+
     /// Takes every use counted since the last call, summed over the threads, into
     /// `into`. Tables of threads that have ended are forgotten once taken.
     pub(crate) fn take(&self, into: &mut HashMap<TokenId, u64>) {
-        let mut add = |token: TokenId, uses: u64| {
-            let count = into.entry(token).or_insert(0);
-            *count = count.saturating_add(uses);
-        };
+        let mut add = |token: TokenId, uses: u64| add_to(into, token, uses);
         let mut tables = lock(&self.tables);
-        for table in tables.iter() {
+        // Whether a thread has ended is decided before its table is summed, so that
+        // its last uses are in the sum.
+        tables.retain(|table| {
+            let ended = ended(table);
             table.take(&mut add);
-        }
-        // Only this list holds the table of a thread that has ended: nothing counts on
-        // it any more, and what it counted was just taken.
-        tables.retain(|table| Arc::strong_count(table) > 1);
+            !ended
+        });
         drop(tables);
         for (token, uses) in lock(&self.stray).drain() {
             add(token, uses);
@@ -262,6 +300,17 @@ impl ThreadCounts {
         slot.key[1].store(key[1], Ordering::Relaxed);
         slot.taken.store(0, Ordering::Relaxed);
         slot.count.store(1, Ordering::Relaxed);
+    }
+
+    /// Empties every slot, for a new thread; its uses must have been taken.
+    fn clear(&self) {
+        let _overflow = lock(&self.overflow);
+        for slot in self.sets.iter().flat_map(|set| &set.0) {
+            slot.key[0].store(0, Ordering::Relaxed);
+            slot.key[1].store(0, Ordering::Relaxed);
+            slot.count.store(0, Ordering::Relaxed);
+            slot.taken.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Hands every use not yet taken to `add`.
@@ -371,6 +420,44 @@ mod tests {
         }
         // The ended threads' tables are forgotten once taken.
         assert!(lock(&counter.tables).is_empty());
+    }
+
+    #[test]
+    fn threads_that_come_and_go_lose_nothing_and_reuse_tables() {
+        let counter = Arc::new(UseCounter::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        // Sums all along, as the writer does, while threads end.
+        let writer = {
+            let (counter, stop) = (Arc::clone(&counter), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut total = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    total += taken(&counter).values().sum::<u64>();
+                }
+                total
+            })
+        };
+        let mut counted = 0u64;
+        for round in 0..50u64 {
+            let lanes: Vec<_> = (0..2)
+                .map(|lane| {
+                    let counter = Arc::clone(&counter);
+                    let uses = 100 + 37 * (round + lane) % 500;
+                    std::thread::spawn(move || {
+                        for i in 0..uses {
+                            counter.count(&token(i as usize % 7));
+                        }
+                        uses
+                    })
+                })
+                .collect();
+            counted += lanes.into_iter().map(|t| t.join().unwrap()).sum::<u64>();
+            // No more tables than threads alive at once, whatever the number that ended.
+            assert!(lock(&counter.tables).len() <= 2);
+        }
+        stop.store(true, Ordering::Relaxed);
+        let total = writer.join().unwrap() + taken(&counter).values().sum::<u64>();
+        assert_eq!(total, counted);
     }
 
     #[test]

@@ -417,3 +417,19 @@ async fn counts_older_than_the_retention_are_removed_in_the_background() {
     let days: Vec<u64> = usage.days().iter().map(|d| d.current()).collect();
     assert_eq!(days, [1, 0]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_one_day_retention_still_shows_the_last_24_hours() {
+    let s = Story::with(|b| b.usage_retention(Duration::days(1)));
+    // 23:50 UTC: five uses; forty minutes later it is the next day.
+    s.clock.advance(Duration::hours(14) + Duration::minutes(50));
+    let (id, token) = s.create("Zapier").await;
+    s.verify(&token, 5).await;
+    s.interval_passes(1).await;
+    let before = s.usage(&id).await;
+    assert_eq!(today(&before), ((5, 0), (5, 0)), "{before:?}");
+    s.clock.advance(Duration::minutes(40));
+    let usage = s.usage(&id).await;
+    assert_eq!(usage.days().len(), 1, "{usage:?}");
+    assert_eq!(today(&usage), ((0, 0), (5, 0)));
+}

@@ -68,10 +68,30 @@ impl TokenUses {
     }
 }
 
-/// The start of the UTC hour that holds `at`.
+/// The start of the UTC hour that holds `at`. (At the very ends of `time`'s range,
+/// where UTC cannot be represented, the hour in `at`'s own offset.)
 pub(crate) fn hour_of(at: OffsetDateTime) -> OffsetDateTime {
-    let at = at.to_offset(time::UtcOffset::UTC);
+    let at = at.checked_to_offset(time::UtcOffset::UTC).unwrap_or(at);
     at.replace_time(Time::from_hms(at.hour(), 0, 0).unwrap_or(Time::MIDNIGHT))
+}
+
+/// The first UTC day of the `days` days kept up to the day of `now`.
+fn first_kept_day(now: OffsetDateTime, days: u16) -> Date {
+    let today = hour_of(now).date();
+    today
+        .checked_sub(Duration::days(i64::from(days.max(1)) - 1))
+        .unwrap_or(Date::MIN)
+}
+
+/// The oldest hour whose counts a usage retention of `days` days keeps at `now`: the
+/// start of its first day, or 23 hours before the current hour if that is earlier (so
+/// that the last 24 hours are always kept, also with a retention of one day).
+pub(crate) fn oldest_kept_hour(now: OffsetDateTime, days: u16) -> OffsetDateTime {
+    let first_day = first_kept_day(now, days).midnight().assume_utc();
+    let last_24_hours = hour_of(now)
+        .checked_sub(Duration::hours(23))
+        .unwrap_or(first_day);
+    first_day.min(last_24_hours)
 }
 
 /// Uses of an integration's tokens, the current one apart from the ones before it.
@@ -217,8 +237,12 @@ impl UsageDay {
 /// [`PrivateIntegrations::usage`](crate::PrivateIntegrations::usage).
 ///
 /// Counts are written once per last-used interval (a minute by default), so the newest
-/// uses show up to one interval late; a use is counted in the hour (and day) the
-/// service wrote it in, so one near the turn of an hour may count in the next. A
+/// uses show up to one interval late; a use is counted in the hour (and day) in which
+/// the service took it for writing, so one near the turn of an hour may count in the
+/// next (with a long last-used interval, or a write that hangs for long, the slip is
+/// as long). A batch whose write failed is kept and added to the next one: if the
+/// storage had in fact committed it (a connection lost at the commit), those uses are
+/// counted twice. Counts are for seeing how much a token is used, not for billing. A
 /// service that records no last-used times (built outside a tokio runtime, or with a
 /// zero interval) counts nothing: [`recorded`](Self::recorded) says so.
 ///
@@ -256,11 +280,8 @@ impl Usage {
         counts: &[TokenUses],
         recorded: bool,
     ) -> Self {
-        let today = now.to_offset(time::UtcOffset::UTC).date();
-        let days = days.max(1);
-        let first = today
-            .checked_sub(Duration::days(i64::from(days) - 1))
-            .unwrap_or(Date::MIN);
+        let today = hour_of(now).date();
+        let first = first_kept_day(now, days);
         let mut out: Vec<UsageDay> = std::iter::successors(Some(first), |d| d.next_day())
             .take_while(|d| *d <= today)
             .map(|date| UsageDay {
@@ -274,7 +295,7 @@ impl Usage {
         let mut last_24_hours = UseTotals::default();
         for count in counts {
             let is_current = count.token_id == *current;
-            let date = count.hour.to_offset(time::UtcOffset::UTC).date();
+            let date = hour_of(count.hour).date();
             if date >= first
                 && let Ok(i) = usize::try_from((date - first).whole_days())
                 && let Some(day) = out.get_mut(i)

@@ -278,7 +278,10 @@ impl<C> PrivateIntegrationsBuilder<C> {
     /// used) and removed past the retention by the same background work as old audit
     /// events, in bounded batches; they go with their integration when it is deleted.
     /// They are counted whenever last-used times are recorded
-    /// ([`last_used_interval`](Self::last_used_interval)).
+    /// ([`last_used_interval`](Self::last_used_interval)). The last 24 hours are always
+    /// kept, also with a retention of one day. A part of a day counts as a whole day.
+    /// Replicas sharing a database should use one retention: each removes what is past
+    /// its own.
     ///
     /// # Panics
     ///
@@ -526,6 +529,7 @@ impl PrivateIntegrationsBuilder<ScopeCatalog> {
                     storage: Arc::clone(&self.storage),
                     clock: Arc::clone(&self.clock),
                     counters: Arc::clone(&counters),
+                    usage_days: usage_days(self.usage_retention),
                 };
                 let writer = Writer::spawn(runtime, parts, interval);
                 (Some(recorder), Some(writer))

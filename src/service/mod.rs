@@ -257,7 +257,7 @@ impl PrivateIntegrations {
 
     /// Stops the background work and waits for it: the task that finishes silent
     /// rotations (if any) stops, the change listener (if any) stops, and the last-used
-    /// writer writes the uses noted since its last batch, then stops.
+    /// writer writes the uses noted and counted since its last batch, then stops.
     /// When it returns, no task of this service runs. Call it once the server has
     /// drained its requests (e.g. after axum's graceful shutdown).
     ///

@@ -11,7 +11,7 @@ use crate::domain::ids::{IntegrationId, UserId};
 use crate::domain::integration::Integration;
 use crate::domain::listing::IntegrationQuery;
 use crate::domain::page::{AuditLogQuery, Page, PageRequest};
-use crate::domain::usage::Usage;
+use crate::domain::usage::{Usage, oldest_kept_hour};
 use crate::error::{Error, InvalidInput};
 use crate::storage::Storage;
 use crate::telemetry;
@@ -246,9 +246,7 @@ impl PrivateIntegrations {
         let now = self.now();
         let record = self.load(actor, id).await?;
         let days = self.inner.usage_days;
-        let first_day =
-            now.to_offset(time::UtcOffset::UTC).date() - Duration::days(i64::from(days) - 1);
-        let since = first_day.midnight().assume_utc();
+        let since = oldest_kept_hour(now, days);
         let counts = self
             .inner
             .verifier
