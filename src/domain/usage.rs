@@ -255,7 +255,7 @@ impl UsageDay {
 ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
 ///     .build();
 /// let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_1"));
-/// let created = pi.create(&admin, NewIntegration::new("Zapier sync")).await?;
+/// let created = pi.create(&admin, NewIntegration::new("Zapier sync").scopes(["contacts.readonly"])).await?;
 /// let usage = pi.usage(&admin, created.integration.id()).await?;
 /// assert_eq!(usage.days().len(), 90);
 /// assert!(usage.days().iter().all(|day| day.total() == 0));

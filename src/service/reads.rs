@@ -230,7 +230,7 @@ impl PrivateIntegrations {
     ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
     ///     .build();
     /// let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_1"));
-    /// let created = pi.create(&admin, NewIntegration::new("Zapier sync")).await?;
+    /// let created = pi.create(&admin, NewIntegration::new("Zapier sync").scopes(["contacts.readonly"])).await?;
     /// pi.verify(created.token.expose_secret()).await?;
     /// pi.verify(created.token.expose_secret()).await?;
     /// pi.shutdown().await; // writes what was counted

@@ -588,7 +588,7 @@ pub trait Storage: Debug + Send + Sync + 'static {
     ///     .scope_catalog(ScopeCatalog::new(["contacts.readonly"])?)
     ///     .build();
     /// let admin = Actor::admin(AccountId::new("acct_1"), UserId::new("u_1"));
-    /// let created = pi.create(&admin, NewIntegration::new("Zapier sync")).await?;
+    /// let created = pi.create(&admin, NewIntegration::new("Zapier sync").scopes(["contacts.readonly"])).await?;
     /// let token = *created.token.token_id();
     /// let at = time::OffsetDateTime::now_utc();
     /// storage.record_token_uses(&[TokenUses::new(token, at, 2)]).await?;
