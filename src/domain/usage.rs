@@ -291,7 +291,10 @@ impl Usage {
             .collect();
         // The last 24 hours: the hours that start after `now - 24 h` (the current one
         // included), so 23 to 24 hours of uses.
-        let since = now - Duration::DAY;
+        // (A clock within a day of time's first instant: every count is within 24 hours.)
+        let since = now
+            .checked_sub(Duration::DAY)
+            .unwrap_or(OffsetDateTime::new_utc(Date::MIN, Time::MIDNIGHT));
         let mut last_24_hours = UseTotals::default();
         for count in counts {
             let is_current = count.token_id == *current;
@@ -452,5 +455,22 @@ mod tests {
             time::macros::date!(2026 - 12 - 06)
         );
         assert_eq!(usage.days().last().unwrap().current(), 1);
+    }
+
+    #[test]
+    fn a_clock_at_the_start_of_time_reads_without_a_panic() {
+        let now = OffsetDateTime::new_utc(Date::MIN, Time::from_hms(5, 30, 0).unwrap());
+        let at = OffsetDateTime::new_utc(Date::MIN, Time::from_hms(2, 0, 0).unwrap());
+        let usage = Usage::from_counts(
+            now,
+            90,
+            &token('C'),
+            &[TokenUses::new(token('C'), at, 4)],
+            true,
+        );
+        // The one day there is, and its uses within the last 24 hours.
+        assert_eq!(usage.days().len(), 1);
+        assert_eq!(usage.days()[0].current(), 4);
+        assert_eq!(usage.last_24_hours().current(), 4);
     }
 }

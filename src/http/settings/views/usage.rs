@@ -58,8 +58,15 @@ pub(in crate::http::settings) fn card(site: &Site, usage: Option<&Usage>) -> Mar
 
 /// "1,204 uses in the last 30 days (104 of them with an old token), 37 today."
 fn summary(days: &[UsageDay]) -> Markup {
-    let total: u64 = days.iter().map(UsageDay::total).sum();
-    let old: u64 = days.iter().map(UsageDay::previous).sum();
+    // Saturating, as the counts are: stored counts near the top cannot wrap the sum.
+    let total = days
+        .iter()
+        .map(UsageDay::total)
+        .fold(0, u64::saturating_add);
+    let old = days
+        .iter()
+        .map(UsageDay::previous)
+        .fold(0, u64::saturating_add);
     let today = days.last().map_or(0, UsageDay::total);
     let period = match days.len() {
         1 => "today".to_owned(),
@@ -233,5 +240,24 @@ mod tests {
         assert_eq!(part(0, 1_000), 0.0);
         assert_eq!(part(1, 1_000_000), MIN_PART);
         assert_eq!(part(10, 10), BASE - TOP);
+    }
+
+    #[test]
+    fn a_summary_of_huge_counts_saturates() {
+        use crate::domain::{ids::TokenId, usage::TokenUses};
+        use time::macros::datetime;
+        let (current, old) = (
+            TokenId::parse("CCCCCCCCCCCCCCCC").unwrap(),
+            TokenId::parse("PPPPPPPPPPPPPPPP").unwrap(),
+        );
+        let counts = [
+            TokenUses::new(current, datetime!(2026-12-05 10:00 UTC), u64::MAX - 1),
+            TokenUses::new(old, datetime!(2026-12-06 10:00 UTC), u64::MAX - 1),
+            TokenUses::new(current, datetime!(2026-12-07 10:00 UTC), 3),
+        ];
+        let usage =
+            Usage::from_counts(datetime!(2026-12-07 11:00 UTC), 30, &current, &counts, true);
+        let text = summary(usage.days()).into_string();
+        assert!(text.contains(&count(u64::MAX)), "{text}");
     }
 }
