@@ -147,6 +147,15 @@ impl UseTotals {
         self.current.saturating_add(self.previous)
     }
 
+    /// The uses of `days` together, saturating as every count does.
+    pub(crate) fn sum_of(days: &[UsageDay]) -> Self {
+        days.iter().fold(Self::default(), |mut sum, day| {
+            sum.add(true, day.uses.current);
+            sum.add(false, day.uses.previous);
+            sum
+        })
+    }
+
     fn add(&mut self, current: bool, uses: u64) {
         let count = if current {
             &mut self.current
@@ -294,7 +303,7 @@ impl Usage {
         // (A clock within a day of time's first instant: every count is within 24 hours.)
         let since = now
             .checked_sub(Duration::DAY)
-            .unwrap_or(OffsetDateTime::new_utc(Date::MIN, Time::MIDNIGHT));
+            .unwrap_or(time::PrimitiveDateTime::MIN.assume_utc());
         let mut last_24_hours = UseTotals::default();
         for count in counts {
             let is_current = count.token_id == *current;

@@ -6,7 +6,7 @@ use maud::{Markup, html};
 use time::Date;
 
 use super::{count, last_used_every, uses};
-use crate::domain::usage::{Usage, UsageDay};
+use crate::domain::usage::{Usage, UsageDay, UseTotals};
 use crate::http::settings::web::Site;
 
 /// How many days the chart shows (fewer if the usage retention keeps fewer).
@@ -58,15 +58,8 @@ pub(in crate::http::settings) fn card(site: &Site, usage: Option<&Usage>) -> Mar
 
 /// "1,204 uses in the last 30 days (104 of them with an old token), 37 today."
 fn summary(days: &[UsageDay]) -> Markup {
-    // Saturating, as the counts are: stored counts near the top cannot wrap the sum.
-    let total = days
-        .iter()
-        .map(UsageDay::total)
-        .fold(0, u64::saturating_add);
-    let old = days
-        .iter()
-        .map(UsageDay::previous)
-        .fold(0, u64::saturating_add);
+    let sum = UseTotals::sum_of(days);
+    let (total, old) = (sum.total(), sum.previous());
     let today = days.last().map_or(0, UsageDay::total);
     let period = match days.len() {
         1 => "today".to_owned(),
@@ -253,11 +246,17 @@ mod tests {
         let counts = [
             TokenUses::new(current, datetime!(2026-12-05 10:00 UTC), u64::MAX - 1),
             TokenUses::new(old, datetime!(2026-12-06 10:00 UTC), u64::MAX - 1),
-            TokenUses::new(current, datetime!(2026-12-07 10:00 UTC), 3),
+            TokenUses::new(current, datetime!(2026-12-07 10:00 UTC), 5),
         ];
         let usage =
             Usage::from_counts(datetime!(2026-12-07 11:00 UTC), 30, &current, &counts, true);
         let text = summary(usage.days()).into_string();
-        assert!(text.contains(&count(u64::MAX)), "{text}");
+        // Wrapped, the total would read 1 (and panic in a debug build).
+        let want = format!(
+            "{} in the last 30 days ({} of them with an old token), 5 today.",
+            uses(u64::MAX),
+            count(u64::MAX - 1),
+        );
+        assert!(text.contains(&want), "{text}");
     }
 }
